@@ -1,0 +1,484 @@
+/* attr.c - getattr/setattr and extended attributes */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "alias.h"
+#include "log.h"
+#include "model.h"
+#include "version.h"
+
+/*
+ * Sealed content answers from the store's records; drafts from the real
+ * files. st_blksize is 1 MiB so cat and cp issue large reads. Sealed
+ * content is immutable, so its attributes may be cached for long; aliases,
+ * drafts and virtual files change and are never cached.
+ */
+
+#define SEALED_TIMEOUT 3600.0
+#define BLKSIZE (1 << 20)
+
+double attr_timeout(uint64_t ino)
+{
+	return ino_kind(ino) == K_SENTRY ? SEALED_TIMEOUT : 0.0;
+}
+
+static void ts_of(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+static void fixed_dir(struct mfsd *d, struct stat *st, mode_t mode)
+{
+	ts_of(d->start_ns, &st->st_mtim);
+	st->st_mode = S_IFDIR | mode;
+	st->st_nlink = 2;
+	st->st_uid = 0;
+	st->st_gid = 0;
+}
+
+static int vfile_attr(struct mfsd *d, uint64_t ino, struct stat *st, mode_t mode)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = vfile_render(d, ino, &buf, &len);
+	if (r < 0)
+		return r;
+	free(buf);
+	st->st_mode = S_IFREG | mode;
+	st->st_nlink = 1;
+	st->st_size = (off_t)len;
+	return 0;
+}
+
+int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
+{
+	enum ino_kind k = ino_kind(ino);
+	uint64_t id = ino_id(ino);
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	struct mfs_entry e;
+	struct node *n;
+	int r = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->st_blksize = BLKSIZE;
+	switch (k) {
+	case K_FIXED:
+		if (ino == FUSE_ROOT_ID) {
+			fixed_dir(d, st, 0755);
+			st->st_nlink = 3;
+		} else if (ino == INO_MODELS) {
+			/* Sticky and world-writable: anyone registers a model,
+			 * only its owner removes it. */
+			fixed_dir(d, st, 01777);
+		} else if (ino == INO_AUDIT || ino == INO_INDEX) {
+			r = vfile_attr(d, ino, st, 0444);
+			ts_of(d->start_ns, &st->st_mtim);
+		} else {
+			r = -ENOENT;
+		}
+		break;
+	case K_MODEL:
+	case K_VERSIONS:
+	case K_MMETA:
+	case K_POLICY:
+	case K_HISTORY:
+	case K_LATEST:
+		r = mfs_model_get(d->st, id, &mi);
+		if (r < 0)
+			break;
+		st->st_uid = mi.uid;
+		st->st_gid = mi.gid;
+		ts_of(mi.ctime_ns, &st->st_mtim);
+		if (k == K_MODEL || k == K_VERSIONS) {
+			st->st_mode = k == K_MODEL ? mi.mode : (S_IFDIR | 0755);
+			st->st_nlink = 2;
+		} else if (k == K_LATEST) {
+			r = mfs_alias_latest(d->st, id, &vi);
+			st->st_mode = S_IFLNK | 0777;
+			st->st_nlink = 1;
+			st->st_size = (off_t)(9 + strlen(vi.name));
+		} else {
+			r = vfile_attr(d, ino, st, k == K_HISTORY ? 0444 : 0644);
+			st->st_uid = mi.uid;
+			st->st_gid = mi.gid;
+		}
+		break;
+	case K_ALIAS: {
+		struct mfs_alias_info ai;
+
+		n = node_find(d, ino);
+		if (!n)
+			return -ENOENT;
+		r = mfs_alias_get(d->st, n->model_id, n->name, &ai);
+		if (r < 0)
+			break;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_uid = ai.uid;
+		st->st_size = (off_t)(9 + strlen(ai.version));
+		ts_of(ai.ctime_ns, &st->st_mtim);
+		break;
+	}
+	case K_VERSION:
+		r = mfs_version_get(d->st, id, &vi);
+		if (r < 0)
+			break;
+		if (vi.state == MFS_V_TOMBSTONE)
+			return -ENOENT;
+		if (vi.state == MFS_V_DRAFT) {
+			int fd;
+
+			r = mfs_version_draft_open(d->st, id, O_PATH, &fd);
+			if (r == 0) {
+				if (fstatat(fd, "", st, AT_EMPTY_PATH) < 0)
+					r = -errno;
+				close(fd);
+			}
+			if (r == -EROFS)	/* sealed just now */
+				return attr_get(d, ino, st);
+			st->st_blksize = BLKSIZE;
+			break;
+		}
+		st->st_mode = vi.mode;
+		st->st_nlink = 2;
+		st->st_uid = vi.uid;
+		st->st_gid = vi.gid;
+		st->st_size = 4096;
+		ts_of(vi.mtime_ns, &st->st_mtim);
+		ts_of(vi.sealed_ns, &st->st_ctim);
+		break;
+	case K_VMETA:
+	case K_VLINEAGE:
+		r = mfs_version_get(d->st, id, &vi);
+		if (r < 0)
+			break;
+		if (vi.state == MFS_V_TOMBSTONE)
+			return -ENOENT;
+		r = vfile_attr(d, ino, st, vi.state == MFS_V_DRAFT ? 0644 : 0444);
+		st->st_uid = vi.uid;
+		st->st_gid = vi.gid;
+		ts_of(vi.mtime_ns, &st->st_mtim);
+		break;
+	case K_DISCARD:
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		break;
+	case K_SENTRY:
+		r = mfs_entry_get(d->st, id, &e);
+		if (r < 0)
+			break;
+		st->st_mode = e.mode;
+		st->st_nlink = S_ISDIR(e.mode) ? 2 : 1;
+		st->st_uid = e.uid;
+		st->st_gid = e.gid;
+		st->st_size = (off_t)e.size;
+		st->st_blocks = (blkcnt_t)((e.size + 511) / 512);
+		ts_of(e.mtime_ns, &st->st_mtim);
+		break;
+	case K_DRAFT:
+		n = node_find(d, ino);
+		if (!n)
+			return -ENOENT;
+		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		st->st_blksize = BLKSIZE;
+		break;
+	default:
+		return -ENOENT;
+	}
+	if (r < 0)
+		return r;
+	st->st_ino = ino;
+	if (!st->st_atim.tv_sec)
+		st->st_atim = st->st_mtim;
+	if (!st->st_ctim.tv_sec)
+		st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+void attr_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfsd *d = daemon_of(req);
+	struct stat st;
+	int r;
+
+	r = attr_get(d, ino, &st);
+	if (r == 0 && fi && fi->fh) {
+		/* fstat of an open virtual file: the size of its snapshot. */
+		off_t sz;
+
+		if (handle_snapshot_size(fi->fh, &sz) == 0)
+			st.st_size = sz;
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, attr_timeout(ino));
+}
+
+/* A chmod that only removes write bits or changes nothing: allowed on
+ * sealed content, and changes nothing (so `chmod -R a-w` works). */
+static bool harmless(const struct stat *cur, const struct stat *want, int to_set)
+{
+	if (to_set & ~(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW |
+		       FUSE_SET_ATTR_CTIME))
+		return false;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		return false;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		mode_t c = cur->st_mode & 07777, w = want->st_mode & 07777;
+
+		if ((w & ~0222) != (c & ~0222) || (w & ~c))
+			return false;
+	}
+	return true;
+}
+
+static int set_draft(struct mfsd *d, int fd, bool is_link, struct stat *attr,
+		     int to_set, struct fuse_file_info *fi)
+{
+	char path[64];
+
+	fd_path(fd, path);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (is_link)
+			return -EOPNOTSUPP;
+		if (chmod(path, attr->st_mode & 07777) < 0)
+			return -errno;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t u = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		int r = 0;
+
+		if (fi && fi->fh) {
+			r = handle_truncate(fi->fh, attr->st_size);
+		} else if (truncate(path, attr->st_size) < 0) {
+			r = -errno;
+		}
+		if (r < 0)
+			return r;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (is_link) {
+			/* utimensat cannot act on an O_PATH symlink fd via
+			 * /proc; its times are not worth a refusal. */
+		} else if (utimensat(AT_FDCWD, path, tv, 0) < 0) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
+		      struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	enum ino_kind k = ino_kind(ino);
+	struct mfs_caller c = caller_of(req);
+	struct stat cur;
+	char label[512];
+	int r;
+
+	r = attr_get(d, ino, &cur);
+	if (r < 0)
+		return r;
+	switch (k) {
+	case K_DRAFT: {
+		struct node *n = node_find(d, ino);
+		bool sealed = false;
+
+		if (!n)
+			return -ENOENT;
+		if (!ino_vid(d, ino, &sealed) || sealed)
+			goto sealed;
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			pthread_mutex_lock(&n->hlock);
+			n->h_valid = false;
+			pthread_mutex_unlock(&n->hlock);
+		}
+		vstate_touch(d, n->vid);
+		return set_draft(d, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+	}
+	case K_VERSION: {
+		bool sealed = false;
+		uint64_t vid = ino_vid(d, ino, &sealed);
+		int fd;
+
+		if (sealed || !vid)
+			goto sealed;
+		r = mfs_version_draft_open(d->st, vid, O_PATH, &fd);
+		if (r == -EROFS)
+			goto sealed;
+		if (r < 0)
+			return r;
+		r = set_draft(d, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
+		close(fd);
+		return r;
+	}
+	case K_SENTRY:
+		goto sealed;
+	case K_VMETA:
+	case K_VLINEAGE:
+		if (!vfile_writable(d, ino))
+			goto sealed;
+		/* fallthrough */
+	case K_MMETA:
+	case K_POLICY:
+	case K_DISCARD:
+		if (to_set & FUSE_SET_ATTR_SIZE) {
+			if (fi && fi->fh)
+				return handle_truncate(fi->fh, attr->st_size);
+			if (attr->st_size != 0 || k == K_DISCARD)
+				return 0;
+			return vfile_store(d, &c, ino, "{}", 2);
+		}
+		return 0;	/* times and modes of documents are the registry's */
+	case K_MODEL:
+		return mfs_model_setattr(d->st, &c, ino_id(ino),
+					 (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : (mode_t)-1,
+					 (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+					 (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
+	case K_ALIAS:
+	case K_LATEST:
+		/* cp -a and tar set a link's owner and times: not recorded. */
+		return 0;
+	default:
+		if (harmless(&cur, attr, to_set))
+			return 0;
+		ino_label(d, ino, label, sizeof(label));
+		return mfs_log_errno(-EPERM, "refusing to change attributes of '%s': kept by the registry",
+				     label);
+	}
+sealed:
+	if (harmless(&cur, attr, to_set))
+		return 0;
+	ino_label(d, ino, label, sizeof(label));
+	return mfs_log_errno(-EROFS, "refusing to change '%s': the version is sealed", label);
+}
+
+void attr_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi)
+{
+	struct mfsd *d = daemon_of(req);
+	struct stat st;
+	int r;
+
+	r = do_setattr(d, req, ino, attr, to_set, fi);
+	if (r == 0)
+		r = attr_get(d, ino, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, attr_timeout(ino));
+}
+
+/*============================================================ xattrs */
+
+#define XA_PREFIX "user.modelfs."
+
+static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
+		       const char *name, const char *value, size_t size)
+{
+	struct mfs_caller c = caller_of(req);
+	enum ino_kind k = ino_kind(ino);
+	bool sealed = false;
+	uint64_t vid;
+	char label[512];
+
+	ino_label(d, ino, label, sizeof(label));
+	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
+		return -EOPNOTSUPP;
+	vid = ino_vid(d, ino, &sealed);
+	if (!strcmp(name, XA_PREFIX "seal")) {
+		if (k != K_VERSION)
+			return mfs_log_errno(-EINVAL, "refusing '%s' on '%s': set it on a version directory",
+					     name, label);
+		if (sealed)
+			return 0;
+		return fs_seal(d, &c, ino_id(ino));
+	}
+	/* Facts (digest, format, size, state...) are computed at seal: copies
+	 * of them into a draft (cp -a) are accepted and ignored. */
+	if (vid && !sealed)
+		return 0;
+	if (k == K_SENTRY || k == K_VERSION || sealed)
+		return mfs_log_errno(-EROFS, "refusing '%s' on '%s': the version is sealed",
+				     name, label);
+	return mfs_log_errno(-EOPNOTSUPP, "refusing '%s' on '%s'", name, label);
+}
+
+void attr_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		   const char *value, size_t size, int flags)
+{
+	int r = do_setxattr(daemon_of(req), req, ino, name, value, size);
+
+	fuse_reply_err(req, -r);
+}
+
+void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct mfsd *d = daemon_of(req);
+	const char *val = NULL;
+
+	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "store"))
+		val = d->store_dir;
+	if (!val) {
+		fuse_reply_err(req, strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) ?
+					    ENODATA : ENODATA);
+		return;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, strlen(val));
+	else if (size < strlen(val))
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, strlen(val));
+}
+
+void attr_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct mfsd *d = daemon_of(req);
+	bool sealed = false;
+	uint64_t vid = ino_vid(d, ino, &sealed);
+
+	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
+		fuse_reply_err(req, EOPNOTSUPP);
+	else if (sealed)
+		fuse_reply_err(req, EROFS);
+	else
+		fuse_reply_err(req, vid ? ENODATA : EOPNOTSUPP);
+}

@@ -1,0 +1,239 @@
+/* daemon.h - struct mfsd, inode numbers and the helpers the handlers share */
+#ifndef MFSD_DAEMON_H
+#define MFSD_DAEMON_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "hash.h"
+
+/*
+ * Inode numbers are stable ids from the store with a kind in the top four
+ * bits, so almost nothing per inode lives in the daemon. The exceptions are
+ * draft files (an O_PATH fd on the real file, like passthrough_ll) and
+ * alias symlinks (their name), held in the node table of inode.c while the
+ * kernel remembers them.
+ */
+
+enum ino_kind {
+	K_FIXED = 0,	/* 1 root, 2 models/, 3 audit.jsonl, 4 index.json */
+	K_MODEL,	/* models/<m>/ (model id) */
+	K_VERSIONS,	/* models/<m>/versions/ (model id) */
+	K_MMETA,	/* models/<m>/metadata.json (model id) */
+	K_POLICY,	/* models/<m>/policy.json (model id) */
+	K_HISTORY,	/* models/<m>/history.jsonl (model id) */
+	K_LATEST,	/* models/<m>/latest (model id) */
+	K_ALIAS,	/* models/<m>/<alias> (node table) */
+	K_VERSION,	/* versions/<v>/ (version id) */
+	K_VMETA,	/* versions/<v>/metadata.json (version id) */
+	K_VLINEAGE,	/* versions/<v>/lineage.json (version id) */
+	K_DISCARD,	/* a created lineage.json in a draft (version id) */
+	K_SENTRY,	/* a file or dir of a sealed version (entry id) */
+	K_DRAFT,	/* a file or dir inside a draft (backing st_ino) */
+};
+
+#define INO_ROOT 1
+#define INO_MODELS 2
+#define INO_AUDIT 3
+#define INO_INDEX 4
+
+static inline uint64_t ino_make(enum ino_kind k, uint64_t id)
+{
+	return (uint64_t)k << 60 | (id & ((1ULL << 60) - 1));
+}
+
+static inline enum ino_kind ino_kind(uint64_t ino)
+{
+	return ino == FUSE_ROOT_ID ? K_FIXED : (enum ino_kind)(ino >> 60);
+}
+
+static inline uint64_t ino_id(uint64_t ino)
+{
+	return ino & ((1ULL << 60) - 1);
+}
+
+/* A draft file or directory, or an alias name, the kernel knows about. */
+struct node {
+	uint64_t ino;			/* read-only after creation */
+	enum ino_kind kind;		/* K_DRAFT or K_ALIAS; read-only */
+	uint64_t model_id, vid;		/* read-only after creation */
+	char *name;			/* alias name; read-only */
+	int fd;				/* K_DRAFT: O_PATH fd; read-only */
+	uint64_t nlookup, nopen;	/* protected by d->lock */
+	struct node *next;		/* hash chain; protected by d->lock */
+	/* Inline hashing of a draft file written in order from offset 0. */
+	pthread_mutex_t hlock;
+	struct mfs_hash *h;		/* protected by hlock */
+	uint64_t h_off;			/* bytes hashed; protected by hlock */
+	bool h_valid;			/* protected by hlock */
+};
+
+/* Per-draft state: writers for the seal's wait, activity for seal_idle. */
+struct vstate {
+	uint64_t vid;
+	int writers;			/* protected by d->lock */
+	bool sealing;			/* protected by d->lock */
+	int64_t last_ns;		/* protected by d->lock */
+	struct vstate *next;		/* protected by d->lock */
+};
+
+struct mfsd {
+	struct mfs_store *st;		/* read-only after start */
+	struct fuse_session *se;	/* read-only after start */
+	char *mount;			/* read-only after start */
+	char *store_dir;		/* read-only after start */
+	int seal_idle;			/* seconds, 0: off; read-only */
+	bool daemon_root;		/* euid 0: can chown; read-only */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* writers dropped; with lock */
+	struct node *nodes[4096];	/* protected by lock */
+	struct vstate *vs;		/* protected by lock */
+	bool stopping;			/* protected by lock */
+	int64_t start_ns;		/* read-only after start */
+};
+
+static inline struct mfsd *daemon_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The caller of a request, for the store's rules and the audit trail. */
+struct mfs_caller caller_of(fuse_req_t req);
+
+/* ---- inode.c: the node table ---- */
+
+/* Find or make the node for a draft file at (dirfd, name); takes one
+ * lookup reference. Returns 0, or -errno. Threads: takes d->lock. */
+int node_draft_get(struct mfsd *d, uint64_t model_id, uint64_t vid, int dirfd,
+		   const char *name, struct stat *ret_sb, struct node **ret);
+/* Find or make the node for alias (model_id, name); takes one lookup ref. */
+int node_alias_get(struct mfsd *d, uint64_t model_id, const char *name,
+		   struct node **ret);
+/* The inode number an alias most likely has (readdir's hint). */
+uint64_t node_alias_ino(uint64_t model_id, const char *name);
+/* The node of ino, or NULL. Borrowed while the kernel holds a lookup. */
+struct node *node_find(struct mfsd *d, uint64_t ino);
+void node_forget(struct mfsd *d, uint64_t ino, uint64_t n);
+void node_open_ref(struct mfsd *d, struct node *n, int delta);
+void node_table_free(struct mfsd *d);
+/* The digest hint of seal.h for draft files hashed while written. */
+int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
+		   struct mfs_digest *ret);
+
+/* ---- seal coordination (inode.c) ---- */
+
+/* Count a writer of draft vid in or out. Returns 0, or -EBUSY while a
+ * seal of vid is running. */
+int vstate_writer(struct mfsd *d, uint64_t vid, int delta);
+/* Note activity in draft vid (seal_idle). */
+void vstate_touch(struct mfsd *d, uint64_t vid);
+/* Seal vid through the store, waiting up to 2 s for pending releases.
+ * Returns 0, or -EBUSY if a writer is still open, or the store's error. */
+int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
+/* Start the seal_idle thread (no-op when d->seal_idle is 0). */
+int idle_start(struct mfsd *d, pthread_t *ret);
+
+/* ---- vfile.c ---- */
+struct handle;
+/* Render the virtual file ino. Returns 0, or -errno.
+ * Ownership: caller owns *ret; free(). */
+int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len);
+/* Is ino a document users may write (model metadata/policy, draft
+ * metadata.json)? */
+bool vfile_writable(struct mfsd *d, uint64_t ino);
+/* Store a written document. Returns 0, or -EINVAL (logged) etc. */
+int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
+		const char *buf, size_t len);
+
+/* ---- attr.c ---- */
+/* stat of any inode. Returns 0, or -ENOENT etc. */
+int attr_get(struct mfsd *d, uint64_t ino, struct stat *ret);
+/* Entry timeouts for an inode's kind. */
+double attr_timeout(uint64_t ino);
+
+/* ---- ops tables ---- */
+extern const struct fuse_lowlevel_ops mfs_ops;
+
+/* Handlers by file (ops.c assembles the table). */
+void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void dir_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void dir_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void dir_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       dev_t rdev);
+void dir_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void dir_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void dir_statfs(fuse_req_t req, fuse_ino_t ino);
+
+void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		 struct fuse_file_info *fi);
+void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void file_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		    off_t off, struct fuse_file_info *fi);
+void file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void file_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		    off_t len, struct fuse_file_info *fi);
+void file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		struct fuse_file_info *fi);
+void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			  off_t off_out, struct fuse_file_info *fi_out,
+			  size_t len, int flags);
+
+void link_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		  const char *name);
+void link_readlink(fuse_req_t req, fuse_ino_t ino);
+void link_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 fuse_ino_t newparent, const char *newname, unsigned int flags);
+void link_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	       const char *newname);
+
+void attr_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void attr_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi);
+void attr_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		   const char *value, size_t size, int flags);
+void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void attr_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ---- file.c: open handles ---- */
+/* Size of an open virtual file's snapshot. Returns 0, or -ENOENT if fh is
+ * not a virtual file handle. */
+int handle_snapshot_size(uint64_t fh, off_t *ret);
+/* ftruncate through an open handle. Returns 0 or -errno. */
+int handle_truncate(uint64_t fh, off_t size);
+
+/* ---- shared helpers (dir.c) ---- */
+
+/* Describe an inode for log lines ("churn@1.2.0/model.bin" or similar). */
+void ino_label(struct mfsd *d, uint64_t ino, char *buf, size_t n);
+/* The draft version id an inode lives in (K_VERSION of a draft, K_DRAFT),
+ * or 0. For K_VERSION of a sealed version, *ret_sealed is set. */
+uint64_t ino_vid(struct mfsd *d, uint64_t ino, bool *ret_sealed);
+/* An fd (O_PATH) of a draft directory inode (the version root or a draft
+ * dir node). Returns 0, -EROFS if sealed, -ENOTDIR, -ENOENT.
+ * Ownership: caller owns *ret_fd. */
+int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd);
+/* Fill a fuse_entry_param for ino with attr. */
+int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
+/* /proc/self/fd/N for an O_PATH fd. */
+void fd_path(int fd, char buf[64]);
+/* Give a new draft file to the caller (the daemon runs as root). */
+void own_new(struct mfsd *d, int dirfd, const char *name, const struct mfs_caller *c);
+
+#endif

@@ -1,0 +1,810 @@
+/* dir.c - lookup, readdir, mkdir, rmdir, unlink, mknod and shared helpers */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "alias.h"
+#include "log.h"
+#include "model.h"
+#include "semver.h"
+#include "version.h"
+
+/*
+ * Directories of the tree: the fixed root and models/, a model (versions/,
+ * its documents, its aliases and latest), versions/, a version (a draft's
+ * real directory or a sealed version's entries). Listings are snapshots
+ * taken at opendir, so no store transaction outlives a request.
+ */
+
+/*============================================================ helpers */
+
+struct mfs_caller caller_of(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct mfs_caller c = { ctx->uid, ctx->gid, ctx->pid };
+
+	return c;
+}
+
+void fd_path(int fd, char buf[64])
+{
+	snprintf(buf, 64, "/proc/self/fd/%d", fd);
+}
+
+void own_new(struct mfsd *d, int dirfd, const char *name, const struct mfs_caller *c)
+{
+	if (!d->daemon_root || (c->uid == 0 && c->gid == 0))
+		return;
+	if (fchownat(dirfd, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		mfs_log(MFS_LOG_WARN, "chown of new draft file '%s': %s", name,
+			strerror(errno));
+}
+
+static const char *model_name(struct mfsd *d, uint64_t id, struct mfs_model_info *mi)
+{
+	if (mfs_model_get(d->st, id, mi) < 0)
+		snprintf(mi->name, sizeof(mi->name), "?");
+	return mi->name;
+}
+
+void ino_label(struct mfsd *d, uint64_t ino, char *buf, size_t n)
+{
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	struct mfs_entry e;
+	struct node *nd;
+
+	switch (ino_kind(ino)) {
+	case K_MODEL:
+	case K_VERSIONS:
+		snprintf(buf, n, "%s", model_name(d, ino_id(ino), &mi));
+		return;
+	case K_VERSION:
+	case K_VMETA:
+	case K_VLINEAGE:
+	case K_DISCARD:
+		if (mfs_version_get(d->st, ino_id(ino), &vi) == 0) {
+			snprintf(buf, n, "%s@%s%s", model_name(d, vi.model_id, &mi), vi.name,
+				 ino_kind(ino) == K_VMETA ? "/metadata.json" :
+				 ino_kind(ino) == K_VERSION ? "" : "/lineage.json");
+			return;
+		}
+		break;
+	case K_SENTRY:
+		if (mfs_entry_get(d->st, ino_id(ino), &e) == 0 &&
+		    mfs_version_get(d->st, e.vid, &vi) == 0) {
+			snprintf(buf, n, "%s@%s: %s", model_name(d, vi.model_id, &mi),
+				 vi.name, e.name);
+			return;
+		}
+		break;
+	case K_DRAFT:
+		nd = node_find(d, ino);
+		if (nd && mfs_version_get(d->st, nd->vid, &vi) == 0) {
+			char p[64], real[4096];
+			ssize_t l;
+			const char *rel = "";
+
+			fd_path(nd->fd, p);
+			l = readlink(p, real, sizeof(real) - 1);
+			if (l > 0) {
+				char *s;
+
+				real[l] = '\0';
+				s = strstr(real, "/drafts/");
+				if (s && (s = strchr(s + 8, '/')))
+					rel = s + 1;
+			}
+			snprintf(buf, n, "%s@%s: %s", model_name(d, vi.model_id, &mi),
+				 vi.name, rel);
+			return;
+		}
+		break;
+	case K_ALIAS:
+		nd = node_find(d, ino);
+		if (nd) {
+			snprintf(buf, n, "%s/%s", model_name(d, nd->model_id, &mi), nd->name);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	snprintf(buf, n, "inode %llx", (unsigned long long)ino);
+}
+
+uint64_t ino_vid(struct mfsd *d, uint64_t ino, bool *ret_sealed)
+{
+	struct mfs_version_info vi;
+	struct mfs_entry e;
+	struct node *n;
+	uint64_t vid = 0;
+
+	*ret_sealed = false;
+	switch (ino_kind(ino)) {
+	case K_VERSION:
+	case K_VMETA:
+	case K_VLINEAGE:
+	case K_DISCARD:
+		vid = ino_id(ino);
+		break;
+	case K_SENTRY:
+		if (mfs_entry_get(d->st, ino_id(ino), &e) < 0)
+			return 0;
+		*ret_sealed = true;
+		return e.vid;
+	case K_DRAFT:
+		n = node_find(d, ino);
+		if (!n)
+			return 0;
+		vid = n->vid;
+		break;
+	default:
+		return 0;
+	}
+	if (mfs_version_get(d->st, vid, &vi) < 0 || vi.state == MFS_V_TOMBSTONE)
+		return 0;
+	*ret_sealed = vi.state != MFS_V_DRAFT;
+	return vid;
+}
+
+int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
+{
+	bool sealed = false;
+	uint64_t vid;
+	struct node *n;
+	int fd, r;
+
+	if (ino_kind(ino) != K_VERSION && ino_kind(ino) != K_DRAFT &&
+	    ino_kind(ino) != K_SENTRY)
+		return -ENOTDIR;
+	vid = ino_vid(d, ino, &sealed);
+	if (!vid)
+		return -ENOENT;
+	if (sealed)
+		return -EROFS;
+	if (ino_kind(ino) == K_VERSION) {
+		r = mfs_version_draft_open(d->st, vid, O_PATH, &fd);
+		if (r < 0)
+			return r;
+	} else if (ino_kind(ino) == K_DRAFT) {
+		n = node_find(d, ino);
+		if (!n)
+			return -ENOENT;
+		fd = openat(n->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	} else {
+		return -ENOTDIR;
+	}
+	*ret_vid = vid;
+	*ret_fd = fd;
+	return 0;
+}
+
+int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = attr_get(d, ino, &e->attr);
+	if (r < 0)
+		return r;
+	e->ino = ino;
+	e->attr_timeout = e->entry_timeout = attr_timeout(ino);
+	return 0;
+}
+
+static bool is_root_draft_vfile(uint64_t parent, const char *name)
+{
+	return ino_kind(parent) == K_VERSION &&
+	       (!strcmp(name, "metadata.json") || !strcmp(name, "lineage.json"));
+}
+
+/*============================================================ lookup */
+
+static int lookup_draft(struct mfsd *d, uint64_t parent, const char *name,
+			struct fuse_entry_param *e)
+{
+	uint64_t vid;
+	struct node *n;
+	int fd, r;
+
+	r = draft_dirfd(d, parent, &vid, &fd);
+	if (r < 0)
+		return r;
+	{
+		struct mfs_version_info vi;
+
+		r = mfs_version_get(d->st, vid, &vi);
+		if (r == 0)
+			r = node_draft_get(d, vi.model_id, vid, fd, name, &e->attr, &n);
+	}
+	close(fd);
+	if (r < 0)
+		return r;
+	e->ino = n->ino;
+	e->attr_timeout = e->entry_timeout = 0;
+	return 0;
+}
+
+static int do_lookup(struct mfsd *d, uint64_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	enum ino_kind k = ino_kind(parent);
+	uint64_t id = ino_id(parent);
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	struct mfs_entry ent;
+	struct node *n;
+	uint64_t ino = 0;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	switch (k) {
+	case K_FIXED:
+		if (parent == FUSE_ROOT_ID) {
+			if (!strcmp(name, "models"))
+				ino = INO_MODELS;
+			else if (!strcmp(name, "audit.jsonl"))
+				ino = INO_AUDIT;
+			else if (!strcmp(name, "index.json"))
+				ino = INO_INDEX;
+			else
+				return -ENOENT;
+		} else if (parent == INO_MODELS) {
+			if (name[0] == '.' || mfs_model_lookup(d->st, name, &mi) < 0)
+				return -ENOENT;
+			ino = ino_make(K_MODEL, mi.id);
+		} else {
+			return -ENOTDIR;
+		}
+		break;
+	case K_MODEL:
+		if (!strcmp(name, "versions"))
+			ino = ino_make(K_VERSIONS, id);
+		else if (!strcmp(name, "metadata.json"))
+			ino = ino_make(K_MMETA, id);
+		else if (!strcmp(name, "policy.json"))
+			ino = ino_make(K_POLICY, id);
+		else if (!strcmp(name, "history.jsonl"))
+			ino = ino_make(K_HISTORY, id);
+		else if (!strcmp(name, "latest"))
+			ino = ino_make(K_LATEST, id);
+		else {
+			struct mfs_alias_info ai;
+
+			r = mfs_alias_get(d->st, id, name, &ai);
+			if (r < 0)
+				return r;
+			r = node_alias_get(d, id, name, &n);
+			if (r < 0)
+				return r;
+			r = make_entry(d, n->ino, e);
+			if (r < 0)
+				node_forget(d, n->ino, 1);
+			return r;
+		}
+		break;
+	case K_VERSIONS:
+		r = mfs_version_lookup(d->st, id, name, false, &vi);
+		if (r < 0)
+			return r;
+		ino = ino_make(K_VERSION, vi.id);
+		break;
+	case K_VERSION:
+		r = mfs_version_get(d->st, id, &vi);
+		if (r < 0 || vi.state == MFS_V_TOMBSTONE)
+			return -ENOENT;
+		if (!strcmp(name, "metadata.json")) {
+			if (vi.state == MFS_V_DRAFT && !vi.has_meta)
+				return -ENOENT;
+			ino = ino_make(K_VMETA, id);
+			break;
+		}
+		if (!strcmp(name, "lineage.json")) {
+			if (vi.state == MFS_V_DRAFT)
+				return -ENOENT;
+			ino = ino_make(K_VLINEAGE, id);
+			break;
+		}
+		if (vi.state == MFS_V_DRAFT) {
+			r = lookup_draft(d, parent, name, e);
+			if (r != -EROFS)
+				return r;
+		}
+		r = mfs_entry_lookup(d->st, id, 0, name, &ent);
+		if (r < 0)
+			return r;
+		ino = ino_make(K_SENTRY, ent.id);
+		break;
+	case K_SENTRY:
+		r = mfs_entry_get(d->st, id, &ent);
+		if (r < 0)
+			return r;
+		if (!S_ISDIR(ent.mode))
+			return -ENOTDIR;
+		r = mfs_entry_lookup(d->st, ent.vid, ent.id, name, &ent);
+		if (r < 0)
+			return r;
+		ino = ino_make(K_SENTRY, ent.id);
+		break;
+	case K_DRAFT:
+		return lookup_draft(d, parent, name, e);
+	default:
+		return -ENOTDIR;
+	}
+	return make_entry(d, ino, e);
+}
+
+void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int r = do_lookup(daemon_of(req), parent, name, &e);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+void dir_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(daemon_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+void dir_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(daemon_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/*============================================================ readdir */
+
+struct dent {
+	char *name;
+	uint64_t ino;
+	mode_t type;
+};
+
+struct dirsnap {
+	struct dent *e;
+	size_t n, cap;
+};
+
+static int snap_add(struct dirsnap *s, const char *name, uint64_t ino, mode_t type)
+{
+	if (s->n == s->cap) {
+		void *p = realloc(s->e, (s->cap = s->cap ? 2 * s->cap : 32) * sizeof(*s->e));
+
+		if (!p)
+			return -ENOMEM;
+		s->e = p;
+	}
+	s->e[s->n].name = strdup(name);
+	if (!s->e[s->n].name)
+		return -ENOMEM;
+	s->e[s->n].ino = ino;
+	s->e[s->n].type = type;
+	s->n++;
+	return 0;
+}
+
+static void snap_free(struct dirsnap *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->e[i].name);
+	free(s->e);
+	free(s);
+}
+
+static int snap_backing(struct dirsnap *s, int pathfd)
+{
+	int fd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && (de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = snap_add(s, de->d_name, ino_make(K_DRAFT, de->d_ino),
+			     (mode_t)DTTOIF(de->d_type));
+	}
+	closedir(dir);
+	return r;
+}
+
+static int snap_entries(struct mfsd *d, struct dirsnap *s, uint64_t vid, uint64_t parent)
+{
+	struct mfs_entry *kids = NULL;
+	size_t n = 0;
+	int r;
+
+	r = mfs_entry_list(d->st, vid, parent, &kids, &n);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = snap_add(s, kids[i].name, ino_make(K_SENTRY, kids[i].id),
+			     kids[i].mode & S_IFMT);
+	free(kids);
+	return r;
+}
+
+static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
+{
+	enum ino_kind k = ino_kind(ino);
+	uint64_t id = ino_id(ino);
+	int r = 0;
+
+	switch (k) {
+	case K_FIXED:
+		if (ino == FUSE_ROOT_ID) {
+			r = snap_add(s, "models", INO_MODELS, S_IFDIR);
+			if (!r)
+				r = snap_add(s, "audit.jsonl", INO_AUDIT, S_IFREG);
+			if (!r)
+				r = snap_add(s, "index.json", INO_INDEX, S_IFREG);
+		} else if (ino == INO_MODELS) {
+			struct mfs_model_info *m = NULL;
+			size_t n = 0;
+
+			r = mfs_model_list(d->st, &m, &n);
+			for (size_t i = 0; r == 0 && i < n; i++)
+				r = snap_add(s, m[i].name, ino_make(K_MODEL, m[i].id), S_IFDIR);
+			free(m);
+		} else {
+			r = -ENOTDIR;
+		}
+		break;
+	case K_MODEL: {
+		struct mfs_alias_info *a = NULL;
+		struct mfs_version_info vi;
+		size_t n = 0;
+
+		r = snap_add(s, "versions", ino_make(K_VERSIONS, id), S_IFDIR);
+		if (!r)
+			r = snap_add(s, "metadata.json", ino_make(K_MMETA, id), S_IFREG);
+		if (!r)
+			r = snap_add(s, "policy.json", ino_make(K_POLICY, id), S_IFREG);
+		if (!r)
+			r = snap_add(s, "history.jsonl", ino_make(K_HISTORY, id), S_IFREG);
+		if (!r && mfs_alias_latest(d->st, id, &vi) == 0)
+			r = snap_add(s, "latest", ino_make(K_LATEST, id), S_IFLNK);
+		if (!r)
+			r = mfs_alias_list(d->st, id, &a, &n);
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			r = snap_add(s, a[i].name, node_alias_ino(id, a[i].name), S_IFLNK);
+		}
+		free(a);
+		break;
+	}
+	case K_VERSIONS: {
+		struct mfs_version_info *v = NULL;
+		size_t n = 0;
+
+		r = mfs_version_list(d->st, id, &v, &n);
+		for (size_t i = 0; r == 0 && i < n; i++)
+			r = snap_add(s, v[i].name, ino_make(K_VERSION, v[i].id), S_IFDIR);
+		free(v);
+		break;
+	}
+	case K_VERSION: {
+		struct mfs_version_info vi;
+
+		r = mfs_version_get(d->st, id, &vi);
+		if (r < 0 || vi.state == MFS_V_TOMBSTONE)
+			return -ENOENT;
+		if (vi.state == MFS_V_DRAFT) {
+			int fd;
+
+			if (vi.has_meta)
+				r = snap_add(s, "metadata.json", ino_make(K_VMETA, id), S_IFREG);
+			if (r == 0)
+				r = mfs_version_draft_open(d->st, id, O_PATH, &fd);
+			if (r == 0) {
+				r = snap_backing(s, fd);
+				close(fd);
+			}
+			if (r != -EROFS)
+				break;
+			s->n = 0;
+		}
+		r = snap_add(s, "metadata.json", ino_make(K_VMETA, id), S_IFREG);
+		if (!r)
+			r = snap_add(s, "lineage.json", ino_make(K_VLINEAGE, id), S_IFREG);
+		if (!r)
+			r = snap_entries(d, s, id, 0);
+		break;
+	}
+	case K_SENTRY: {
+		struct mfs_entry e;
+
+		r = mfs_entry_get(d->st, id, &e);
+		if (r == 0 && !S_ISDIR(e.mode))
+			r = -ENOTDIR;
+		if (r == 0)
+			r = snap_entries(d, s, e.vid, e.id);
+		break;
+	}
+	case K_DRAFT: {
+		struct node *n = node_find(d, ino);
+
+		if (!n)
+			return -ENOENT;
+		r = snap_backing(s, n->fd);
+		break;
+	}
+	default:
+		r = -ENOTDIR;
+	}
+	return r;
+}
+
+void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirsnap *s = calloc(1, sizeof(*s));
+	int r = s ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = snap_add(s, ".", ino, S_IFDIR);
+	if (r == 0)
+		r = snap_add(s, "..", FUSE_ROOT_ID, S_IFDIR);
+	if (r == 0)
+		r = build_snap(daemon_of(req), ino, s);
+	if (r < 0) {
+		snap_free(s);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)s;
+	fuse_reply_open(req, fi);
+}
+
+void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < s->n; i++) {
+		struct stat st = { .st_ino = s->e[i].ino, .st_mode = s->e[i].type };
+		size_t need = fuse_add_direntry(req, buf + used, size - used, s->e[i].name,
+						&st, (off_t)(i + 1));
+
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	snap_free((struct dirsnap *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/*============================================================ mkdir etc */
+
+/* What a name may be in a directory that is not a draft. */
+static int refuse_here(struct mfsd *d, uint64_t parent, const char *name,
+		       const char *what)
+{
+	char label[512];
+
+	if (parent == FUSE_ROOT_ID)
+		return mfs_log_errno(-EINVAL, "refusing to create '%s' at the top of the registry: only models/, audit.jsonl and index.json live there",
+				     name);
+	if (parent == INO_MODELS)
+		return mfs_log_errno(-EINVAL, "refusing %s 'models/%s': models/ holds model directories only",
+				     what, name);
+	ino_label(d, parent, label, sizeof(label));
+	if (ino_kind(parent) == K_MODEL)
+		return mfs_log_errno(-EINVAL, "refusing %s '%s/%s': a model directory holds versions/, its documents and aliases (symlinks to versions/<v>)",
+				     what, label, name);
+	if (ino_kind(parent) == K_VERSIONS)
+		return mfs_log_errno(-EINVAL, "refusing %s '%s/versions/%s': versions/ holds version directories only",
+				     what, label, name);
+	return mfs_log_errno(-EROFS, "refusing %s '%s/%s': the version is sealed", what,
+			     label, name);
+}
+
+static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
+		    struct fuse_entry_param *e)
+{
+	struct mfsd *d = daemon_of(req);
+	struct mfs_caller c = caller_of(req);
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	uint64_t vid;
+	int fd, r;
+
+	if (parent == INO_MODELS) {
+		r = mfs_model_create(d->st, &c, name, mode, &mi);
+		if (r < 0)
+			return r;
+		return make_entry(d, ino_make(K_MODEL, mi.id), e);
+	}
+	if (ino_kind(parent) == K_VERSIONS) {
+		r = mfs_version_create(d->st, &c, ino_id(parent), name, mode, &vi);
+		if (r < 0)
+			return r;
+		vstate_touch(d, vi.id);
+		return make_entry(d, ino_make(K_VERSION, vi.id), e);
+	}
+	r = draft_dirfd(d, parent, &vid, &fd);
+	if (r == -ENOTDIR || r == -EROFS)
+		return refuse_here(d, parent, name, "directory");
+	if (r < 0)
+		return r;
+	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
+		r = -EEXIST;
+	else if (mkdirat(fd, name, mode & 07777) < 0)
+		r = -errno;
+	if (r == 0) {
+		own_new(d, fd, name, &c);
+		vstate_touch(d, vid);
+		r = lookup_draft(d, parent, name, e);
+	}
+	close(fd);
+	return r;
+}
+
+void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fuse_entry_param e;
+	int r = do_mkdir(req, parent, name, mode, &e);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
+		    dev_t rdev, struct fuse_entry_param *e)
+{
+	struct mfsd *d = daemon_of(req);
+	struct mfs_caller c = caller_of(req);
+	char label[512];
+	uint64_t vid;
+	int fd, r;
+
+	r = draft_dirfd(d, parent, &vid, &fd);
+	if (r < 0)
+		return (r == -ENOTDIR || r == -EROFS) ?
+			       refuse_here(d, parent, name, "node") : r;
+	if (!S_ISREG(mode)) {
+		close(fd);
+		ino_label(d, parent, label, sizeof(label));
+		return mfs_log_errno(-EPERM, "refusing special file '%s' in '%s': a version holds regular files, directories and symlinks only",
+				     name, label);
+	}
+	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
+		r = -EEXIST;
+	else if (mknodat(fd, name, mode, rdev) < 0)
+		r = -errno;
+	if (r == 0) {
+		own_new(d, fd, name, &c);
+		vstate_touch(d, vid);
+		r = lookup_draft(d, parent, name, e);
+	}
+	close(fd);
+	return r;
+}
+
+void dir_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       dev_t rdev)
+{
+	struct fuse_entry_param e;
+	int r = do_mknod(req, parent, name, mode, rdev, &e);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir)
+{
+	struct mfsd *d = daemon_of(req);
+	struct mfs_caller c = caller_of(req);
+	enum ino_kind k = ino_kind(parent);
+	char label[512];
+	uint64_t vid;
+	int fd, r;
+
+	if (parent == INO_MODELS && dir)
+		return mfs_model_remove(d->st, &c, name);
+	if (k == K_VERSIONS && dir)
+		return mfs_version_remove(d->st, &c, ino_id(parent), name);
+	if (k == K_MODEL && !dir) {
+		if (!strcmp(name, "versions"))
+			return -EISDIR;
+		if (mfs_alias_name_check(name) == 0) {
+			r = mfs_alias_remove(d->st, &c, ino_id(parent), name);
+			return r;
+		}
+		ino_label(d, parent, label, sizeof(label));
+		return mfs_log_errno(-EPERM, "refusing to remove '%s/%s': kept by the registry",
+				     label, name);
+	}
+	if (k == K_VERSION && !dir && is_root_draft_vfile(parent, name)) {
+		bool sealed = false;
+
+		vid = ino_vid(d, parent, &sealed);
+		if (!vid)
+			return -ENOENT;
+		if (sealed)
+			goto refuse;
+		/* Unlinking lineage.json (never stored) or metadata.json in a
+		 * draft succeeds; the latter clears the version's metadata. */
+		if (!strcmp(name, "metadata.json"))
+			return mfs_version_meta_set(d->st, &c, vid, NULL, 0);
+		return 0;
+	}
+	r = draft_dirfd(d, parent, &vid, &fd);
+	if (r == -EROFS || (r < 0 && k == K_SENTRY))
+		goto refuse;
+	if (r == -ENOTDIR) {
+		ino_label(d, parent, label, sizeof(label));
+		return mfs_log_errno(-EPERM, "refusing to remove '%s' in '%s': kept by the registry",
+				     name, label);
+	}
+	if (r < 0)
+		return r;
+	if (unlinkat(fd, name, dir ? AT_REMOVEDIR : 0) < 0)
+		r = -errno;
+	else
+		vstate_touch(d, vid);
+	close(fd);
+	return r;
+refuse:
+	ino_label(d, parent, label, sizeof(label));
+	return mfs_log_errno(-EROFS, "refusing to remove '%s' from '%s': the version is sealed",
+			     name, label);
+}
+
+void dir_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -do_remove(req, parent, name, true));
+}
+
+void dir_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -do_remove(req, parent, name, false));
+}
+
+void dir_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mfsd *d = daemon_of(req);
+	struct statvfs sv;
+
+	if (statvfs(d->store_dir, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}

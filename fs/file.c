@@ -1,0 +1,645 @@
+/* file.c - open handles: draft files, sealed blobs, virtual documents */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "meta.h"
+#include "version.h"
+
+/*
+ * A handle is one of: a draft file (a real fd, written in place, hashed
+ * inline while written in order), a sealed file (the blob's fd, served by
+ * splice; the kernel may cache it forever since it never changes), a
+ * snapshot of a virtual file (rendered at open, so stat size equals read
+ * size; direct_io), a document being written (buffered, validated at
+ * flush), or a discarded lineage.json.
+ */
+
+enum hkind { H_DRAFT = 1, H_SEALED, H_SNAP, H_DOC, H_DISCARD };
+
+struct handle {
+	enum hkind kind;
+	int fd;
+	struct node *node;	/* H_DRAFT */
+	uint64_t vid;		/* H_DRAFT, H_DOC of a draft */
+	uint64_t ino;
+	bool writer;
+	bool dirty;		/* H_DOC: written since the last flush */
+	char *buf;		/* H_SNAP, H_DOC */
+	size_t len, cap;
+};
+
+static struct handle *fh_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+int handle_snapshot_size(uint64_t fh, off_t *ret)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fh;
+
+	if (!h || (h->kind != H_SNAP && h->kind != H_DOC))
+		return -ENOENT;
+	*ret = (off_t)h->len;
+	return 0;
+}
+
+int handle_truncate(uint64_t fh, off_t size)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fh;
+
+	switch (h->kind) {
+	case H_DRAFT:
+		if (h->node) {
+			pthread_mutex_lock(&h->node->hlock);
+			h->node->h_valid = false;
+			pthread_mutex_unlock(&h->node->hlock);
+		}
+		return ftruncate(h->fd, size) < 0 ? -errno : 0;
+	case H_DOC:
+		if ((size_t)size > MFS_META_MAX)
+			return -EFBIG;
+		if ((size_t)size > h->len) {
+			char *p = realloc(h->buf, (size_t)size + 1);
+
+			if (!p)
+				return -ENOMEM;
+			memset(p + h->len, 0, (size_t)size - h->len);
+			h->buf = p;
+			h->cap = (size_t)size + 1;
+		}
+		h->len = (size_t)size;
+		h->dirty = true;
+		return 0;
+	case H_DISCARD:
+		return 0;
+	default:
+		return -EROFS;
+	}
+}
+
+static void handle_free(struct mfsd *d, struct handle *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	if (h->writer && h->vid)
+		vstate_writer(d, h->vid, -1);
+	if (h->node)
+		node_open_ref(d, h->node, -1);
+	free(h->buf);
+	free(h);
+}
+
+static struct handle *handle_new(enum hkind kind, uint64_t ino)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->kind = kind;
+		h->fd = -1;
+		h->ino = ino;
+	}
+	return h;
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+/* Open flags for the real draft file: the kernel already decided create,
+ * exclusivity and appending; O_DIRECT is served through the cache (its
+ * alignment rules are the kernel's business on our side). */
+static int backing_flags(int flags)
+{
+	return (flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)) | O_CLOEXEC;
+}
+
+static void hash_start(struct node *n, bool from_empty)
+{
+	pthread_mutex_lock(&n->hlock);
+	if (from_empty) {
+		if (!n->h && mfs_hash_new(&n->h) < 0)
+			n->h = NULL;
+		if (n->h) {
+			mfs_hash_reset(n->h);
+			n->h_off = 0;
+			n->h_valid = true;
+		}
+	}
+	pthread_mutex_unlock(&n->hlock);
+}
+
+static int open_draft(struct mfsd *d, struct node *n, int flags, struct handle **ret)
+{
+	char path[64];
+	struct handle *h;
+	struct stat sb;
+	int r;
+
+	h = handle_new(H_DRAFT, n->ino);
+	if (!h)
+		return -ENOMEM;
+	h->vid = n->vid;
+	if (wants_write(flags)) {
+		r = vstate_writer(d, n->vid, 1);
+		if (r < 0) {
+			free(h);
+			return mfs_log_errno(r, "refusing to open a draft file for writing while its version is being sealed");
+		}
+		h->writer = true;
+	}
+	fd_path(n->fd, path);
+	h->fd = open(path, backing_flags(flags));
+	if (h->fd < 0) {
+		r = -errno;
+		if (h->writer)
+			vstate_writer(d, n->vid, -1);
+		free(h);
+		return r;
+	}
+	node_open_ref(d, n, 1);
+	h->node = n;
+	if (h->writer && fstat(h->fd, &sb) == 0 && sb.st_size == 0)
+		hash_start(n, true);
+	else if (flags & O_TRUNC)
+		hash_start(n, true);
+	*ret = h;
+	return 0;
+}
+
+static int open_snapshot(struct mfsd *d, uint64_t ino, int flags, struct handle **ret)
+{
+	struct handle *h = handle_new(H_SNAP, ino);
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	if (vfile_writable(d, ino) && wants_write(flags)) {
+		h->kind = H_DOC;
+		if (ino_kind(ino) == K_VMETA)
+			h->vid = ino_id(ino);
+		if (flags & O_TRUNC) {
+			h->dirty = true;
+			*ret = h;
+			return 0;
+		}
+	} else if (wants_write(flags)) {
+		char label[512];
+		bool sealed = false;
+
+		free(h);
+		ino_label(d, ino, label, sizeof(label));
+		if (ino_vid(d, ino, &sealed) && sealed)
+			return mfs_log_errno(-EROFS, "refusing to write '%s': the version is sealed",
+					     label);
+		return mfs_log_errno(-EPERM, "refusing to write '%s': kept by the registry",
+				     label);
+	}
+	r = vfile_render(d, ino, &h->buf, &h->len);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	h->cap = h->len;
+	*ret = h;
+	return 0;
+}
+
+static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
+		   struct handle **ret)
+{
+	struct mfsd *d = daemon_of(req);
+	enum ino_kind k = ino_kind(ino);
+	struct mfs_entry e;
+	struct handle *h;
+	char label[512];
+	int r;
+
+	switch (k) {
+	case K_DRAFT: {
+		struct node *n = node_find(d, ino);
+		bool sealed = false;
+
+		if (!n)
+			return -ENOENT;
+		if (!ino_vid(d, ino, &sealed))
+			return -ENOENT;
+		if (sealed && wants_write(fi->flags))
+			goto sealed;
+		r = open_draft(d, n, sealed ? O_RDONLY : fi->flags, ret);
+		if (r == 0 && !sealed)
+			fi->direct_io = 0;
+		return r;
+	}
+	case K_SENTRY:
+		if (wants_write(fi->flags))
+			goto sealed;
+		r = mfs_entry_get(d->st, ino_id(ino), &e);
+		if (r < 0)
+			return r;
+		h = handle_new(H_SEALED, ino);
+		if (!h)
+			return -ENOMEM;
+		r = mfs_entry_open(d->st, &e, &h->fd);
+		if (r < 0) {
+			free(h);
+			return r;
+		}
+		/* The content never changes: let the kernel keep its cache
+		 * across opens. */
+		fi->keep_cache = 1;
+		*ret = h;
+		return 0;
+	case K_DISCARD:
+		h = handle_new(H_DISCARD, ino);
+		if (!h)
+			return -ENOMEM;
+		fi->direct_io = 1;
+		*ret = h;
+		return 0;
+	case K_FIXED:
+		if (ino != INO_AUDIT && ino != INO_INDEX)
+			return -EISDIR;
+		/* fallthrough */
+	case K_MMETA:
+	case K_POLICY:
+	case K_HISTORY:
+	case K_VMETA:
+	case K_VLINEAGE:
+		r = open_snapshot(d, ino, fi->flags, ret);
+		if (r == 0)
+			fi->direct_io = 1;
+		return r;
+	default:
+		return -EISDIR;
+	}
+sealed:
+	ino_label(d, ino, label, sizeof(label));
+	return mfs_log_errno(-EROFS, "refusing to open '%s' for writing: the version is sealed",
+			     label);
+}
+
+void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = NULL;
+	int r = do_open(req, ino, fi, &h);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_free(daemon_of(req), h);	/* the caller was interrupted */
+}
+
+static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
+		     struct fuse_file_info *fi, struct fuse_entry_param *e,
+		     struct handle **ret)
+{
+	struct mfsd *d = daemon_of(req);
+	struct mfs_caller c = caller_of(req);
+	struct mfs_version_info vi;
+	struct node *n;
+	char label[512];
+	uint64_t vid;
+	int fd, bfd, r;
+
+	r = draft_dirfd(d, parent, &vid, &fd);
+	if (r == -ENOTDIR || r == -EROFS) {
+		ino_label(d, parent, label, sizeof(label));
+		if (r == -EROFS)
+			return mfs_log_errno(-EROFS, "refusing to create '%s' in '%s': the version is sealed",
+					     name, label);
+		return mfs_log_errno(-EINVAL, "refusing to create file '%s' in '%s': only versions hold files",
+				     name, label);
+	}
+	if (r < 0)
+		return r;
+	if (ino_kind(parent) == K_VERSION &&
+	    (!strcmp(name, "metadata.json") || !strcmp(name, "lineage.json"))) {
+		close(fd);
+		/* The root metadata.json is the version's metadata (validated
+		 * at close); lineage.json is the registry's: accept, discard. */
+		if (!strcmp(name, "lineage.json")) {
+			*ret = handle_new(H_DISCARD, ino_make(K_DISCARD, vid));
+			if (!*ret)
+				return -ENOMEM;
+			memset(e, 0, sizeof(*e));
+			e->ino = ino_make(K_DISCARD, vid);
+			attr_get(d, e->ino, &e->attr);
+			fi->direct_io = 1;
+			return 0;
+		}
+		r = mfs_version_get(d->st, vid, &vi);
+		if (r < 0)
+			return r;
+		if (vi.has_meta && (fi->flags & O_EXCL))
+			return -EEXIST;
+		*ret = handle_new(H_DOC, ino_make(K_VMETA, vid));
+		if (!*ret)
+			return -ENOMEM;
+		(*ret)->vid = vid;
+		(*ret)->dirty = true;	/* an empty file is not valid metadata */
+		memset(e, 0, sizeof(*e));
+		e->ino = ino_make(K_VMETA, vid);
+		e->attr.st_mode = S_IFREG | 0644;
+		e->attr.st_ino = e->ino;
+		e->attr.st_nlink = 1;
+		fi->direct_io = 1;
+		return 0;
+	}
+	r = vstate_writer(d, vid, 1);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	bfd = openat(fd, name, backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW,
+		     mode & 07777);
+	if (bfd < 0 && errno == EEXIST && !(fi->flags & O_EXCL))
+		bfd = openat(fd, name, backing_flags(fi->flags) | O_NOFOLLOW);
+	if (bfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	own_new(d, fd, name, &c);
+	r = mfs_version_get(d->st, vid, &vi);
+	if (r == 0)
+		r = node_draft_get(d, vi.model_id, vid, fd, name, &e->attr, &n);
+	if (r < 0) {
+		close(bfd);
+		goto fail;
+	}
+	close(fd);
+	e->ino = n->ino;
+	e->attr_timeout = e->entry_timeout = 0;
+	*ret = handle_new(H_DRAFT, n->ino);
+	if (!*ret) {
+		close(bfd);
+		node_forget(d, n->ino, 1);
+		vstate_writer(d, vid, -1);
+		return -ENOMEM;
+	}
+	(*ret)->fd = bfd;
+	(*ret)->vid = vid;
+	(*ret)->writer = true;
+	(*ret)->node = n;
+	node_open_ref(d, n, 1);
+	hash_start(n, e->attr.st_size == 0);
+	return 0;
+fail:
+	close(fd);
+	vstate_writer(d, vid, -1);
+	return r;
+}
+
+void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		 struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	struct handle *h = NULL;
+	int r = do_create(req, parent, name, mode, fi, &e, &h);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		handle_free(daemon_of(req), h);
+}
+
+void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	       struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	switch (h->kind) {
+	case H_DRAFT:
+	case H_SEALED:
+		/* An fd-backed buffer: libfuse splices from the file into the
+		 * device where it can, without a copy through us. */
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = h->fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		return;
+	case H_SNAP:
+	case H_DOC:
+		if ((size_t)off >= h->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->buf + off,
+				       h->len - (size_t)off < size ? h->len - (size_t)off : size);
+		return;
+	default:
+		fuse_reply_buf(req, NULL, 0);
+	}
+}
+
+static int write_doc(struct handle *h, struct fuse_bufvec *in, off_t off, size_t *ret)
+{
+	size_t len = fuse_buf_size(in), end = (size_t)off + len;
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+	ssize_t n;
+
+	if (end > MFS_META_MAX)
+		return mfs_log_errno(-EFBIG, "refusing a document larger than %u bytes",
+				     MFS_META_MAX);
+	if (end + 1 > h->cap) {
+		size_t cap = end + 1 > 2 * h->cap ? end + 1 : 2 * h->cap;
+		char *p = realloc(h->buf, cap);
+
+		if (!p)
+			return -ENOMEM;
+		h->buf = p;
+		h->cap = cap;
+	}
+	if ((size_t)off > h->len)
+		memset(h->buf + h->len, 0, (size_t)off - h->len);
+	out.buf[0].mem = h->buf + off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		return (int)n;
+	if (end > h->len)
+		h->len = end;
+	h->dirty = true;
+	*ret = (size_t)n;
+	return 0;
+}
+
+static int write_draft(struct mfsd *d, struct handle *h, struct fuse_bufvec *in,
+		       off_t off, size_t *ret)
+{
+	size_t len = fuse_buf_size(in);
+	struct node *n = h->node;
+	ssize_t w;
+
+	/* In-order writes from offset 0 are hashed as they pass, so the seal
+	 * need not read the file again. Anything else drops the inline hash. */
+	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
+		w = pwrite(h->fd, in->buf[0].mem, len, off);
+		if (w < 0)
+			return -errno;
+		if (n) {
+			pthread_mutex_lock(&n->hlock);
+			if (n->h_valid && n->h && (uint64_t)off == n->h_off) {
+				mfs_hash_update(n->h, in->buf[0].mem, (size_t)w);
+				n->h_off += (uint64_t)w;
+			} else {
+				n->h_valid = false;
+			}
+			pthread_mutex_unlock(&n->hlock);
+		}
+	} else {
+		struct fuse_bufvec out = FUSE_BUFVEC_INIT(len);
+
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = h->fd;
+		out.buf[0].pos = off;
+		w = fuse_buf_copy(&out, in, 0);
+		if (w < 0)
+			return (int)w;
+		if (n) {
+			pthread_mutex_lock(&n->hlock);
+			n->h_valid = false;
+			pthread_mutex_unlock(&n->hlock);
+		}
+	}
+	vstate_touch(d, h->vid);
+	*ret = (size_t)w;
+	return 0;
+}
+
+void file_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	size_t n = 0;
+	int r;
+
+	switch (h->kind) {
+	case H_DRAFT:
+		r = h->writer ? write_draft(daemon_of(req), h, in, off, &n) : -EBADF;
+		break;
+	case H_DOC:
+		r = write_doc(h, in, off, &n);
+		break;
+	case H_DISCARD:
+		n = fuse_buf_size(in);
+		r = 0;
+		break;
+	default:
+		r = -EBADF;
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, n);
+}
+
+void file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	struct mfs_caller c = caller_of(req);
+	int r = 0;
+
+	if (h->kind == H_DOC && h->dirty) {
+		/* close() reports a bad document: the previous one stays. */
+		r = vfile_store(daemon_of(req), &c, h->ino, h->buf ? h->buf : "", h->len);
+		if (r == 0)
+			h->dirty = false;
+	}
+	fuse_reply_err(req, -r);
+}
+
+void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	handle_free(daemon_of(req), fh_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void file_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	int r = 0;
+
+	if (h->kind == H_DRAFT && h->writer)
+		r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
+	fuse_reply_err(req, -r);
+}
+
+void file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	int r;
+
+	if (h->kind != H_DRAFT || !h->writer) {
+		fuse_reply_err(req, h->kind == H_SEALED ? EROFS : EBADF);
+		return;
+	}
+	r = fallocate(h->fd, mode, off, len) < 0 ? errno : 0;
+	if (h->node && !r && (mode & ~FALLOC_FL_KEEP_SIZE)) {
+		pthread_mutex_lock(&h->node->hlock);
+		h->node->h_valid = false;
+		pthread_mutex_unlock(&h->node->hlock);
+	}
+	fuse_reply_err(req, r);
+}
+
+void file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		struct fuse_file_info *fi)
+{
+	struct handle *h = fh_of(fi);
+	off_t r;
+
+	if (h->fd < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	r = lseek(h->fd, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			  off_t off_out, struct fuse_file_info *fi_out, size_t len,
+			  int flags)
+{
+	struct handle *in = fh_of(fi_in), *out = fh_of(fi_out);
+	loff_t a = off_in, b = off_out;
+	ssize_t n;
+
+	if (out->kind != H_DRAFT || !out->writer || in->fd < 0) {
+		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : EXDEV);
+		return;
+	}
+	/* Same filesystem underneath: the kernel may reflink or copy in
+	 * kernel space; either way no byte passes through the daemon. */
+	n = copy_file_range(in->fd, &a, out->fd, &b, len, 0);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (out->node) {
+		pthread_mutex_lock(&out->node->hlock);
+		out->node->h_valid = false;
+		pthread_mutex_unlock(&out->node->hlock);
+	}
+	vstate_touch(daemon_of(req), out->vid);
+	fuse_reply_write(req, (size_t)n);
+}

@@ -1,0 +1,408 @@
+/* inode.c - the node table (draft files, alias names) and seal coordination */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "seal.h"
+#include "version.h"
+
+/*
+ * Draft nodes hold an O_PATH fd of the real file in STORE/drafts, so a
+ * rename inside the draft needs no bookkeeping: the kernel keeps the fd
+ * pointing at the same inode. A node lives while the kernel holds a lookup
+ * or a handle is open; after a seal, a stale draft node still names the
+ * very inode that became the blob, so reads through it stay correct.
+ */
+
+static struct node **bucket(struct mfsd *d, uint64_t ino)
+{
+	return &d->nodes[(ino ^ (ino >> 17) ^ (ino >> 60)) % 4096];
+}
+
+struct node *node_find(struct mfsd *d, uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&d->lock);
+	for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+		;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+static void node_free(struct node *n)
+{
+	if (n->fd >= 0)
+		close(n->fd);
+	mfs_hash_free(n->h);
+	pthread_mutex_destroy(&n->hlock);
+	free(n->name);
+	free(n);
+}
+
+static struct node *node_new(uint64_t ino, enum ino_kind kind)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	n->kind = kind;
+	n->fd = -1;
+	pthread_mutex_init(&n->hlock, NULL);
+	return n;
+}
+
+int node_draft_get(struct mfsd *d, uint64_t model_id, uint64_t vid, int dirfd,
+		   const char *name, struct stat *ret_sb, struct node **ret)
+{
+	struct node *n, *fresh;
+	struct stat sb;
+	uint64_t ino;
+	int fd;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &sb, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	ino = ino_make(K_DRAFT, (uint64_t)sb.st_ino);
+	pthread_mutex_lock(&d->lock);
+	for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+		;
+	if (n) {
+		n->nlookup++;
+		pthread_mutex_unlock(&d->lock);
+		close(fd);
+		goto done;
+	}
+	pthread_mutex_unlock(&d->lock);
+	fresh = node_new(ino, K_DRAFT);
+	if (!fresh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fresh->fd = fd;
+	fresh->model_id = model_id;
+	fresh->vid = vid;
+	pthread_mutex_lock(&d->lock);
+	/* Another thread may have raced us to the same inode. */
+	for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+		;
+	if (!n) {
+		n = fresh;
+		fresh = NULL;
+		n->next = *bucket(d, ino);
+		*bucket(d, ino) = n;
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&d->lock);
+	if (fresh)
+		node_free(fresh);
+done:
+	if (ret_sb) {
+		*ret_sb = sb;
+		ret_sb->st_ino = ino;
+	}
+	*ret = n;
+	return 0;
+}
+
+static uint64_t alias_hash(uint64_t model_id, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ model_id;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	return h;
+}
+
+uint64_t node_alias_ino(uint64_t model_id, const char *name)
+{
+	return ino_make(K_ALIAS, alias_hash(model_id, name));
+}
+
+int node_alias_get(struct mfsd *d, uint64_t model_id, const char *name,
+		   struct node **ret)
+{
+	/* Alias inodes are a hash of (model, name), probed on collision, so
+	 * the same alias keeps its number while the daemon runs. */
+	uint64_t ino = ino_make(K_ALIAS, alias_hash(model_id, name));
+	struct node *n;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+			;
+		if (!n || (n->model_id == model_id && !strcmp(n->name, name)))
+			break;
+		ino = ino_make(K_ALIAS, ino_id(ino) + 1);
+	}
+	if (!n) {
+		n = node_new(ino, K_ALIAS);
+		if (n)
+			n->name = strdup(name);
+		if (!n || !n->name) {
+			if (n)
+				node_free(n);
+			pthread_mutex_unlock(&d->lock);
+			return -ENOMEM;
+		}
+		n->model_id = model_id;
+		n->next = *bucket(d, ino);
+		*bucket(d, ino) = n;
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&d->lock);
+	*ret = n;
+	return 0;
+}
+
+static void unlink_node_locked(struct mfsd *d, struct node *n)
+{
+	struct node **pp = bucket(d, n->ino);
+
+	while (*pp && *pp != n)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = n->next;
+}
+
+void node_forget(struct mfsd *d, uint64_t ino, uint64_t count)
+{
+	struct node *n, *dead = NULL;
+
+	pthread_mutex_lock(&d->lock);
+	for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+		;
+	if (n) {
+		n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+		if (!n->nlookup && !n->nopen) {
+			unlink_node_locked(d, n);
+			dead = n;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (dead)
+		node_free(dead);
+}
+
+void node_open_ref(struct mfsd *d, struct node *n, int delta)
+{
+	bool dead = false;
+
+	pthread_mutex_lock(&d->lock);
+	n->nopen += delta;
+	if (!n->nlookup && !n->nopen) {
+		unlink_node_locked(d, n);
+		dead = true;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (dead)
+		node_free(n);
+}
+
+void node_table_free(struct mfsd *d)
+{
+	for (size_t i = 0; i < sizeof(d->nodes) / sizeof(d->nodes[0]); i++) {
+		while (d->nodes[i]) {
+			struct node *n = d->nodes[i];
+
+			d->nodes[i] = n->next;
+			node_free(n);
+		}
+	}
+	while (d->vs) {
+		struct vstate *v = d->vs;
+
+		d->vs = v->next;
+		free(v);
+	}
+}
+
+int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
+		   struct mfs_digest *ret)
+{
+	struct mfsd *d = ctx;
+	struct node *n = node_find(d, ino_make(K_DRAFT, (uint64_t)bino));
+	int r = -ENOENT;
+
+	(void)mtime_ns;
+	if (!n)
+		return r;
+	/* The node cannot go away here: the seal runs only with no writer,
+	 * and forget needs the kernel, which is blocked on this seal's
+	 * caller; still, hold hlock while reading the state. */
+	pthread_mutex_lock(&n->hlock);
+	if (n->h && n->h_valid && n->h_off == size) {
+		mfs_hash_final(n->h, ret);
+		r = 0;
+	}
+	pthread_mutex_unlock(&n->hlock);
+	return r;
+}
+
+/*============================================================ vstate */
+
+static struct vstate *vs_get_locked(struct mfsd *d, uint64_t vid, bool make)
+{
+	struct vstate *v;
+
+	for (v = d->vs; v && v->vid != vid; v = v->next)
+		;
+	if (!v && make) {
+		v = calloc(1, sizeof(*v));
+		if (v) {
+			v->vid = vid;
+			v->last_ns = mfs_now_ns();
+			v->next = d->vs;
+			d->vs = v;
+		}
+	}
+	return v;
+}
+
+int vstate_writer(struct mfsd *d, uint64_t vid, int delta)
+{
+	struct vstate *v;
+	int r = 0;
+
+	pthread_mutex_lock(&d->lock);
+	v = vs_get_locked(d, vid, true);
+	if (!v) {
+		r = -ENOMEM;
+	} else if (delta > 0 && v->sealing) {
+		r = -EBUSY;
+	} else {
+		v->writers += delta;
+		v->last_ns = mfs_now_ns();
+		if (v->writers == 0)
+			pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+void vstate_touch(struct mfsd *d, uint64_t vid)
+{
+	struct vstate *v;
+
+	pthread_mutex_lock(&d->lock);
+	v = vs_get_locked(d, vid, true);
+	if (v)
+		v->last_ns = mfs_now_ns();
+	pthread_mutex_unlock(&d->lock);
+}
+
+int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
+{
+	struct vstate *v;
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&d->lock);
+	v = vs_get_locked(d, vid, true);
+	if (!v) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOMEM;
+	}
+	if (v->sealing) {
+		pthread_mutex_unlock(&d->lock);
+		return -EBUSY;
+	}
+	v->sealing = true;
+	/* FUSE sends RELEASE after close() returns: give pending releases up
+	 * to 2 s before calling a writer still open. No lock other lookups
+	 * need is held while waiting or sealing. */
+	while (v->writers > 0 && r == 0)
+		r = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+	if (v->writers > 0) {
+		v->sealing = false;
+		pthread_mutex_unlock(&d->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&d->lock);
+	r = mfs_seal_version(d->st, c, vid, node_seal_hint, d);
+	pthread_mutex_lock(&d->lock);
+	v->sealing = false;
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/*============================================================ seal_idle */
+
+/* Forget a version that is no longer a draft (unless a writer holds it). */
+static void vstate_drop(struct mfsd *d, uint64_t vid)
+{
+	struct vstate **pp, *v;
+
+	pthread_mutex_lock(&d->lock);
+	for (pp = &d->vs; (v = *pp); pp = &v->next) {
+		if (v->vid == vid && !v->writers && !v->sealing) {
+			*pp = v->next;
+			free(v);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *idle_main(void *arg)
+{
+	struct mfsd *d = arg;
+	const struct mfs_caller c = { .uid = 0, .gid = 0, .pid = 0 };
+
+	for (;;) {
+		uint64_t due[64];
+		size_t n = 0;
+		struct vstate *v;
+		int64_t now = mfs_now_ns();
+
+		pthread_mutex_lock(&d->lock);
+		if (d->stopping) {
+			pthread_mutex_unlock(&d->lock);
+			break;
+		}
+		for (v = d->vs; v && n < 64; v = v->next)
+			if (!v->writers && !v->sealing &&
+			    now - v->last_ns >= (int64_t)d->seal_idle * 1000000000)
+				due[n++] = v->vid;
+		pthread_mutex_unlock(&d->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct mfs_version_info vi;
+			int r;
+
+			if (mfs_version_get(d->st, due[i], &vi) < 0 || vi.state != MFS_V_DRAFT) {
+				vstate_drop(d, due[i]);
+				continue;
+			}
+			r = fs_seal(d, &c, due[i]);
+			if (r < 0 && r != -EINVAL)
+				mfs_log(MFS_LOG_WARN, "idle seal of version id %llu failed: %s",
+					(unsigned long long)due[i], strerror(-r));
+			/* An empty or failing draft waits another period. */
+			vstate_touch(d, due[i]);
+		}
+		sleep(1);
+	}
+	return NULL;
+}
+
+int idle_start(struct mfsd *d, pthread_t *ret)
+{
+	if (!d->seal_idle)
+		return 0;
+	return -pthread_create(ret, NULL, idle_main, d);
+}

@@ -1,0 +1,402 @@
+/* main.c - modelfs: option parsing, readiness, session, multithreaded loop */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "model.h"
+#include "version.h"
+
+/*
+ * modelfs [-f] [-d] [-o store=DIR,seal_idle=N,OPTIONS] [STORE] MOUNTPOINT
+ *
+ * Unless -f, it forks; the parent exits 0 only once the mount is live (a
+ * readiness pipe), non-zero with the reason otherwise, so scripts and
+ * systemd can rely on it. The store's LMDB environment is opened in the
+ * child, after the fork. No auto_unmount: a crashed daemon must leave
+ * ENOTCONN, not an empty directory a server could take for an empty
+ * registry.
+ */
+
+struct opts {
+	const char *store;
+	const char *mount;
+	int seal_idle;
+	bool foreground, debug, help, version;
+	struct fuse_args fargs;		/* what libfuse gets */
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [-f] [-d] [-o store=DIR,OPTIONS] [STORE] MOUNTPOINT\n"
+		"\n"
+		"Mount the model registry in STORE at MOUNTPOINT.\n"
+		"\n"
+		"  -f                 stay in the foreground, log to stderr\n"
+		"  -d                 foreground with FUSE request tracing\n"
+		"  -o store=DIR       the store (default: $MODELFS_STORE, else\n"
+		"                     $XDG_DATA_HOME/modelfs, ~/.local/share/modelfs,\n"
+		"                     or /var/lib/modelfs for root)\n"
+		"  -o seal_idle=N     seal drafts left untouched for N seconds\n"
+		"  -o OPTION          FUSE mount options (allow_other, ro, ...)\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      the version\n",
+		prog);
+}
+
+static int add_fuse_opt(struct opts *o, const char *opt)
+{
+	return fuse_opt_add_arg(&o->fargs, "-o") || fuse_opt_add_arg(&o->fargs, opt);
+}
+
+/* Split one -o list: our keys are taken, the rest goes to libfuse. */
+static int parse_o(struct opts *o, char *list)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "store=", 6)) {
+			o->store = tok + 6;
+		} else if (!strncmp(tok, "seal_idle=", 10)) {
+			char *end;
+			long v = strtol(tok + 10, &end, 10);
+
+			if (*end || v < 0 || v > INT_MAX) {
+				fprintf(stderr, "modelfs: bad seal_idle '%s': give seconds\n", tok + 10);
+				return -1;
+			}
+			o->seal_idle = (int)v;
+		} else if (!strcmp(tok, "auto_unmount")) {
+			fprintf(stderr, "modelfs: refusing auto_unmount: a crashed registry must not look like an empty one\n");
+			return -1;
+		} else if (!strcmp(tok, "default_permissions")) {
+			/* modelfs checks permissions itself (EROFS before EACCES). */
+		} else if (!strcmp(tok, "_netdev") || !strcmp(tok, "nofail") ||
+			   !strcmp(tok, "noauto") || !strcmp(tok, "auto") ||
+			   !strcmp(tok, "user") || !strcmp(tok, "users") ||
+			   !strcmp(tok, "nouser") || !strncmp(tok, "x-", 2)) {
+			/* fstab's, not ours */
+		} else if (add_fuse_opt(o, tok)) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	const char *pos[3];
+	int npos = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-f")) {
+			o->foreground = true;
+		} else if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
+			o->foreground = o->debug = true;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			o->help = true;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			o->version = true;
+		} else if (!strncmp(a, "-o", 2)) {
+			char *list;
+
+			if (a[2])
+				list = strdup(a + 2);
+			else if (i + 1 < argc)
+				list = strdup(argv[++i]);
+			else {
+				fprintf(stderr, "modelfs: -o needs options\n");
+				return -1;
+			}
+			if (!list || parse_o(o, list) < 0) {
+				free(list);
+				return -1;
+			}
+			/* store= points into list: keep it for the process. */
+			if (!o->store || o->store < list || o->store > list + strlen(list))
+				free(list);
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "modelfs: unknown option '%s' (see --help)\n", a);
+			return -1;
+		} else if (npos < 3) {
+			pos[npos++] = a;
+		} else {
+			npos++;
+		}
+	}
+	if (o->help || o->version)
+		return 0;
+	if (npos == 1) {
+		o->mount = pos[0];
+	} else if (npos == 2) {
+		if (o->store) {
+			fprintf(stderr, "modelfs: the store is given twice (-o store= and '%s')\n", pos[0]);
+			return -1;
+		}
+		o->store = pos[0];
+		o->mount = pos[1];
+	} else {
+		fprintf(stderr, "modelfs: give [STORE] MOUNTPOINT (see --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static char *default_store(void)
+{
+	const char *env = getenv("MODELFS_STORE"), *xdg = getenv("XDG_DATA_HOME");
+	char buf[PATH_MAX];
+
+	if (env && *env)
+		return strdup(env);
+	if (geteuid() == 0)
+		return strdup("/var/lib/modelfs");
+	if (xdg && *xdg) {
+		snprintf(buf, sizeof(buf), "%s/modelfs", xdg);
+	} else {
+		const char *home = getenv("HOME");
+		struct passwd *pw = home ? NULL : getpwuid(geteuid());
+
+		snprintf(buf, sizeof(buf), "%s/.local/share/modelfs",
+			 home ? home : pw ? pw->pw_dir : "/tmp");
+	}
+	return strdup(buf);
+}
+
+/* Is path already a mount point? Mounting over a live mount would hide it. */
+static bool is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[4096];
+
+		/* id parent maj:min root mountpoint ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1) {
+			/* Octal escapes (\040) are rare in mount points: compare
+			 * raw, good enough to catch a double mount. */
+			found = !strcmp(mp, path);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Drafts from before this start: so seal_idle sees them too. */
+static void seed_drafts(struct mfsd *d)
+{
+	struct mfs_model_info *m = NULL;
+	size_t n = 0;
+
+	if (!d->seal_idle || mfs_model_list(d->st, &m, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct mfs_version_info *v = NULL;
+		size_t nv = 0;
+
+		if (mfs_version_list(d->st, m[i].id, &v, &nv) < 0)
+			continue;
+		for (size_t j = 0; j < nv; j++)
+			if (v[j].state == MFS_V_DRAFT)
+				vstate_touch(d, v[j].id);
+		free(v);
+	}
+	free(m);
+}
+
+static void ready(int fd, char status)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, &status, 1) != 1) {
+		/* the parent is gone: nothing to tell */
+	}
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .fargs = FUSE_ARGS_INIT(0, NULL) };
+	struct mfsd d = { 0 };
+	struct fuse_loop_config *cfg = NULL;
+	char *store = NULL, *mnt = NULL, fsname[PATH_MAX + 16];
+	int pipefd[2] = { -1, -1 }, r = 1;
+	pthread_t idle;
+	bool idle_started = false;
+	struct rlimit rl;
+
+	if (fuse_opt_add_arg(&o.fargs, argv[0]) || parse_args(argc, argv, &o) < 0) {
+		fuse_opt_free_args(&o.fargs);
+		return 2;
+	}
+	if (o.help) {
+		usage(stdout, argv[0]);
+		fuse_opt_free_args(&o.fargs);
+		return 0;
+	}
+	if (o.version) {
+		printf("modelfs %s (libfuse %s)\n", MODELFS_VERSION, fuse_pkgversion());
+		fuse_opt_free_args(&o.fargs);
+		return 0;
+	}
+	mfs_log_init("modelfs", 0, MFS_LOG_INFO);
+	store = o.store ? strdup(o.store) : default_store();
+	if (!store || mfs_store_prepare(store, MFS_STORE_CREATE) < 0)
+		goto out_args;
+	{
+		char *abs = realpath(store, NULL);
+
+		free(store);
+		store = abs;
+		if (!store)
+			goto out_args;
+	}
+	mnt = realpath(o.mount, NULL);
+	if (!mnt) {
+		fprintf(stderr, "modelfs: mount point '%s': %s\n", o.mount, strerror(errno));
+		goto out_args;
+	}
+	if (is_mounted(mnt)) {
+		fprintf(stderr, "modelfs: mount point '%s' is in use: unmount it first (fusermount3 -u %s)\n",
+			mnt, mnt);
+		goto out_args;
+	}
+	snprintf(fsname, sizeof(fsname), "fsname=%s,subtype=modelfs", store);
+	if (add_fuse_opt(&o, fsname) ||
+	    (geteuid() == 0 && add_fuse_opt(&o, "allow_other")) ||
+	    (o.debug && fuse_opt_add_arg(&o.fargs, "-d")))
+		goto out_args;
+
+	if (!o.foreground) {
+		pid_t pid;
+		char status = 1;
+
+		if (pipe2(pipefd, O_CLOEXEC) < 0) {
+			perror("modelfs: pipe");
+			goto out_args;
+		}
+		pid = fork();
+		if (pid < 0) {
+			perror("modelfs: fork");
+			goto out_args;
+		}
+		if (pid > 0) {
+			close(pipefd[1]);
+			/* The child says 0 once the mount is live; EOF means it
+			 * died and already printed why. */
+			if (read(pipefd[0], &status, 1) != 1)
+				status = 1;
+			close(pipefd[0]);
+			if (status) {
+				int ws;
+
+				waitpid(pid, &ws, 0);
+			}
+			free(store);
+			free(mnt);
+			fuse_opt_free_args(&o.fargs);
+			return status ? 1 : 0;
+		}
+		close(pipefd[0]);
+		pipefd[0] = -1;
+		setsid();
+	}
+
+	/* Draft files get exactly the mode the kernel sent (it applied the
+	 * caller's umask already). */
+	umask(0);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	d.store_dir = store;
+	d.mount = mnt;
+	d.seal_idle = o.seal_idle;
+	d.daemon_root = geteuid() == 0;
+	d.start_ns = mfs_now_ns();
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.cond, NULL);
+	if (mfs_store_open(store, MFS_STORE_SERVE | MFS_STORE_CREATE, mnt, &d.st) < 0)
+		goto out_dlock;
+	d.se = fuse_session_new(&o.fargs, &mfs_ops, sizeof(mfs_ops), &d);
+	if (!d.se)
+		goto out_store;
+	if (fuse_set_signal_handlers(d.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(d.se, mnt) != 0)
+		goto out_signals;
+	seed_drafts(&d);
+	if (idle_start(&d, &idle) < 0)
+		goto out_unmount;
+	idle_started = d.seal_idle > 0;
+	mfs_log(MFS_LOG_INFO, "serving store '%s' at '%s'", store, mnt);
+	if (!o.foreground) {
+		int null = open("/dev/null", O_RDWR);
+
+		/* From here on the daemon logs to syslog. */
+		mfs_log_init("modelfs", 1, MFS_LOG_INFO);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		if (chdir("/") < 0) {
+			/* harmless */
+		}
+	}
+	ready(pipefd[1], 0);
+	pipefd[1] = -1;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		goto out_idle;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	r = fuse_session_loop_mt(d.se, cfg) ? 1 : 0;
+	fuse_loop_cfg_destroy(cfg);
+out_idle:
+	if (idle_started) {
+		pthread_mutex_lock(&d.lock);
+		d.stopping = true;
+		pthread_mutex_unlock(&d.lock);
+		pthread_join(idle, NULL);
+	}
+out_unmount:
+	fuse_session_unmount(d.se);
+out_signals:
+	fuse_remove_signal_handlers(d.se);
+out_session:
+	fuse_session_destroy(d.se);
+out_store:
+	mfs_store_close(d.st);
+out_dlock:
+	node_table_free(&d);
+	pthread_cond_destroy(&d.cond);
+	pthread_mutex_destroy(&d.lock);
+out_args:
+	if (pipefd[1] >= 0)
+		ready(pipefd[1], 1);
+	free(store);
+	free(mnt);
+	fuse_opt_free_args(&o.fargs);
+	return r;
+}

@@ -1,0 +1,111 @@
+/* vfile.c - virtual files: one row per file in a const table */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "alias.h"
+#include "audit.h"
+#include "model.h"
+#include "version.h"
+
+/*
+ * Every virtual file is rendered whole at open into a byte-stable snapshot
+ * (so stat size equals read size) by one function of the store. Writable
+ * documents are buffered by file.c and handed back to the store at close.
+ */
+
+typedef int (*render_fn)(struct mfsd *d, uint64_t id, char **ret, size_t *ret_len);
+
+static int r_mmeta(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_model_doc_get(d->st, id, MFS_DOC_METADATA, ret, len);
+}
+
+static int r_policy(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_model_doc_get(d->st, id, MFS_DOC_POLICY, ret, len);
+}
+
+static int r_history(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_alias_history_render(d->st, id, ret, len);
+}
+
+static int r_vmeta(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_version_render_metadata(d->st, id, ret, len);
+}
+
+static int r_lineage(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_version_render_lineage(d->st, id, ret, len);
+}
+
+static int r_audit(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_audit_render(d->st, ret, len);
+}
+
+static int r_index(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+{
+	return mfs_model_index_render(d->st, ret, len);
+}
+
+static const struct vfile {
+	enum ino_kind kind;
+	uint64_t fixed;		/* K_FIXED rows: the inode */
+	const char *name;
+	render_fn render;
+} vfiles[] = {
+	{ K_FIXED, INO_AUDIT, "audit.jsonl", r_audit },
+	{ K_FIXED, INO_INDEX, "index.json", r_index },
+	{ K_MMETA, 0, "metadata.json", r_mmeta },
+	{ K_POLICY, 0, "policy.json", r_policy },
+	{ K_HISTORY, 0, "history.jsonl", r_history },
+	{ K_VMETA, 0, "metadata.json", r_vmeta },
+	{ K_VLINEAGE, 0, "lineage.json", r_lineage },
+};
+
+int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len)
+{
+	enum ino_kind k = ino_kind(ino);
+
+	for (size_t i = 0; i < sizeof(vfiles) / sizeof(vfiles[0]); i++) {
+		if (vfiles[i].kind != k || (k == K_FIXED && vfiles[i].fixed != ino))
+			continue;
+		return vfiles[i].render(d, ino_id(ino), ret, ret_len);
+	}
+	return -ENOENT;
+}
+
+bool vfile_writable(struct mfsd *d, uint64_t ino)
+{
+	struct mfs_version_info vi;
+
+	switch (ino_kind(ino)) {
+	case K_MMETA:
+	case K_POLICY:
+		return true;
+	case K_VMETA:
+		return mfs_version_get(d->st, ino_id(ino), &vi) == 0 &&
+		       vi.state == MFS_V_DRAFT;
+	default:
+		return false;
+	}
+}
+
+int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
+		const char *buf, size_t len)
+{
+	switch (ino_kind(ino)) {
+	case K_MMETA:
+		return mfs_model_doc_set(d->st, c, ino_id(ino), MFS_DOC_METADATA, buf, len);
+	case K_POLICY:
+		return mfs_model_doc_set(d->st, c, ino_id(ino), MFS_DOC_POLICY, buf, len);
+	case K_VMETA:
+		return mfs_version_meta_set(d->st, c, ino_id(ino), buf, len);
+	default:
+		return -EPERM;
+	}
+}

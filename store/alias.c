@@ -1,0 +1,555 @@
+/* alias.c - aliases: target normalisation, create/rename/remove, history */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "alias.h"
+#include "log.h"
+#include "model.h"
+#include "semver.h"
+
+/*
+ * An alias row maps (model id, name) to a sealed version id. A rename onto
+ * an existing alias is one move of the destination, which is how `ln -sfn`
+ * (link under a random name, rename onto the alias) promotes. Every change
+ * appends a history record (the model's history.jsonl) and an audit record
+ * in the same transaction.
+ */
+
+int mfs_alias_name_check(const char *name)
+{
+	static const char *const reserved[] = { "versions", "latest",
+		"history.jsonl", "metadata.json", "policy.json" };
+	size_t n = strlen(name);
+
+	if (n == 0 || n > MFS_NAME_MAX || name[0] == '@' || strchr(name, '/') ||
+	    !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (!strcmp(name, reserved[i]))
+			return -EINVAL;
+	return 0;
+}
+
+static int get_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			 const char *name, struct rec_alias *ret)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	if (strlen(name) > MFS_NAME_MAX)
+		return -ENOENT;
+	key_id_name(&k, model_id, name);
+	rc = mdb_get(txn, st->dbi[DB_ALIASES], &k.v, &v);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	if (v.mv_size != sizeof(*ret))
+		return -EIO;
+	memcpy(ret, v.mv_data, sizeof(*ret));
+	return 0;
+}
+
+static int put_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			 const char *name, const struct rec_alias *ra)
+{
+	struct key k;
+	MDB_val v = { sizeof(*ra), (void *)ra };
+
+	key_id_name(&k, model_id, name);
+	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_ALIASES], &k.v, &v, 0));
+}
+
+static int del_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			 const char *name)
+{
+	struct key k;
+
+	key_id_name(&k, model_id, name);
+	return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_ALIASES], &k.v, NULL));
+}
+
+static void fill_alias(struct mfs_store *st, MDB_txn *txn, struct mfs_alias_info *ret,
+		       const char *name, size_t len, const struct rec_alias *ra)
+{
+	struct rec_version rv;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len > MFS_NAME_MAX)
+		len = MFS_NAME_MAX;
+	memcpy(ret->name, name, len);
+	ret->vid = ra->vid;
+	ret->ctime_ns = ra->ctime_ns;
+	ret->uid = ra->uid;
+	if (store_get_version(st, txn, ra->vid, &rv, ret->version,
+			      sizeof(ret->version)) < 0)
+		snprintf(ret->version, sizeof(ret->version), "?");
+}
+
+/* Append one history record of the model (inside txn). */
+static int history_add(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		       cJSON *rec, uint64_t *ret_seq)
+{
+	MDB_cursor *cur = NULL;
+	struct key k, last;
+	MDB_val kv, v;
+	uint64_t seq = 1;
+	char *line;
+	int rc;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	/* The last record of this model: seek past its range, step back. */
+	key_id(&last, model_id + 1);
+	kv = last.v;
+	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &kv, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &kv, &v, MDB_LAST);
+	if (rc == 0 && kv.mv_size == 16 && get_be64(kv.mv_data) == model_id)
+		seq = get_be64((uint8_t *)kv.mv_data + 8) + 1;
+	mdb_cursor_close(cur);
+	cJSON_AddNumberToObject(rec, "seq", (double)seq);
+	line = cJSON_PrintUnformatted(rec);
+	if (!line)
+		return -ENOMEM;
+	key_id_id(&k, model_id, seq);
+	v.mv_data = line;
+	v.mv_size = strlen(line);
+	rc = mdb_put(txn, st->dbi[DB_HISTORY], &k.v, &v, 0);
+	free(line);
+	if (rc == 0 && ret_seq)
+		*ret_seq = seq;
+	return mfs_err_from_mdb(rc);
+}
+
+/* Record a move of alias `name` from version `from` to `to` (NULL: none). */
+static int record_move(struct mfs_store *st, MDB_txn *txn,
+		       const struct mfs_caller *c, uint64_t model_id,
+		       const char *model, const char *name, const char *from,
+		       const char *to, uint64_t *ret_seq)
+{
+	char ts[40];
+	cJSON *h = cJSON_CreateObject(), *a;
+	const char *event = !from ? "alias.create" : !to ? "alias.remove" : "alias.move";
+	int r;
+
+	mfs_time_rfc3339(mfs_now_ns(), ts);
+	cJSON_AddStringToObject(h, "time", ts);
+	cJSON_AddStringToObject(h, "alias", name);
+	if (from)
+		cJSON_AddStringToObject(h, "from", from);
+	else
+		cJSON_AddNullToObject(h, "from");
+	if (to)
+		cJSON_AddStringToObject(h, "to", to);
+	else
+		cJSON_AddNullToObject(h, "to");
+	cJSON_AddNumberToObject(h, "uid", c->uid);
+	r = history_add(st, txn, model_id, h, ret_seq);
+	cJSON_Delete(h);
+	if (r < 0)
+		return r;
+	a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "model", model);
+	cJSON_AddStringToObject(a, "alias", name);
+	if (from)
+		cJSON_AddStringToObject(a, "from", from);
+	if (to)
+		cJSON_AddStringToObject(a, "to", to);
+	return store_audit(st, txn, c, event, a);
+}
+
+int mfs_alias_resolve_target(struct mfs_store *st, uint64_t model_id,
+			     const char *target, const char *mount, uint64_t *ret_vid)
+{
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	char buf[4096], prefix[4096];
+	const char *p;
+	size_t n;
+	int r;
+
+	r = mfs_model_get(st, model_id, &mi);
+	if (r < 0)
+		return r;
+	if (strlen(target) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", target);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	p = buf;
+	if (p[0] == '/') {
+		/* An absolute path is accepted only through our own mount. */
+		if (!mount || !*mount)
+			goto bad;
+		snprintf(prefix, sizeof(prefix), "%s/models/%s/", mount, mi.name);
+		if (strncmp(p, prefix, strlen(prefix)))
+			goto bad;
+		p += strlen(prefix);
+	}
+	while (!strncmp(p, "./", 2))
+		p += 2;
+	if (strncmp(p, "versions/", 9))
+		goto bad;
+	p += 9;
+	if (!*p || strchr(p, '/'))
+		goto bad;
+	{
+		struct mfs_semver sv;
+
+		if (mfs_semver_parse(p, &sv) < 0)
+			goto bad;
+	}
+	r = mfs_version_lookup(st, model_id, p, false, &vi);
+	if (r == -ENOENT)
+		return mfs_log_errno(-ENOENT, "refusing alias target '%s' in model '%s': no version '%s'",
+				     target, mi.name, p);
+	if (r < 0)
+		return r;
+	*ret_vid = vi.id;
+	return 0;
+bad:
+	return mfs_log_errno(-EINVAL,
+			     "refusing alias target '%s' in model '%s': an alias must point at versions/<version> of its own model",
+			     target, mi.name);
+}
+
+int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,
+		  struct mfs_alias_info *ret)
+{
+	MDB_txn *txn;
+	struct rec_alias ra;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = get_alias_txn(st, txn, model_id, name, &ra);
+	if (r == 0)
+		fill_alias(st, txn, ret, name, strlen(name), &ra);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static int list_filtered(struct mfs_store *st, uint64_t model_id, uint64_t vid,
+			 struct mfs_alias_info **ret, size_t *ret_n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	struct key k;
+	MDB_val kv, v;
+	struct mfs_alias_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	key_id(&k, model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_alias ra;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		memcpy(&ra, v.mv_data, sizeof(ra));
+		if (vid && ra.vid != vid)
+			continue;
+		if (n == cap) {
+			void *p = realloc(arr, (cap = cap ? 2 * cap : 8) * sizeof(*arr));
+
+			if (!p) {
+				r = -ENOMEM;
+				goto out;
+			}
+			arr = p;
+		}
+		fill_alias(st, txn, &arr[n++], (char *)kv.mv_data + 8,
+			   kv.mv_size - 8, &ra);
+	}
+	*ret = arr;
+	*ret_n = n;
+	arr = NULL;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	free(arr);
+	return r;
+}
+
+int mfs_alias_list(struct mfs_store *st, uint64_t model_id,
+		   struct mfs_alias_info **ret, size_t *ret_n)
+{
+	return list_filtered(st, model_id, 0, ret, ret_n);
+}
+
+int mfs_alias_list_for(struct mfs_store *st, uint64_t vid,
+		       struct mfs_alias_info **ret, size_t *ret_n)
+{
+	struct mfs_version_info vi;
+	int r = mfs_version_get(st, vid, &vi);
+
+	if (r < 0)
+		return r;
+	return list_filtered(st, vi.model_id, vid, ret, ret_n);
+}
+
+int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
+		     struct mfs_version_info *ret)
+{
+	struct mfs_version_info *all = NULL, *rel = NULL, *pre = NULL;
+	size_t n = 0;
+	int r;
+
+	r = mfs_version_list(st, model_id, &all, &n);
+	if (r < 0)
+		return r;
+	/* Sorted ascending by precedence: the last of each kind wins. */
+	for (size_t i = 0; i < n; i++) {
+		struct mfs_semver sv;
+
+		if (all[i].state != MFS_V_SEALED || mfs_semver_parse(all[i].name, &sv) < 0)
+			continue;
+		if (mfs_semver_is_prerelease(&sv))
+			pre = &all[i];
+		else
+			rel = &all[i];
+	}
+	if (rel || pre)
+		*ret = rel ? *rel : *pre;
+	else
+		r = -ENOENT;
+	free(all);
+	return r;
+}
+
+/* Common prologue of the mutating calls: a write txn and the model name. */
+static int begin(struct mfs_store *st, uint64_t model_id, MDB_txn **txn,
+		 char *model, size_t n)
+{
+	struct rec_model rm;
+	int r;
+
+	r = store_txn_begin(st, true, txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, *txn, model_id, &rm, model, n);
+	if (r < 0) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+	}
+	return r;
+}
+
+static int end(MDB_txn *txn, int r)
+{
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}
+
+int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *name, uint64_t vid)
+{
+	MDB_txn *txn = NULL;
+	char model[MFS_MODEL_NAME_MAX + 1], vname[MFS_NAME_MAX + 1];
+	struct rec_alias ra = { 0 };
+	struct rec_version rv;
+	int r;
+
+	if (mfs_alias_name_check(name) < 0)
+		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name);
+	r = begin(st, model_id, &txn, model, sizeof(model));
+	if (r < 0)
+		return r;
+	r = get_alias_txn(st, txn, model_id, name, &ra);
+	if (r == 0) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (r != -ENOENT)
+		goto out;
+	r = store_get_version(st, txn, vid, &rv, vname, sizeof(vname));
+	if (r < 0)
+		goto out;
+	if (rv.model_id != model_id || rv.state != MFS_V_SEALED) {
+		r = mfs_log_errno(rv.state == MFS_V_TOMBSTONE ? -ENOENT : -EINVAL,
+				  "refusing alias '%s' of '%s': version '%s' is %s",
+				  name, model, vname, mfs_vstate_name(rv.state));
+		goto out;
+	}
+	ra.vid = vid;
+	ra.ctime_ns = mfs_now_ns();
+	ra.uid = c->uid;
+	r = put_alias_txn(st, txn, model_id, name, &ra);
+	if (r == 0)
+		r = record_move(st, txn, c, model_id, model, name, NULL, vname,
+				&ra.hseq);
+	if (r == 0)
+		r = put_alias_txn(st, txn, model_id, name, &ra);
+out:
+	return end(txn, r);
+}
+
+/* A link made under a temporary name and renamed at once onto an alias
+ * (ln -sfn, mv -T) is one move in the history: drop the temporary name's
+ * creation record when nothing was recorded after it. The audit trail
+ * keeps both events. */
+static int forget_creation(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			   const struct rec_alias *a)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	if (!a->hseq)
+		return 0;
+	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id_id(&k, model_id, a->hseq);
+	kv = k.v;
+	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_KEY);
+	if (rc == 0) {
+		MDB_val nk, nv;
+		int last = mdb_cursor_get(cur, &nk, &nv, MDB_NEXT);
+
+		if (last == MDB_NOTFOUND || nk.mv_size < 8 ||
+		    get_be64(nk.mv_data) != model_id) {
+			mdb_cursor_close(cur);
+			return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_HISTORY], &k.v, NULL));
+		}
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *from, const char *to,
+		     unsigned flags)
+{
+	MDB_txn *txn = NULL;
+	char model[MFS_MODEL_NAME_MAX + 1];
+	char fromv[MFS_NAME_MAX + 1], tov[MFS_NAME_MAX + 1];
+	struct rec_alias a, b;
+	struct rec_version rv;
+	int r, hb;
+
+	if (mfs_alias_name_check(to) < 0)
+		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to);
+	r = begin(st, model_id, &txn, model, sizeof(model));
+	if (r < 0)
+		return r;
+	r = get_alias_txn(st, txn, model_id, from, &a);
+	if (r < 0)
+		goto out;
+	hb = get_alias_txn(st, txn, model_id, to, &b);
+	if (hb < 0 && hb != -ENOENT) {
+		r = hb;
+		goto out;
+	}
+	if (!strcmp(from, to)) {
+		r = (flags & MFS_ALIAS_NOREPLACE) ? -EEXIST : 0;
+		goto out;
+	}
+	if ((flags & MFS_ALIAS_NOREPLACE) && hb == 0) {
+		r = -EEXIST;
+		goto out;
+	}
+	if ((flags & MFS_ALIAS_EXCHANGE) && hb < 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	r = store_get_version(st, txn, a.vid, &rv, fromv, sizeof(fromv));
+	if (r < 0)
+		goto out;
+	if (hb == 0) {
+		r = store_get_version(st, txn, b.vid, &rv, tov, sizeof(tov));
+		if (r < 0)
+			goto out;
+	}
+	if (flags & MFS_ALIAS_EXCHANGE) {
+		struct rec_alias t = a;
+
+		a.vid = b.vid;
+		b.vid = t.vid;
+		a.ctime_ns = b.ctime_ns = mfs_now_ns();
+		a.uid = b.uid = c->uid;
+		r = put_alias_txn(st, txn, model_id, from, &a);
+		if (r == 0)
+			r = put_alias_txn(st, txn, model_id, to, &b);
+		if (r == 0)
+			r = record_move(st, txn, c, model_id, model, from, fromv, tov, NULL);
+		if (r == 0)
+			r = record_move(st, txn, c, model_id, model, to, tov, fromv, NULL);
+		goto out;
+	}
+	/* `to` now names what `from` named: one move of `to` (or its
+	 * creation); `from` simply disappears. When `from` is a temporary name
+	 * (ln -sfn) its creation was recorded, and so is its end. */
+	r = del_alias_txn(st, txn, model_id, from);
+	if (r < 0)
+		goto out;
+	r = forget_creation(st, txn, model_id, &a);
+	if (r < 0)
+		goto out;
+	a.ctime_ns = mfs_now_ns();
+	a.uid = c->uid;
+	a.hseq = 0;
+	r = put_alias_txn(st, txn, model_id, to, &a);
+	if (r == 0)
+		r = record_move(st, txn, c, model_id, model, to, hb == 0 ? tov : NULL,
+				fromv, NULL);
+out:
+	return end(txn, r);
+}
+
+int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *name)
+{
+	MDB_txn *txn = NULL;
+	char model[MFS_MODEL_NAME_MAX + 1], vname[MFS_NAME_MAX + 1];
+	struct rec_alias ra;
+	struct rec_version rv;
+	int r;
+
+	r = begin(st, model_id, &txn, model, sizeof(model));
+	if (r < 0)
+		return r;
+	r = get_alias_txn(st, txn, model_id, name, &ra);
+	if (r == 0)
+		r = store_get_version(st, txn, ra.vid, &rv, vname, sizeof(vname));
+	if (r == 0)
+		r = del_alias_txn(st, txn, model_id, name);
+	if (r == 0)
+		r = record_move(st, txn, c, model_id, model, name, vname, NULL, NULL);
+	return end(txn, r);
+}
+
+
+int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret,
+			     size_t *ret_len)
+{
+	uint8_t k[8];
+
+	put_be64(k, model_id);
+	return store_render_lines(st, DB_HISTORY, k, 8, ret, ret_len);
+}

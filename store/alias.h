@@ -1,0 +1,82 @@
+/* alias.h - aliases (stages): symlinks in a model directory */
+#ifndef MFS_ALIAS_H
+#define MFS_ALIAS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+#include "version.h"
+
+/*
+ * An alias names exactly one sealed version of its model. Its text target
+ * is always "versions/<v>". Every change is recorded in the model's history
+ * and the audit trail. `latest` is computed, never stored.
+ */
+
+struct mfs_alias_info {
+	char name[MFS_NAME_MAX + 1];
+	uint64_t vid;
+	char version[MFS_NAME_MAX + 1];
+	int64_t ctime_ns;
+	uid_t uid;
+};
+
+/* Is name usable as an alias in a model directory? Returns 0, or -EINVAL
+ * for reserved names (versions, latest, history.jsonl, metadata.json,
+ * policy.json, @...) and names with '/' or NUL. */
+int mfs_alias_name_check(const char *name);
+
+/* Resolve a symlink target text for model_id to a version id: accepts
+ * "versions/V", "./versions/V", a trailing '/', and an absolute path through
+ * mount (may be NULL) ending in models/<model>/versions/V.
+ * Returns 0, or: -EINVAL for any other shape (logged); -ENOENT if V does not
+ * exist or is a tombstone (logged). */
+int mfs_alias_resolve_target(struct mfs_store *st, uint64_t model_id,
+			     const char *target, const char *mount,
+			     uint64_t *ret_vid);
+
+/* Returns 0, or -ENOENT. */
+int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,
+		  struct mfs_alias_info *ret);
+/* All aliases of a model by name. Ownership: caller owns *ret; free(). */
+int mfs_alias_list(struct mfs_store *st, uint64_t model_id,
+		   struct mfs_alias_info **ret, size_t *ret_n);
+/* Aliases pointing at vid. Ownership: caller owns *ret; free(). */
+int mfs_alias_list_for(struct mfs_store *st, uint64_t vid,
+		       struct mfs_alias_info **ret, size_t *ret_n);
+
+/* The version `latest` names. Returns 0, or -ENOENT when nothing is sealed. */
+int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
+		     struct mfs_version_info *ret);
+
+/* Create alias name -> vid (a sealed version). Returns 0, or: -EEXIST if the
+ * name is taken; -EINVAL for a reserved name or a version that is not
+ * sealed; -ENOENT. Recorded and audited. */
+int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *name, uint64_t vid);
+
+enum mfs_alias_rename_flags {
+	MFS_ALIAS_NOREPLACE = 1 << 0,
+	MFS_ALIAS_EXCHANGE = 1 << 1,
+};
+
+/* rename(from, to) in the model directory, atomically: `to` now names what
+ * `from` named (one move of `to` in the history) and `from` is gone; with
+ * MFS_ALIAS_EXCHANGE the two swap. Returns 0, or: -ENOENT if from (or to,
+ * for EXCHANGE) does not exist; -EEXIST if to exists under NOREPLACE;
+ * -EINVAL for a reserved name. Recorded and audited. */
+int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *from, const char *to,
+		     unsigned flags);
+
+/* Remove an alias. Returns 0, or -ENOENT. Recorded and audited. */
+int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *name);
+
+/* The model's alias history as JSON lines, oldest first.
+ * Ownership: caller owns *ret; free(). */
+int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret,
+			     size_t *ret_len);
+
+#endif

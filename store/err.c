@@ -1,0 +1,14 @@
+/* err.c - thread-safe error strings */
+#include <string.h>
+
+#include "err.h"
+
+const char *mfs_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	/* strerrordesc_np is thread-safe and returns static text. */
+	const char *s = strerrordesc_np(err);
+
+	return s ? s : "unknown error";
+}

@@ -1,0 +1,147 @@
+/* internal.h - private to store/: the store struct, LMDB schema, helpers */
+#ifndef MFS_INTERNAL_H
+#define MFS_INTERNAL_H
+
+/*
+ * Nothing outside store/ includes this header (a test checks that fs/ and
+ * tools/ never name lmdb.h). Records are fixed little-endian structs
+ * followed by variable bytes; keys are big-endian so LMDB's memcmp order is
+ * numeric order. A store is a local file set: it is never moved between
+ * hosts of different byte order (backup/restore go through modelctl).
+ */
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "hash.h"
+
+#define MFS_SCHEMA_VERSION 1
+#define MFS_MAP_SIZE (64ULL << 30)	/* sparse: users never meet MAP_FULL */
+
+enum {
+	DB_INFO,	/* "schema" -> u32, "seq" -> u64 next id */
+	DB_MODELS,	/* name -> struct rec_model */
+	DB_MODEL_IDS,	/* be64 id -> name */
+	DB_MMETA,	/* be64 model id -> model-level metadata JSON */
+	DB_POLICY,	/* be64 model id -> policy JSON */
+	DB_VERSIONS,	/* be64 model id + name -> struct rec_version */
+	DB_VERSION_IDS,	/* be64 vid -> be64 model id + name */
+	DB_VMETA,	/* be64 vid -> user metadata JSON */
+	DB_ENTRIES,	/* be64 eid -> struct rec_entry + name + link target */
+	DB_DIRENTS,	/* be64 vid + be64 parent eid (0: root) + name -> be64 eid */
+	DB_ALIASES,	/* be64 model id + name -> struct rec_alias */
+	DB_HISTORY,	/* be64 model id + be64 seq -> JSON line */
+	DB_BLOBS,	/* digest[16] -> struct rec_blob */
+	DB_JOURNAL,	/* digest[16] -> be64 vid: blob names a seal is creating */
+	DB_AUDIT,	/* be64 seq -> JSON line */
+	DB_COUNT
+};
+
+struct rec_model {
+	uint64_t id;
+	uint32_t uid, gid, mode, pad;
+	int64_t ctime_ns;
+};
+
+struct rec_version {
+	uint64_t id, model_id;
+	uint32_t state, uid, gid, mode;
+	int64_t created_ns, sealed_ns, mtime_ns;
+	uint32_t sealed_uid, has_meta;
+	uint64_t size, nfiles;
+};
+
+struct rec_entry {
+	uint64_t id, vid, parent;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	int64_t mtime_ns;
+	uint8_t digest[16];
+	uint16_t name_len, target_len;
+	uint32_t pad;
+	/* then name_len bytes of name, target_len bytes of symlink target */
+};
+
+struct rec_alias {
+	uint64_t vid;
+	int64_t ctime_ns;
+	uint32_t uid, pad;
+	uint64_t hseq;		/* history record of its creation (0: none) */
+};
+
+struct rec_blob {
+	uint64_t refs, size;
+};
+
+struct mfs_store {
+	char *dir;			/* read-only after open */
+	unsigned flags;			/* read-only after open */
+	int dirfd, blobs_fd, drafts_fd;	/* read-only after open */
+	int lock_fd;			/* read-only after open */
+	MDB_env *env;			/* read-only after open */
+	MDB_dbi dbi[DB_COUNT];		/* read-only after open */
+	pthread_mutex_t lock;		/* protects sealing[] */
+	uint64_t sealing[64];		/* vids being sealed; protected by lock */
+};
+
+/* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */
+int mfs_err_from_mdb(int rc);
+
+/* Begin a transaction; on MDB_MAP_RESIZED adopt the new size and retry. */
+int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret);
+/* Commit; returns 0/-errno. The txn is gone either way. */
+int store_txn_commit(MDB_txn *txn);
+
+/* Next id from the store-wide sequence (inside a write txn). */
+int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret);
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Key buffer big enough for two ids and a NAME_MAX name. */
+struct key {
+	uint8_t b[16 + 256];
+	MDB_val v;
+};
+
+void key_id(struct key *k, uint64_t a);
+void key_id_name(struct key *k, uint64_t a, const char *name);
+void key_id_id(struct key *k, uint64_t a, uint64_t b);
+void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name);
+
+/* Audit record of a registry event (inside the event's write txn). fields is
+ * a cJSON object (may be NULL) that the call consumes. */
+struct cJSON;
+int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+		const char *event, struct cJSON *fields);
+
+/* Every value of db under a key prefix, as JSON lines (audit.c). */
+int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
+		       char **ret, size_t *ret_len);
+
+/* Lookup helpers shared by the registry modules. */
+int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+		      struct rec_version *ret, char *ret_name, size_t n);
+int store_put_version(struct mfs_store *st, MDB_txn *txn,
+		      const struct rec_version *rv, const char *name);
+int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
+		    struct rec_model *ret, char *ret_name, size_t n);
+
+#endif

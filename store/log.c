@@ -1,0 +1,60 @@
+/* log.c - stderr or syslog sink for the daemon and tools */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <errno.h>
+
+#include "log.h"
+
+/* Set once before threads start (STYLE A9 exception 1). */
+static int log_syslog;
+static enum mfs_log_level log_level = MFS_LOG_INFO;
+static const char *log_ident = "modelfs";
+
+void mfs_log_init(const char *ident, int use_syslog, enum mfs_log_level level)
+{
+	log_ident = ident;
+	log_syslog = use_syslog;
+	log_level = level;
+	if (use_syslog)
+		openlog(ident, LOG_PID, LOG_DAEMON);
+}
+
+static void vlog(enum mfs_log_level level, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const char *const name[] = { "error", "warning", "info", "debug" };
+	char line[1024];
+
+	if (level > log_level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (log_syslog) {
+		syslog(prio[level], "%s", line);
+		return;
+	}
+	/* One fprintf per line keeps concurrent lines whole. */
+	fprintf(stderr, "%s: %s: %s\n", log_ident, name[level], line);
+}
+
+void mfs_log(enum mfs_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+int mfs_log_errno(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Refusals are the user's mistakes, not ours: log them as notices
+	 * ("info"), which the daemon prints by default. */
+	va_start(ap, fmt);
+	vlog(MFS_LOG_INFO, fmt, ap);
+	va_end(ap);
+	return err;
+}

@@ -1,0 +1,34 @@
+/* meta.h - JSON documents: user metadata validation (cJSON) */
+#ifndef MFS_META_H
+#define MFS_META_H
+
+#include <stddef.h>
+
+/*
+ * Pure functions over JSON text; no I/O, no LMDB. version.c and model.c
+ * call them before storing a document, so a bad document never replaces a
+ * good one.
+ */
+
+#define MFS_META_MAX (16u << 20)	/* larger metadata is refused */
+#define MFS_META_DEPTH 64		/* deeper nesting is refused */
+
+struct cJSON;
+
+/* Parse buf (len bytes, need not be NUL-terminated) as exactly one JSON
+ * object with nothing but white space after it, at most MFS_META_DEPTH deep.
+ * Returns 0, or -EINVAL with the reason written to why (size n).
+ * Ownership: caller owns *ret; cJSON_Delete() it. */
+int mfs_meta_parse_object(const char *buf, size_t len, struct cJSON **ret,
+			  char *why, size_t n);
+
+/* Validate user metadata for model@version: a JSON object whose recognised
+ * keys have the right types (metrics numeric, parents "model@version"
+ * strings, tags strings...). "registry" is dropped; "model_name" and
+ * "version" must match. Returns 0 and the canonical text to store, or
+ * -EINVAL with why. Ownership: caller owns *ret (NUL-terminated); free(). */
+int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
+			      const char *version, char **ret, char *why,
+			      size_t n);
+
+#endif

@@ -1,0 +1,483 @@
+/* model.c - models: names, registration, removal, model-level documents */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "log.h"
+#include "meta.h"
+#include "model.h"
+#include "alias.h"
+#include "version.h"
+
+int mfs_model_name_check(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > MFS_MODEL_NAME_MAX || name[0] == '.')
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static void fill_info(struct mfs_model_info *ret, const struct rec_model *rm,
+		      const char *name, size_t len)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->id = rm->id;
+	if (len > MFS_MODEL_NAME_MAX)
+		len = MFS_MODEL_NAME_MAX;
+	memcpy(ret->name, name, len);
+	ret->name[len] = '\0';
+	ret->uid = rm->uid;
+	ret->gid = rm->gid;
+	ret->mode = rm->mode;
+	ret->ctime_ns = rm->ctime_ns;
+}
+
+int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
+		    struct rec_model *ret, char *ret_name, size_t n)
+{
+	struct key k;
+	MDB_val name, v;
+	int rc;
+
+	key_id(&k, id);
+	rc = mdb_get(txn, st->dbi[DB_MODEL_IDS], &k.v, &name);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	rc = mdb_get(txn, st->dbi[DB_MODELS], &name, &v);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	if (v.mv_size != sizeof(*ret))
+		return -EIO;
+	memcpy(ret, v.mv_data, sizeof(*ret));
+	if (ret_name && n) {
+		size_t l = name.mv_size < n - 1 ? name.mv_size : n - 1;
+
+		memcpy(ret_name, name.mv_data, l);
+		ret_name[l] = '\0';
+	}
+	return 0;
+}
+
+int mfs_model_lookup(struct mfs_store *st, const char *name,
+		     struct mfs_model_info *ret)
+{
+	MDB_txn *txn;
+	MDB_val k = { strlen(name), (void *)name }, v;
+	int r, rc;
+
+	if (k.mv_size == 0 || k.mv_size > MFS_MODEL_NAME_MAX)
+		return -ENOENT;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_get(txn, st->dbi[DB_MODELS], &k, &v);
+	if (rc == 0 && v.mv_size != sizeof(struct rec_model))
+		rc = MDB_CORRUPTED;
+	if (rc == 0) {
+		struct rec_model rm;
+
+		memcpy(&rm, v.mv_data, sizeof(rm));
+		fill_info(ret, &rm, name, k.mv_size);
+	}
+	mdb_txn_abort(txn);
+	return mfs_err_from_mdb(rc);
+}
+
+int mfs_model_get(struct mfs_store *st, uint64_t id, struct mfs_model_info *ret)
+{
+	MDB_txn *txn;
+	struct rec_model rm;
+	char name[MFS_MODEL_NAME_MAX + 1];
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	mdb_txn_abort(txn);
+	if (r == 0)
+		fill_info(ret, &rm, name, strlen(name));
+	return r;
+}
+
+int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
+		     const char *name, mode_t mode, struct mfs_model_info *ret)
+{
+	MDB_txn *txn = NULL;
+	struct rec_model rm = { 0 };
+	struct key k;
+	MDB_val nk = { strlen(name), (void *)name }, v;
+	cJSON *f;
+	int r, rc;
+
+	if (mfs_model_name_check(name) < 0)
+		return mfs_log_errno(-EINVAL,
+				     "refusing model name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'",
+				     name);
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_get(txn, st->dbi[DB_MODELS], &nk, &v);
+	if (rc == 0) {
+		r = -EEXIST;
+		goto out;
+	}
+	r = store_next_id(st, txn, &rm.id);
+	if (r < 0)
+		goto out;
+	rm.uid = c->uid;
+	rm.gid = c->gid;
+	rm.mode = S_IFDIR | (mode & 07777);
+	rm.ctime_ns = mfs_now_ns();
+	v.mv_size = sizeof(rm);
+	v.mv_data = &rm;
+	rc = mdb_put(txn, st->dbi[DB_MODELS], &nk, &v, MDB_NOOVERWRITE);
+	if (!rc) {
+		key_id(&k, rm.id);
+		rc = mdb_put(txn, st->dbi[DB_MODEL_IDS], &k.v, &nk, 0);
+	}
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", name);
+	r = store_audit(st, txn, c, "model.create", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+	if (r == 0 && ret)
+		fill_info(ret, &rm, name, nk.mv_size);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+static int has_prefix(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+		      bool *ret)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	key_id(&k, id);
+	kv = k.v;
+	rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+	*ret = rc == 0 && kv.mv_size >= 8 && !memcmp(kv.mv_data, k.b, 8);
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : mfs_err_from_mdb(rc);
+}
+
+int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
+		     const char *name)
+{
+	MDB_txn *txn = NULL;
+	MDB_val nk = { strlen(name), (void *)name }, v;
+	struct rec_model rm;
+	struct key k;
+	bool busy;
+	cJSON *f;
+	int r, rc;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_get(txn, st->dbi[DB_MODELS], &nk, &v);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	memcpy(&rm, v.mv_data, sizeof(rm));
+	r = has_prefix(st, txn, DB_VERSIONS, rm.id, &busy);
+	if (r == 0 && !busy)
+		r = has_prefix(st, txn, DB_ALIASES, rm.id, &busy);
+	if (r < 0)
+		goto out;
+	if (busy) {
+		r = mfs_log_errno(-ENOTEMPTY,
+				  "refusing to remove model '%s': it has versions (sealed and deleted versions are kept forever) or aliases",
+				  name);
+		goto out;
+	}
+	key_id(&k, rm.id);
+	mdb_del(txn, st->dbi[DB_MODELS], &nk, NULL);
+	mdb_del(txn, st->dbi[DB_MODEL_IDS], &k.v, NULL);
+	mdb_del(txn, st->dbi[DB_MMETA], &k.v, NULL);
+	mdb_del(txn, st->dbi[DB_POLICY], &k.v, NULL);
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", name);
+	r = store_audit(st, txn, c, "model.remove", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
+		      uint64_t id, mode_t mode, uid_t uid, gid_t gid)
+{
+	MDB_txn *txn = NULL;
+	struct rec_model rm;
+	char name[MFS_MODEL_NAME_MAX + 1];
+	MDB_val nk, v;
+	int r;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	if (r < 0)
+		goto out;
+	if (mode != (mode_t)-1)
+		rm.mode = S_IFDIR | (mode & 07777);
+	if (uid != (uid_t)-1)
+		rm.uid = uid;
+	if (gid != (gid_t)-1)
+		rm.gid = gid;
+	nk.mv_data = name;
+	nk.mv_size = strlen(name);
+	v.mv_data = &rm;
+	v.mv_size = sizeof(rm);
+	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_MODELS], &nk, &v, 0));
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+static int cmp_model(const void *a, const void *b)
+{
+	return strcmp(((const struct mfs_model_info *)a)->name,
+		      ((const struct mfs_model_info *)b)->name);
+}
+
+int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
+		   size_t *ret_n)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	struct mfs_model_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(txn, st->dbi[DB_MODELS], &cur);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != sizeof(struct rec_model))
+			continue;
+		if (n == cap) {
+			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
+
+			if (!p) {
+				r = -ENOMEM;
+				goto out;
+			}
+			arr = p;
+		}
+		{
+			struct rec_model rm;
+
+			memcpy(&rm, v.mv_data, sizeof(rm));
+			fill_info(&arr[n++], &rm, k.mv_data, k.mv_size);
+		}
+	}
+	if (n)
+		qsort(arr, n, sizeof(*arr), cmp_model);
+	*ret = arr;
+	*ret_n = n;
+	arr = NULL;
+	r = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	free(arr);
+	return r;
+}
+
+int mfs_model_doc_get(struct mfs_store *st, uint64_t id, enum mfs_model_doc doc,
+		      char **ret, size_t *ret_len)
+{
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	char *out;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	key_id(&k, id);
+	rc = mdb_get(txn, st->dbi[doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA],
+		     &k.v, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = (void *)"{}\n";
+		v.mv_size = 3;
+		rc = 0;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mfs_err_from_mdb(rc);
+	}
+	out = malloc(v.mv_size + 1);
+	if (out) {
+		memcpy(out, v.mv_data, v.mv_size);
+		out[v.mv_size] = '\0';
+		*ret = out;
+		*ret_len = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return out ? 0 : -ENOMEM;
+}
+
+int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
+		      uint64_t id, enum mfs_model_doc doc, const char *buf,
+		      size_t len)
+{
+	const char *fname = doc == MFS_DOC_POLICY ? "policy.json" : "metadata.json";
+	MDB_txn *txn = NULL;
+	struct rec_model rm;
+	char name[MFS_MODEL_NAME_MAX + 1], why[200];
+	cJSON *j = NULL, *f;
+	struct key k;
+	MDB_val v;
+	int r;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	if (r < 0)
+		goto out;
+	r = mfs_meta_parse_object(buf, len, &j, why, sizeof(why));
+	if (r < 0) {
+		r = mfs_log_errno(r, "refusing '%s/%s': it %s", name, fname, why);
+		goto out;
+	}
+	/* Stored as written: users keep these files in git and diff them. */
+	key_id(&k, id);
+	v.mv_data = (void *)buf;
+	v.mv_size = len;
+	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA],
+				     &k.v, &v, 0));
+	if (r < 0)
+		goto out;
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", name);
+	cJSON_AddItemToObject(f, "document", j);
+	j = NULL;
+	r = store_audit(st, txn, c, doc == MFS_DOC_POLICY ? "model.policy" : "model.metadata", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	cJSON_Delete(j);
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+/* index.json is composed from the public calls: it is a view, not a table. */
+int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len)
+{
+	struct mfs_model_info *m = NULL;
+	size_t n = 0;
+	cJSON *root, *models;
+	char *s;
+	int r;
+
+	r = mfs_model_list(st, &m, &n);
+	if (r < 0)
+		return r;
+	root = cJSON_CreateObject();
+	models = cJSON_AddArrayToObject(root, "models");
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct mfs_version_info *v = NULL, lv;
+		struct mfs_alias_info *a = NULL;
+		size_t nv = 0, na = 0, sealed = 0, drafts = 0;
+		cJSON *o = cJSON_CreateObject(), *al;
+		char ts[40];
+
+		cJSON_AddItemToArray(models, o);
+		cJSON_AddStringToObject(o, "model", m[i].name);
+		cJSON_AddNumberToObject(o, "owner_uid", m[i].uid);
+		mfs_time_rfc3339(m[i].ctime_ns, ts);
+		cJSON_AddStringToObject(o, "created", ts);
+		r = mfs_version_list(st, m[i].id, &v, &nv);
+		if (r < 0)
+			break;
+		for (size_t j = 0; j < nv; j++) {
+			sealed += v[j].state == MFS_V_SEALED;
+			drafts += v[j].state == MFS_V_DRAFT;
+		}
+		free(v);
+		cJSON_AddNumberToObject(o, "versions", (double)sealed);
+		cJSON_AddNumberToObject(o, "drafts", (double)drafts);
+		if (mfs_alias_latest(st, m[i].id, &lv) == 0)
+			cJSON_AddStringToObject(o, "latest", lv.name);
+		else
+			cJSON_AddNullToObject(o, "latest");
+		al = cJSON_AddObjectToObject(o, "aliases");
+		r = mfs_alias_list(st, m[i].id, &a, &na);
+		for (size_t j = 0; r == 0 && j < na; j++)
+			cJSON_AddStringToObject(al, a[j].name, a[j].version);
+		free(a);
+	}
+	free(m);
+	s = r == 0 ? cJSON_Print(root) : NULL;
+	cJSON_Delete(root);
+	if (r < 0)
+		return r;
+	if (!s)
+		return -ENOMEM;
+	{
+		size_t l = strlen(s);
+		char *p = realloc(s, l + 2);
+
+		if (!p) {
+			free(s);
+			return -ENOMEM;
+		}
+		p[l] = '\n';
+		p[l + 1] = '\0';
+		*ret = p;
+		*ret_len = l + 1;
+	}
+	return 0;
+}

@@ -1,0 +1,541 @@
+/* seal.c - the seal: a draft becomes an immutable, content-addressed version */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "blob.h"
+#include "log.h"
+#include "seal.h"
+#include "sys.h"
+#include "version.h"
+
+/*
+ * The ladder (DESIGN §2, STYLE A7), in order, with why:
+ *  1. fsync each draft file: its bytes must be on disk before any name
+ *     (blob or LMDB record) claims them.
+ *  2. journal the blob names this seal will create, in LMDB: after a crash
+ *     the next start removes exactly those that nothing references.
+ *  3. linkat each draft file to blobs/ab/HASH: no copy, same inode.
+ *  4. fsync each blobs/ab/ touched: the new names must be durable before
+ *     the version that needs them is.
+ *  5. one LMDB commit of the version, which re-checks that every reused
+ *     blob still exists (gc may have run) and clears the journal.
+ *  6. only then drop the draft's names.
+ * A failure at any step unlinks the blob names this seal created and that
+ * nothing references, and leaves the draft as it was.
+ */
+
+int store_rm_tree(int dirfd, const char *name);
+
+struct item {
+	char *path;		/* relative to the draft root */
+	uint32_t parent;	/* index of the parent dir item, UINT32_MAX: root */
+	struct stat sb;
+	char *target;		/* symlinks */
+	struct mfs_digest d;
+	bool created;		/* this seal created the blob name */
+	uint64_t eid;
+};
+
+struct seal {
+	struct mfs_store *st;
+	int root;		/* draft root fd */
+	struct item *it;
+	size_t n, cap;
+	mfs_seal_hint_fn hint;
+	void *hint_ctx;
+	const char *label;	/* model@version for log lines */
+};
+
+static int push(struct seal *s, const char *path, uint32_t parent,
+		const struct stat *sb)
+{
+	struct item *it;
+
+	if (s->n == s->cap) {
+		void *p = realloc(s->it, (s->cap = s->cap ? 2 * s->cap : 64) * sizeof(*s->it));
+
+		if (!p)
+			return -ENOMEM;
+		s->it = p;
+	}
+	it = &s->it[s->n];
+	memset(it, 0, sizeof(*it));
+	it->path = strdup(path);
+	if (!it->path)
+		return -ENOMEM;
+	it->parent = parent;
+	it->sb = *sb;
+	s->n++;
+	return 0;
+}
+
+/* Step 1 for one file: hash (or take the daemon's inline digest) and fsync. */
+static int hash_and_sync(struct seal *s, struct item *it)
+{
+	int fd, r = 0;
+	uint64_t size;
+
+	fd = openat(s->root, it->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return mfs_log_errno(-errno, "seal of '%s': open '%s': %s", s->label,
+				     it->path, strerror(errno));
+	if (!s->hint || s->hint(s->hint_ctx, it->sb.st_ino, (uint64_t)it->sb.st_size,
+				(int64_t)it->sb.st_mtim.tv_sec * 1000000000 +
+					it->sb.st_mtim.tv_nsec, &it->d) < 0) {
+		r = mfs_hash_fd(fd, &it->d, &size);
+		if (r < 0) {
+			r = mfs_log_errno(r, "seal of '%s': read '%s': %s", s->label,
+					  it->path, strerror(-r));
+			goto out;
+		}
+		if (size != (uint64_t)it->sb.st_size) {
+			r = mfs_log_errno(-EBUSY, "seal of '%s': '%s' changed while it was sealed",
+					  s->label, it->path);
+			goto out;
+		}
+	}
+	if (mfs_sys->fsync(fd) < 0)
+		r = mfs_log_errno(-errno, "fsync '%s' of '%s': %s", it->path, s->label,
+				  strerror(errno));
+out:
+	close(fd);
+	return r;
+}
+
+static int walk(struct seal *s, const char *dir, uint32_t parent)
+{
+	int fd = dir[0] ? openat(s->root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			: openat(s->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t nn = 0, cap = 0;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (nn == cap) {
+			void *p = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*names));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			names = p;
+		}
+		names[nn] = strdup(de->d_name);
+		if (!names[nn]) {
+			r = -ENOMEM;
+			break;
+		}
+		nn++;
+	}
+	for (size_t i = 0; i < nn && r == 0; i++) {
+		char path[4096];
+		struct stat sb;
+		uint32_t me;
+
+		snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] ? "/" : "", names[i]);
+		if (fstatat(dirfd(d), names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			break;
+		}
+		if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) && !S_ISLNK(sb.st_mode))
+			continue;	/* fs/ never lets one in; be safe */
+		me = (uint32_t)s->n;
+		r = push(s, path, parent, &sb);
+		if (r < 0)
+			break;
+		if (S_ISLNK(sb.st_mode)) {
+			char t[4096];
+			ssize_t l = readlinkat(dirfd(d), names[i], t, sizeof(t) - 1);
+
+			if (l < 0) {
+				r = -errno;
+				break;
+			}
+			t[l] = '\0';
+			s->it[me].target = strdup(t);
+			if (!s->it[me].target)
+				r = -ENOMEM;
+		} else if (S_ISDIR(sb.st_mode)) {
+			r = walk(s, path, me);
+		}
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return r;
+}
+
+static int journal(struct seal *s, uint64_t vid, bool add)
+{
+	MDB_txn *txn;
+	struct key k;
+	int r;
+
+	r = store_txn_begin(s->st, true, &txn);
+	if (r < 0)
+		return r;
+	key_id(&k, vid);
+	for (size_t i = 0; i < s->n && r == 0; i++) {
+		MDB_val dk = { 16, s->it[i].d.b }, v;
+
+		if (!S_ISREG(s->it[i].sb.st_mode))
+			continue;
+		if (add) {
+			if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
+				continue;	/* referenced already: never ours to remove */
+			r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_JOURNAL], &dk, &k.v, 0));
+		} else {
+			int rc = mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
+
+			if (rc && rc != MDB_NOTFOUND)
+				r = mfs_err_from_mdb(rc);
+		}
+	}
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}
+
+static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it)
+{
+	struct rec_entry re = { 0 };
+	const char *name = strrchr(it->path, '/');
+	size_t nl, tl = it->target ? strlen(it->target) : 0;
+	uint8_t *buf;
+	struct key k, dk;
+	MDB_val v, idv;
+	int r;
+
+	name = name ? name + 1 : it->path;
+	nl = strlen(name);
+	r = store_next_id(s->st, txn, &it->eid);
+	if (r < 0)
+		return r;
+	re.id = it->eid;
+	re.vid = vid;
+	re.parent = it->parent == UINT32_MAX ? 0 : s->it[it->parent].eid;
+	re.mode = it->sb.st_mode;
+	re.uid = it->sb.st_uid;
+	re.gid = it->sb.st_gid;
+	re.nlink = 1;
+	re.size = S_ISREG(it->sb.st_mode) ? (uint64_t)it->sb.st_size : S_ISLNK(it->sb.st_mode) ? tl : 0;
+	re.mtime_ns = (int64_t)it->sb.st_mtim.tv_sec * 1000000000 + it->sb.st_mtim.tv_nsec;
+	memcpy(re.digest, it->d.b, 16);
+	re.name_len = (uint16_t)nl;
+	re.target_len = (uint16_t)tl;
+	buf = malloc(sizeof(re) + nl + tl);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, &re, sizeof(re));
+	memcpy(buf + sizeof(re), name, nl);
+	if (tl)
+		memcpy(buf + sizeof(re) + nl, it->target, tl);
+	key_id(&k, re.id);
+	v.mv_data = buf;
+	v.mv_size = sizeof(re) + nl + tl;
+	r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_ENTRIES], &k.v, &v, 0));
+	free(buf);
+	if (r < 0)
+		return r;
+	key_id_id_name(&dk, vid, re.parent, name);
+	idv.mv_data = k.b;
+	idv.mv_size = 8;
+	return mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_DIRENTS], &dk.v, &idv, 0));
+}
+
+/* Step 5: the version, its entries and blob references in one commit. */
+static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
+		  const char *model)
+{
+	MDB_txn *txn = NULL;
+	struct rec_version rv;
+	char name[MFS_NAME_MAX + 1];
+	uint64_t total = 0, nfiles = 0;
+	struct stat rootsb;
+	cJSON *f;
+	int r;
+
+	r = store_txn_begin(s->st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(s->st, txn, vid, &rv, name, sizeof(name));
+	if (r < 0)
+		goto out;
+	if (rv.state != MFS_V_DRAFT) {
+		r = -ESTALE;
+		goto out;
+	}
+	for (size_t i = 0; i < s->n && r == 0; i++) {
+		struct item *it = &s->it[i];
+		MDB_val dk = { 16, it->d.b }, v;
+		struct rec_blob rb = { 0, 0 };
+
+		r = put_entry(s, txn, vid, it);
+		if (r < 0 || !S_ISREG(it->sb.st_mode))
+			continue;
+		nfiles++;
+		total += (uint64_t)it->sb.st_size;
+		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
+			memcpy(&rb, v.mv_data, sizeof(rb));
+		if (rb.refs == 0 || !it->created) {
+			/* gc removes a blob only in a write txn after seeing refs
+			 * 0; we are in one now, so what we see is the truth. */
+			int has = mfs_blob_has(s->st, &it->d, NULL);
+
+			if (has == 0) {
+				bool created;
+
+				r = mfs_blob_link(s->st, s->root, it->path, &it->d,
+						  (uint64_t)it->sb.st_size, &created);
+				if (r == 0)
+					r = mfs_blob_sync_dirs(s->st, &it->d, 1);
+				it->created = it->created || created;
+			} else if (has < 0) {
+				r = has;
+			}
+			if (r < 0)
+				break;
+		}
+		rb.refs++;
+		rb.size = (uint64_t)it->sb.st_size;
+		v.mv_data = &rb;
+		v.mv_size = sizeof(rb);
+		r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_BLOBS], &dk, &v, 0));
+	}
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < s->n; i++) {
+		MDB_val dk = { 16, s->it[i].d.b };
+
+		if (S_ISREG(s->it[i].sb.st_mode))
+			mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
+	}
+	if (fstat(s->root, &rootsb) == 0) {
+		rv.mode = rootsb.st_mode;
+		rv.gid = rootsb.st_gid;
+		rv.mtime_ns = (int64_t)rootsb.st_mtim.tv_sec * 1000000000 +
+			      rootsb.st_mtim.tv_nsec;
+	}
+	rv.state = MFS_V_SEALED;
+	rv.sealed_ns = mfs_now_ns();
+	rv.sealed_uid = c->uid;
+	rv.size = total;
+	rv.nfiles = nfiles;
+	r = store_put_version(s->st, txn, &rv, name);
+	if (r < 0)
+		goto out;
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", model);
+	cJSON_AddStringToObject(f, "version", name);
+	cJSON_AddNumberToObject(f, "size", (double)total);
+	cJSON_AddNumberToObject(f, "files", (double)nfiles);
+	r = store_audit(s->st, txn, c, "version.seal", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+/* A failed seal: inside one write txn (so no concurrent seal can commit a
+ * reference in between), unlink the names it created that no version
+ * references, and clear its journal entries. */
+static void abandon(struct seal *s)
+{
+	MDB_txn *txn;
+
+	if (store_txn_begin(s->st, true, &txn) < 0)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		MDB_val dk = { 16, s->it[i].d.b }, v;
+
+		if (!S_ISREG(s->it[i].sb.st_mode))
+			continue;
+		if (s->it[i].created &&
+		    mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == MDB_NOTFOUND)
+			mfs_blob_unlink(s->st, &s->it[i].d);
+		mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
+	}
+	if (store_txn_commit(txn) < 0)
+		mfs_log(MFS_LOG_WARN, "seal of '%s' failed and its journal could not be cleared; the next start will",
+			s->label);
+}
+
+static int claim(struct mfs_store *st, uint64_t vid, bool take)
+{
+	int r = -EBUSY;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < sizeof(st->sealing) / sizeof(st->sealing[0]); i++) {
+		if (take && st->sealing[i] == vid)
+			break;
+		if (!take && st->sealing[i] == vid) {
+			st->sealing[i] = 0;
+			r = 0;
+			break;
+		}
+	}
+	if (take && r == -EBUSY) {
+		bool dup = false;
+
+		for (size_t i = 0; i < sizeof(st->sealing) / sizeof(st->sealing[0]); i++)
+			dup = dup || st->sealing[i] == vid;
+		for (size_t i = 0; !dup && i < sizeof(st->sealing) / sizeof(st->sealing[0]); i++) {
+			if (st->sealing[i] == 0) {
+				st->sealing[i] = vid;
+				r = 0;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t vid, mfs_seal_hint_fn hint, void *hint_ctx)
+{
+	struct seal s = { .st = st, .root = -1, .hint = hint, .hint_ctx = hint_ctx };
+	struct mfs_version_info vi;
+	char model[MFS_NAME_MAX + 1], label[600], dname[24];
+	struct rec_model rm;
+	MDB_txn *txn;
+	size_t nfiles = 0;
+	bool claimed = false, journalled = false;
+	int r;
+
+	r = mfs_version_get(st, vid, &vi);
+	if (r < 0)
+		return r;
+	if (vi.state == MFS_V_SEALED)
+		return 0;
+	if (vi.state != MFS_V_DRAFT)
+		return -ENOENT;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, vi.model_id, &rm, model, sizeof(model));
+	mdb_txn_abort(txn);
+	if (r < 0)
+		return r;
+	snprintf(label, sizeof(label), "%s@%s", model, vi.name);
+	s.label = label;
+	r = claim(st, vid, true);
+	if (r < 0)
+		return mfs_log_errno(r, "seal of '%s' is already running", label);
+	claimed = true;
+	r = mfs_version_draft_open(st, vid, O_RDONLY, &s.root);
+	if (r < 0)
+		goto out;
+	r = walk(&s, "", UINT32_MAX);
+	if (r < 0) {
+		r = mfs_log_errno(r, "seal of '%s': reading the draft: %s", label,
+				  strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < s.n; i++)
+		nfiles += S_ISREG(s.it[i].sb.st_mode) || S_ISLNK(s.it[i].sb.st_mode);
+	if (nfiles == 0) {
+		r = mfs_log_errno(-EINVAL, "refusing to seal '%s': the draft holds no file",
+				  label);
+		goto out;
+	}
+	/* 1. */
+	for (size_t i = 0; i < s.n && r == 0; i++)
+		if (S_ISREG(s.it[i].sb.st_mode))
+			r = hash_and_sync(&s, &s.it[i]);
+	if (r < 0)
+		goto out;
+	/* 2. */
+	r = journal(&s, vid, true);
+	if (r < 0)
+		goto out;
+	journalled = true;
+	/* 3. */
+	for (size_t i = 0; i < s.n && r == 0; i++)
+		if (S_ISREG(s.it[i].sb.st_mode))
+			r = mfs_blob_link(st, s.root, s.it[i].path, &s.it[i].d,
+					  (uint64_t)s.it[i].sb.st_size, &s.it[i].created);
+	if (r < 0)
+		goto out;
+	/* 4. */
+	{
+		struct mfs_digest *ds = malloc((s.n ? s.n : 1) * sizeof(*ds));
+		size_t k = 0;
+
+		if (!ds) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < s.n; i++)
+			if (s.it[i].created)
+				ds[k++] = s.it[i].d;
+		r = mfs_blob_sync_dirs(st, ds, k);
+		free(ds);
+		if (r < 0)
+			goto out;
+	}
+	/* 5. */
+	r = commit(&s, c, vid, model);
+	if (r < 0)
+		goto out;
+	journalled = false;
+	/* 6. Blobs are read-only from now on; then the draft's names go. */
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.it[i].created) {
+			char rel[40];
+
+			mfs_blob_relpath(&s.it[i].d, rel);
+			fchmodat(st->blobs_fd, rel, 0444, 0);
+		}
+	}
+	close(s.root);
+	s.root = -1;
+	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)vid);
+	if (store_rm_tree(st->drafts_fd, dname) < 0)
+		mfs_log(MFS_LOG_WARN, "sealed '%s' but could not remove its draft directory; the next start will",
+			label);
+	mfs_log(MFS_LOG_INFO, "sealed '%s': %zu files", label, nfiles);
+out:
+	if (r < 0 && journalled) {
+		/* Unlink what this seal created and nothing references; the
+		 * draft still has its own names for the same inodes. */
+		abandon(&s);
+	}
+	if (s.root >= 0)
+		close(s.root);
+	for (size_t i = 0; i < s.n; i++) {
+		free(s.it[i].path);
+		free(s.it[i].target);
+	}
+	free(s.it);
+	if (claimed)
+		claim(st, vid, false);
+	return r;
+}

@@ -1,0 +1,81 @@
+/* store.h - the registry store: open/close STORE/, callers, threading rules */
+#ifndef MFS_STORE_H
+#define MFS_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * A store is a directory:
+ *
+ *   STORE/meta/          LMDB environment (models, versions, entries, aliases,
+ *                        blobs, seal journal, history, audit)
+ *   STORE/blobs/ab/HASH  one immutable file per distinct content, mode 0444
+ *   STORE/drafts/ID/     one real directory per draft version
+ *   STORE/lock           flock()ed by the serving daemon; holds its mount point
+ *
+ * store/ is the only code that touches LMDB, blobs or drafts: fs/ and tools/
+ * call the registry operations declared in model.h, version.h, alias.h and
+ * seal.h, which enforce every rule, so the daemon and modelctl cannot
+ * disagree.
+ *
+ * LMDB rules, stated once:
+ *  - a transaction is used by exactly one thread and never outlives the
+ *    store call that began it: no transaction is held across two FUSE
+ *    requests (readdir snapshots into memory);
+ *  - the environment is opened after daemonizing, never before a fork();
+ *  - there is one environment (one struct mfs_store) per process.
+ * Every function taking a struct mfs_store is safe to call from any thread.
+ */
+
+struct mfs_store;
+
+/* Who asks: from the FUSE request, or the tool's own credentials. */
+struct mfs_caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+enum mfs_store_flags {
+	MFS_STORE_SERVE = 1 << 0,	/* take STORE/lock (retrying ~2 s): the
+					 * writer of record */
+	MFS_STORE_READONLY = 1 << 1,	/* read verbs beside a daemon: no lock,
+					 * no recovery, no writes */
+	MFS_STORE_CREATE = 1 << 2,	/* initialise a missing or empty dir */
+};
+
+/* Check that dir can hold a store without opening it: a missing or empty
+ * directory is created/initialised (mode 0700) when MFS_STORE_CREATE is set.
+ * Safe before fork() (it never opens LMDB).
+ * Returns 0, or: -ENOTDIR if dir is not a directory; -EPERM if it is owned by
+ * another user; -EEXIST if it holds foreign contents; -ENOENT if missing and
+ * not MFS_STORE_CREATE; another -errno from mkdir. Each refusal is logged. */
+int mfs_store_prepare(const char *dir, unsigned flags);
+
+/* Open the store at dir. With MFS_STORE_SERVE, take the lock (retrying for
+ * about 2 s), record mount (may be NULL) in STORE/lock, and recover from a
+ * crash (remove blobs named in the seal journal that nothing references and
+ * the leftovers of sealed drafts).
+ * Returns 0, or: -EBUSY if another daemon serves the store (logged with its
+ * pid and mount point); -ENOENT/-ENOTDIR/-EEXIST as mfs_store_prepare();
+ * -EIO if LMDB reports corruption; another -errno.
+ * Ownership: caller owns *ret; close with mfs_store_close(). */
+int mfs_store_open(const char *dir, unsigned flags, const char *mount,
+		   struct mfs_store **ret);
+void mfs_store_close(struct mfs_store *st);
+
+/* The store directory. Borrowed: valid until mfs_store_close(). */
+const char *mfs_store_dir(const struct mfs_store *st);
+
+/* Is a daemon serving the store at dir? Returns 1 and copies its mount point
+ * into mount (size n) if so, 0 if not, or -errno if dir cannot be read. */
+int mfs_store_served(const char *dir, char *mount, size_t n);
+
+/* Wall-clock now in nanoseconds. This function can't fail. */
+int64_t mfs_now_ns(void);
+
+/* RFC 3339 UTC text ("2026-11-25T19:04:05.123Z") of a time in ns. */
+void mfs_time_rfc3339(int64_t ns, char out[40]);
+
+#endif

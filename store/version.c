@@ -1,0 +1,1005 @@
+/* version.c - versions: drafts, sealed versions, tombstones, entries */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "blob.h"
+#include "log.h"
+#include "meta.h"
+#include "model.h"
+#include "semver.h"
+#include "version.h"
+
+/*
+ * Versions are keyed by (model id, name) and by id. A draft's files live in
+ * STORE/drafts/<id>/, which fs/ works in directly: no LMDB commit per file
+ * operation. Sealed versions are trees of entries keyed by (version id,
+ * parent entry id, name); their content is in blobs.
+ */
+
+int store_rm_tree(int dirfd, const char *name);
+
+const char *mfs_vstate_name(enum mfs_vstate s)
+{
+	switch (s) {
+	case MFS_V_DRAFT:
+		return "draft";
+	case MFS_V_SEALED:
+		return "sealed";
+	case MFS_V_TOMBSTONE:
+		return "deleted";
+	}
+	return "unknown";
+}
+
+static void fill_vinfo(struct mfs_version_info *ret, const struct rec_version *rv,
+		       const char *name, size_t len)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->id = rv->id;
+	ret->model_id = rv->model_id;
+	if (len > MFS_NAME_MAX)
+		len = MFS_NAME_MAX;
+	memcpy(ret->name, name, len);
+	ret->name[len] = '\0';
+	ret->state = (enum mfs_vstate)rv->state;
+	ret->uid = rv->uid;
+	ret->gid = rv->gid;
+	ret->mode = rv->mode;
+	ret->created_ns = rv->created_ns;
+	ret->sealed_ns = rv->sealed_ns;
+	ret->mtime_ns = rv->mtime_ns;
+	ret->sealed_uid = rv->sealed_uid;
+	ret->size = rv->size;
+	ret->nfiles = rv->nfiles;
+	ret->has_meta = rv->has_meta;
+}
+
+int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+		      struct rec_version *ret, char *ret_name, size_t n)
+{
+	struct key k;
+	MDB_val ref, v;
+	int rc;
+
+	key_id(&k, vid);
+	rc = mdb_get(txn, st->dbi[DB_VERSION_IDS], &k.v, &ref);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &ref, &v);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	if (v.mv_size != sizeof(*ret) || ref.mv_size < 8)
+		return -EIO;
+	memcpy(ret, v.mv_data, sizeof(*ret));
+	if (ret_name && n) {
+		size_t l = ref.mv_size - 8 < n - 1 ? ref.mv_size - 8 : n - 1;
+
+		memcpy(ret_name, (char *)ref.mv_data + 8, l);
+		ret_name[l] = '\0';
+	}
+	return 0;
+}
+
+int store_put_version(struct mfs_store *st, MDB_txn *txn,
+		      const struct rec_version *rv, const char *name)
+{
+	struct key k, idk;
+	MDB_val v = { sizeof(*rv), (void *)rv };
+	int rc;
+
+	key_id_name(&k, rv->model_id, name);
+	rc = mdb_put(txn, st->dbi[DB_VERSIONS], &k.v, &v, 0);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&idk, rv->id);
+	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_VERSION_IDS], &idk.v, &k.v, 0));
+}
+
+int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name,
+		       bool with_tombstones, struct mfs_version_info *ret)
+{
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	int r, rc;
+
+	if (strlen(name) > MFS_NAME_MAX)
+		return -ENOENT;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	key_id_name(&k, model_id, name);
+	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
+	r = mfs_err_from_mdb(rc);
+	if (r == 0) {
+		struct rec_version rv;
+
+		memcpy(&rv, v.mv_data, sizeof(rv));
+		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
+			r = -ENOENT;
+		else
+			fill_vinfo(ret, &rv, name, strlen(name));
+	}
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_version_get(struct mfs_store *st, uint64_t vid, struct mfs_version_info *ret)
+{
+	MDB_txn *txn;
+	struct rec_version rv;
+	char name[MFS_NAME_MAX + 1];
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
+	mdb_txn_abort(txn);
+	if (r == 0)
+		fill_vinfo(ret, &rv, name, strlen(name));
+	return r;
+}
+
+static int cmp_vinfo(const void *a, const void *b)
+{
+	int c = 0;
+
+	if (mfs_semver_cmp_str(((const struct mfs_version_info *)a)->name,
+			       ((const struct mfs_version_info *)b)->name, &c) < 0)
+		return strcmp(((const struct mfs_version_info *)a)->name,
+			      ((const struct mfs_version_info *)b)->name);
+	return c;
+}
+
+/* Every version record of a model, tombstones included (txn-level). */
+static int list_all(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		    bool with_tombstones, struct mfs_version_info **ret,
+		    size_t *ret_n)
+{
+	MDB_cursor *cur = NULL;
+	struct key k;
+	MDB_val kv, v;
+	struct mfs_version_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_VERSIONS], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_version rv;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		if (v.mv_size != sizeof(rv))
+			continue;
+		memcpy(&rv, v.mv_data, sizeof(rv));
+		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
+			continue;
+		if (n == cap) {
+			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			arr = p;
+		}
+		fill_vinfo(&arr[n++], &rv, (char *)kv.mv_data + 8, kv.mv_size - 8);
+	}
+	mdb_cursor_close(cur);
+	if (r < 0) {
+		free(arr);
+		return r;
+	}
+	if (n)
+		qsort(arr, n, sizeof(*arr), cmp_vinfo);
+	*ret = arr;
+	*ret_n = n;
+	return 0;
+}
+
+int mfs_version_list(struct mfs_store *st, uint64_t model_id,
+		     struct mfs_version_info **ret, size_t *ret_n)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = list_all(st, txn, model_id, false, ret, ret_n);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+/* -EEXIST if a version of equal precedence exists (tombstones included). */
+static int check_free(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		      const char *model, const char *name, const char *except)
+{
+	struct mfs_version_info *all = NULL;
+	struct mfs_semver want, have;
+	size_t n = 0;
+	int r;
+
+	r = list_all(st, txn, model_id, true, &all, &n);
+	if (r < 0)
+		return r;
+	mfs_semver_parse(name, &want);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (except && !strcmp(all[i].name, except))
+			continue;
+		if (mfs_semver_parse(all[i].name, &have) < 0)
+			continue;
+		if (mfs_semver_cmp(&want, &have) == 0) {
+			if (!strcmp(all[i].name, name) && all[i].state != MFS_V_TOMBSTONE)
+				r = -EEXIST;
+			else
+				r = mfs_log_errno(-EEXIST,
+						  "refusing version '%s@%s': %s '%s' has the same SemVer precedence%s",
+						  model, name,
+						  all[i].state == MFS_V_TOMBSTONE ? "deleted version" : "version",
+						  all[i].name,
+						  all[i].state == MFS_V_TOMBSTONE ? " and names are never reused" : "");
+		}
+	}
+	free(all);
+	return r;
+}
+
+static int check_name(const char *model, const char *name)
+{
+	struct mfs_semver sv;
+
+	if (mfs_semver_parse(name, &sv) < 0)
+		return mfs_log_errno(-EINVAL,
+				     "refusing version name '%s' in model '%s': not a SemVer 2.0.0 version such as 1.2.0 or 2.0.0-rc.1",
+				     name, model);
+	return 0;
+}
+
+int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
+		       uint64_t model_id, const char *name, mode_t mode,
+		       struct mfs_version_info *ret)
+{
+	MDB_txn *txn = NULL;
+	struct rec_model rm;
+	struct rec_version rv = { 0 };
+	char model[MFS_MODEL_NAME_MAX + 1], dname[24];
+	bool made_dir = false;
+	cJSON *f;
+	int r;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	r = check_name(model, name);
+	if (r < 0)
+		goto out;
+	r = check_free(st, txn, model_id, model, name, NULL);
+	if (r < 0)
+		goto out;
+	r = store_next_id(st, txn, &rv.id);
+	if (r < 0)
+		goto out;
+	rv.model_id = model_id;
+	rv.state = MFS_V_DRAFT;
+	rv.uid = c->uid;
+	/* setgid model directories hand their group down, as on disk. */
+	rv.gid = (rm.mode & S_ISGID) ? rm.gid : c->gid;
+	rv.mode = S_IFDIR | (mode & 07777);
+	rv.created_ns = rv.mtime_ns = mfs_now_ns();
+	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
+	if (mkdirat(st->drafts_fd, dname, mode & 07777) < 0) {
+		r = mfs_log_errno(-errno, "mkdir '%s/drafts/%s': %s", st->dir, dname,
+				  strerror(errno));
+		goto out;
+	}
+	made_dir = true;
+	/* mkdir applied the daemon's umask; the recorded mode is the user's. */
+	if (fchmodat(st->drafts_fd, dname, mode & 07777, 0) < 0 ||
+	    fchownat(st->drafts_fd, dname, rv.uid, rv.gid, 0) < 0) {
+		/* Unprivileged daemons cannot chown: ownership stays theirs. */
+	}
+	r = store_put_version(st, txn, &rv, name);
+	if (r < 0)
+		goto out;
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", model);
+	cJSON_AddStringToObject(f, "version", name);
+	r = store_audit(st, txn, c, "version.create", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+	if (r == 0) {
+		made_dir = false;
+		if (ret)
+			fill_vinfo(ret, &rv, name, strlen(name));
+	}
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (made_dir)
+		unlinkat(st->drafts_fd, dname, AT_REMOVEDIR);
+	return r;
+}
+
+int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
+		       uint64_t model_id, const char *from, const char *to)
+{
+	MDB_txn *txn = NULL;
+	struct rec_model rm;
+	struct rec_version rv;
+	char model[MFS_MODEL_NAME_MAX + 1];
+	struct key k;
+	MDB_val v;
+	cJSON *f;
+	int r, rc;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	key_id_name(&k, model_id, from);
+	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	memcpy(&rv, v.mv_data, sizeof(rv));
+	if (rv.state == MFS_V_TOMBSTONE) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (rv.state == MFS_V_SEALED) {
+		r = mfs_log_errno(-EROFS,
+				  "refusing to rename sealed version '%s@%s': a sealed name maps to its bytes forever",
+				  model, from);
+		goto out;
+	}
+	if (!strcmp(from, to)) {
+		r = 0;
+		goto out;
+	}
+	r = check_name(model, to);
+	if (r < 0)
+		goto out;
+	r = check_free(st, txn, model_id, model, to, from);
+	if (r == -EEXIST) {
+		r = mfs_log_errno(-EEXIST, "refusing to rename '%s@%s' onto existing version '%s'",
+				  model, from, to);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	rc = mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	r = store_put_version(st, txn, &rv, to);
+	if (r < 0)
+		goto out;
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", model);
+	cJSON_AddStringToObject(f, "from", from);
+	cJSON_AddStringToObject(f, "version", to);
+	r = store_audit(st, txn, c, "version.rename", f);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+static int vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		       uint64_t vid, char *ret_alias, size_t n)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int rc, found = 0;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_alias ra;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		memcpy(&ra, v.mv_data, sizeof(ra));
+		if (ra.vid == vid) {
+			snprintf(ret_alias, n, "%.*s", (int)(kv.mv_size - 8),
+				 (char *)kv.mv_data + 8);
+			found = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return found;
+}
+
+int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
+		       uint64_t model_id, const char *name)
+{
+	MDB_txn *txn = NULL;
+	struct rec_model rm;
+	struct rec_version rv;
+	char model[MFS_MODEL_NAME_MAX + 1], dname[24], alias[MFS_NAME_MAX + 1];
+	struct key k, idk;
+	MDB_val v;
+	cJSON *f;
+	int r, rc;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	key_id_name(&k, model_id, name);
+	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	memcpy(&rv, v.mv_data, sizeof(rv));
+	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
+	key_id(&idk, rv.id);
+	f = cJSON_CreateObject();
+	cJSON_AddStringToObject(f, "model", model);
+	cJSON_AddStringToObject(f, "version", name);
+	if (rv.state == MFS_V_TOMBSTONE) {
+		cJSON_Delete(f);
+		r = -ENOENT;
+		goto out;
+	}
+	if (rv.state == MFS_V_DRAFT) {
+		/* rmdir semantics: the draft must be empty. */
+		if (unlinkat(st->drafts_fd, dname, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			r = -errno;
+			cJSON_Delete(f);
+			goto out;
+		}
+		mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
+		mdb_del(txn, st->dbi[DB_VERSION_IDS], &idk.v, NULL);
+		mdb_del(txn, st->dbi[DB_VMETA], &idk.v, NULL);
+		r = store_audit(st, txn, c, "version.discard", f);
+	} else {
+		r = vid_aliased(st, txn, model_id, rv.id, alias, sizeof(alias));
+		if (r != 0) {
+			cJSON_Delete(f);
+			if (r > 0)
+				r = mfs_log_errno(-EBUSY,
+						  "refusing to delete '%s@%s': alias '%s' points at it",
+						  model, name, alias);
+			goto out;
+		}
+		/* A tombstone keeps the record (and so the name) forever; the
+		 * entries stay too, so gc keeps nothing alive by accident: their
+		 * blob references are dropped by gc's mark phase. */
+		rv.state = MFS_V_TOMBSTONE;
+		rv.mtime_ns = mfs_now_ns();
+		r = store_put_version(st, txn, &rv, name);
+		if (r == 0)
+			r = store_audit(st, txn, c, "version.delete", f);
+		else
+			cJSON_Delete(f);
+	}
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *ret_fd)
+{
+	char dname[24];
+	int fd;
+
+	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)vid);
+	fd = openat(st->drafts_fd, dname, flags | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		struct mfs_version_info vi;
+
+		if (errno == ENOENT && mfs_version_get(st, vid, &vi) == 0 &&
+		    vi.state != MFS_V_DRAFT)
+			return -EROFS;
+		return -errno;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/*============================================================ metadata */
+
+int mfs_version_meta_get(struct mfs_store *st, uint64_t vid, char **ret,
+			 size_t *ret_len)
+{
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	char *out;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	key_id(&k, vid);
+	rc = mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = (void *)"{}";
+		v.mv_size = 2;
+		rc = 0;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mfs_err_from_mdb(rc);
+	}
+	out = malloc(v.mv_size + 1);
+	if (out) {
+		memcpy(out, v.mv_data, v.mv_size);
+		out[v.mv_size] = '\0';
+		*ret = out;
+		*ret_len = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return out ? 0 : -ENOMEM;
+}
+
+int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
+			 uint64_t vid, const char *buf, size_t len)
+{
+	MDB_txn *txn = NULL;
+	struct rec_version rv;
+	struct rec_model rm;
+	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], why[200];
+	char *canon = NULL;
+	struct key k;
+	MDB_val v;
+	int r;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
+	if (r == 0)
+		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	if (rv.state != MFS_V_DRAFT) {
+		r = mfs_log_errno(-EROFS, "refusing metadata change of sealed version '%s@%s'",
+				  model, name);
+		goto out;
+	}
+	key_id(&k, vid);
+	if (!buf) {
+		mdb_del(txn, st->dbi[DB_VMETA], &k.v, NULL);
+		rv.has_meta = 0;
+	} else {
+		r = mfs_meta_validate_version(buf, len, model, name, &canon, why,
+					      sizeof(why));
+		if (r < 0) {
+			r = mfs_log_errno(r, "refusing '%s@%s/metadata.json': it %s; the previous metadata stays",
+					  model, name, why);
+			goto out;
+		}
+		v.mv_data = canon;
+		v.mv_size = strlen(canon);
+		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_VMETA], &k.v, &v, 0));
+		if (r < 0)
+			goto out;
+		rv.has_meta = 1;
+	}
+	rv.mtime_ns = mfs_now_ns();
+	r = store_put_version(st, txn, &rv, name);
+	if (r < 0)
+		goto out;
+	r = store_txn_commit(txn);
+	txn = NULL;
+out:
+	free(canon);
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+/*============================================================ entries */
+
+static int decode_entry(const MDB_val *v, struct mfs_entry *ret, char *target,
+			size_t tn)
+{
+	struct rec_entry re;
+
+	if (v->mv_size < sizeof(re))
+		return -EIO;
+	memcpy(&re, v->mv_data, sizeof(re));
+	if (v->mv_size < sizeof(re) + re.name_len + re.target_len ||
+	    re.name_len > MFS_NAME_MAX)
+		return -EIO;
+	if (ret) {
+		memset(ret, 0, sizeof(*ret));
+		ret->id = re.id;
+		ret->vid = re.vid;
+		ret->parent = re.parent;
+		ret->mode = re.mode;
+		ret->uid = re.uid;
+		ret->gid = re.gid;
+		ret->size = re.size;
+		ret->mtime_ns = re.mtime_ns;
+		memcpy(ret->digest.b, re.digest, 16);
+		memcpy(ret->name, (char *)v->mv_data + sizeof(re), re.name_len);
+		ret->name[re.name_len] = '\0';
+	}
+	if (target) {
+		if (re.target_len >= tn)
+			return -ENAMETOOLONG;
+		memcpy(target, (char *)v->mv_data + sizeof(re) + re.name_len,
+		       re.target_len);
+		target[re.target_len] = '\0';
+	}
+	return 0;
+}
+
+static int entry_get_txn(struct mfs_store *st, MDB_txn *txn, uint64_t eid,
+			 struct mfs_entry *ret, char *target, size_t tn)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	key_id(&k, eid);
+	rc = mdb_get(txn, st->dbi[DB_ENTRIES], &k.v, &v);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	return decode_entry(&v, ret, target, tn);
+}
+
+int mfs_entry_lookup(struct mfs_store *st, uint64_t vid, uint64_t parent,
+		     const char *name, struct mfs_entry *ret)
+{
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	int r, rc;
+
+	if (strlen(name) > MFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	key_id_id_name(&k, vid, parent, name);
+	rc = mdb_get(txn, st->dbi[DB_DIRENTS], &k.v, &v);
+	r = mfs_err_from_mdb(rc);
+	if (r == 0)
+		r = entry_get_txn(st, txn, get_be64(v.mv_data), ret, NULL, 0);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_entry_get(struct mfs_store *st, uint64_t eid, struct mfs_entry *ret)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = entry_get_txn(st, txn, eid, ret, NULL, 0);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_entry_readlink(struct mfs_store *st, uint64_t eid, char *buf, size_t n)
+{
+	MDB_txn *txn;
+	struct mfs_entry e;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = entry_get_txn(st, txn, eid, &e, buf, n);
+	mdb_txn_abort(txn);
+	if (r == 0 && !S_ISLNK(e.mode))
+		return -EINVAL;
+	return r;
+}
+
+static int list_children(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+			 uint64_t parent, struct mfs_entry **ret, size_t *ret_n)
+{
+	MDB_cursor *cur = NULL;
+	struct key k;
+	MDB_val kv, v;
+	struct mfs_entry *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id_id(&k, vid, parent);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		if (kv.mv_size < 16 || memcmp(kv.mv_data, k.b, 16))
+			break;
+		if (n == cap) {
+			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			arr = p;
+		}
+		r = entry_get_txn(st, txn, get_be64(v.mv_data), &arr[n], NULL, 0);
+		if (r < 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (r < 0) {
+		free(arr);
+		return r;
+	}
+	*ret = arr;
+	*ret_n = n;
+	return 0;
+}
+
+int mfs_entry_list(struct mfs_store *st, uint64_t vid, uint64_t parent,
+		   struct mfs_entry **ret, size_t *ret_n)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = list_children(st, txn, vid, parent, ret, ret_n);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_entry_open(struct mfs_store *st, const struct mfs_entry *e, int *ret_fd)
+{
+	char rel[40];
+	int r;
+
+	if (!S_ISREG(e->mode))
+		return -EINVAL;
+	r = mfs_blob_open(st, &e->digest, ret_fd);
+	if (r == -ENOENT) {
+		mfs_blob_relpath(&e->digest, rel);
+		return mfs_log_errno(-EIO, "blob '%s' of '%s' is missing: run modelctl fsck",
+				     rel, e->name);
+	}
+	return r;
+}
+
+/*============================================================ rendering */
+
+static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+		     uint64_t parent, const char *prefix, cJSON *files)
+{
+	struct mfs_entry *kids = NULL;
+	size_t n = 0;
+	int r;
+
+	r = list_children(st, txn, vid, parent, &kids, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char path[4096], hex[MFS_DIGEST_HEX], mode[8];
+		cJSON *f;
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "",
+			 kids[i].name);
+		if (S_ISDIR(kids[i].mode)) {
+			r = add_files(st, txn, vid, kids[i].id, path, files);
+			continue;
+		}
+		f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "path", path);
+		snprintf(mode, sizeof(mode), "%04o", (unsigned)(kids[i].mode & 07777));
+		if (S_ISLNK(kids[i].mode)) {
+			char target[4096];
+
+			cJSON_AddStringToObject(f, "type", "symlink");
+			if (entry_get_txn(st, txn, kids[i].id, NULL, target,
+					  sizeof(target)) == 0)
+				cJSON_AddStringToObject(f, "target", target);
+		} else {
+			mfs_digest_hex(&kids[i].digest, hex);
+			cJSON_AddStringToObject(f, "type", "file");
+			cJSON_AddNumberToObject(f, "size", (double)kids[i].size);
+			cJSON_AddStringToObject(f, "digest", hex);
+		}
+		cJSON_AddStringToObject(f, "mode", mode);
+		cJSON_AddItemToArray(files, f);
+	}
+	free(kids);
+	return r;
+}
+
+static char *finish(cJSON *root, size_t *ret_len)
+{
+	char *s = cJSON_Print(root);
+	size_t n;
+	char *out;
+
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	out = realloc(s, n + 2);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	*ret_len = n + 1;
+	return out;
+}
+
+int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
+				size_t *ret_len)
+{
+	MDB_txn *txn = NULL;
+	struct rec_version rv;
+	struct rec_model rm;
+	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], ts[40];
+	cJSON *root = NULL, *reg, *aliases, *files;
+	MDB_cursor *cur = NULL;
+	struct key k;
+	MDB_val kv, v;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
+	if (r == 0)
+		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	key_id(&k, vid);
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
+		root = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (!root)
+		root = cJSON_CreateObject();
+	if (rv.state == MFS_V_DRAFT) {
+		/* A draft shows what its author wrote, nothing more. */
+		*ret = finish(root, ret_len);
+		r = *ret ? 0 : -ENOMEM;
+		goto out;
+	}
+	reg = cJSON_AddObjectToObject(root, "registry");
+	cJSON_AddStringToObject(reg, "model", model);
+	cJSON_AddStringToObject(reg, "version", name);
+	cJSON_AddStringToObject(reg, "state", mfs_vstate_name(rv.state));
+	mfs_time_rfc3339(rv.created_ns, ts);
+	cJSON_AddStringToObject(reg, "created", ts);
+	cJSON_AddNumberToObject(reg, "created_uid", rv.uid);
+	mfs_time_rfc3339(rv.sealed_ns, ts);
+	cJSON_AddStringToObject(reg, "sealed", ts);
+	cJSON_AddNumberToObject(reg, "sealed_uid", rv.sealed_uid);
+	cJSON_AddNumberToObject(reg, "size", (double)rv.size);
+	cJSON_AddNumberToObject(reg, "file_count", (double)rv.nfiles);
+	aliases = cJSON_AddArrayToObject(reg, "aliases");
+	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	key_id(&k, rv.model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_alias ra;
+		char an[MFS_NAME_MAX + 1];
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		memcpy(&ra, v.mv_data, sizeof(ra));
+		if (ra.vid != vid)
+			continue;
+		snprintf(an, sizeof(an), "%.*s", (int)(kv.mv_size - 8),
+			 (char *)kv.mv_data + 8);
+		cJSON_AddItemToArray(aliases, cJSON_CreateString(an));
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	files = cJSON_AddArrayToObject(reg, "files");
+	r = add_files(st, txn, vid, 0, "", files);
+	if (r < 0)
+		goto out;
+	*ret = finish(root, ret_len);
+	r = *ret ? 0 : -ENOMEM;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	cJSON_Delete(root);
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
+			       size_t *ret_len)
+{
+	MDB_txn *txn = NULL;
+	struct rec_version rv;
+	struct rec_model rm;
+	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1];
+	cJSON *root = NULL, *meta = NULL, *it;
+	struct key k;
+	MDB_val v;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
+	if (r == 0)
+		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	key_id(&k, vid);
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
+		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "model", model);
+	cJSON_AddStringToObject(root, "version", name);
+	it = meta ? cJSON_DetachItemFromObjectCaseSensitive(meta, "parents") : NULL;
+	cJSON_AddItemToObject(root, "parents", it ? it : cJSON_CreateArray());
+	cJSON_AddArrayToObject(root, "children");
+	{
+		static const char *const keys[] = { "dataset_snapshot_id",
+			"feature_set_version", "run_id", "code_commit" };
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			it = meta ? cJSON_DetachItemFromObjectCaseSensitive(meta, keys[i]) : NULL;
+			cJSON_AddItemToObject(root, keys[i], it ? it : cJSON_CreateNull());
+		}
+	}
+	*ret = finish(root, ret_len);
+	r = *ret ? 0 : -ENOMEM;
+out:
+	cJSON_Delete(meta);
+	cJSON_Delete(root);
+	if (txn)
+		mdb_txn_abort(txn);
+	return r;
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+# test_seal.py - sealing drafts, immutability, tombstones, persistence, dedup
+#
+# DESIGN §1 "Sealing" and §2: a seal hashes every file, links it into the
+# content-addressed blob store and commits the version at once. Afterwards
+# the bytes never change, even for root; a sealed version is deleted only as
+# a tombstone whose name is never reused.
+
+import errno
+import fcntl
+import mmap
+import os
+import re
+import stat
+import threading
+import time
+from os.path import join as pjoin
+
+import pytest
+
+import util
+from util import expect_errno, payload, read_file, run, seal, write_file
+
+
+def test_seal_by_setfattr_command(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'a' * 1000})
+    assert not util.is_sealed(vdir)
+    assert not os.path.lexists(pjoin(vdir, 'metadata.json'))
+    run(['setfattr', '-n', 'user.modelfs.seal', '-v', '1', vdir])
+    assert util.is_sealed(vdir)
+    reg = util.registry(vdir)
+    assert reg['model'] == 'churn' and reg['version'] == '1.0.0'
+    assert reg['state'] == 'sealed'
+    assert read_file(pjoin(vdir, 'a.bin')) == b'a' * 1000
+    assert os.readlink(pjoin(mounted.models, 'churn', 'latest')) == 'versions/1.0.0'
+
+
+def test_seal_by_alias(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'abc'})
+    os.symlink('versions/1.0.0', pjoin(mounted.models, 'churn', 'production'))
+    assert util.is_sealed(vdir)
+    assert util.registry(vdir)['aliases'] == ['production']
+    expect_errno(errno.EROFS, write_file, pjoin(vdir, 'a.bin'), b'x')
+
+
+def test_seal_by_alias_of_empty_draft_is_refused(mounted):
+    mdir = mounted.model('churn')
+    vdir = pjoin(mdir, 'versions', '1.0.0')
+    os.mkdir(vdir)
+    expect_errno(errno.EINVAL, os.symlink, 'versions/1.0.0', pjoin(mdir, 'production'))
+    assert not os.path.lexists(pjoin(mdir, 'production'))
+    assert not util.is_sealed(vdir)
+    write_file(pjoin(vdir, 'now-writable'), b'yes')
+
+
+def test_seal_empty_draft_is_einval(mounted):
+    vdir = pjoin(mounted.model('churn'), 'versions', '1.0.0')
+    os.mkdir(vdir)
+    expect_errno(errno.EINVAL, seal, vdir)
+    assert not util.is_sealed(vdir)
+    assert os.listdir(vdir) == []
+    write_file(pjoin(vdir, 'f'), b'f')
+    seal(vdir)
+    assert util.is_sealed(vdir)
+
+
+@pytest.mark.mount_options('seal_idle=1')
+def test_seal_idle(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'idle'})
+    # poll `latest` in the model dir: never touch the draft while waiting
+    latest = pjoin(mounted.models, 'churn', 'latest')
+    deadline = time.monotonic() + 15
+    while not os.path.lexists(latest):
+        assert time.monotonic() < deadline, 'draft not sealed after 15 s idle'
+        time.sleep(0.5)
+    assert util.is_sealed(vdir)
+    expect_errno(errno.EROFS, write_file, pjoin(vdir, 'b.bin'), b'x')
+    assert os.readlink(pjoin(mounted.models, 'churn', 'latest')) == 'versions/1.0.0'
+
+
+def test_chmod_never_seals(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'a', 'sub/b.bin': b'b'})
+    run(['chmod', '-R', 'a-w', vdir])
+    time.sleep(0.3)
+    assert not util.is_sealed(vdir)
+    assert stat.S_IMODE(os.stat(pjoin(vdir, 'a.bin')).st_mode) == 0o444
+    # root passes permission checks in a draft
+    write_file(pjoin(vdir, 'c.bin'), b'c')
+    assert sorted(os.listdir(vdir)) == ['a.bin', 'c.bin', 'sub']
+    seal(vdir)
+    assert util.is_sealed(vdir)
+
+
+def test_open_writer_makes_seal_ebusy(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'a'})
+    fd = os.open(pjoin(vdir, 'w.bin'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b'partial')
+        t0 = time.monotonic()
+        expect_errno(errno.EBUSY, seal, vdir)
+        assert time.monotonic() - t0 < 10
+        assert not util.is_sealed(vdir)
+        os.write(fd, b'-rest')
+    finally:
+        os.close(fd)
+    seal(vdir)
+    assert util.is_sealed(vdir)
+    assert read_file(pjoin(vdir, 'w.bin')) == b'partial-rest'
+
+
+def test_seal_right_after_close(mounted):
+    '''RELEASE arrives after close() returns: the seal must wait for it.'''
+    for i in range(5):
+        vdir = mounted.version('churn', '1.0.%d' % i)
+        for j in range(4):
+            with open(pjoin(vdir, 'f%d' % j), 'wb') as fh:
+                fh.write(payload('f%d%d' % (i, j), 20000))
+        seal(vdir)
+        assert util.is_sealed(vdir)
+
+
+def test_read_handle_survives_seal(mounted):
+    data = payload('survive', 300000)
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': data})
+    with open(pjoin(vdir, 'a.bin'), 'rb', buffering=0) as fh:
+        head = fh.read(1000)
+        seal(vdir)
+        rest = fh.read()
+    assert head + rest == data
+    assert read_file(pjoin(vdir, 'a.bin')) == data
+
+
+def test_sealed_read_mmap_odirect_locks(mounted):
+    data = payload('sealed', 1024 * 1024)
+    vdir = mounted.version('churn', '1.0.0', {'w.bin': data}, sealed=True)
+    p = pjoin(vdir, 'w.bin')
+    assert read_file(p) == data
+    assert os.stat(p).st_size == len(data)
+    with open(p, 'rb') as fh:
+        with mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ) as mm:
+            assert mm[:] == data
+            assert mm[len(data) - 10:] == data[-10:]
+        fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+    with open(p, 'rb') as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    buf = mmap.mmap(-1, 64 * 1024)
+    fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+    try:
+        got = b''
+        off = 0
+        while off < len(data):
+            n = os.preadv(fd, [buf], off)
+            assert n > 0
+            got += buf[:n]
+            off += n
+    finally:
+        os.close(fd)
+    assert got == data
+
+
+def test_sealed_chmod_only_removing_write_bits(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'a', 'sub/b.bin': b'b'})
+    os.chmod(pjoin(vdir, 'a.bin'), 0o664)
+    seal(vdir)
+    before = util.snapshot(vdir)
+    run(['chmod', '-R', 'a-w', vdir])
+    os.chmod(pjoin(vdir, 'a.bin'), 0o444)
+    os.chmod(pjoin(vdir, 'a.bin'), 0o664)  # changes nothing
+    assert util.snapshot(vdir) == before
+    expect_errno(errno.EROFS, os.chmod, pjoin(vdir, 'a.bin'), 0o666)
+    expect_errno(errno.EROFS, os.chmod, pjoin(vdir, 'a.bin'), 0o4444)
+    assert util.snapshot(vdir) == before
+
+
+def test_tombstone(mounted):
+    mdir = mounted.model('churn')
+    vers = pjoin(mdir, 'versions')
+    mounted.version('churn', '1.0.0', {'a.bin': b'one'}, sealed=True)
+    v11 = mounted.version('churn', '1.1.0', {'a.bin': b'two', 'sub/x': b'x'},
+                          sealed=True)
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/1.1.0'
+    # latest never blocks a deletion
+    os.rmdir(v11)
+    assert sorted(os.listdir(vers)) == ['1.0.0']
+    assert not os.path.lexists(v11)
+    expect_errno(errno.ENOENT, os.stat, v11)
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/1.0.0'
+    # the name is never reused, even after a remount
+    expect_errno(errno.EEXIST, os.mkdir, v11)
+    expect_errno(errno.ENOENT, os.symlink, 'versions/1.1.0', pjoin(mdir, 'prod'))
+    assert not os.path.lexists(pjoin(mdir, 'prod'))
+    mounted.remount()
+    assert sorted(os.listdir(vers)) == ['1.0.0']
+    expect_errno(errno.EEXIST, os.mkdir, v11)
+    v2 = mounted.version('churn', '2.0.0', {'b': b'b'})
+    expect_errno(errno.EEXIST, os.rename, v2, v11)
+
+
+def test_tombstone_busy_while_aliased(mounted):
+    mdir = mounted.model('churn')
+    v1 = mounted.version('churn', '1.0.0', {'a.bin': b'one'}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    before = util.snapshot(mounted.mnt)
+    expect_errno(errno.EBUSY, os.rmdir, v1)
+    assert util.snapshot(mounted.mnt) == before
+    os.unlink(pjoin(mdir, 'production'))
+    os.rmdir(v1)
+    assert os.listdir(pjoin(mdir, 'versions')) == []
+    assert not os.path.lexists(pjoin(mdir, 'latest'))
+
+
+def test_rm_rf_sealed_fails_and_deletes_nothing(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    vdir = pjoin(mounted.model('churn'), 'versions', '1.0.0')
+    run(['cp', '-a', src, vdir])
+    seal(vdir)
+    before = util.snapshot(mounted.mnt)
+    res = run(['rm', '-rf', vdir], check=False)
+    assert res.returncode == 1
+    assert b'Read-only file system' in res.stderr
+    assert util.snapshot(mounted.mnt) == before
+
+
+def test_persistence_across_remount(mounted, tmp_path):
+    mdir = mounted.model('churn')
+    doc = '{"owner": "team"}'
+    write_file(pjoin(mdir, 'metadata.json'), doc)
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    run(['cp', '-a', src, pjoin(mdir, 'versions', '1.0.0')])
+    write_file(pjoin(mdir, 'versions', '1.0.0', 'metadata.json'), '{"run_id": "r1"}')
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    d = mounted.version('churn', '1.1.0', {'draft.bin': payload('d', 5000),
+                                           'deep/er/f': b'f'})
+    with open(pjoin(d, 'sparse'), 'wb') as fh:
+        fh.seek(100000)
+        fh.write(b'end')
+    os.chmod(pjoin(d, 'deep'), 0o700)
+    mounted.model('empty-model')
+    before = util.snapshot(mounted.mnt, exclude=('audit.jsonl', 'history.jsonl',
+                                                 'index.json'))
+    meta_before = util.read_json(pjoin(mdir, 'versions', '1.0.0', 'metadata.json'))
+    mounted.remount()
+    after = util.snapshot(mounted.mnt, exclude=('audit.jsonl', 'history.jsonl',
+                                                'index.json'))
+    assert after == before
+    assert util.read_json(pjoin(mdir, 'versions', '1.0.0', 'metadata.json')) == meta_before
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/1.0.0'
+    # the draft is still a draft: writable, then sealable
+    write_file(pjoin(d, 'after-remount'), b'ok')
+    assert not util.is_sealed(d)
+    seal(d)
+    assert util.is_sealed(d)
+    assert read_file(pjoin(d, 'sparse')) == bytes(100000) + b'end'
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/1.1.0'
+
+
+def test_dedup_identical_content_stored_once(mounted, tmp_path):
+    shared = payload('shared', 200000)
+    same_in_one = payload('twice', 3000)
+    v1 = mounted.version('churn', '1.0.0', {'w.bin': shared, 'a': same_in_one,
+                                            'b': same_in_one, 'c': b'v1 only'})
+    seal(v1)
+    v2 = mounted.version('churn', '2.0.0', {'w.bin': shared, 'c': b'v2 only'})
+    seal(v2)
+    v3 = mounted.version('other', '1.0.0', {'copy/w.bin': shared})
+    seal(v3)
+    distinct = {shared, same_in_one, b'v1 only', b'v2 only'}
+    blobs = util.blob_files(mounted.store)
+    assert len(blobs) == len(distinct), sorted(blobs)
+    assert sum(blobs.values()) == sum(len(x) for x in distinct)
+    want = {util.xxh_bytes(x, tmp_path) for x in distinct}
+    assert set(blobs) == want
+    for name in blobs:
+        p = pjoin(mounted.store, 'blobs', name[:2], name)
+        st = os.stat(p)
+        assert stat.S_IMODE(st.st_mode) == 0o444
+        assert re.fullmatch(r'[0-9a-f]{32}', name)
+    for v, rel in ((v1, 'w.bin'), (v2, 'w.bin'), (v3, 'copy/w.bin')):
+        assert read_file(pjoin(v, rel)) == shared
+
+
+def test_seal_concurrent_with_reads(mounted):
+    '''A seal blocks only its caller: listing and reading go on.'''
+    vdir = mounted.version('churn', '1.0.0',
+                           {'f%02d' % i: payload(i, 100000) for i in range(20)})
+    other = mounted.version('churn', '0.9.0', {'x': b'x'}, sealed=True)
+    errors = []
+
+    def sealer():
+        try:
+            seal(vdir)
+        except OSError as exc:
+            errors.append(exc)
+    t = threading.Thread(target=sealer)
+    t.start()
+    for _ in range(20):
+        assert read_file(pjoin(other, 'x')) == b'x'
+        os.listdir(pjoin(mounted.models, 'churn', 'versions'))
+    t.join(30)
+    assert not t.is_alive()
+    assert errors == []
+    assert util.is_sealed(vdir)

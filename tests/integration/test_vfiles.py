@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+# test_vfiles.py - metadata.json and lineage.json, in drafts and once sealed
+#
+# DESIGN §1 "Metadata and lineage": in a draft metadata.json is the user's
+# (validated as a JSON object at close or rename), lineage.json is accepted
+# and discarded; once sealed both are virtual, rendered per open, with
+# stat size == read size.
+
+import errno
+import json
+import os
+from os.path import join as pjoin
+
+import pytest
+
+import util
+from util import expect_errno, payload, read_file, read_json, run, seal, write_file
+
+
+def test_draft_metadata_absent_until_written(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'a'})
+    expect_errno(errno.ENOENT, os.stat, pjoin(vdir, 'metadata.json'))
+    expect_errno(errno.ENOENT, os.stat, pjoin(vdir, 'lineage.json'))
+    assert os.listdir(vdir) == ['a.bin']
+    doc = {'description': 'd', 'metrics': {'auc': 0.91},
+           'hyperparameters': {'lr': 0.01, 'layers': [64, 32]}}
+    write_file(pjoin(vdir, 'metadata.json'), json.dumps(doc))
+    assert read_json(pjoin(vdir, 'metadata.json')) == doc
+    assert sorted(os.listdir(vdir)) == ['a.bin', 'metadata.json']
+
+
+def test_sealed_metadata_registry_object(mounted, tmp_path):
+    files = {'model.bin': payload('m', 123457), 'sub/deep/w.npy': payload('w', 999),
+             'empty': b'', 'sub/metadata.json': b'not json at all'}
+    vdir = mounted.version('churn', '1.2.0', files)
+    os.chmod(pjoin(vdir, 'model.bin'), 0o640)
+    doc = {'description': 'churn v1.2', 'run_id': 'abc', 'tags': ['x', 'y'],
+           'registry': {'state': 'forged', 'model': 'evil'}}
+    write_file(pjoin(vdir, 'metadata.json'), json.dumps(doc))
+    seal(vdir)
+    os.symlink('versions/1.2.0', pjoin(mounted.models, 'churn', 'production'))
+    raw = read_file(pjoin(vdir, 'metadata.json'))
+    meta = json.loads(raw)
+    assert {k: v for k, v in meta.items() if k != 'registry'} == \
+        {'description': 'churn v1.2', 'run_id': 'abc', 'tags': ['x', 'y']}
+    reg = meta['registry']
+    assert reg['model'] == 'churn'
+    assert reg['version'] == '1.2.0'
+    assert reg['state'] == 'sealed'
+    created, sealed = util.rfc3339(reg['created']), util.rfc3339(reg['sealed'])
+    assert created <= sealed
+    assert reg['created_uid'] == 0 and reg['sealed_uid'] == 0
+    assert reg['size'] == sum(len(v) for v in files.values())
+    assert reg['aliases'] == ['production']
+    got = {f['path']: f for f in reg['files']}
+    assert set(got) == set(files)
+    for rel, data in files.items():
+        assert got[rel]['size'] == len(data)
+        assert got[rel]['digest'] == util.xxh_bytes(data, tmp_path)
+        assert got[rel]['digest'] == util.xxhsum(pjoin(vdir, rel))
+    mode = got['model.bin']['mode']
+    assert (int(mode, 8) if isinstance(mode, str) else mode) & 0o7777 == 0o640
+    # a metadata.json below the root is an ordinary file
+    assert read_file(pjoin(vdir, 'sub', 'metadata.json')) == b'not json at all'
+
+
+def test_stat_size_equals_read_size(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a', 'b/c': b'c'})
+    write_file(pjoin(vdir, 'metadata.json'), '{"description": "%s"}' % ('x' * 5000))
+    seal(vdir)
+    for name in ('metadata.json', 'lineage.json'):
+        p = pjoin(vdir, name)
+        data = read_file(p)
+        assert os.stat(p).st_size == len(data), name
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            got = b''
+            while True:
+                chunk = os.read(fd, 1000)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            os.close(fd)
+        assert size == len(got) == len(data), name
+        json.loads(got)
+    # small reads at offsets
+    data = read_file(pjoin(vdir, 'metadata.json'))
+    with open(pjoin(vdir, 'metadata.json'), 'rb', buffering=0) as fh:
+        fh.seek(3)
+        assert fh.read(7) == data[3:10]
+        fh.seek(len(data) - 2)
+        assert fh.read(100) == data[-2:]
+
+
+def test_open_handle_renders_snapshot(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'}, sealed=True)
+    p = pjoin(vdir, 'metadata.json')
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        os.symlink('versions/1.0.0', pjoin(mounted.models, 'churn', 'production'))
+        got = os.pread(fd, size + 4096, 0)
+        assert len(got) == size
+        assert json.loads(got)['registry']['aliases'] == []
+    finally:
+        os.close(fd)
+    meta = read_json(p)
+    assert meta['registry']['aliases'] == ['production']
+    assert os.stat(p).st_size == len(read_file(p))
+
+
+def test_sealed_lineage(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'}, sealed=True)
+    lin = read_json(pjoin(vdir, 'lineage.json'))
+    assert lin['model'] == 'churn'
+    assert lin['version'] == '1.0.0'
+    assert lin['parents'] == []
+
+
+def test_draft_lineage_discarded(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'lineage.json')
+    with open(p, 'w') as fh:
+        fh.write('{"parents": ["x@1.0.0"], "anything": true}')
+    expect_errno(errno.ENOENT, os.stat, p)
+    expect_errno(errno.ENOENT, read_file, p)
+    assert os.listdir(vdir) == ['a']
+    # cp creates with O_EXCL: works too
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b'garbage')
+    os.close(fd)
+    assert os.listdir(vdir) == ['a']
+    seal(vdir)
+    assert read_json(p)['parents'] == []
+
+
+def test_invalid_metadata_einval_at_close_previous_kept(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    write_file(p, '{"description": "good"}')
+    for bad in (b'not json', b'[1, 2, 3]', b'"string"', b'{"a": 1', b'null'):
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        if bad:
+            os.write(fd, bad)
+        expect_errno(errno.EINVAL, os.close, fd)
+        assert read_json(p) == {'description': 'good'}, bad
+    # Python's own close() reports it too
+    fh = open(p, 'w')
+    fh.write('{oops')
+    with pytest.raises(OSError) as ei:
+        fh.close()
+    assert ei.value.errno == errno.EINVAL
+    assert read_json(p) == {'description': 'good'}
+    seal(vdir)
+    assert read_json(p)['description'] == 'good'
+
+
+def test_invalid_first_metadata_leaves_none(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b'{broken')
+    expect_errno(errno.EINVAL, os.close, fd)
+    assert not os.path.exists(p)
+    seal(vdir)
+    assert set(read_json(p)) == {'registry'}
+
+
+def test_rsync_style_rename_onto_metadata(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    write_file(p, '{"v": 1}')
+    tmp = pjoin(vdir, '.metadata.json.Xy12Ab')
+    write_file(tmp, '{"v": 2, "run_id": "r2"}')
+    os.rename(tmp, p)
+    assert read_json(p) == {'v': 2, 'run_id': 'r2'}
+    assert sorted(os.listdir(vdir)) == ['a', 'metadata.json']
+    write_file(tmp, '{"v": 3')
+    expect_errno(errno.EINVAL, os.rename, tmp, p)
+    assert read_json(p) == {'v': 2, 'run_id': 'r2'}
+    assert read_file(tmp) == b'{"v": 3'
+    os.unlink(tmp)
+    seal(vdir)
+    meta = read_json(p)
+    assert meta['v'] == 2 and meta['run_id'] == 'r2'
+
+
+def test_rsync_tree_with_metadata(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    write_file(pjoin(src, 'metadata.json'), '{"description": "from rsync"}')
+    write_file(pjoin(src, 'lineage.json'), '{"parents": []}')
+    vdir = pjoin(mounted.model('churn'), 'versions', '1.0.0')
+    run(['rsync', '-a', src + '/', vdir + '/'])
+    assert read_json(pjoin(vdir, 'metadata.json')) == {'description': 'from rsync'}
+    assert not os.path.lexists(pjoin(vdir, 'lineage.json'))
+    seal(vdir)
+    assert read_json(pjoin(vdir, 'metadata.json'))['description'] == 'from rsync'
+
+
+def test_unlink_metadata_in_draft(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    write_file(p, '{"description": "gone soon"}')
+    os.unlink(p)
+    expect_errno(errno.ENOENT, os.stat, p)
+    seal(vdir)
+    assert set(read_json(p)) == {'registry'}
+
+
+def test_copied_sealed_metadata_accepted(mounted):
+    v1 = mounted.version('churn', '1.0.0', {'a': b'a'})
+    write_file(pjoin(v1, 'metadata.json'), '{"description": "orig"}')
+    seal(v1)
+    v2 = mounted.version('churn', '1.1.0', {'a': b'a2'})
+    sealed_doc = read_file(pjoin(v1, 'metadata.json'))
+    write_file(pjoin(v2, 'metadata.json'), sealed_doc)
+    seal(v2)
+    meta = read_json(pjoin(v2, 'metadata.json'))
+    assert meta['description'] == 'orig'
+    assert meta['registry']['version'] == '1.1.0'
+    assert meta['registry']['size'] == 2
+
+
+def test_metadata_name_mismatch_refused(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b'{"model_name": "other", "version": "1.0.0"}')
+    expect_errno(errno.EINVAL, os.close, fd)
+    write_file(p, '{"model_name": "churn", "version": "1.0.0"}')
+    assert read_json(p) == {'model_name': 'churn', 'version': '1.0.0'}

@@ -1,0 +1,132 @@
+/* cmd_list.c - modelctl list [MODEL] */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cmd.h"
+#include "alias.h"
+#include "model.h"
+#include "version.h"
+
+static int list_models(struct ctl *c, struct mfs_store *st)
+{
+	struct mfs_model_info *m = NULL;
+	size_t n = 0;
+	cJSON *arr = cJSON_CreateArray();
+	int r;
+
+	r = mfs_model_list(st, &m, &n);
+	if (r < 0)
+		goto out;
+	if (!c->json)
+		printf("%-32s %8s %-16s %s\n", "MODEL", "VERSIONS", "LATEST", "ALIASES");
+	for (size_t i = 0; i < n; i++) {
+		struct mfs_version_info *v = NULL, lv;
+		struct mfs_alias_info *a = NULL;
+		size_t nv = 0, na = 0;
+		bool has_latest = mfs_alias_latest(st, m[i].id, &lv) == 0;
+		cJSON *o = cJSON_CreateObject(), *al;
+		char aliases[1024] = "";
+
+		mfs_version_list(st, m[i].id, &v, &nv);
+		mfs_alias_list(st, m[i].id, &a, &na);
+		cJSON_AddStringToObject(o, "model", m[i].name);
+		cJSON_AddNumberToObject(o, "versions", (double)nv);
+		if (has_latest)
+			cJSON_AddStringToObject(o, "latest", lv.name);
+		else
+			cJSON_AddNullToObject(o, "latest");
+		al = cJSON_AddObjectToObject(o, "aliases");
+		for (size_t j = 0; j < na; j++) {
+			size_t l = strlen(aliases);
+
+			cJSON_AddStringToObject(al, a[j].name, a[j].version);
+			snprintf(aliases + l, sizeof(aliases) - l, "%s%s=%s", l ? " " : "",
+				 a[j].name, a[j].version);
+		}
+		cJSON_AddItemToArray(arr, o);
+		if (!c->json)
+			printf("%-32s %8zu %-16s %s\n", m[i].name, nv,
+			       has_latest ? lv.name : "-", aliases);
+		free(v);
+		free(a);
+	}
+out:
+	free(m);
+	if (r == 0 && c->json)
+		ctl_print_json(arr);
+	else
+		cJSON_Delete(arr);
+	return r;
+}
+
+static int list_versions(struct ctl *c, struct mfs_store *st, const char *model)
+{
+	struct mfs_model_info mi;
+	struct mfs_version_info *v = NULL;
+	size_t nv = 0;
+	cJSON *arr;
+	int r;
+
+	r = mfs_model_lookup(st, model, &mi);
+	if (r < 0) {
+		fprintf(stderr, "modelctl: no model '%s'\n", model);
+		return r;
+	}
+	r = mfs_version_list(st, mi.id, &v, &nv);
+	if (r < 0)
+		return r;
+	arr = cJSON_CreateArray();
+	if (!c->json)
+		printf("%-24s %-8s %14s %7s %s\n", "VERSION", "STATE", "SIZE", "FILES", "ALIASES");
+	for (size_t i = 0; i < nv; i++) {
+		struct mfs_alias_info *a = NULL;
+		size_t na = 0;
+		cJSON *o = cJSON_CreateObject(), *al;
+		char aliases[1024] = "";
+
+		mfs_alias_list_for(st, v[i].id, &a, &na);
+		cJSON_AddStringToObject(o, "version", v[i].name);
+		cJSON_AddStringToObject(o, "state", mfs_vstate_name(v[i].state));
+		cJSON_AddNumberToObject(o, "size", (double)v[i].size);
+		cJSON_AddNumberToObject(o, "files", (double)v[i].nfiles);
+		al = cJSON_AddArrayToObject(o, "aliases");
+		for (size_t j = 0; j < na; j++) {
+			size_t l = strlen(aliases);
+
+			cJSON_AddItemToArray(al, cJSON_CreateString(a[j].name));
+			snprintf(aliases + l, sizeof(aliases) - l, "%s%s", l ? "," : "", a[j].name);
+		}
+		cJSON_AddItemToArray(arr, o);
+		if (!c->json)
+			printf("%-24s %-8s %14llu %7llu %s\n", v[i].name, mfs_vstate_name(v[i].state),
+			       (unsigned long long)v[i].size, (unsigned long long)v[i].nfiles,
+			       aliases);
+		free(a);
+	}
+	free(v);
+	if (c->json)
+		ctl_print_json(arr);
+	else
+		cJSON_Delete(arr);
+	return 0;
+}
+
+int cmd_list(struct ctl *c, int argc, char **argv)
+{
+	struct mfs_store *st = NULL;
+	int r;
+
+	if (argc > 2) {
+		fprintf(stderr, "usage: modelctl list [MODEL]\n");
+		return EXIT_FAILURE;
+	}
+	if (ctl_open_read(c, &st) < 0)
+		return EXIT_FAILURE;
+	r = argc == 2 ? list_versions(c, st, argv[1]) : list_models(c, st);
+	mfs_store_close(st);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

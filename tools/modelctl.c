@@ -1,0 +1,143 @@
+/* modelctl.c - the verb table and dispatch */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "store.h"
+
+static const struct cmd cmds[] = {
+	{ "list", cmd_list, "list [MODEL]            models, or the versions of MODEL" },
+	{ "show", cmd_show, "show MODEL[@VERSION]    a model, or one version's files and metadata" },
+	{ "seal", cmd_seal, "seal MODEL VERSION      seal a draft (through the mount if served)" },
+	{ "fsck", cmd_fsck, "fsck [--quick]          check blobs, references and refcounts" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--json] VERB [ARGS]\n\nverbs:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %s\n", cmds[i].usage);
+	fprintf(f, "\nSTORE defaults to $MODELFS_STORE, then the store of the mount given by -m or\n"
+		   "$MODELFS_MOUNT, then the daemon's default store.\n");
+}
+
+static char *default_store(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char buf[PATH_MAX];
+
+	if (geteuid() == 0)
+		return strdup("/var/lib/modelfs");
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/modelfs", xdg);
+	else
+		snprintf(buf, sizeof(buf), "%s/.local/share/modelfs", home ? home : "/tmp");
+	return strdup(buf);
+}
+
+int ctl_open_read(struct ctl *c, struct mfs_store **ret)
+{
+	int r = mfs_store_open(c->store, MFS_STORE_READONLY, NULL, ret);
+
+	if (r < 0)
+		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", c->store,
+			strerror(-r));
+	return r;
+}
+
+void ctl_split_ref(char *s, char **ret_model, char **ret_version)
+{
+	char *at = strchr(s, '@');
+
+	*ret_model = s;
+	*ret_version = NULL;
+	if (at) {
+		*at = '\0';
+		*ret_version = at + 1;
+	}
+}
+
+void ctl_print_json(cJSON *j)
+{
+	char *s = cJSON_Print(j);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	cJSON_Delete(j);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	static char store_buf[PATH_MAX];
+	char *owned = NULL;
+	int i, r;
+
+	mfs_log_init("modelctl", 0, MFS_LOG_WARN);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-s") && i + 1 < argc)
+			c.store = argv[++i];
+		else if (!strcmp(argv[i], "-m") && i + 1 < argc)
+			c.mount = argv[++i];
+		else if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			c.json = true;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			printf("modelctl %s\n", MODELFS_VERSION);
+			return EXIT_SUCCESS;
+		} else
+			break;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_FAILURE;
+	}
+	if (!c.mount && getenv("MODELFS_MOUNT") && *getenv("MODELFS_MOUNT"))
+		c.mount = getenv("MODELFS_MOUNT");
+	if (!c.store && getenv("MODELFS_STORE") && *getenv("MODELFS_STORE"))
+		c.store = getenv("MODELFS_STORE");
+	if (!c.store && c.mount) {
+		ssize_t n = getxattr(c.mount, "user.modelfs.store", store_buf,
+				     sizeof(store_buf) - 1);
+
+		if (n > 0) {
+			store_buf[n] = '\0';
+			c.store = store_buf;
+		}
+	}
+	if (!c.store)
+		c.store = owned = default_store();
+	/* --json may also follow the verb. */
+	for (int j = i + 1; j < argc; j++) {
+		if (!strcmp(argv[j], "--json")) {
+			c.json = true;
+			memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
+			argc--;
+			j--;
+		}
+	}
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
+		if (!strcmp(cmds[k].name, argv[i])) {
+			r = cmds[k].fn(&c, argc - i, argv + i);
+			free(owned);
+			return r;
+		}
+	}
+	fprintf(stderr, "modelctl: unknown verb '%s'\n", argv[i]);
+	usage(stderr);
+	free(owned);
+	return EXIT_FAILURE;
+}

@@ -1,0 +1,38 @@
+#!/bin/bash
+# tools/test.sh - install, build, and run every test: C unit tests (cmocka)
+# and the mounted integration tests (pytest), on an AddressSanitizer +
+# UndefinedBehaviorSanitizer build first, then on the normal build. Ends
+# with pytest's own summary line.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+install_pkgs "${RUNTIME_PKGS[@]}" "${TEST_PKGS[@]}"
+modprobe fuse 2>/dev/null || true
+
+build "$BUILD"
+ASAN=${MODELFS_ASAN_BUILD:-$ROOT/build-asan}
+build "$ASAN" -Db_sanitize=address,undefined -Db_lundef=false
+
+PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider "$ROOT/tests/integration")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+say "unit tests (sanitized build)"
+meson test -C "$ASAN" --print-errorlogs -q
+say "unit tests"
+meson test -C "$BUILD" --print-errorlogs -q
+
+say "integration tests (sanitized build)"
+MODELFS_BUILD=$ASAN "${PYTEST[@]}" -x --tb=short 2>&1 | tail -n 30
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+	echo "integration tests failed on the sanitized build" >&2
+fi
+
+say "integration tests"
+set +e
+MODELFS_BUILD=$BUILD "${PYTEST[@]}" --tb=short
+rc=$?
+set -e
+[ "$status" -ne 0 ] && [ "$rc" -eq 0 ] && rc=1
+exit $rc
