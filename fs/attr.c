@@ -13,6 +13,7 @@
 #include "log.h"
 #include "model.h"
 #include "version.h"
+#include "hash.h"
 
 /*
  * Sealed content answers from the store's records; drafts from the real
@@ -57,6 +58,8 @@ static int vfile_attr(struct mfsd *d, uint64_t ino, struct stat *st, mode_t mode
 	st->st_mode = S_IFREG | mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)len;
+	/* Not sparse: cp must read it rather than seek over "holes". */
+	st->st_blocks = (blkcnt_t)((len + 511) / 512);
 	return 0;
 }
 
@@ -413,7 +416,8 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 
 	ino_label(d, ino, label, sizeof(label));
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
-		return -EOPNOTSUPP;
+		return mfs_log_errno(-EOPNOTSUPP, "refusing extended attribute '%s' on '%s': a version keeps only its files' bytes and modes",
+				     name, label);
 	vid = ino_vid(d, ino, &sealed);
 	if (!strcmp(name, XA_PREFIX "seal")) {
 		if (k != K_VERSION)
@@ -441,32 +445,98 @@ void attr_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fuse_reply_err(req, -r);
 }
 
+/*
+ * Facts, read-only and listed, so a tool gets one without parsing JSON
+ * (getfattr -n user.modelfs.digest production/model.onnx): digest and size
+ * on sealed files; state, version, created and sealed on versions. Controls
+ * (seal, ...) are write-only and never listed, so cp -a never copies them.
+ */
+static const char *const file_facts[] = { "digest", "size" };
+static const char *const version_facts[] = { "state", "version", "created", "sealed" };
+
+/* The value of fact name (without prefix) of ino into buf. Returns its
+ * length, or -ENODATA. */
+static int fact(struct mfsd *d, uint64_t ino, const char *name, char *buf, size_t n)
+{
+	struct mfs_version_info vi;
+	struct mfs_entry e;
+
+	if (ino_kind(ino) == K_SENTRY && mfs_entry_get(d->st, ino_id(ino), &e) == 0 &&
+	    S_ISREG(e.mode)) {
+		if (!strcmp(name, "digest")) {
+			char hex[MFS_DIGEST_HEX];
+
+			mfs_digest_hex(&e.digest, hex);
+			return snprintf(buf, n, "%s", hex);
+		}
+		if (!strcmp(name, "size"))
+			return snprintf(buf, n, "%llu", (unsigned long long)e.size);
+	}
+	if (ino_kind(ino) == K_VERSION && mfs_version_get(d->st, ino_id(ino), &vi) == 0) {
+		char ts[40];
+
+		if (!strcmp(name, "state"))
+			return snprintf(buf, n, "%s", mfs_vstate_name(vi.state));
+		if (!strcmp(name, "version"))
+			return snprintf(buf, n, "%s", vi.name);
+		if (!strcmp(name, "created")) {
+			mfs_time_rfc3339(vi.created_ns, ts);
+			return snprintf(buf, n, "%s", ts);
+		}
+		if (!strcmp(name, "sealed") && vi.state == MFS_V_SEALED) {
+			mfs_time_rfc3339(vi.sealed_ns, ts);
+			return snprintf(buf, n, "%s", ts);
+		}
+	}
+	return -ENODATA;
+}
+
 void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct mfsd *d = daemon_of(req);
-	const char *val = NULL;
+	char val[4200];
+	int len = -ENODATA;
 
 	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "store"))
-		val = d->store_dir;
-	if (!val) {
-		fuse_reply_err(req, strncmp(name, XA_PREFIX, strlen(XA_PREFIX)) ?
-					    ENODATA : ENODATA);
-		return;
-	}
-	if (size == 0)
-		fuse_reply_xattr(req, strlen(val));
-	else if (size < strlen(val))
+		len = snprintf(val, sizeof(val), "%s", d->store_dir);
+	else if (!strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
+		len = fact(d, ino, name + strlen(XA_PREFIX), val, sizeof(val));
+	if (len < 0)
+		fuse_reply_err(req, -len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if (size < (size_t)len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, val, strlen(val));
+		fuse_reply_buf(req, val, (size_t)len);
 }
 
 void attr_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct mfsd *d = daemon_of(req);
+	const char *const *names = NULL;
+	size_t count = 0, len = 0;
+	char buf[512], tmp[4200];
+
+	if (ino_kind(ino) == K_SENTRY) {
+		names = file_facts;
+		count = sizeof(file_facts) / sizeof(file_facts[0]);
+	} else if (ino_kind(ino) == K_VERSION) {
+		names = version_facts;
+		count = sizeof(version_facts) / sizeof(version_facts[0]);
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (fact(d, ino, names[i], tmp, sizeof(tmp)) < 0)
+			continue;
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", XA_PREFIX,
+					names[i]) + 1;
+	}
 	if (size == 0)
-		fuse_reply_xattr(req, 0);
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, NULL, 0);
+		fuse_reply_buf(req, buf, len);
 }
 
 void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

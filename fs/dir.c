@@ -676,7 +676,10 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
-	int r = do_mkdir(req, parent, name, mode, &e);
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = do_mkdir(req, parent, name, mode, &e);
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -720,7 +723,10 @@ void dir_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       dev_t rdev)
 {
 	struct fuse_entry_param e;
-	int r = do_mknod(req, parent, name, mode, rdev, &e);
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = do_mknod(req, parent, name, mode, rdev, &e);
 
 	if (r < 0)
 		fuse_reply_err(req, -r);

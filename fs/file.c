@@ -33,6 +33,7 @@ struct handle {
 	bool dirty;		/* H_DOC: written since the last flush */
 	char *buf;		/* H_SNAP, H_DOC */
 	size_t len, cap;
+	int refs;		/* the open file, plus replies in flight; atomic */
 };
 
 static struct handle *fh_of(struct fuse_file_info *fi)
@@ -84,9 +85,19 @@ int handle_truncate(uint64_t fh, off_t size)
 	}
 }
 
+/* A reply from h->buf is checked by AddressSanitizer after writev()
+ * returns, by which time the reader may have closed the file: RELEASE
+ * must not free a buffer a reply still uses. Each reply holds a ref. */
+static void handle_put(struct mfsd *d, struct handle *h);
+
 static void handle_free(struct mfsd *d, struct handle *h)
 {
-	if (!h)
+	handle_put(d, h);
+}
+
+static void handle_put(struct mfsd *d, struct handle *h)
+{
+	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	if (h->fd >= 0)
 		close(h->fd);
@@ -106,6 +117,7 @@ static struct handle *handle_new(enum hkind kind, uint64_t ino)
 		h->kind = kind;
 		h->fd = -1;
 		h->ino = ino;
+		h->refs = 1;
 	}
 	return h;
 }
@@ -290,6 +302,7 @@ sealed:
 
 void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mfsd *d = daemon_of(req);
 	struct handle *h = NULL;
 	int r = do_open(req, ino, fi, &h);
 
@@ -299,7 +312,7 @@ void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_free(daemon_of(req), h);	/* the caller was interrupted */
+		handle_free(d, h);	/* the caller was interrupted */
 }
 
 static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
@@ -405,9 +418,13 @@ fail:
 void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		 struct fuse_file_info *fi)
 {
+	struct mfsd *d = daemon_of(req);
 	struct fuse_entry_param e;
 	struct handle *h = NULL;
-	int r = do_create(req, parent, name, mode, fi, &e, &h);
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = do_create(req, parent, name, mode, fi, &e, &h);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -415,13 +432,14 @@ void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		handle_free(daemon_of(req), h);
+		handle_free(d, h);
 }
 
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
 	struct handle *h = fh_of(fi);
+	struct mfsd *d = daemon_of(req);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	switch (h->kind) {
@@ -436,11 +454,13 @@ void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	case H_SNAP:
 	case H_DOC:
+		__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
 		if ((size_t)off >= h->len)
 			fuse_reply_buf(req, NULL, 0);
 		else
 			fuse_reply_buf(req, h->buf + off,
 				       h->len - (size_t)off < size ? h->len - (size_t)off : size);
+		handle_put(d, h);	/* req is gone: d was read before */
 		return;
 	default:
 		fuse_reply_buf(req, NULL, 0);
@@ -605,7 +625,14 @@ void file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	off_t r;
 
 	if (h->fd < 0) {
-		fuse_reply_err(req, ENXIO);
+		/* A snapshot has no holes: data up to its end. */
+		off_t len = (off_t)h->len;
+
+		if (off < 0 || (whence != SEEK_SET && whence != SEEK_CUR && off >= len &&
+				(whence == SEEK_DATA || whence == SEEK_HOLE)))
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, whence == SEEK_HOLE ? len : off);
 		return;
 	}
 	r = lseek(h->fd, off, whence);

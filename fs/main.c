@@ -30,6 +30,7 @@
 
 struct opts {
 	const char *store;
+	char *store_owned;		/* -o store= copy */
 	const char *mount;
 	int seal_idle;
 	bool foreground, debug, help, version;
@@ -67,7 +68,10 @@ static int parse_o(struct opts *o, char *list)
 
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(tok, "store=", 6)) {
-			o->store = tok + 6;
+			free(o->store_owned);
+			o->store = o->store_owned = strdup(tok + 6);
+			if (!o->store)
+				return -1;
 		} else if (!strncmp(tok, "seal_idle=", 10)) {
 			char *end;
 			long v = strtol(tok + 10, &end, 10);
@@ -125,9 +129,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				free(list);
 				return -1;
 			}
-			/* store= points into list: keep it for the process. */
-			if (!o->store || o->store < list || o->store > list + strlen(list))
-				free(list);
+			free(list);
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "modelfs: unknown option '%s' (see --help)\n", a);
 			return -1;
@@ -243,18 +245,16 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 
 	if (fuse_opt_add_arg(&o.fargs, argv[0]) || parse_args(argc, argv, &o) < 0) {
-		fuse_opt_free_args(&o.fargs);
-		return 2;
+		r = 2;
+		goto out_args;
 	}
-	if (o.help) {
-		usage(stdout, argv[0]);
-		fuse_opt_free_args(&o.fargs);
-		return 0;
-	}
-	if (o.version) {
-		printf("modelfs %s (libfuse %s)\n", MODELFS_VERSION, fuse_pkgversion());
-		fuse_opt_free_args(&o.fargs);
-		return 0;
+	if (o.help || o.version) {
+		if (o.help)
+			usage(stdout, argv[0]);
+		else
+			printf("modelfs %s (libfuse %s)\n", MODELFS_VERSION, fuse_pkgversion());
+		r = 0;
+		goto out_args;
 	}
 	mfs_log_init("modelfs", 0, MFS_LOG_INFO);
 	store = o.store ? strdup(o.store) : default_store();
@@ -311,6 +311,7 @@ int main(int argc, char **argv)
 			}
 			free(store);
 			free(mnt);
+			free(o.store_owned);
 			fuse_opt_free_args(&o.fargs);
 			return status ? 1 : 0;
 		}
@@ -397,6 +398,7 @@ out_args:
 		ready(pipefd[1], 1);
 	free(store);
 	free(mnt);
+	free(o.store_owned);
 	fuse_opt_free_args(&o.fargs);
 	return r;
 }

@@ -383,11 +383,6 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		goto out;
 	r = check_free(st, txn, model_id, model, to, from);
-	if (r == -EEXIST) {
-		r = mfs_log_errno(-EEXIST, "refusing to rename '%s@%s' onto existing version '%s'",
-				  model, from, to);
-		goto out;
-	}
 	if (r < 0)
 		goto out;
 	rc = mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
@@ -811,7 +806,7 @@ int mfs_entry_open(struct mfs_store *st, const struct mfs_entry *e, int *ret_fd)
 /*============================================================ rendering */
 
 static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
-		     uint64_t parent, const char *prefix, cJSON *files)
+		     uint64_t parent, const char *prefix, cJSON *files, cJSON *links)
 {
 	struct mfs_entry *kids = NULL;
 	size_t n = 0;
@@ -827,7 +822,7 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "",
 			 kids[i].name);
 		if (S_ISDIR(kids[i].mode)) {
-			r = add_files(st, txn, vid, kids[i].id, path, files);
+			r = add_files(st, txn, vid, kids[i].id, path, files, links);
 			continue;
 		}
 		f = cJSON_CreateObject();
@@ -836,16 +831,15 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		if (S_ISLNK(kids[i].mode)) {
 			char target[4096];
 
-			cJSON_AddStringToObject(f, "type", "symlink");
 			if (entry_get_txn(st, txn, kids[i].id, NULL, target,
 					  sizeof(target)) == 0)
 				cJSON_AddStringToObject(f, "target", target);
-		} else {
-			mfs_digest_hex(&kids[i].digest, hex);
-			cJSON_AddStringToObject(f, "type", "file");
-			cJSON_AddNumberToObject(f, "size", (double)kids[i].size);
-			cJSON_AddStringToObject(f, "digest", hex);
+			cJSON_AddItemToArray(links, f);
+			continue;
 		}
+		mfs_digest_hex(&kids[i].digest, hex);
+		cJSON_AddNumberToObject(f, "size", (double)kids[i].size);
+		cJSON_AddStringToObject(f, "digest", hex);
 		cJSON_AddStringToObject(f, "mode", mode);
 		cJSON_AddItemToArray(files, f);
 	}
@@ -942,7 +936,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	mdb_cursor_close(cur);
 	cur = NULL;
 	files = cJSON_AddArrayToObject(reg, "files");
-	r = add_files(st, txn, vid, 0, "", files);
+	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
 	if (r < 0)
 		goto out;
 	*ret = finish(root, ret_len);

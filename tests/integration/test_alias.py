@@ -6,6 +6,7 @@
 # swaps two aliases, and `latest` is the registry's own.
 
 import errno
+import json
 import os
 import threading
 from os.path import join as pjoin
@@ -243,3 +244,51 @@ def test_alias_at_tombstone_is_enoent(churn):
     os.symlink('versions/1.1.0', pjoin(churn, 'production'))
     expect_errno(errno.ENOENT, os.symlink, 'versions/1.0.0', pjoin(churn, '.tmp'))
     assert aliases(churn) == {'production': 'versions/1.1.0'}
+
+
+def test_latest_follows_semver_precedence(mounted):
+    '''SemVer 2.0.0 §11's example order, sealed shuffled: latest is always
+    the highest pre-release sealed so far, until a release appears.'''
+    order = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta',
+             '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1']
+    shuffled = ['1.0.0-beta.2', '1.0.0-alpha.beta', '1.0.0-beta.11', '1.0.0-alpha',
+                '1.0.0-rc.1', '1.0.0-alpha.1', '1.0.0-beta']
+    mdir = mounted.model('m')
+    best = -1
+    for v in shuffled:
+        mounted.version('m', v, {'v': v.encode()}, sealed=True)
+        best = max(best, order.index(v))
+        assert os.readlink(pjoin(mdir, 'latest')) == 'versions/' + order[best], v
+    assert read_file(pjoin(mdir, 'latest', 'v')) == b'1.0.0-rc.1'
+    mounted.version('m', '0.0.1', {'v': b'0.0.1'}, sealed=True)
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/0.0.1'
+    assert sorted(os.listdir(pjoin(mdir, 'versions'))) == sorted(order + ['0.0.1'])
+
+
+def test_history_records_moves_not_ln_temp_names(churn):
+    '''DESIGN §1: `ln -sfn` is one move of production in history.jsonl; ln's
+    random temporary name and `latest` never appear.'''
+    hist = pjoin(churn, 'history.jsonl')
+    run(['ln', '-s', 'versions/1.0.0', 'production'], cwd=churn)
+    run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=churn)
+    run(['rm', 'production'], cwd=churn)
+    fd = os.open(hist, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        data = b''
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    assert size == len(data)
+    lines = data.decode().splitlines()
+    assert len(lines) == 3, lines
+    for ln in lines:
+        rec = json.loads(ln)
+        names = {v for v in rec.values() if isinstance(v, str)}
+        assert 'production' in names, rec
+        assert 'latest' not in names, rec
+    assert '1.1.0' in lines[1]

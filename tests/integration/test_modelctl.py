@@ -180,3 +180,20 @@ def test_fsck_detects_missing_blob(mounted, tmp_path):
     finally:
         os.rename(saved, blob)
     assert util.modelctl('fsck', store=mounted.store, check=False).returncode == 0
+
+
+def test_fsck_unreferenced_blob_is_a_warning(mounted, tmp_path):
+    mounted.version('m', '1.0.0', {'a': b'referenced'}, sealed=True)
+    mounted.stop()
+    data = b'cruft nobody references'
+    name = util.xxh_bytes(data, tmp_path)
+    d = pjoin(mounted.store, 'blobs', name[:2])
+    os.makedirs(d, exist_ok=True)
+    blob = pjoin(d, name)
+    util.write_file(blob, data, 0o444)
+    try:
+        res = util.modelctl('fsck', store=mounted.store, check=False)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert name in (res.stdout + res.stderr).decode('utf-8', 'replace')
+    finally:
+        os.unlink(blob)

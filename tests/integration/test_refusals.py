@@ -10,6 +10,7 @@
 import errno
 import os
 import stat
+import struct
 from os.path import join as pjoin
 
 import pytest
@@ -55,10 +56,17 @@ def _write_append(path):
         os.close(fd)
 
 
-def _setx(name):
+def _setx(name, value=b'1'):
     def fn(path):
-        os.setxattr(path, name, b'1')
+        os.setxattr(path, name, value)
     return fn
+
+
+# A well-formed POSIX ACL xattr (u::rw-,g::r--,o::r--): the kernel parses the
+# value before it asks the file system, so a malformed one would be EINVAL.
+ACL_RW_R_R = struct.pack('<I', 2) + b''.join(
+    struct.pack('<HHI', tag, perm, 0xffffffff)
+    for tag, perm in ((0x01, 6), (0x04, 4), (0x20, 4)))
 
 
 # (id, operation on World, expected errnos, refusal reaches the daemon)
@@ -110,13 +118,15 @@ CASES = [
                                                    w.p('models/m/versions/2.0.0+b8/f.bin')), EXDEV, True),
     ('rename-dir-across-models', lambda w: os.rename(w.p('models/m/versions/1.1.0/d'),
                                                      w.p('models/other/versions/1.0.0/d')), EXDEV, True),
+    ('rename-draft-to-other-model', lambda w: os.rename(w.p('models/m/versions/1.1.0'),
+                                                        w.p('models/other/versions/1.1.0')), EXDEV, True),
     ('rename-across-models-replace', lambda w: os.rename(w.p('models/n/versions/1.0.0/g.bin'),
                                                          w.p('models/other/versions/1.0.0/h.bin')), EXDEV, True),
     # --- drafts: foreign xattrs
     ('draft-xattr-system', lambda w: _setx('system.foo')(w.p('models/m/versions/1.1.0/f.bin')), EOPNOTSUPP, True),
     ('draft-xattr-trusted', lambda w: _setx('trusted.foo')(w.p('models/m/versions/1.1.0/f.bin')), EOPNOTSUPP, True),
     ('draft-xattr-user', lambda w: _setx('user.foo')(w.p('models/m/versions/1.1.0/f.bin')), EOPNOTSUPP, True),
-    ('draft-xattr-acl', lambda w: _setx('system.posix_acl_access')(w.p('models/m/versions/1.1.0/f.bin')), EOPNOTSUPP, False),
+    ('draft-xattr-acl', lambda w: _setx('system.posix_acl_access', ACL_RW_R_R)(w.p('models/m/versions/1.1.0/f.bin')), EOPNOTSUPP, False),
     # --- sealed versions are immutable, even for root
     ('sealed-open-wronly', lambda w: _open_close(w.p('models/m/versions/1.0.0/a.bin'), os.O_WRONLY), EROFS, True),
     ('sealed-open-rdwr', lambda w: _open_close(w.p('models/m/versions/1.0.0/a.bin'), os.O_RDWR), EROFS, True),
@@ -176,8 +186,9 @@ def test_refusal(mounted, case):
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not changed, 'refused %s changed: %s' % (name, sorted(changed))
     if logged:
-        assert mounted.log_since(mark).strip(), \
-            'refusal %s wrote no line to the daemon log' % name
+        lines = mounted.log_since(mark).splitlines()
+        assert len(lines) == 1, \
+            'refusal %s: expected one daemon log line, got %r' % (name, lines)
 
 
 def test_reserved_names_in_model_dir(mounted):

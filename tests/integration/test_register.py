@@ -84,6 +84,62 @@ def test_cp_a_preserves_modes_times_links(mounted, tmp_path):
     _check_copy(src, vdir, modes=False)
     assert read_file(pjoin(vdir, 'weights-link')) == \
         read_file(pjoin(src, 'sub', 'weights.npy'))
+    # the store agrees with what the mount showed
+    show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
+    assert show['state'] == 'sealed'
+    files = {f['path']: f for f in show['files']}
+    for rel, ent in tree(src).items():
+        if ent[0] == 'f':
+            assert files[rel]['size'] == len(ent[2]), rel
+            assert files[rel]['digest'] == util.xxhsum(pjoin(src, rel)), rel
+    # symlinks are listed too; the total counts regular files' bytes
+    assert show['size'] == sum(len(e[2]) for e in tree(src).values() if e[0] == 'f')
+
+
+def test_cp_a_of_sealed_version_into_new_draft(mounted, tmp_path):
+    '''cp -a copies the listed user.modelfs.* facts: a draft accepts and
+    ignores them.'''
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    vers = pjoin(mounted.model('churn'), 'versions')
+    run(['cp', '-a', src, pjoin(vers, '1.0.0')])
+    util.seal(pjoin(vers, '1.0.0'))
+    run(['cp', '-a', pjoin(vers, '1.0.0'), pjoin(vers, '1.0.1')])
+    assert not util.is_sealed(pjoin(vers, '1.0.1'))
+    _check_copy(src, pjoin(vers, '1.0.1'), modes=False)
+    util.seal(pjoin(vers, '1.0.1'))
+    _check_copy(src, pjoin(vers, '1.0.1'), modes=False)
+    # and out of the mount, to a plain directory
+    out = str(tmp_path / 'out')
+    run(['cp', '-a', pjoin(vers, '1.0.0'), out])
+    _check_copy(src, out, modes=False)
+    run(['rsync', '-a', pjoin(vers, '1.0.1') + '/', str(tmp_path / 'out2') + '/'])
+    _check_copy(src, str(tmp_path / 'out2'), modes=False)
+
+
+def test_many_files_readdir(mounted):
+    vdir = mounted.version('churn', '1.0.0')
+    names = set()
+    for i in range(1500):
+        n = 'file-%04d-%s' % (i, 'x' * (i % 120))
+        names.add(n)
+        write_file(pjoin(vdir, n), b'%d' % i)
+    assert set(os.listdir(vdir)) == names
+    res = run(['ls', '-1', vdir])
+    assert set(res.stdout.decode().split()) == names
+    util.seal(vdir)
+    assert set(os.listdir(vdir)) == names | {'metadata.json', 'lineage.json'}
+    assert len(util.registry(vdir)['files']) == 1500
+    assert read_file(pjoin(vdir, 'file-1499-' + 'x' * (1499 % 120))) == b'1499'
+
+
+def test_inode_numbers_stable_across_remount(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a', 'sub/b': b'b'},
+                           sealed=True)
+    before = {p: os.lstat(pjoin(vdir, p)).st_ino for p in ('a', 'sub', 'sub/b')}
+    assert len(set(before.values())) == 3
+    mounted.remount()
+    after = {p: os.lstat(pjoin(vdir, p)).st_ino for p in ('a', 'sub', 'sub/b')}
+    assert after == before
 
 
 def test_rsync_a_read_only_source(mounted, tmp_path):

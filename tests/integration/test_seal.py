@@ -303,3 +303,199 @@ def test_seal_concurrent_with_reads(mounted):
     assert not t.is_alive()
     assert errors == []
     assert util.is_sealed(vdir)
+
+
+def _digests(vdir):
+    return {f['path']: f['digest'] for f in util.registry(vdir)['files']}
+
+
+def test_digest_after_rewrites_truncates_and_mmap(mounted, tmp_path):
+    '''Inline hashing holds only for in-order writes: every other pattern
+    must still seal with the digest of the final bytes.'''
+    vdir = mounted.version('churn', '1.0.0')
+    final = {}
+    # sequential, then an earlier part rewritten
+    p = pjoin(vdir, 'rewritten')
+    data = bytearray(payload('seq', 1 << 20))
+    with open(p, 'wb') as fh:
+        fh.write(data)
+    with open(p, 'r+b') as fh:
+        fh.seek(4096)
+        fh.write(b'REWRITE')
+    data[4096:4103] = b'REWRITE'
+    final['rewritten'] = bytes(data)
+    # sequential, truncated, appended again
+    p = pjoin(vdir, 'truncated')
+    with open(p, 'wb') as fh:
+        fh.write(payload('t', 300000))
+    os.truncate(p, 1000)
+    with open(p, 'ab') as fh:
+        fh.write(b'tail')
+    final['truncated'] = payload('t', 300000)[:1000] + b'tail'
+    # O_TRUNC reopen of a finished file
+    p = pjoin(vdir, 'reopened')
+    write_file(p, payload('first', 50000))
+    write_file(p, b'second')
+    final['reopened'] = b'second'
+    # written through a shared mapping
+    p = pjoin(vdir, 'mapped')
+    write_file(p, bytes(65536))
+    with open(p, 'r+b') as fh:
+        with mmap.mmap(fh.fileno(), 65536) as mm:
+            mm[100:110] = b'0123456789'
+            mm.flush()
+    buf = bytearray(65536)
+    buf[100:110] = b'0123456789'
+    final['mapped'] = bytes(buf)
+    seal(vdir)
+    got = _digests(vdir)
+    assert set(got) == set(final)
+    for rel, content in final.items():
+        assert read_file(pjoin(vdir, rel)) == content, rel
+        assert got[rel] == util.xxh_bytes(content, tmp_path), rel
+
+
+def test_large_file_sequential(mounted, tmp_path):
+    '''Big writes, inline hashing and reads of a file larger than the page
+    cache would hide (32 MiB).'''
+    chunk = payload('big', 1 << 20)
+    vdir = mounted.version('big', '1.0.0')
+    p = pjoin(vdir, 'weights.bin')
+    with open(p, 'wb') as fh:
+        for i in range(32):
+            fh.write(bytes([i]) + chunk[1:])
+    seal(vdir)
+    local = str(tmp_path / 'weights.bin')
+    with open(local, 'wb') as fh:
+        for i in range(32):
+            fh.write(bytes([i]) + chunk[1:])
+    assert os.stat(p).st_size == 32 << 20
+    assert _digests(vdir)['weights.bin'] == util.xxhsum(local)
+    assert util.xxhsum(p) == util.xxhsum(local)
+    with open(p, 'rb') as fh:
+        fh.seek(17 << 20)
+        assert fh.read(1 << 20) == bytes([17]) + chunk[1:]
+
+
+def test_concurrent_drafts_and_seals(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    errors = []
+
+    def worker(i):
+        try:
+            vdir = pjoin(mounted.models, 'm%d' % (i % 2), 'versions', '1.%d.0' % i)
+            run(['cp', '-a', src, vdir])
+            write_file(pjoin(vdir, 'own.bin'), payload('own%d' % i, 10000 + i))
+            seal(vdir)
+        except BaseException as exc:  # noqa: B902 - reported below
+            errors.append((i, exc))
+    mounted.model('m0')
+    mounted.model('m1')
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    for i in range(6):
+        vdir = pjoin(mounted.models, 'm%d' % (i % 2), 'versions', '1.%d.0' % i)
+        assert util.is_sealed(vdir)
+        assert read_file(pjoin(vdir, 'own.bin')) == payload('own%d' % i, 10000 + i)
+        assert util.tree(vdir, modes=False, skip_root_vfiles=True)['model.bin'] == \
+            ('f', None, read_file(pjoin(src, 'model.bin')))
+    # shared contents stored once; six own.bin blobs
+    distinct = {read_file(pjoin(dp, f)) for dp, _d, fs in os.walk(src) for f in fs
+                if not os.path.islink(pjoin(dp, f))}
+    assert len(util.blob_files(mounted.store)) == len(distinct) + 6
+    assert os.readlink(pjoin(mounted.models, 'm1', 'latest')) == 'versions/1.5.0'
+
+
+@pytest.mark.mount_options('seal_idle=1')
+def test_seal_idle_waits_while_written(mounted):
+    vdir = mounted.version('churn', '1.0.0', {'a.bin': b'start'})
+    latest = pjoin(mounted.models, 'churn', 'latest')
+    t_end = time.monotonic() + 3
+    n = 0
+    while time.monotonic() < t_end:
+        with open(pjoin(vdir, 'log.txt'), 'ab') as fh:
+            fh.write(b'%d\n' % n)
+        n += 1
+        time.sleep(0.25)
+    assert not os.path.lexists(latest), 'sealed while being written'
+    deadline = time.monotonic() + 15
+    while not os.path.lexists(latest):
+        assert time.monotonic() < deadline, 'draft not sealed after 15 s idle'
+        time.sleep(0.5)
+    assert read_file(pjoin(vdir, 'log.txt')) == b''.join(b'%d\n' % i for i in range(n))
+
+
+def test_alias_onto_draft_with_open_writer_is_ebusy(mounted):
+    mdir = mounted.model('churn')
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    fd = os.open(pjoin(vdir, 'w'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        expect_errno(errno.EBUSY, os.symlink, 'versions/1.0.0',
+                     pjoin(mdir, 'production'))
+        assert not os.path.lexists(pjoin(mdir, 'production'))
+        assert not util.is_sealed(vdir)
+    finally:
+        os.close(fd)
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    assert util.is_sealed(vdir)
+
+
+def test_rmdir_empty_draft_frees_name(mounted):
+    vers = pjoin(mounted.model('churn'), 'versions')
+    os.mkdir(pjoin(vers, '1.0.0'))
+    os.rmdir(pjoin(vers, '1.0.0'))
+    assert os.listdir(vers) == []
+    os.mkdir(pjoin(vers, '1.0.0'))
+    assert os.listdir(vers) == ['1.0.0']
+
+
+def test_two_handles_on_one_draft_file(mounted, tmp_path):
+    '''A second handle (a reader, or another writer) opened while a file is
+    being written must not break the first one's writes or close().'''
+    vdir = mounted.version('churn', '1.0.0')
+    cases = {
+        # name: (flags of the second open, writes as (handle, offset, bytes))
+        'reader': (os.O_RDONLY, [('a', 0, b'A' * 5000), ('a', 5000, b'B' * 100)]),
+        'rdwr': (os.O_RDWR, [('a', 0, b'A' * 5000), ('b', 100, b'b' * 10)]),
+        'writer': (os.O_WRONLY, [('a', 0, b'A' * 8192), ('b', 4096, b'B' * 8192),
+                                 ('a', 12288, b'C' * 10)]),
+    }
+    final = {}
+    for name, (flags, writes) in cases.items():
+        p = pjoin(vdir, name)
+        expect = bytearray()
+        fds = {'a': os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)}
+        try:
+            os.write(fds['a'], b'head')
+            expect[0:4] = b'head'
+            fds['b'] = os.open(p, flags)
+            for h, off, data in writes:
+                try:
+                    os.pwrite(fds[h], data, off)
+                except OSError as exc:
+                    raise AssertionError(
+                        '%s: pwrite(%s, %d bytes, off=%d) with a second handle '
+                        'open: %s' % (name, h, len(data), off,
+                                      errno.errorcode[exc.errno])) from exc
+                if len(expect) < off:
+                    expect += bytes(off - len(expect))
+                expect[off:off + len(data)] = data
+        finally:
+            errs = []
+            for h in ('a', 'b'):
+                if h in fds:
+                    try:
+                        os.close(fds[h])
+                    except OSError as exc:
+                        errs.append((h, exc))
+        assert errs == [], '%s: close() failed: %r' % (name, errs)
+        assert read_file(p) == bytes(expect), name
+        final[name] = bytes(expect)
+    seal(vdir)
+    got = _digests(vdir)
+    for name, content in final.items():
+        assert got[name] == util.xxh_bytes(content, tmp_path), name

@@ -231,3 +231,20 @@ def test_metadata_name_mismatch_refused(mounted):
     expect_errno(errno.EINVAL, os.close, fd)
     write_file(p, '{"model_name": "churn", "version": "1.0.0"}')
     assert read_json(p) == {'model_name': 'churn', 'version': '1.0.0'}
+
+
+def test_fact_xattrs(mounted):
+    '''DESIGN §1 "Extended attributes": read-only facts, listed; controls
+    not listed.'''
+    vdir = mounted.version('churn', '1.0.0', {'w.bin': payload('x', 5000)})
+    seal(vdir)
+    f = pjoin(vdir, 'w.bin')
+    names = os.listxattr(f)
+    assert {'user.modelfs.digest', 'user.modelfs.size'} <= set(names)
+    assert 'user.modelfs.seal' not in os.listxattr(vdir)
+    assert os.getxattr(f, 'user.modelfs.digest').decode().strip() == util.xxhsum(f)
+    assert int(os.getxattr(f, 'user.modelfs.size').decode().strip()) == 5000
+    assert os.getxattr(vdir, 'user.modelfs.state').decode().strip() == 'sealed'
+    assert os.getxattr(vdir, 'user.modelfs.version').decode().strip() == '1.0.0'
+    res = run(['getfattr', '-d', '-m', '-', f])
+    assert util.xxhsum(f).encode() in res.stdout

@@ -67,6 +67,7 @@ def umount(mount_process, mnt_dir, timeout=20):
     A busy mount (a file handle a failed test leaked) is retried, then
     detached lazily, so a test failure does not cascade into the next test.
     '''
+    lazy = False
     for _ in range(20):
         res = fusermount_u(mnt_dir)
         if res.returncode == 0 or not os.path.ismount(mnt_dir):
@@ -74,9 +75,19 @@ def umount(mount_process, mnt_dir, timeout=20):
         time.sleep(0.1)
     else:
         fusermount_u(mnt_dir, lazy=True)
+        lazy = True
     assert not os.path.ismount(mnt_dir)
     if mount_process is None:
         return None
+    if lazy:
+        # Open files keep a lazily detached connection (and the daemon) alive.
+        try:
+            mount_process.wait(3)
+        except subprocess.TimeoutExpired:
+            mount_process.kill()
+            mount_process.wait()
+            pytest.fail('mount still busy at unmount (a file left open?); '
+                        'daemon killed')
     try:
         code = mount_process.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -335,8 +346,9 @@ def snapshot(root, exclude=('audit.jsonl', 'index.json')):
 
 
 def make_source_tree(root, seed='src', big=256 * 1024):
-    '''A small model tree: nested dirs, a relative symlink, a hard link,
-    an empty file and a few modes. Returns *root*.'''
+    '''A small model tree: nested dirs, an empty dir, a relative symlink, a
+    hard link, an empty file, a name with a space and UTF-8, a few modes.
+    Returns *root*.'''
     os.makedirs(pjoin(root, 'sub', 'deeper'))
     write_file(pjoin(root, 'model.bin'), payload(seed + 'model', big), 0o644)
     write_file(pjoin(root, 'config.yaml'), b'layers: 3\nunits: 64\n', 0o600)
@@ -347,6 +359,8 @@ def make_source_tree(root, seed='src', big=256 * 1024):
     os.symlink('sub/weights.npy', pjoin(root, 'weights-link'))
     os.symlink('../model.bin', pjoin(root, 'sub', 'up-link'))
     os.link(pjoin(root, 'model.bin'), pjoin(root, 'sub', 'model-hard.bin'))
+    os.mkdir(pjoin(root, 'assets'))              # TF SavedModel keeps it empty
+    write_file(pjoin(root, 'tokenizer config \u00fc.json'), b'{"lower": true}')
     return root
 
 
