@@ -248,8 +248,22 @@ static bool harmless(const struct stat *cur, const struct stat *want, int to_set
 	return true;
 }
 
-static int set_draft(struct mfsd *d, int fd, bool is_link, struct stat *attr,
-		     int to_set, struct fuse_file_info *fi)
+static int set_draft_as(struct mfsd *d, int fd, bool is_link, struct stat *attr,
+			int to_set, struct fuse_file_info *fi);
+
+static int set_draft(struct mfsd *d, const struct mfs_caller *c, int fd, bool is_link,
+		     struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	int r;
+
+	as_caller(d, c);
+	r = set_draft_as(d, fd, is_link, attr, to_set, fi);
+	as_daemon(d);
+	return r;
+}
+
+static int set_draft_as(struct mfsd *d, int fd, bool is_link, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
 {
 	char path[64];
 
@@ -326,7 +340,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			pthread_mutex_unlock(&n->hlock);
 		}
 		vstate_touch(d, n->vid);
-		return set_draft(d, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+		return set_draft(d, &c, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
 	}
 	case K_VERSION: {
 		bool sealed = false;
@@ -340,7 +354,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			goto sealed;
 		if (r < 0)
 			return r;
-		r = set_draft(d, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
+		r = set_draft(d, &c, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
 		close(fd);
 		return r;
 	}

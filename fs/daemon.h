@@ -110,8 +110,9 @@ struct mfs_caller caller_of(fuse_req_t req);
 
 /* Find or make the node for a draft file at (dirfd, name); takes one
  * lookup reference. Returns 0, or -errno. Threads: takes d->lock. */
-int node_draft_get(struct mfsd *d, uint64_t model_id, uint64_t vid, int dirfd,
-		   const char *name, struct stat *ret_sb, struct node **ret);
+int node_draft_get(struct mfsd *d, const struct mfs_caller *c, uint64_t model_id,
+		   uint64_t vid, int dirfd, const char *name, struct stat *ret_sb,
+		   struct node **ret);
 /* Find or make the node for alias (model_id, name); takes one lookup ref. */
 int node_alias_get(struct mfsd *d, uint64_t model_id, const char *name,
 		   struct node **ret);
@@ -233,7 +234,12 @@ int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd);
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
 /* /proc/self/fd/N for an O_PATH fd. */
 void fd_path(int fd, char buf[64]);
-/* Give a new draft file to the caller (the daemon runs as root). */
-void own_new(struct mfsd *d, int dirfd, const char *name, const struct mfs_caller *c);
+/* Run the calling thread's file system accesses as the caller (fsuid and
+ * fsgid), so the kernel applies POSIX permissions to draft files and new
+ * files belong to their creator; as_daemon() switches back. No-ops unless
+ * the daemon runs as root and the caller is not root. Only syscalls on
+ * draft files go between the two: store/ paths are the daemon's. */
+void as_caller(struct mfsd *d, const struct mfs_caller *c);
+void as_daemon(struct mfsd *d);
 
 #endif

@@ -38,14 +38,6 @@ void fd_path(int fd, char buf[64])
 	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 }
 
-void own_new(struct mfsd *d, int dirfd, const char *name, const struct mfs_caller *c)
-{
-	if (!d->daemon_root || (c->uid == 0 && c->gid == 0))
-		return;
-	if (fchownat(dirfd, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		mfs_log(MFS_LOG_WARN, "chown of new draft file '%s': %s", name,
-			strerror(errno));
-}
 
 static const char *model_name(struct mfsd *d, uint64_t id, struct mfs_model_info *mi)
 {
@@ -210,8 +202,8 @@ static bool is_root_draft_vfile(uint64_t parent, const char *name)
 
 /*============================================================ lookup */
 
-static int lookup_draft(struct mfsd *d, uint64_t parent, const char *name,
-			struct fuse_entry_param *e)
+static int lookup_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
+			const char *name, struct fuse_entry_param *e)
 {
 	uint64_t vid;
 	struct node *n;
@@ -225,7 +217,7 @@ static int lookup_draft(struct mfsd *d, uint64_t parent, const char *name,
 
 		r = mfs_version_get(d->st, vid, &vi);
 		if (r == 0)
-			r = node_draft_get(d, vi.model_id, vid, fd, name, &e->attr, &n);
+			r = node_draft_get(d, c, vi.model_id, vid, fd, name, &e->attr, &n);
 	}
 	close(fd);
 	if (r < 0)
@@ -235,8 +227,8 @@ static int lookup_draft(struct mfsd *d, uint64_t parent, const char *name,
 	return 0;
 }
 
-static int do_lookup(struct mfsd *d, uint64_t parent, const char *name,
-		     struct fuse_entry_param *e)
+static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
+		     const char *name, struct fuse_entry_param *e)
 {
 	enum ino_kind k = ino_kind(parent);
 	uint64_t id = ino_id(parent);
@@ -316,7 +308,7 @@ static int do_lookup(struct mfsd *d, uint64_t parent, const char *name,
 			break;
 		}
 		if (vi.state == MFS_V_DRAFT) {
-			r = lookup_draft(d, parent, name, e);
+			r = lookup_draft(d, c, parent, name, e);
 			if (r != -EROFS)
 				return r;
 		}
@@ -337,7 +329,7 @@ static int do_lookup(struct mfsd *d, uint64_t parent, const char *name,
 		ino = ino_make(K_SENTRY, ent.id);
 		break;
 	case K_DRAFT:
-		return lookup_draft(d, parent, name, e);
+		return lookup_draft(d, c, parent, name, e);
 	default:
 		return -ENOTDIR;
 	}
@@ -347,7 +339,8 @@ static int do_lookup(struct mfsd *d, uint64_t parent, const char *name,
 void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int r = do_lookup(daemon_of(req), parent, name, &e);
+	struct mfs_caller c = caller_of(req);
+	int r = do_lookup(daemon_of(req), &c, parent, name, &e);
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -662,12 +655,15 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 		return r;
 	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
 		r = -EEXIST;
-	else if (mkdirat(fd, name, mode & 07777) < 0)
-		r = -errno;
+	else {
+		as_caller(d, &c);
+		if (mkdirat(fd, name, mode & 07777) < 0)
+			r = -errno;
+		as_daemon(d);
+	}
 	if (r == 0) {
-		own_new(d, fd, name, &c);
 		vstate_touch(d, vid);
-		r = lookup_draft(d, parent, name, e);
+		r = lookup_draft(d, &c, parent, name, e);
 	}
 	close(fd);
 	return r;
@@ -708,12 +704,15 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	}
 	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
 		r = -EEXIST;
-	else if (mknodat(fd, name, mode, rdev) < 0)
-		r = -errno;
+	else {
+		as_caller(d, &c);
+		if (mknodat(fd, name, mode, rdev) < 0)
+			r = -errno;
+		as_daemon(d);
+	}
 	if (r == 0) {
-		own_new(d, fd, name, &c);
 		vstate_touch(d, vid);
-		r = lookup_draft(d, parent, name, e);
+		r = lookup_draft(d, &c, parent, name, e);
 	}
 	close(fd);
 	return r;
@@ -782,9 +781,11 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	}
 	if (r < 0)
 		return r;
+	as_caller(d, &c);
 	if (unlinkat(fd, name, dir ? AT_REMOVEDIR : 0) < 0)
 		r = -errno;
-	else
+	as_daemon(d);
+	if (r == 0)
 		vstate_touch(d, vid);
 	close(fd);
 	return r;

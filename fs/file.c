@@ -11,6 +11,7 @@
 #include "log.h"
 #include "meta.h"
 #include "version.h"
+#include "perm.h"
 
 /*
  * A handle is one of: a draft file (a real fd, written in place, hashed
@@ -150,7 +151,8 @@ static void hash_start(struct node *n, bool from_empty)
 	pthread_mutex_unlock(&n->hlock);
 }
 
-static int open_draft(struct mfsd *d, struct node *n, int flags, struct handle **ret)
+static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n,
+		      int flags, struct handle **ret)
 {
 	char path[64];
 	struct handle *h;
@@ -170,9 +172,11 @@ static int open_draft(struct mfsd *d, struct node *n, int flags, struct handle *
 		h->writer = true;
 	}
 	fd_path(n->fd, path);
+	as_caller(d, c);
 	h->fd = open(path, backing_flags(flags));
+	r = h->fd < 0 ? -errno : 0;
+	as_daemon(d);
 	if (h->fd < 0) {
-		r = -errno;
 		if (h->writer)
 			vstate_writer(d, n->vid, -1);
 		free(h);
@@ -247,7 +251,11 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			return -ENOENT;
 		if (sealed && wants_write(fi->flags))
 			goto sealed;
-		r = open_draft(d, n, sealed ? O_RDONLY : fi->flags, ret);
+		{
+			struct mfs_caller c = caller_of(req);
+
+			r = open_draft(d, &c, n, sealed ? O_RDONLY : fi->flags, ret);
+		}
 		if (r == 0 && !sealed)
 			fi->direct_io = 0;
 		return r;
@@ -258,6 +266,14 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 		r = mfs_entry_get(d->st, ino_id(ino), &e);
 		if (r < 0)
 			return r;
+		{
+			struct mfs_caller c = caller_of(req);
+
+			/* Recorded owners and modes still apply once sealed. */
+			r = mfs_perm_check(&c, e.uid, e.gid, e.mode, R_OK);
+			if (r < 0)
+				return r;
+		}
 		h = handle_new(H_SEALED, ino);
 		if (!h)
 			return -ENOMEM;
@@ -376,18 +392,18 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 		close(fd);
 		return r;
 	}
+	as_caller(d, &c);
 	bfd = openat(fd, name, backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW,
 		     mode & 07777);
 	if (bfd < 0 && errno == EEXIST && !(fi->flags & O_EXCL))
 		bfd = openat(fd, name, backing_flags(fi->flags) | O_NOFOLLOW);
-	if (bfd < 0) {
-		r = -errno;
+	r = bfd < 0 ? -errno : 0;
+	as_daemon(d);
+	if (r < 0)
 		goto fail;
-	}
-	own_new(d, fd, name, &c);
 	r = mfs_version_get(d->st, vid, &vi);
 	if (r == 0)
-		r = node_draft_get(d, vi.model_id, vid, fd, name, &e->attr, &n);
+		r = node_draft_get(d, &c, vi.model_id, vid, fd, name, &e->attr, &n);
 	if (r < 0) {
 		close(bfd);
 		goto fail;

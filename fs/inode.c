@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/fsuid.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -59,17 +60,22 @@ static struct node *node_new(uint64_t ino, enum ino_kind kind)
 	return n;
 }
 
-int node_draft_get(struct mfsd *d, uint64_t model_id, uint64_t vid, int dirfd,
-		   const char *name, struct stat *ret_sb, struct node **ret)
+int node_draft_get(struct mfsd *d, const struct mfs_caller *c, uint64_t model_id,
+		   uint64_t vid, int dirfd, const char *name, struct stat *ret_sb,
+		   struct node **ret)
 {
 	struct node *n, *fresh;
 	struct stat sb;
 	uint64_t ino;
 	int fd;
 
+	as_caller(d, c);
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		fd = -errno;
+	as_daemon(d);
+	if (fd < 0)
+		return fd;
 	if (fstatat(fd, "", &sb, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		int e = errno;
 
@@ -405,4 +411,23 @@ int idle_start(struct mfsd *d, pthread_t *ret)
 	if (!d->seal_idle)
 		return 0;
 	return -pthread_create(ret, NULL, idle_main, d);
+}
+
+/*============================================================ credentials */
+
+void as_caller(struct mfsd *d, const struct mfs_caller *c)
+{
+	if (!d->daemon_root || !c || c->uid == 0)
+		return;
+	/* Per thread on Linux: other requests keep their own identity. */
+	setfsgid(c->gid);
+	setfsuid(c->uid);
+}
+
+void as_daemon(struct mfsd *d)
+{
+	if (!d->daemon_root)
+		return;
+	setfsuid(0);
+	setfsgid(0);
 }

@@ -142,14 +142,17 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 	    (!strcmp(name, "metadata.json") || !strcmp(name, "lineage.json")))
 		r = mfs_log_errno(-EINVAL, "refusing symlink '%s' in '%s': the name is the registry's",
 				  name, label);
-	if (r == 0 && symlinkat(target, fd, name) < 0)
-		r = -errno;
 	if (r == 0) {
-		own_new(d, fd, name, &c);
+		as_caller(d, &c);
+		if (symlinkat(target, fd, name) < 0)
+			r = -errno;
+		as_daemon(d);
+	}
+	if (r == 0) {
 		vstate_touch(d, vid);
 		r = mfs_version_get(d->st, vid, &vi);
 		if (r == 0)
-			r = node_draft_get(d, vi.model_id, vid, fd, name, &e->attr, &n);
+			r = node_draft_get(d, &c, vi.model_id, vid, fd, name, &e->attr, &n);
 		if (r == 0) {
 			e->ino = n->ino;
 			e->attr_timeout = e->entry_timeout = 0;
@@ -231,9 +234,13 @@ static int rename_onto_meta(struct mfsd *d, const struct mfs_caller *c, int fd,
 	size_t len = 0, cap = 0;
 	int r = 0, f;
 
+	as_caller(d, c);
 	f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (f < 0)
-		return -errno;
+		f = -errno;
+	as_daemon(d);
+	if (f < 0)
+		return f;
 	for (;;) {
 		ssize_t n;
 
@@ -262,8 +269,12 @@ static int rename_onto_meta(struct mfsd *d, const struct mfs_caller *c, int fd,
 	close(f);
 	if (r == 0)
 		r = mfs_version_meta_set(d->st, c, vid, buf ? buf : "", len);
-	if (r == 0 && unlinkat(fd, name, 0) < 0)
-		r = -errno;
+	if (r == 0) {
+		as_caller(d, c);
+		if (unlinkat(fd, name, 0) < 0)
+			r = -errno;
+		as_daemon(d);
+	}
 	free(buf);
 	return r;
 }
@@ -338,16 +349,20 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 	}
 	if (nk == K_VERSION && !strcmp(newname, "lineage.json")) {
 		/* Accepted and discarded, like writing it. */
+		as_caller(d, &c);
 		r = unlinkat(fd1, name, 0) < 0 ? -errno : 0;
+		as_daemon(d);
 		goto out;
 	}
 	if (nk == K_VERSION && !strcmp(newname, "metadata.json")) {
 		r = rename_onto_meta(d, &c, fd1, name, v1);
 		goto out;
 	}
+	as_caller(d, &c);
 	if (renameat2(fd1, name, fd2, newname, flags) < 0)
 		r = -errno;
-	else
+	as_daemon(d);
+	if (r == 0)
 		vstate_touch(d, v1);
 out:
 	if (fd1 >= 0)
@@ -390,12 +405,18 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 				     newname, label);
 	}
 	fd_path(src->fd, p);
-	if (linkat(AT_FDCWD, p, fd, newname, AT_SYMLINK_FOLLOW) < 0)
-		r = -errno;
-	if (r == 0)
-		r = mfs_version_get(d->st, vid, &vi);
-	if (r == 0)
-		r = node_draft_get(d, vi.model_id, vid, fd, newname, &e->attr, &n);
+	{
+		struct mfs_caller c = caller_of(req);
+
+		as_caller(d, &c);
+		if (linkat(AT_FDCWD, p, fd, newname, AT_SYMLINK_FOLLOW) < 0)
+			r = -errno;
+		as_daemon(d);
+		if (r == 0)
+			r = mfs_version_get(d->st, vid, &vi);
+		if (r == 0)
+			r = node_draft_get(d, &c, vi.model_id, vid, fd, newname, &e->attr, &n);
+	}
 	if (r == 0) {
 		e->ino = n->ino;
 		e->attr_timeout = e->entry_timeout = 0;

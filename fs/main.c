@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <grp.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -331,6 +332,10 @@ int main(int argc, char **argv)
 	d.mount = mnt;
 	d.seal_idle = o.seal_idle;
 	d.daemon_root = geteuid() == 0;
+	/* Root's supplementary groups must not leak into the per-request
+	 * identity the daemon takes for draft files (fsuid/fsgid). */
+	if (d.daemon_root && setgroups(0, NULL) < 0)
+		mfs_log(MFS_LOG_WARN, "setgroups: %s", strerror(errno));
 	d.start_ns = mfs_now_ns();
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);

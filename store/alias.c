@@ -339,8 +339,8 @@ int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
 }
 
 /* Common prologue of the mutating calls: a write txn and the model name. */
-static int begin(struct mfs_store *st, uint64_t model_id, MDB_txn **txn,
-		 char *model, size_t n)
+static int begin(struct mfs_store *st, const struct mfs_caller *c, uint64_t model_id,
+		 MDB_txn **txn, char *model, size_t n)
 {
 	struct rec_model rm;
 	int r;
@@ -349,6 +349,8 @@ static int begin(struct mfs_store *st, uint64_t model_id, MDB_txn **txn,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, *txn, model_id, &rm, model, n);
+	if (r == 0)
+		r = store_model_writable(c, &rm, model);
 	if (r < 0) {
 		mdb_txn_abort(*txn);
 		*txn = NULL;
@@ -376,7 +378,7 @@ int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
 
 	if (mfs_alias_name_check(name) < 0)
 		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name);
-	r = begin(st, model_id, &txn, model, sizeof(model));
+	r = begin(st, c, model_id, &txn, model, sizeof(model));
 	if (r < 0)
 		return r;
 	r = get_alias_txn(st, txn, model_id, name, &ra);
@@ -455,7 +457,7 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 
 	if (mfs_alias_name_check(to) < 0)
 		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to);
-	r = begin(st, model_id, &txn, model, sizeof(model));
+	r = begin(st, c, model_id, &txn, model, sizeof(model));
 	if (r < 0)
 		return r;
 	r = get_alias_txn(st, txn, model_id, from, &a);
@@ -531,7 +533,7 @@ int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 	struct rec_version rv;
 	int r;
 
-	r = begin(st, model_id, &txn, model, sizeof(model));
+	r = begin(st, c, model_id, &txn, model, sizeof(model));
 	if (r < 0)
 		return r;
 	r = get_alias_txn(st, txn, model_id, name, &ra);

@@ -136,6 +136,11 @@ int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
 int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
 		       char **ret, size_t *ret_len);
 
+/* -EACCES (logged) unless c may write model rm (W and X on its directory):
+ * the rule for versions and, until policies land, aliases. */
+int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
+			 const char *model);
+
 /* Lookup helpers shared by the registry modules. */
 int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		      struct rec_version *ret, char *ret_name, size_t n);

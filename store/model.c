@@ -207,6 +207,12 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	memcpy(&rm, v.mv_data, sizeof(rm));
+	if (c && c->uid != 0 && c->uid != rm.uid) {
+		/* models/ is sticky: only the owner (or root) removes. */
+		r = mfs_log_errno(-EPERM, "refusing uid %u: model '%s' belongs to uid %u",
+				  (unsigned)c->uid, name, (unsigned)rm.uid);
+		goto out;
+	}
 	r = has_prefix(st, txn, DB_VERSIONS, rm.id, &busy);
 	if (r == 0 && !busy)
 		r = has_prefix(st, txn, DB_ALIASES, rm.id, &busy);
@@ -251,6 +257,11 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
 	if (r < 0)
 		goto out;
+	if (c && c->uid != 0 && (c->uid != rm.uid || (uid != (uid_t)-1 && uid != rm.uid))) {
+		r = mfs_log_errno(-EPERM, "refusing uid %u: only the owner changes model '%s' (and only root gives it away)",
+				  (unsigned)c->uid, name);
+		goto out;
+	}
 	if (mode != (mode_t)-1)
 		rm.mode = S_IFDIR | (mode & 07777);
 	if (uid != (uid_t)-1)
@@ -382,6 +393,9 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	if (r < 0)
+		goto out;
+	r = store_model_writable(c, &rm, name);
 	if (r < 0)
 		goto out;
 	r = mfs_meta_parse_object(buf, len, &j, why, sizeof(why));

@@ -446,6 +446,11 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 		return r;
 	snprintf(label, sizeof(label), "%s@%s", model, vi.name);
 	s.label = label;
+	if (c && c->uid != 0 && c->uid != vi.uid) {
+		r = store_model_writable(c, &rm, model);
+		if (r < 0)
+			return r;
+	}
 	r = claim(st, vid, true);
 	if (r < 0)
 		return mfs_log_errno(r, "seal of '%s' is already running", label);

@@ -16,6 +16,8 @@
 #include "model.h"
 #include "semver.h"
 #include "version.h"
+#include "perm.h"
+#include <unistd.h>
 
 /*
  * Versions are keyed by (model id, name) and by id. A draft's files live in
@@ -288,6 +290,9 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
 	if (r < 0)
 		goto out;
+	r = store_model_writable(c, &rm, model);
+	if (r < 0)
+		goto out;
 	r = check_name(model, name);
 	if (r < 0)
 		goto out;
@@ -356,6 +361,9 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	r = store_model_writable(c, &rm, model);
 	if (r < 0)
 		goto out;
 	key_id_name(&k, model_id, from);
@@ -455,6 +463,9 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	r = store_model_writable(c, &rm, model);
 	if (r < 0)
 		goto out;
 	key_id_name(&k, model_id, name);
@@ -595,6 +606,11 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_log_errno(-EROFS, "refusing metadata change of sealed version '%s@%s'",
 				  model, name);
 		goto out;
+	}
+	if (c && c->uid != 0 && c->uid != rv.uid) {
+		r = store_model_writable(c, &rm, model);
+		if (r < 0)
+			goto out;
 	}
 	key_id(&k, vid);
 	if (!buf) {
@@ -996,4 +1012,14 @@ out:
 	if (txn)
 		mdb_txn_abort(txn);
 	return r;
+}
+
+int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
+			 const char *model)
+{
+	if (mfs_perm_check(c, rm->uid, rm->gid, rm->mode, W_OK | X_OK) < 0)
+		return mfs_log_errno(-EACCES, "refusing uid %u: model '%s' is not writable for it (owner uid %u, mode %04o)",
+				     (unsigned)c->uid, model, (unsigned)rm->uid,
+				     (unsigned)(rm->mode & 07777));
+	return 0;
 }

@@ -386,3 +386,50 @@ def test_rm_rf_draft_and_reuse_name(mounted, tmp_path):
     assert os.listdir(pjoin(vers, '1.0.0')) == []
     drafts = os.listdir(pjoin(mounted.store, 'drafts'))
     assert len(drafts) <= 1
+
+
+def test_open_unlinked_file_in_draft(mounted):
+    '''POSIX: an unlinked file lives on while a handle is open.'''
+    vdir = mounted.version('churn', '1.0.0', {'keep': b'k'})
+    p = pjoin(vdir, 'scratch')
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b'before unlink;')
+        os.unlink(p)
+        assert not os.path.lexists(p)
+        os.write(fd, b'after unlink')
+        assert os.pread(fd, 100, 0) == b'before unlink;after unlink'
+        # a new file of the same name is a different file
+        write_file(p, b'new')
+        assert os.pread(fd, 6, 0) == b'before'
+    finally:
+        os.close(fd)
+    assert read_file(p) == b'new'
+    util.seal(vdir)
+    assert sorted(f['path'] for f in util.registry(vdir)['files']) == ['keep', 'scratch']
+
+
+def test_rename_draft_with_open_writer(mounted):
+    vers = pjoin(mounted.model('churn'), 'versions')
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    fd = os.open(pjoin(vdir, 'w.bin'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b'first half, ')
+        os.rename(vdir, pjoin(vers, '1.1.0'))
+        os.write(fd, b'second half')
+    finally:
+        os.close(fd)
+    assert os.listdir(vers) == ['1.1.0']
+    v2 = pjoin(vers, '1.1.0')
+    assert read_file(pjoin(v2, 'w.bin')) == b'first half, second half'
+    util.seal(v2)
+    assert read_file(pjoin(v2, 'w.bin')) == b'first half, second half'
+    assert util.registry(v2)['version'] == '1.1.0'
+    mounted.remount()
+    assert read_file(pjoin(v2, 'w.bin')) == b'first half, second half'
+
+
+def test_statvfs(mounted):
+    st = os.statvfs(mounted.mnt)
+    assert st.f_bsize > 0
+    assert st.f_namemax >= 128

@@ -122,10 +122,12 @@ def test_seal_right_after_close(mounted):
 def test_read_handle_survives_seal(mounted):
     data = payload('survive', 300000)
     vdir = mounted.version('churn', '1.0.0', {'a.bin': data})
-    with open(pjoin(vdir, 'a.bin'), 'rb', buffering=0) as fh:
+    with open(pjoin(vdir, 'a.bin'), 'rb', buffering=0) as fh, \
+            mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ) as mm:
         head = fh.read(1000)
         seal(vdir)
         rest = fh.read()
+        assert mm[:] == data
     assert head + rest == data
     assert read_file(pjoin(vdir, 'a.bin')) == data
 
