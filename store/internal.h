@@ -141,6 +141,11 @@ int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t 
 int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
 			 const char *model);
 
+/* The text stored under be64 id in db, or dflt when there is none, as a
+ * NUL-terminated copy. Ownership: caller owns *ret; free(). */
+int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
+		   char **ret, size_t *ret_len);
+
 /* Lookup helpers shared by the registry modules. */
 int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		      struct rec_version *ret, char *ret_name, size_t n);

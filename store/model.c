@@ -344,36 +344,8 @@ out:
 int mfs_model_doc_get(struct mfs_store *st, uint64_t id, enum mfs_model_doc doc,
 		      char **ret, size_t *ret_len)
 {
-	MDB_txn *txn;
-	struct key k;
-	MDB_val v;
-	char *out;
-	int r, rc;
-
-	r = store_txn_begin(st, false, &txn);
-	if (r < 0)
-		return r;
-	key_id(&k, id);
-	rc = mdb_get(txn, st->dbi[doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA],
-		     &k.v, &v);
-	if (rc == MDB_NOTFOUND) {
-		v.mv_data = (void *)"{}\n";
-		v.mv_size = 3;
-		rc = 0;
-	}
-	if (rc) {
-		mdb_txn_abort(txn);
-		return mfs_err_from_mdb(rc);
-	}
-	out = malloc(v.mv_size + 1);
-	if (out) {
-		memcpy(out, v.mv_data, v.mv_size);
-		out[v.mv_size] = '\0';
-		*ret = out;
-		*ret_len = v.mv_size;
-	}
-	mdb_txn_abort(txn);
-	return out ? 0 : -ENOMEM;
+	return store_get_text(st, doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA, id,
+			      "{}\n", ret, ret_len);
 }
 
 int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,

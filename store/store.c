@@ -164,6 +164,40 @@ int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret)
 	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
 }
 
+int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
+		   char **ret, size_t *ret_len)
+{
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	char *out;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	key_id(&k, id);
+	rc = mdb_get(txn, st->dbi[db], &k.v, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = (void *)dflt;
+		v.mv_size = strlen(dflt);
+		rc = 0;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mfs_err_from_mdb(rc);
+	}
+	out = malloc(v.mv_size + 1);
+	if (out) {
+		memcpy(out, v.mv_data, v.mv_size);
+		out[v.mv_size] = '\0';
+		*ret = out;
+		*ret_len = v.mv_size;
+	}
+	mdb_txn_abort(txn);
+	return out ? 0 : -ENOMEM;
+}
+
 /*============================================================ prepare */
 
 static bool is_store_entry(const char *name)

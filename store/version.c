@@ -551,35 +551,7 @@ int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *r
 int mfs_version_meta_get(struct mfs_store *st, uint64_t vid, char **ret,
 			 size_t *ret_len)
 {
-	MDB_txn *txn;
-	struct key k;
-	MDB_val v;
-	char *out;
-	int r, rc;
-
-	r = store_txn_begin(st, false, &txn);
-	if (r < 0)
-		return r;
-	key_id(&k, vid);
-	rc = mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v);
-	if (rc == MDB_NOTFOUND) {
-		v.mv_data = (void *)"{}";
-		v.mv_size = 2;
-		rc = 0;
-	}
-	if (rc) {
-		mdb_txn_abort(txn);
-		return mfs_err_from_mdb(rc);
-	}
-	out = malloc(v.mv_size + 1);
-	if (out) {
-		memcpy(out, v.mv_data, v.mv_size);
-		out[v.mv_size] = '\0';
-		*ret = out;
-		*ret_len = v.mv_size;
-	}
-	mdb_txn_abort(txn);
-	return out ? 0 : -ENOMEM;
+	return store_get_text(st, DB_VMETA, vid, "{}", ret, ret_len);
 }
 
 int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,

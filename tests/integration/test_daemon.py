@@ -219,11 +219,18 @@ def test_killed_daemon_leaves_enotconn(daemons, store):
     d = pjoin(mnt, 'models', 'm', 'versions', '1.1.0')
     os.mkdir(d)
     util.write_file(pjoin(d, 'b'), b'draft bytes')
+    # a file being written (in order: hashed inline) when the daemon dies
+    fd = os.open(pjoin(d, 'partial'), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b'written before the crash;')
     pids = util.daemon_pids(mnt)
     assert pids
     for p in pids:
         os.kill(p, signal.SIGKILL)
     assert util.wait_pids_gone(pids)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
     # no auto_unmount: not an empty directory, an error
     expect_errno(errno.ENOTCONN, os.listdir, mnt)
     assert util.fusermount_u(mnt).returncode == 0
@@ -232,7 +239,38 @@ def test_killed_daemon_leaves_enotconn(daemons, store):
     assert res.returncode == 0, res.stderr
     assert util.read_file(pjoin(v, 'a')) == b'sealed bytes'
     assert util.read_file(pjoin(d, 'b')) == b'draft bytes'
+    with open(pjoin(d, 'partial'), 'ab') as fh:
+        fh.write(b' and after')
+    content = util.read_file(pjoin(d, 'partial'))
+    assert content == b'written before the crash; and after'
+    util.seal(d)
+    files = {f['path']: f for f in util.registry(d)['files']}
+    assert files['partial']['digest'] == util.xxh_bytes(content, self_tmp(daemons))
     daemons.stop(mnt)
+    fsck_clean(store)
+
+
+def self_tmp(daemons):
+    return daemons.tmp
+
+
+def test_sigterm_unmounts_and_exits_zero(mounted):
+    os.mkdir(pjoin(mounted.models, 'm'))
+    proc = mounted.proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert not os.path.ismount(mounted.mnt)
+    mounted.remount()
+    assert os.listdir(mounted.models) == ['m']
+
+
+def test_missing_mountpoint_fails(daemons, store, tmp_path):
+    mnt = str(tmp_path / 'does-not-exist')
+    res = daemons.start(store, mnt)
+    assert res.returncode != 0
+    assert res.stderr.strip()
+    res = daemons.start('-f', '-o', 'store=' + store, mnt)
+    assert res.returncode != 0
 
 
 def test_foreground_unmount_exits_zero(mounted):

@@ -197,3 +197,14 @@ def test_fsck_unreferenced_blob_is_a_warning(mounted, tmp_path):
         assert name in (res.stdout + res.stderr).decode('utf-8', 'replace')
     finally:
         os.unlink(blob)
+
+
+def test_show_empty_model_and_bad_seal(registry_world):
+    doc = registry_world.modelctl('show', 'b', as_json=True).json
+    assert doc == {'model': 'b', 'versions': [], 'aliases': {}, 'latest': None}
+    res = registry_world.modelctl('seal', 'a', '9.9.9', mnt=registry_world.mnt,
+                                  check=False)
+    assert res.returncode != 0
+    res = registry_world.modelctl('seal', 'nope', '1.0.0', mnt=registry_world.mnt,
+                                  check=False)
+    assert res.returncode != 0

@@ -232,3 +232,16 @@ def test_refusal_of_invalid_metadata_leaves_draft(mounted):
     os.write(fd, b'{"description": ')
     expect_errno(EINVAL, os.close, fd)
     assert util.snapshot(mounted.mnt) == before
+
+
+def test_symlink_escaping_through_another_symlink(mounted):
+    '''"resolve inside the version" is about where the kernel would land,
+    not the spelling: d/up -> .. is the version root, so d/up/.. is outside.'''
+    w = World(mounted)
+    d = w.p('models/m/versions/1.1.0')
+    os.symlink('..', pjoin(d, 'd', 'up'))
+    assert sorted(os.listdir(pjoin(d, 'd', 'up'))) == sorted(os.listdir(d))
+    before = util.snapshot(mounted.mnt)
+    expect_errno(EINVAL, os.symlink, 'd/up/../1.0.0/a.bin', pjoin(d, 'esc'))
+    expect_errno(EINVAL, os.symlink, 'up/..', pjoin(d, 'd', 'esc2'))
+    assert util.snapshot(mounted.mnt) == before

@@ -433,3 +433,81 @@ def test_statvfs(mounted):
     st = os.statvfs(mounted.mnt)
     assert st.f_bsize > 0
     assert st.f_namemax >= 128
+
+
+def test_copy_file_range_paths(mounted, tmp_path):
+    '''cp 9.1 tries copy_file_range first: into a draft from outside, from a
+    sealed file, from another draft and within one draft.'''
+    big = payload('cfr', 700000)
+    sealed = mounted.version('churn', '1.0.0', {'w.bin': big}, sealed=True)
+    d1 = mounted.version('churn', '1.1.0', {'x.bin': payload('x', 300000)})
+    d2 = mounted.version('churn', '1.2.0')
+    outside = str(tmp_path / 'outside.bin')
+    write_file(outside, payload('out', 123456))
+    run(['cp', outside, pjoin(d2, 'from-outside')])
+    run(['cp', pjoin(sealed, 'w.bin'), pjoin(d2, 'from-sealed')])
+    run(['cp', pjoin(d1, 'x.bin'), pjoin(d2, 'from-draft')])
+    run(['cp', pjoin(d2, 'from-sealed'), pjoin(d2, 'within')])
+    # and raw copy_file_range with offsets
+    with open(pjoin(sealed, 'w.bin'), 'rb') as src, \
+            open(pjoin(d2, 'ranged'), 'wb') as dst:
+        n = os.copy_file_range(src.fileno(), dst.fileno(), 100000, 5000, 0)
+        assert 0 < n <= 100000
+        while n < 100000:
+            m = os.copy_file_range(src.fileno(), dst.fileno(), 100000 - n,
+                                   5000 + n, n)
+            assert m > 0
+            n += m
+    assert read_file(pjoin(d2, 'from-outside')) == read_file(outside)
+    assert read_file(pjoin(d2, 'from-sealed')) == big
+    assert read_file(pjoin(d2, 'from-draft')) == payload('x', 300000)
+    assert read_file(pjoin(d2, 'within')) == big
+    assert read_file(pjoin(d2, 'ranged')) == big[5000:105000]
+    # the copy is a draft file: writable without touching the sealed one
+    with open(pjoin(d2, 'from-sealed'), 'r+b') as fh:
+        fh.write(b'CHANGED')
+    assert read_file(pjoin(sealed, 'w.bin')) == big
+    util.seal(d2)
+    got = {f['path']: f['digest'] for f in util.registry(d2)['files']}
+    assert got['within'] == util.xxh_bytes(big, tmp_path)
+    assert got['from-sealed'] == util.xxh_bytes(b'CHANGED' + big[7:], tmp_path)
+    assert got['ranged'] == util.xxh_bytes(big[5000:105000], tmp_path)
+
+
+def test_fsync_and_locks_in_draft(mounted):
+    '''h5py and friends lock and fsync the files they write.'''
+    import fcntl
+    vdir = mounted.version('churn', '1.0.0')
+    p = pjoin(vdir, 'data.h5')
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b'\x89HDF\r\n\x1a\n' + bytes(1000))
+        os.fsync(fd)
+        os.fdatasync(fd)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    dfd = os.open(vdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    util.seal(vdir)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert read_file(p) == b'\x89HDF\r\n\x1a\n' + bytes(1000)
+
+
+def test_copy_draft_out(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    vdir = pjoin(mounted.model('churn'), 'versions', '1.0.0')
+    run(['cp', '-a', src, vdir])
+    out = str(tmp_path / 'out')
+    run(['cp', '-a', vdir, out])
+    _check_copy(src, out)

@@ -501,3 +501,24 @@ def test_two_handles_on_one_draft_file(mounted, tmp_path):
     got = _digests(vdir)
     for name, content in final.items():
         assert got[name] == util.xxh_bytes(content, tmp_path), name
+
+
+def test_writable_mapping_blocks_seal(mounted):
+    '''A MAP_SHARED writable mapping keeps the file open for writing after
+    close(): the seal must answer EBUSY, not seal bytes still changing.'''
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'mapped')
+    write_file(p, bytes(8192))
+    fh = open(p, 'r+b')
+    mm = mmap.mmap(fh.fileno(), 8192)
+    fh.close()
+    try:
+        mm[0:5] = b'hello'
+        expect_errno(errno.EBUSY, seal, vdir)
+        assert not util.is_sealed(vdir)
+        mm[5:11] = b' world'
+        mm.flush()
+    finally:
+        mm.close()
+    seal(vdir)
+    assert read_file(p) == b'hello world' + bytes(8192 - 11)
