@@ -14,8 +14,11 @@
  */
 static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
-	conn->want |= FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-		      FUSE_CAP_SPLICE_MOVE;
+	/* Reads splice from the blob or draft file into the device. Writes
+	 * arrive in memory (no splice) so they are hashed as they pass: a
+	 * spliced write would have to be read back to be hashed. */
+	conn->want |= FUSE_CAP_SPLICE_READ;
+	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/* modelfs checks permissions itself; the umask was applied by the
 	 * kernel to the modes it sends. */

@@ -36,14 +36,23 @@ def by(key, items):
     return {i[key]: i for i in items}
 
 
+def pick(d, *keys):
+    '''The keys the contract names (extra keys are allowed).'''
+    missing = [k for k in keys if k not in d]
+    assert not missing, 'missing keys %s in %r' % (missing, d)
+    return {k: d[k] for k in keys}
+
+
 def test_list_json(registry_world):
     res = registry_world.modelctl('list', as_json=True)
     assert isinstance(res.json, list)
     got = by('model', res.json)
     assert set(got) == {'a', 'b'}
-    assert got['a'] == {'model': 'a', 'versions': 2, 'latest': '1.1.0',
-                        'aliases': {'production': '1.0.0'}}
-    assert got['b'] == {'model': 'b', 'versions': 0, 'latest': None, 'aliases': {}}
+    keys = ('model', 'versions', 'latest', 'aliases')
+    assert pick(got['a'], *keys) == {'model': 'a', 'versions': 2, 'latest': '1.1.0',
+                                     'aliases': {'production': '1.0.0'}}
+    assert pick(got['b'], *keys) == {'model': 'b', 'versions': 0, 'latest': None,
+                                     'aliases': {}}
 
 
 def test_list_json_via_env(registry_world):
@@ -201,7 +210,8 @@ def test_fsck_unreferenced_blob_is_a_warning(mounted, tmp_path):
 
 def test_show_empty_model_and_bad_seal(registry_world):
     doc = registry_world.modelctl('show', 'b', as_json=True).json
-    assert doc == {'model': 'b', 'versions': [], 'aliases': {}, 'latest': None}
+    assert pick(doc, 'model', 'versions', 'aliases', 'latest') == \
+        {'model': 'b', 'versions': [], 'aliases': {}, 'latest': None}
     res = registry_world.modelctl('seal', 'a', '9.9.9', mnt=registry_world.mnt,
                                   check=False)
     assert res.returncode != 0

@@ -107,3 +107,40 @@ def test_sealed_is_erofs_for_the_owner_too(mounted):
     assert as_user(OTHER, vdir, lambda: util.write_file('f', b'x')) == \
         ('err', errno.EROFS)
     assert util.read_file(pjoin(vdir, 'f')) == b'f'
+
+
+def test_non_owner_cannot_alias_seal_or_tombstone(mounted):
+    mounted.version('churn', '1.0.0', {'a': b'a'}, sealed=True)
+    mounted.version('churn', '1.1.0', {'b': b'b'})
+    mdir = pjoin(mounted.models, 'churn')
+    before = util.snapshot(mounted.mnt)
+    denied = (errno.EACCES, errno.EPERM)
+    res = as_user(OTHER, mdir, lambda: os.symlink('versions/1.0.0', 'production'))
+    assert res[0] == 'err' and res[1] in denied, res
+    res = as_user(OTHER, mdir, lambda: util.seal('versions/1.1.0'))
+    assert res[0] == 'err' and res[1] in denied, res
+    res = as_user(OTHER, mdir, lambda: os.rmdir('versions/1.0.0'))
+    assert res[0] == 'err' and res[1] in denied, res
+    res = as_user(OTHER, mdir, lambda: util.write_file('metadata.json', '{"x": 1}'))
+    assert res == ('err', errno.EACCES), res
+    res = as_user(OTHER, mdir, lambda: util.read_json('versions/1.0.0/metadata.json'))
+    assert res[0] == 'ok' and res[1]['registry']['version'] == '1.0.0'
+    assert util.snapshot(mounted.mnt) == before
+
+
+def test_user_works_in_own_model(mounted):
+    '''The whole flow as an unprivileged user, in a model they registered.'''
+    def flow():
+        os.mkdir('mine')
+        os.mkdir('mine/versions/1.0.0')
+        util.write_file('mine/versions/1.0.0/w.bin', b'user bytes')
+        util.write_file('mine/versions/1.0.0/metadata.json', '{"owner": "u"}')
+        os.symlink('versions/1.0.0', 'mine/production')
+        st = os.stat('mine/versions/1.0.0/w.bin')
+        return (util.read_file('mine/production/w.bin'), st.st_uid,
+                util.registry('mine/versions/1.0.0')['sealed_uid'])
+    res = as_user(OTHER, mounted.models, flow)
+    assert res == ('ok', (b'user bytes', OTHER, OTHER)), res
+    res = as_user(NOBODY, mounted.models,
+                  lambda: util.write_file('mine/versions/1.0.0/x', b'x'))
+    assert res[0] == 'err' and res[1] in (errno.EROFS, errno.EACCES), res

@@ -245,3 +245,15 @@ def test_symlink_escaping_through_another_symlink(mounted):
     expect_errno(EINVAL, os.symlink, 'd/up/../1.0.0/a.bin', pjoin(d, 'esc'))
     expect_errno(EINVAL, os.symlink, 'up/..', pjoin(d, 'd', 'esc2'))
     assert util.snapshot(mounted.mnt) == before
+
+
+def test_escaping_symlink_log_suggests_dereferencing_copy(mounted):
+    '''DESIGN §1: the log suggests cp -rL / rsync -L (a Hugging Face
+    snapshot links into ../../blobs).'''
+    w = World(mounted)
+    mark = mounted.log_mark()
+    expect_errno(EINVAL, os.symlink, '../../blobs/0123abcd',
+                 w.p('models/m/versions/1.1.0/config.json'))
+    line = mounted.log_since(mark)
+    assert 'cp -rL' in line or 'rsync -L' in line, line
+    assert 'config.json' in line, line

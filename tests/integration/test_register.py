@@ -511,3 +511,31 @@ def test_copy_draft_out(mounted, tmp_path):
     out = str(tmp_path / 'out')
     run(['cp', '-a', vdir, out])
     _check_copy(src, out)
+
+
+def test_long_names_and_deep_paths(mounted, tmp_path):
+    '''255-byte names, a 200-byte version name and a path near PATH_MAX.'''
+    vname = '1.0.0-' + 'a' * 150 + '+' + 'b' * 43
+    assert len(vname) == 200
+    vdir = pjoin(mounted.model('m' * 128), 'versions', vname)
+    os.mkdir(vdir)
+    parts = ['%02d' % i + 'd' * 249 for i in range(12)]
+    deep = pjoin(vdir, *parts)
+    assert len(deep) < 4000
+    os.makedirs(deep)
+    leaf = 'f' * 255
+    data = payload('deep', 10000)
+    write_file(pjoin(deep, leaf), data)
+    assert read_file(pjoin(deep, leaf)) == data
+    os.symlink('../' * 3 + parts[9] + '/' + parts[10] + '/' + parts[11] + '/' + leaf,
+               pjoin(deep, 'link'))
+    assert read_file(pjoin(deep, 'link')) == data
+    util.seal(vdir)
+    assert read_file(pjoin(deep, leaf)) == data
+    rel = '/'.join(parts + [leaf])
+    files = {f['path']: f for f in util.registry(vdir)['files']}
+    assert files[rel]['digest'] == util.xxh_bytes(data, tmp_path)
+    assert util.registry(vdir)['version'] == vname
+    mounted.remount()
+    assert read_file(pjoin(deep, leaf)) == data
+    assert os.readlink(pjoin(mounted.models, 'm' * 128, 'latest')) == 'versions/' + vname
