@@ -112,6 +112,109 @@ static int check_string_list(cJSON *j, const char *key, bool refs, char *why,
 	return 0;
 }
 
+/*
+ * The user's text is kept as written: cJSON holds numbers as doubles, so a
+ * nanosecond timestamp or a 64-bit count would come back rounded if the
+ * document were re-printed. Only a top-level "registry" member (ours) is
+ * cut out, textually.
+ */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+	for (i++; i < n && s[i] != '"'; i++)
+		if (s[i] == '\\')
+			i++;
+	return i < n ? i + 1 : n;
+}
+
+/* End of the JSON value starting at i (text already validated). */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+	int depth = 0;
+
+	for (; i < n; i++) {
+		char c = s[i];
+
+		if (c == '"') {
+			i = skip_string(s, i, n) - 1;
+			if (!depth)
+				return i + 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return i + 1;
+			if (depth < 0)
+				return i;
+		} else if (!depth && (c == ',' || c == ' ' || c == '\n' || c == '\t' ||
+				      c == '\r')) {
+			return i;
+		}
+	}
+	return n;
+}
+
+/* buf without its top-level "registry" members, or NULL if it has none.
+ * Ownership: caller owns the result; free(). */
+static char *cut_registry(const char *s, size_t n)
+{
+	size_t i = skip_ws(s, 0, n), spans[4096][2], ns = 0, cut = 0, len = 0;
+	char *out;
+
+	if (i >= n || s[i] != '{')
+		return NULL;
+	i++;
+	for (;;) {
+		size_t k, ke, ve;
+
+		i = skip_ws(s, i, n);
+		if (i >= n || s[i] == '}')
+			break;
+		k = i;
+		ke = skip_string(s, k, n);
+		i = skip_ws(s, ke, n) + 1;	/* the ':' */
+		i = skip_ws(s, i, n);
+		ve = skip_value(s, i, n);
+		if (ke - k == 10 && !memcmp(s + k, "\"registry\"", 10))
+			cut++;
+		else if (ns < sizeof(spans) / sizeof(spans[0])) {
+			spans[ns][0] = k;
+			spans[ns][1] = ve;
+			ns++;
+		} else {
+			return NULL;
+		}
+		i = skip_ws(s, ve, n);
+		if (i < n && s[i] == ',')
+			i++;
+	}
+	if (!cut)
+		return NULL;
+	for (size_t m = 0; m < ns; m++)
+		len += spans[m][1] - spans[m][0] + 2;
+	out = malloc(len + 3);
+	if (!out)
+		return NULL;
+	len = 0;
+	out[len++] = '{';
+	for (size_t m = 0; m < ns; m++) {
+		if (m)
+			out[len++] = ',';
+		memcpy(out + len, s + spans[m][0], spans[m][1] - spans[m][0]);
+		len += spans[m][1] - spans[m][0];
+	}
+	out[len++] = '}';
+	out[len] = '\0';
+	return out;
+}
+
 int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 			      const char *version, char **ret, char *why, size_t n)
 {
@@ -183,7 +286,26 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 	if ((it = cJSON_GetObjectItemCaseSensitive(j, "tags")) && !cJSON_IsObject(it) &&
 	    check_string_list(it, "tags", false, why, n) < 0)
 		goto out;
-	out = cJSON_PrintUnformatted(j);
+	out = cut_registry(buf, len);
+	if (out) {
+		/* Check the cut: an escaped spelling of "registry" would
+		 * survive it; then re-print (numbers may lose precision). */
+		cJSON *again = cJSON_Parse(out);
+
+		if (!again || cJSON_GetObjectItemCaseSensitive(again, "registry")) {
+			free(out);
+			out = cJSON_PrintUnformatted(j);
+		}
+		cJSON_Delete(again);
+	} else if (!cJSON_GetObjectItemCaseSensitive(j, "registry")) {
+		out = malloc(len + 1);
+		if (out) {
+			memcpy(out, buf, len);
+			out[len] = '\0';
+		}
+	} else {
+		out = cJSON_PrintUnformatted(j);
+	}
 	if (!out) {
 		r = -ENOMEM;
 		goto out;
@@ -193,4 +315,29 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 out:
 	cJSON_Delete(j);
 	return r;
+}
+
+char *mfs_meta_merge_registry(const char *user, size_t len, const char *reg)
+{
+	size_t end = len, open;
+	size_t rl = strlen(reg);
+	bool empty;
+	char *out;
+
+	while (end > 0 && user[end - 1] != '}')
+		end--;
+	open = skip_ws(user, 0, len);
+	if (!end || open >= len || user[open] != '{')
+		return NULL;
+	empty = skip_ws(user, open + 1, len) == end - 1;
+	end--;	/* drop the closing brace */
+	while (end > open + 1 && (user[end - 1] == ' ' || user[end - 1] == '\n' ||
+				  user[end - 1] == '\t' || user[end - 1] == '\r'))
+		end--;
+	out = malloc(end + rl + 32);
+	if (!out)
+		return NULL;
+	memcpy(out, user, end);
+	sprintf(out + end, "%s\n  \"registry\": %s\n}\n", empty ? "" : ",", reg);
+	return out;
 }

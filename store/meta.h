@@ -31,4 +31,10 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 			      const char *version, char **ret, char *why,
 			      size_t n);
 
+/* The user's metadata text (a validated JSON object) with a "registry"
+ * member (JSON text reg) added at its end, the user's bytes untouched.
+ * Returns NULL if user is not an object or on ENOMEM.
+ * Ownership: caller owns the result (NUL-terminated); free(). */
+char *mfs_meta_merge_registry(const char *user, size_t len, const char *reg);
+
 #endif

@@ -862,7 +862,9 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	struct rec_version rv;
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], ts[40];
-	cJSON *root = NULL, *reg, *aliases, *files;
+	cJSON *reg = NULL, *aliases, *files;
+	char *user = NULL, *regtxt = NULL;
+	size_t ulen = 2;
 	MDB_cursor *cur = NULL;
 	struct key k;
 	MDB_val kv, v;
@@ -877,17 +879,31 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	if (r < 0)
 		goto out;
 	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
-		root = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-	if (!root)
-		root = cJSON_CreateObject();
-	if (rv.state == MFS_V_DRAFT) {
-		/* A draft shows what its author wrote, nothing more. */
-		*ret = finish(root, ret_len);
-		r = *ret ? 0 : -ENOMEM;
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0) {
+		ulen = v.mv_size;
+		user = malloc(ulen + 2);
+		if (user)
+			memcpy(user, v.mv_data, ulen);
+	} else {
+		user = malloc(4);
+		if (user)
+			memcpy(user, "{}", 2);
+	}
+	if (!user) {
+		r = -ENOMEM;
 		goto out;
 	}
-	reg = cJSON_AddObjectToObject(root, "registry");
+	if (rv.state == MFS_V_DRAFT) {
+		/* A draft shows what its author wrote, byte for byte. */
+		if (ulen == 0 || user[ulen - 1] != '\n')
+			user[ulen++] = '\n';
+		user[ulen] = '\0';
+		*ret = user;
+		*ret_len = ulen;
+		user = NULL;
+		goto out;
+	}
+	reg = cJSON_CreateObject();
 	cJSON_AddStringToObject(reg, "model", model);
 	cJSON_AddStringToObject(reg, "version", name);
 	cJSON_AddStringToObject(reg, "state", mfs_vstate_name(rv.state));
@@ -927,12 +943,17 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
 	if (r < 0)
 		goto out;
-	*ret = finish(root, ret_len);
+	regtxt = cJSON_Print(reg);
+	*ret = regtxt ? mfs_meta_merge_registry(user, ulen, regtxt) : NULL;
 	r = *ret ? 0 : -ENOMEM;
+	if (r == 0)
+		*ret_len = strlen(*ret);
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	cJSON_Delete(root);
+	cJSON_Delete(reg);
+	free(regtxt);
+	free(user);
 	if (txn)
 		mdb_txn_abort(txn);
 	return r;

@@ -292,3 +292,28 @@ def test_history_records_moves_not_ln_temp_names(churn):
         assert 'production' in names, rec
         assert 'latest' not in names, rec
     assert '1.1.0' in lines[1]
+
+
+def test_concurrent_promotions(churn):
+    '''Two promoters racing with ln -sfn: every call succeeds, the alias
+    ends on one of the versions, no temporary link is left behind.'''
+    run(['ln', '-s', 'versions/1.0.0', 'production'], cwd=churn)
+    errors = []
+
+    def promoter(v):
+        for _ in range(10):
+            res = run(['ln', '-sfn', 'versions/' + v, 'production'], cwd=churn,
+                      check=False)
+            if res.returncode != 0:
+                errors.append(res.stderr)
+    ts = [threading.Thread(target=promoter, args=(v,)) for v in ('1.0.0', '1.1.0')]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert errors == []
+    al = aliases(churn)
+    assert list(al) == ['production']
+    assert al['production'] in ('versions/1.0.0', 'versions/1.1.0')
+    lines = read_file(pjoin(churn, 'history.jsonl')).decode().splitlines()
+    assert len(lines) == 21

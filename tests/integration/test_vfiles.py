@@ -248,3 +248,47 @@ def test_fact_xattrs(mounted):
     assert os.getxattr(vdir, 'user.modelfs.version').decode().strip() == '1.0.0'
     res = run(['getfattr', '-d', '-m', '-', f])
     assert util.xxhsum(f).encode() in res.stdout
+
+
+def test_user_metadata_round_trips_exactly(mounted):
+    '''The user's keys come back as written: UTF-8, nesting, floats,
+    integers, a large document.'''
+    doc = {
+        'description': 'mod\u00e8le de churn \u6a21\u578b \U0001f680',
+        'training_date': '2026-11-25T10:00:00Z',
+        'dataset_snapshot_id': 'snap-2026-11-25',
+        'epochs': 12, 'seed': 2**53 - 1, 'tiny': 5e-324,
+        'metrics': {'auc': 0.9123456789012345, 'loss': 1e-12, 'count': 0,
+                    'neg': -3},
+        'hyperparameters': {'layers': [512, 256, {'dropout': 0.5}], 'flag': True,
+                            'none': None},
+        'tags': [],
+        'features': ['f%d' % i for i in range(2000)],
+    }
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    write_file(p, json.dumps(doc, ensure_ascii=False))
+    assert read_json(p) == doc
+    seal(vdir)
+    data = read_file(p)
+    assert len(data) > 10000 and os.stat(p).st_size == len(data)
+    meta = json.loads(data)
+    meta.pop('registry')
+    assert meta == doc
+    show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
+    assert show['metadata'] == doc
+
+
+def test_user_metadata_big_integers_exact(mounted):
+    '''An integer beyond 2**53 (a nanosecond timestamp) must not come back
+    rounded or as a float.'''
+    doc = {'trained_at_ns': 1732528800123456789, 'rows': 2**63 - 1}
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    write_file(p, json.dumps(doc))
+    assert read_json(p) == doc
+    seal(vdir)
+    meta = read_json(p)
+    assert {k: meta[k] for k in doc} == doc
+    show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
+    assert show['metadata'] == doc
