@@ -377,7 +377,9 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	r = fuse_session_loop_mt(d.se, cfg) ? 1 : 0;
+	r = fuse_session_loop_mt(d.se, cfg);
+	/* A stop by SIGTERM/SIGINT/SIGHUP (systemd, ^C) is a clean exit. */
+	r = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
 	fuse_loop_cfg_destroy(cfg);
 out_idle:
 	if (idle_started) {

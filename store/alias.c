@@ -94,27 +94,21 @@ static void fill_alias(struct mfs_store *st, MDB_txn *txn, struct mfs_alias_info
 static int history_add(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 		       cJSON *rec, uint64_t *ret_seq)
 {
-	MDB_cursor *cur = NULL;
-	struct key k, last;
-	MDB_val kv, v;
+	/* The model's last sequence number lives in DB_INFO ("h" + id), so a
+	 * number is never reused even when a record is dropped. */
+	uint8_t ck[9] = { 'h' };
+	MDB_val kk = { sizeof(ck), ck }, v;
+	struct key k;
 	uint64_t seq = 1;
 	char *line;
 	int rc;
 
-	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
-	if (rc)
+	put_be64(ck + 1, model_id);
+	rc = mdb_get(txn, st->dbi[DB_INFO], &kk, &v);
+	if (rc == 0 && v.mv_size == 8)
+		seq = get_be64(v.mv_data) + 1;
+	else if (rc && rc != MDB_NOTFOUND)
 		return mfs_err_from_mdb(rc);
-	/* The last record of this model: seek past its range, step back. */
-	key_id(&last, model_id + 1);
-	kv = last.v;
-	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = mdb_cursor_get(cur, &kv, &v, MDB_PREV);
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(cur, &kv, &v, MDB_LAST);
-	if (rc == 0 && kv.mv_size == 16 && get_be64(kv.mv_data) == model_id)
-		seq = get_be64((uint8_t *)kv.mv_data + 8) + 1;
-	mdb_cursor_close(cur);
 	cJSON_AddNumberToObject(rec, "seq", (double)seq);
 	line = cJSON_PrintUnformatted(rec);
 	if (!line)
@@ -124,6 +118,14 @@ static int history_add(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	v.mv_size = strlen(line);
 	rc = mdb_put(txn, st->dbi[DB_HISTORY], &k.v, &v, 0);
 	free(line);
+	if (rc == 0) {
+		uint8_t sb[8];
+
+		put_be64(sb, seq);
+		v.mv_data = sb;
+		v.mv_size = 8;
+		rc = mdb_put(txn, st->dbi[DB_INFO], &kk, &v, 0);
+	}
 	if (rc == 0 && ret_seq)
 		*ret_seq = seq;
 	return mfs_err_from_mdb(rc);
@@ -410,10 +412,9 @@ out:
 	return end(txn, r);
 }
 
-/* A link made under a temporary name and renamed at once onto an alias
- * (ln -sfn, mv -T) is one move in the history: drop the temporary name's
- * creation record when nothing was recorded after it. The audit trail
- * keeps both events. */
+/* A link made under a temporary name and renamed onto an alias (ln -sfn,
+ * mv -T) is one move in the history: drop the temporary name's creation
+ * record. The audit trail keeps both events. */
 static int forget_creation(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 			   const struct rec_alias *a)
 {
@@ -430,17 +431,11 @@ static int forget_creation(struct mfs_store *st, MDB_txn *txn, uint64_t model_id
 	key_id_id(&k, model_id, a->hseq);
 	kv = k.v;
 	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_KEY);
-	if (rc == 0) {
-		MDB_val nk, nv;
-		int last = mdb_cursor_get(cur, &nk, &nv, MDB_NEXT);
-
-		if (last == MDB_NOTFOUND || nk.mv_size < 8 ||
-		    get_be64(nk.mv_data) != model_id) {
-			mdb_cursor_close(cur);
-			return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_HISTORY], &k.v, NULL));
-		}
-	}
 	mdb_cursor_close(cur);
+	/* Concurrent promotions interleave their records: drop this one
+	 * wherever it is (sequence numbers may skip, never repeat). */
+	if (rc == 0)
+		return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_HISTORY], &k.v, NULL));
 	return 0;
 }
 

@@ -24,7 +24,16 @@ static cJSON *version_json(struct mfs_store *st, const struct mfs_version_info *
 	if (!o)
 		o = cJSON_CreateObject();
 	reg = cJSON_DetachItemFromObjectCaseSensitive(o, "registry");
-	meta = o;
+	cJSON_Delete(o);
+	/* The user's metadata goes out as stored, byte for byte: cJSON would
+	 * round integers beyond 2^53 (nanosecond timestamps). */
+	meta = NULL;
+	if (mfs_version_meta_get(st, v->id, &txt, &len) == 0) {
+		meta = cJSON_CreateRaw(txt);
+		free(txt);
+	}
+	if (!meta)
+		meta = cJSON_CreateObject();
 	if (!reg) {
 		/* A draft: what the registry knows so far. */
 		char ts[40];
