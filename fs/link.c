@@ -337,6 +337,13 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 	ino_label(d, parent, label, sizeof(label));
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
+	if (parent == INO_MODELS || newparent == INO_MODELS ||
+	    parent == FUSE_ROOT_ID || newparent == FUSE_ROOT_ID) {
+		/* EPERM, not EXDEV: mv would fall back to copying every
+		 * version into new drafts and then fail to delete the old. */
+		return mfs_log_errno(-EPERM, "refusing to rename '%s': a model's name is its identity (register a new model instead)",
+				     name);
+	}
 	if (pk == K_MODEL || nk == K_MODEL) {
 		unsigned af = 0;
 
