@@ -47,69 +47,6 @@ static int rel_in_draft(int dirfd, char *buf, size_t n)
 	return 0;
 }
 
-/* Does target, seen from directory rel (below the version root), stay
- * inside the version? Resolved as the kernel would: symlinks already in the
- * draft are followed (d/up -> .. makes d/up/.. the version's parent), up
- * to 40 of them. root is the draft's root directory. */
-static bool stays_inside(int root, const char *rel, const char *target)
-{
-	char comp[64][256], path[8192], queue[8192], link[4096];
-	int depth = 0, hops = 0;
-	size_t qlen;
-
-	if (target[0] == '/' || !target[0])
-		return false;
-	/* The link's directory is known to be inside: start there. */
-	snprintf(queue, sizeof(queue), "%s%s%s", rel, *rel ? "/" : "", target);
-	qlen = strlen(queue);
-	while (qlen) {
-		char *slash = memchr(queue, '/', qlen);
-		size_t n = slash ? (size_t)(slash - queue) : qlen;
-		char name[256];
-		struct stat sb;
-
-		if (n >= sizeof(name))
-			return false;
-		memcpy(name, queue, n);
-		name[n] = '\0';
-		memmove(queue, queue + n + (slash ? 1 : 0), qlen - n - (slash ? 1 : 0));
-		qlen -= n + (slash ? 1 : 0);
-		queue[qlen] = '\0';
-		if (!n || !strcmp(name, "."))
-			continue;
-		if (!strcmp(name, "..")) {
-			if (--depth < 0)
-				return false;
-			continue;
-		}
-		if (depth >= 64)
-			return false;
-		snprintf(comp[depth++], sizeof(comp[0]), "%s", name);
-		path[0] = '\0';
-		for (int i = 0; i < depth; i++)
-			snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s%s",
-				 i ? "/" : "", comp[i]);
-		if (fstatat(root, path, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(sb.st_mode))
-			continue;	/* a dangling name inside is fine */
-		{
-			ssize_t l = readlinkat(root, path, link, sizeof(link) - 1);
-			char rest[8192];
-
-			if (l < 0 || ++hops > 40)
-				return false;
-			link[l] = '\0';
-			if (link[0] == '/')
-				return false;
-			/* Replace the link by its target, relative to its dir. */
-			depth--;
-			snprintf(rest, sizeof(rest), "%s%s%s", link, qlen ? "/" : "", queue);
-			snprintf(queue, sizeof(queue), "%s", rest);
-			qlen = strlen(queue);
-		}
-	}
-	return true;
-}
-
 static int symlink_alias(fuse_req_t req, uint64_t parent, const char *target,
 			 const char *name, struct fuse_entry_param *e)
 {
@@ -178,7 +115,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 	r = rel_in_draft(fd, rel, sizeof(rel));
 	if (r == 0)
 		r = mfs_version_draft_open(d->st, vid, O_PATH, &root);
-	if (r == 0 && !stays_inside(root, rel, target))
+	if (r == 0 && !mfs_version_link_inside(root, rel, target))
 		r = mfs_log_errno(-EINVAL, "refusing symlink '%s' -> '%s' in '%s': it leaves the version; copy the files it points to (cp -rL, rsync -L)",
 				  name, target, label);
 	if (r == 0 && ino_kind(parent) == K_VERSION &&

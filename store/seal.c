@@ -466,6 +466,23 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	for (size_t i = 0; i < s.n; i++)
 		nfiles += S_ISREG(s.it[i].sb.st_mode) || S_ISLNK(s.it[i].sb.st_mode);
+	/* Renames inside the draft can carry a relative link out of the
+	 * version: check every link where it now stands. */
+	for (size_t i = 0; i < s.n; i++) {
+		char dir[4096];
+		const char *slash;
+
+		if (!S_ISLNK(s.it[i].sb.st_mode))
+			continue;
+		slash = strrchr(s.it[i].path, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - s.it[i].path) : 0,
+			 s.it[i].path);
+		if (!mfs_version_link_inside(s.root, dir, s.it[i].target)) {
+			r = mfs_log_errno(-EINVAL, "refusing to seal '%s': symlink '%s' -> '%s' leaves the version; copy the files it points to (cp -rL, rsync -L)",
+					  label, s.it[i].path, s.it[i].target);
+			goto out;
+		}
+	}
 	if (nfiles == 0) {
 		r = mfs_log_errno(-EINVAL, "refusing to seal '%s': the draft holds no file",
 				  label);

@@ -17,7 +17,6 @@
 #include "semver.h"
 #include "version.h"
 #include "perm.h"
-#include <unistd.h>
 
 /*
  * Versions are keyed by (model id, name) and by id. A draft's files live in
@@ -544,6 +543,71 @@ int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *r
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+/*============================================================ links */
+
+/* Does target, seen from directory rel (below the version root), stay
+ * inside the version? Resolved as the kernel would: symlinks already in the
+ * draft are followed (d/up -> .. makes d/up/.. the version's parent), up
+ * to 40 of them. root is the draft's root directory. */
+bool mfs_version_link_inside(int root, const char *rel, const char *target)
+{
+	char comp[64][256], path[8192], queue[8192], link[4096];
+	int depth = 0, hops = 0;
+	size_t qlen;
+
+	if (target[0] == '/' || !target[0])
+		return false;
+	/* The link's directory is known to be inside: start there. */
+	snprintf(queue, sizeof(queue), "%s%s%s", rel, *rel ? "/" : "", target);
+	qlen = strlen(queue);
+	while (qlen) {
+		char *slash = memchr(queue, '/', qlen);
+		size_t n = slash ? (size_t)(slash - queue) : qlen;
+		char name[256];
+		struct stat sb;
+
+		if (n >= sizeof(name))
+			return false;
+		memcpy(name, queue, n);
+		name[n] = '\0';
+		memmove(queue, queue + n + (slash ? 1 : 0), qlen - n - (slash ? 1 : 0));
+		qlen -= n + (slash ? 1 : 0);
+		queue[qlen] = '\0';
+		if (!n || !strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			if (--depth < 0)
+				return false;
+			continue;
+		}
+		if (depth >= 64)
+			return false;
+		snprintf(comp[depth++], sizeof(comp[0]), "%s", name);
+		path[0] = '\0';
+		for (int i = 0; i < depth; i++)
+			snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s%s",
+				 i ? "/" : "", comp[i]);
+		if (fstatat(root, path, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(sb.st_mode))
+			continue;	/* a dangling name inside is fine */
+		{
+			ssize_t l = readlinkat(root, path, link, sizeof(link) - 1);
+			char rest[8192];
+
+			if (l < 0 || ++hops > 40)
+				return false;
+			link[l] = '\0';
+			if (link[0] == '/')
+				return false;
+			/* Replace the link by its target, relative to its dir. */
+			depth--;
+			snprintf(rest, sizeof(rest), "%s%s%s", link, qlen ? "/" : "", queue);
+			snprintf(queue, sizeof(queue), "%s", rest);
+			qlen = strlen(queue);
+		}
+	}
+	return true;
 }
 
 /*============================================================ metadata */

@@ -36,6 +36,12 @@ struct mfs_version_info {
 
 const char *mfs_vstate_name(enum mfs_vstate s);
 
+/* Does a symlink with target, made in directory rel of a draft whose root
+ * directory is root (rel "" at the root), resolve inside the version?
+ * Resolved as the kernel would, following symlinks already in the draft
+ * (up to 40); absolute targets never stay inside. Reads the draft only. */
+bool mfs_version_link_inside(int root, const char *rel, const char *target);
+
 /* Returns 0, or -ENOENT (also for a tombstone unless with_tombstones). */
 int mfs_version_lookup(struct mfs_store *st, uint64_t model_id,
 		       const char *name, bool with_tombstones,

@@ -64,6 +64,26 @@ def test_seal_empty_draft_is_einval(mounted):
     assert util.is_sealed(vdir)
 
 
+def test_seal_rechecks_symlinks_moved_out_of_place(mounted):
+    '''A link made inside the version can be carried out of it by a rename
+    (sub/link -> ../a moved to the root points above the version): the
+    seal checks every link where it stands, refuses with EINVAL, and
+    leaves the draft as it was.'''
+    vdir = mounted.version('churn', '1.0.0', {'a': b'a'})
+    os.mkdir(pjoin(vdir, 'sub'))
+    os.symlink('../a', pjoin(vdir, 'sub', 'link'))
+    os.rename(pjoin(vdir, 'sub', 'link'), pjoin(vdir, 'link'))
+    mark = mounted.log_mark()
+    expect_errno(errno.EINVAL, seal, vdir)
+    assert 'link' in mounted.log_since(mark)
+    assert not util.is_sealed(vdir)
+    assert sorted(os.listdir(vdir)) == ['a', 'link', 'sub']
+    assert read_file(pjoin(vdir, 'a')) == b'a'
+    os.unlink(pjoin(vdir, 'link'))
+    seal(vdir)
+    assert util.is_sealed(vdir)
+
+
 @pytest.mark.mount_options('seal_idle=1')
 def test_seal_idle(mounted):
     vdir = mounted.version('churn', '1.0.0', {'a.bin': b'idle'})
