@@ -240,21 +240,26 @@ int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
 		   struct mfs_digest *ret)
 {
 	struct mfsd *d = ctx;
-	struct node *n = node_find(d, ino_make(K_DRAFT, (uint64_t)bino));
+	uint64_t ino = ino_make(K_DRAFT, (uint64_t)bino);
+	struct node *n;
 	int r = -ENOENT;
 
 	(void)mtime_ns;
-	if (!n)
-		return r;
-	/* The node cannot go away here: the seal runs only with no writer,
-	 * and forget needs the kernel, which is blocked on this seal's
-	 * caller; still, hold hlock while reading the state. */
-	pthread_mutex_lock(&n->hlock);
-	if (n->h && n->h_valid && n->h_off == size) {
-		mfs_hash_final(n->h, ret);
-		r = 0;
+	/* The seal runs on the version directory's request, not on this
+	 * node's: a FORGET may free it meanwhile, so look it up and read its
+	 * hash under d->lock (lock order: d->lock, then hlock). */
+	pthread_mutex_lock(&d->lock);
+	for (n = *bucket(d, ino); n && n->ino != ino; n = n->next)
+		;
+	if (n) {
+		pthread_mutex_lock(&n->hlock);
+		if (n->h && n->h_valid && n->h_off == size) {
+			mfs_hash_final(n->h, ret);
+			r = 0;
+		}
+		pthread_mutex_unlock(&n->hlock);
 	}
-	pthread_mutex_unlock(&n->hlock);
+	pthread_mutex_unlock(&d->lock);
 	return r;
 }
 

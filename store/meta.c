@@ -341,3 +341,38 @@ char *mfs_meta_merge_registry(const char *user, size_t len, const char *reg)
 	sprintf(out + end, "%s\n  \"registry\": %s\n}\n", empty ? "" : ",", reg);
 	return out;
 }
+
+char *mfs_meta_print(const cJSON *j, int indent)
+{
+	char *raw = cJSON_Print(j), *out;
+	size_t n = 0, extra = 0;
+
+	if (!raw)
+		return NULL;
+	/* cJSON indents with tabs and writes ":\t"; strings never hold a raw
+	 * tab (it is escaped), so every tab is layout. */
+	for (const char *p = raw; *p; p++)
+		extra += *p == '\t' ? 1 : *p == '\n' ? (size_t)indent : 0;
+	out = malloc(strlen(raw) + extra + 1);
+	if (!out) {
+		free(raw);
+		return NULL;
+	}
+	for (const char *p = raw; *p; p++) {
+		if (*p == '\t') {
+			bool after_colon = p > raw && p[-1] == ':';
+
+			out[n++] = ' ';
+			if (!after_colon)
+				out[n++] = ' ';
+		} else {
+			out[n++] = *p;
+			if (*p == '\n')
+				for (int i = 0; i < indent; i++)
+					out[n++] = ' ';
+		}
+	}
+	out[n] = '\0';
+	free(raw);
+	return out;
+}

@@ -37,4 +37,9 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
  * Ownership: caller owns the result (NUL-terminated); free(). */
 char *mfs_meta_merge_registry(const char *user, size_t len, const char *reg);
 
+/* j as indented JSON text (two spaces a level, "key": value), each line
+ * after the first shifted right by indent spaces. Returns NULL on ENOMEM.
+ * Ownership: caller owns the result; free(). */
+char *mfs_meta_print(const struct cJSON *j, int indent);
+
 #endif

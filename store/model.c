@@ -446,7 +446,7 @@ int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len)
 		free(a);
 	}
 	free(m);
-	s = r == 0 ? cJSON_Print(root) : NULL;
+	s = r == 0 ? mfs_meta_print(root, 0) : NULL;
 	cJSON_Delete(root);
 	if (r < 0)
 		return r;

@@ -901,7 +901,7 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 
 static char *finish(cJSON *root, size_t *ret_len)
 {
-	char *s = cJSON_Print(root);
+	char *s = mfs_meta_print(root, 0);
 	size_t n;
 	char *out;
 
@@ -1007,7 +1007,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
 	if (r < 0)
 		goto out;
-	regtxt = cJSON_Print(reg);
+	regtxt = mfs_meta_print(reg, 2);
 	*ret = regtxt ? mfs_meta_merge_registry(user, ulen, regtxt) : NULL;
 	r = *ret ? 0 : -ENOMEM;
 	if (r == 0)

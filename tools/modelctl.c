@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "store.h"
+#include "meta.h"
 
 static const struct cmd cmds[] = {
 	{ "list", cmd_list, "list [MODEL]            models, or the versions of MODEL" },
@@ -68,7 +69,7 @@ void ctl_split_ref(char *s, char **ret_model, char **ret_version)
 
 void ctl_print_json(cJSON *j)
 {
-	char *s = cJSON_Print(j);
+	char *s = mfs_meta_print(j, 0);
 
 	if (s) {
 		puts(s);
