@@ -123,6 +123,16 @@ static struct handle *handle_new(enum hkind kind, uint64_t ino)
 	return h;
 }
 
+/* A handle that can only write (cp, rsync, tar, dd destinations) bypasses
+ * the FUSE page cache: the bytes are copied once into the draft file
+ * instead of also into pages of the FUSE inode nobody will read through
+ * this handle. Readers and writers that map the file (numpy.memmap) keep
+ * the cache, which shared mmap needs. */
+static bool write_only(int flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY;
+}
+
 static bool wants_write(int flags)
 {
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -257,7 +267,7 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			r = open_draft(d, &c, n, sealed ? O_RDONLY : fi->flags, ret);
 		}
 		if (r == 0 && !sealed)
-			fi->direct_io = 0;
+			fi->direct_io = write_only(fi->flags);
 		return r;
 	}
 	case K_SENTRY:
@@ -424,6 +434,7 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	(*ret)->node = n;
 	node_open_ref(d, n, 1);
 	hash_start(n, e->attr.st_size == 0);
+	fi->direct_io = write_only(fi->flags);
 	return 0;
 fail:
 	close(fd);

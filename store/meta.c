@@ -161,15 +161,39 @@ static size_t skip_value(const char *s, size_t i, size_t n)
 	return n;
 }
 
-/* buf without its top-level "registry" members, or NULL if it has none.
- * Ownership: caller owns the result; free(). */
+/* Is the JSON string token s[0..n) (quotes included) the key "registry"?
+ * Decoded, so an escaped spelling ("regi\u0073try") counts too. */
+static bool is_registry_key(const char *s, size_t n)
+{
+	cJSON *k;
+	bool yes;
+
+	if (n == 10)
+		return !memcmp(s, "\"registry\"", 10);
+	if (!memchr(s, '\\', n))
+		return false;
+	k = cJSON_ParseWithLength(s, n);
+	yes = k && cJSON_IsString(k) && !strcmp(k->valuestring, "registry");
+	cJSON_Delete(k);
+	return yes;
+}
+
+/* A copy of the object text s without its top-level "registry" members;
+ * every other member keeps its bytes. The input is copied unchanged when
+ * it has none. Returns NULL on ENOMEM. Ownership: caller frees. */
 static char *cut_registry(const char *s, size_t n)
 {
-	size_t i = skip_ws(s, 0, n), spans[4096][2], ns = 0, cut = 0, len = 0;
-	char *out;
+	size_t i = skip_ws(s, 0, n), len = 0;
+	bool first = true, cut = false;
+	char *out = malloc(n + 3);
 
-	if (i >= n || s[i] != '{')
+	if (!out)
 		return NULL;
+	if (i >= n || s[i] != '{') {
+		free(out);
+		return NULL;
+	}
+	out[len++] = '{';
 	i++;
 	for (;;) {
 		size_t k, ke, ve;
@@ -182,35 +206,25 @@ static char *cut_registry(const char *s, size_t n)
 		i = skip_ws(s, ke, n) + 1;	/* the ':' */
 		i = skip_ws(s, i, n);
 		ve = skip_value(s, i, n);
-		if (ke - k == 10 && !memcmp(s + k, "\"registry\"", 10))
-			cut++;
-		else if (ns < sizeof(spans) / sizeof(spans[0])) {
-			spans[ns][0] = k;
-			spans[ns][1] = ve;
-			ns++;
+		if (is_registry_key(s + k, ke - k)) {
+			cut = true;
 		} else {
-			return NULL;
+			if (!first)
+				out[len++] = ',';
+			memcpy(out + len, s + k, ve - k);
+			len += ve - k;
+			first = false;
 		}
 		i = skip_ws(s, ve, n);
 		if (i < n && s[i] == ',')
 			i++;
 	}
-	if (!cut)
-		return NULL;
-	for (size_t m = 0; m < ns; m++)
-		len += spans[m][1] - spans[m][0] + 2;
-	out = malloc(len + 3);
-	if (!out)
-		return NULL;
-	len = 0;
-	out[len++] = '{';
-	for (size_t m = 0; m < ns; m++) {
-		if (m)
-			out[len++] = ',';
-		memcpy(out + len, s + spans[m][0], spans[m][1] - spans[m][0]);
-		len += spans[m][1] - spans[m][0];
+	if (!cut) {
+		memcpy(out, s, n);
+		len = n;
+	} else {
+		out[len++] = '}';
 	}
-	out[len++] = '}';
 	out[len] = '\0';
 	return out;
 }
@@ -229,7 +243,9 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 	if (r < 0)
 		return r;
 	r = -EINVAL;
-	cJSON_DeleteItemFromObjectCaseSensitive(j, "registry");
+	/* Validate without ours; duplicates too (cJSON keeps every one). */
+	while (cJSON_GetObjectItemCaseSensitive(j, "registry"))
+		cJSON_DeleteItemFromObjectCaseSensitive(j, "registry");
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 		it = cJSON_GetObjectItemCaseSensitive(j, strings[i]);
 		if (it && !cJSON_IsString(it)) {
@@ -287,25 +303,6 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 	    check_string_list(it, "tags", false, why, n) < 0)
 		goto out;
 	out = cut_registry(buf, len);
-	if (out) {
-		/* Check the cut: an escaped spelling of "registry" would
-		 * survive it; then re-print (numbers may lose precision). */
-		cJSON *again = cJSON_Parse(out);
-
-		if (!again || cJSON_GetObjectItemCaseSensitive(again, "registry")) {
-			free(out);
-			out = cJSON_PrintUnformatted(j);
-		}
-		cJSON_Delete(again);
-	} else if (!cJSON_GetObjectItemCaseSensitive(j, "registry")) {
-		out = malloc(len + 1);
-		if (out) {
-			memcpy(out, buf, len);
-			out[len] = '\0';
-		}
-	} else {
-		out = cJSON_PrintUnformatted(j);
-	}
 	if (!out) {
 		r = -ENOMEM;
 		goto out;
