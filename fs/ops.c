@@ -28,7 +28,7 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->max_write = conn->max_write > (1u << 20) ? conn->max_write : (1u << 20);
-	conn->max_readahead = conn->max_readahead;
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 }
