@@ -30,6 +30,40 @@ double attr_timeout(uint64_t ino)
 	return ino_kind(ino) == K_SENTRY ? SEALED_TIMEOUT : 0.0;
 }
 
+/*
+ * How long the kernel may trust a name -> inode mapping. Every change of
+ * the tree goes through this mount (the daemon is the writer of record)
+ * and so through the kernel's own dentry updates, except what the registry
+ * computes: `latest` and aliases are never cached (a promotion must be
+ * seen by the next open), nor are names inside drafts (a seal swaps them
+ * for sealed entries). Fixed names are cached for long, the rest for a
+ * second, so a path walk through models/NAME/versions/V/ costs no lookups
+ * while it is being stat()ed file after file.
+ */
+double entry_timeout(uint64_t ino)
+{
+	switch (ino_kind(ino)) {
+	case K_SENTRY:
+	case K_VERSIONS:
+	case K_MMETA:
+	case K_POLICY:
+	case K_HISTORY:
+		return SEALED_TIMEOUT;
+	case K_FIXED:
+		return ino == INO_MODELS || ino == INO_AUDIT || ino == INO_INDEX ?
+			       SEALED_TIMEOUT : 0.0;
+	case K_MODEL:
+	case K_VERSION:
+	case K_VMETA:
+	case K_VLINEAGE:
+		return 1.0;
+	default:
+		/* K_ALIAS, K_LATEST, K_DISCARD, and K_DRAFT: a seal replaces
+		 * a draft's entries with sealed ones behind the kernel's back. */
+		return 0.0;
+	}
+}
+
 static void ts_of(int64_t ns, struct timespec *ts)
 {
 	ts->tv_sec = (time_t)(ns / 1000000000);

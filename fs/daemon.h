@@ -157,6 +157,7 @@ int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
 int attr_get(struct mfsd *d, uint64_t ino, struct stat *ret);
 /* Entry timeouts for an inode's kind. */
 double attr_timeout(uint64_t ino);
+double entry_timeout(uint64_t ino);
 
 /* ---- ops tables ---- */
 extern const struct fuse_lowlevel_ops mfs_ops;

@@ -190,7 +190,8 @@ int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e)
 	if (r < 0)
 		return r;
 	e->ino = ino;
-	e->attr_timeout = e->entry_timeout = attr_timeout(ino);
+	e->attr_timeout = attr_timeout(ino);
+	e->entry_timeout = entry_timeout(ino);
 	return 0;
 }
 
@@ -223,7 +224,8 @@ static int lookup_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t par
 	if (r < 0)
 		return r;
 	e->ino = n->ino;
-	e->attr_timeout = e->entry_timeout = 0;
+	e->attr_timeout = 0;
+	e->entry_timeout = entry_timeout(n->ino);
 	return 0;
 }
 

@@ -422,7 +422,8 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	}
 	close(fd);
 	e->ino = n->ino;
-	e->attr_timeout = e->entry_timeout = 0;
+	e->attr_timeout = 0;
+	e->entry_timeout = entry_timeout(n->ino);
 	*ret = handle_new(H_DRAFT, n->ino);
 	if (!*ret) {
 		close(bfd);

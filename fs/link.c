@@ -135,7 +135,8 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 			r = node_draft_get(d, &c, vi.model_id, vid, fd, name, &e->attr, &n);
 		if (r == 0) {
 			e->ino = n->ino;
-			e->attr_timeout = e->entry_timeout = 0;
+			e->attr_timeout = 0;
+			e->entry_timeout = entry_timeout(n->ino);
 		}
 	}
 	if (root >= 0)
@@ -408,7 +409,8 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 	}
 	if (r == 0) {
 		e->ino = n->ino;
-		e->attr_timeout = e->entry_timeout = 0;
+		e->attr_timeout = 0;
+		e->entry_timeout = entry_timeout(n->ino);
 		vstate_touch(d, vid);
 	}
 	close(fd);
