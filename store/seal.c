@@ -78,8 +78,10 @@ static int push(struct seal *s, const char *path, uint32_t parent,
 	return 0;
 }
 
-/* Step 1 for one file: hash (or take the daemon's inline digest) and fsync. */
-static int hash_and_sync(struct seal *s, struct item *it)
+/* Step 1, first pass, for one file: hash (or take the daemon's inline
+ * digest) and start its writeback, so the fsyncs of the second pass find
+ * the data on its way and one journal commit covers many files. */
+static int hash_and_start(struct seal *s, struct item *it)
 {
 	int fd, r = 0;
 	uint64_t size;
@@ -103,10 +105,25 @@ static int hash_and_sync(struct seal *s, struct item *it)
 			goto out;
 		}
 	}
+	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+out:
+	close(fd);
+	return r;
+}
+
+/* Step 1, second pass: fsync. Its bytes must be on disk before any name
+ * (blob or LMDB record) claims them. */
+static int sync_one(struct seal *s, struct item *it)
+{
+	int fd, r = 0;
+
+	fd = openat(s->root, it->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return mfs_log_errno(-errno, "seal of '%s': open '%s': %s", s->label,
+				     it->path, strerror(errno));
 	if (mfs_sys->fsync(fd) < 0)
 		r = mfs_log_errno(-errno, "fsync '%s' of '%s': %s", it->path, s->label,
 				  strerror(errno));
-out:
 	close(fd);
 	return r;
 }
@@ -491,7 +508,10 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	/* 1. */
 	for (size_t i = 0; i < s.n && r == 0; i++)
 		if (S_ISREG(s.it[i].sb.st_mode))
-			r = hash_and_sync(&s, &s.it[i]);
+			r = hash_and_start(&s, &s.it[i]);
+	for (size_t i = 0; i < s.n && r == 0; i++)
+		if (S_ISREG(s.it[i].sb.st_mode))
+			r = sync_one(&s, &s.it[i]);
 	if (r < 0)
 		goto out;
 	/* 2. */
