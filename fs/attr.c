@@ -229,6 +229,19 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 			return -ENOENT;
 		if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
+		if (st->st_nlink == 0 && S_ISDIR(st->st_mode)) {
+			/* Its draft was sealed and removed: answer as the
+			 * sealed directory at the same path. */
+			uint64_t vid, eid;
+
+			if (sealed_twin(d, ino, &vid, &eid) == 0) {
+				r = eid ? attr_get(d, ino_make(K_SENTRY, eid), st) :
+					  attr_get(d, ino_make(K_VERSION, vid), st);
+				if (r == 0)
+					st->st_ino = ino;
+				return r;
+			}
+		}
 		st->st_blksize = BLKSIZE;
 		break;
 	default:

@@ -231,6 +231,10 @@ uint64_t ino_vid(struct mfsd *d, uint64_t ino, bool *ret_sealed);
  * dir node). Returns 0, -EROFS if sealed, -ENOTDIR, -ENOENT.
  * Ownership: caller owns *ret_fd. */
 int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd);
+/* For a draft node of a version sealed since it was looked up (a shell's
+ * cwd inside the draft): the version and the sealed entry at the same
+ * path (0: the version's root). Returns 0, or -ENOENT. */
+int sealed_twin(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, uint64_t *ret_eid);
 /* Fill a fuse_entry_param for ino with attr. */
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
 /* /proc/self/fd/N for an O_PATH fd. */

@@ -201,6 +201,43 @@ static bool is_root_draft_vfile(uint64_t parent, const char *name)
 	       (!strcmp(name, "metadata.json") || !strcmp(name, "lineage.json"));
 }
 
+/* A draft directory node whose version was sealed since (a shell's cwd
+ * inside the draft): the sealed entry at the same path, found from the
+ * node's fd. *ret_eid is 0 for the version's root. Returns 0, or -ENOENT. */
+int sealed_twin(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, uint64_t *ret_eid)
+{
+	struct node *n = node_find(d, ino);
+	char p[64], real[4096], *rel, *save = NULL, *tok, *del;
+	uint64_t eid = 0;
+	ssize_t l;
+
+	if (!n)
+		return -ENOENT;
+	fd_path(n->fd, p);
+	l = readlink(p, real, sizeof(real) - 1);
+	if (l < 0)
+		return -ENOENT;
+	real[l] = '\0';
+	del = strstr(real, " (deleted)");
+	if (del && !del[10])
+		*del = '\0';
+	rel = strstr(real, "/drafts/");
+	if (!rel)
+		return -ENOENT;
+	rel = strchr(rel + 8, '/');
+	for (tok = rel ? strtok_r(rel + 1, "/", &save) : NULL; tok;
+	     tok = strtok_r(NULL, "/", &save)) {
+		struct mfs_entry e;
+
+		if (mfs_entry_lookup(d->st, n->vid, eid, tok, &e) < 0)
+			return -ENOENT;
+		eid = e.id;
+	}
+	*ret_vid = n->vid;
+	*ret_eid = eid;
+	return 0;
+}
+
 /*============================================================ lookup */
 
 static int lookup_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
@@ -330,8 +367,20 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 			return r;
 		ino = ino_make(K_SENTRY, ent.id);
 		break;
-	case K_DRAFT:
-		return lookup_draft(d, c, parent, name, e);
+	case K_DRAFT: {
+		uint64_t vid, eid;
+
+		r = lookup_draft(d, c, parent, name, e);
+		if (r != -EROFS)
+			return r;
+		if (sealed_twin(d, parent, &vid, &eid) < 0)
+			return -ENOENT;
+		r = mfs_entry_lookup(d->st, vid, eid, name, &ent);
+		if (r < 0)
+			return r;
+		ino = ino_make(K_SENTRY, ent.id);
+		break;
+	}
 	default:
 		return -ENOTDIR;
 	}
@@ -540,9 +589,17 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 	}
 	case K_DRAFT: {
 		struct node *n = node_find(d, ino);
+		bool sealed = false;
+		uint64_t vid, eid;
 
 		if (!n)
 			return -ENOENT;
+		if (ino_vid(d, ino, &sealed) && sealed) {
+			r = sealed_twin(d, ino, &vid, &eid);
+			if (r == 0)
+				r = snap_entries(d, s, vid, eid);
+			break;
+		}
 		r = snap_backing(s, n->fd);
 		break;
 	}

@@ -84,6 +84,24 @@ def test_seal_rechecks_symlinks_moved_out_of_place(mounted):
     assert util.is_sealed(vdir)
 
 
+def test_cwd_inside_draft_follows_the_seal(mounted):
+    '''A shell whose working directory is inside a draft keeps working
+    after the version is sealed: it sees the sealed files at the same
+    paths, and writing there is EROFS.'''
+    vdir = mounted.version('churn', '1.0.0', {'sub/deep/f': b'hi', 'sub/t': b'top'})
+    old = os.getcwd()
+    os.chdir(pjoin(vdir, 'sub'))
+    try:
+        seal(vdir)
+        assert sorted(os.listdir('.')) == ['deep', 't']
+        assert os.listdir('deep') == ['f']
+        assert read_file('deep/f') == b'hi'
+        assert stat.S_ISDIR(os.stat('.').st_mode)
+        expect_errno(errno.EROFS, write_file, 'new', b'x')
+    finally:
+        os.chdir(old)
+
+
 @pytest.mark.mount_options('seal_idle=1')
 def test_seal_idle(mounted):
     vdir = mounted.version('churn', '1.0.0', {'a.bin': b'idle'})
