@@ -14,6 +14,7 @@
 #include "model.h"
 #include "version.h"
 #include "hash.h"
+#include "format.h"
 
 /*
  * Sealed content answers from the store's records; drafts from the real
@@ -512,7 +513,7 @@ void attr_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
  * on sealed files; state, version, created and sealed on versions. Controls
  * (seal, ...) are write-only and never listed, so cp -a never copies them.
  */
-static const char *const file_facts[] = { "digest", "size" };
+static const char *const file_facts[] = { "digest", "size", "format" };
 static const char *const version_facts[] = { "state", "version", "created", "sealed" };
 
 /* The value of fact name (without prefix) of ino into buf. Returns its
@@ -532,6 +533,8 @@ static int fact(struct mfsd *d, uint64_t ino, const char *name, char *buf, size_
 		}
 		if (!strcmp(name, "size"))
 			return snprintf(buf, n, "%llu", (unsigned long long)e.size);
+		if (!strcmp(name, "format"))
+			return snprintf(buf, n, "%s", mfs_format_name(e.format));
 	}
 	if (ino_kind(ino) == K_VERSION && mfs_version_get(d->st, ino_id(ino), &vi) == 0) {
 		char ts[40];

@@ -61,7 +61,7 @@ struct rec_entry {
 	int64_t mtime_ns;
 	uint8_t digest[16];
 	uint16_t name_len, target_len;
-	uint32_t pad;
+	uint32_t format;	/* enum mfs_format, detected at seal */
 	/* then name_len bytes of name, target_len bytes of symlink target */
 };
 

@@ -16,6 +16,7 @@
 #include "seal.h"
 #include "sys.h"
 #include "version.h"
+#include "format.h"
 
 /*
  * The ladder (DESIGN §2, STYLE A7), in order, with why:
@@ -41,6 +42,7 @@ struct item {
 	struct stat sb;
 	char *target;		/* symlinks */
 	struct mfs_digest d;
+	unsigned format;	/* enum mfs_format */
 	bool created;		/* this seal created the blob name */
 	uint64_t eid;
 };
@@ -104,6 +106,16 @@ static int hash_and_start(struct seal *s, struct item *it)
 					  s->label, it->path);
 			goto out;
 		}
+	}
+	{
+		/* The format, from the first bytes (never the name). */
+		uint8_t *head = malloc(MFS_FORMAT_PROBE);
+		ssize_t got = head ? pread(fd, head, MFS_FORMAT_PROBE, 0) : -1;
+
+		it->format = got >= 0 ? mfs_format_detect(head, (size_t)got,
+							   (uint64_t)it->sb.st_size) :
+					MFS_FMT_UNKNOWN;
+		free(head);
 	}
 	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 out:
@@ -261,6 +273,7 @@ static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it
 	re.size = S_ISREG(it->sb.st_mode) ? (uint64_t)it->sb.st_size : S_ISLNK(it->sb.st_mode) ? tl : 0;
 	re.mtime_ns = (int64_t)it->sb.st_mtim.tv_sec * 1000000000 + it->sb.st_mtim.tv_nsec;
 	memcpy(re.digest, it->d.b, 16);
+	re.format = it->format;
 	re.name_len = (uint16_t)nl;
 	re.target_len = (uint16_t)tl;
 	buf = malloc(sizeof(re) + nl + tl);

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "semver.h"
 #include "version.h"
+#include "format.h"
 #include "perm.h"
 
 /*
@@ -704,6 +705,7 @@ static int decode_entry(const MDB_val *v, struct mfs_entry *ret, char *target,
 		ret->size = re.size;
 		ret->mtime_ns = re.mtime_ns;
 		memcpy(ret->digest.b, re.digest, 16);
+		ret->format = re.format;
 		memcpy(ret->name, (char *)v->mv_data + sizeof(re), re.name_len);
 		ret->name[re.name_len] = '\0';
 	}
@@ -892,6 +894,7 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		mfs_digest_hex(&kids[i].digest, hex);
 		cJSON_AddNumberToObject(f, "size", (double)kids[i].size);
 		cJSON_AddStringToObject(f, "digest", hex);
+		cJSON_AddStringToObject(f, "format", mfs_format_name(kids[i].format));
 		cJSON_AddStringToObject(f, "mode", mode);
 		cJSON_AddItemToArray(files, f);
 	}
@@ -1007,6 +1010,27 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
 	if (r < 0)
 		goto out;
+	{
+		/* The version's formats: each model format found, once, in a
+		 * fixed order (plain json/text/zip files are not model formats
+		 * but are listed when nothing else is). */
+		bool seen[MFS_FMT_COUNT] = { false }, is_model = false;
+		cJSON *fl = cJSON_CreateArray(), *it;
+
+		cJSON_ArrayForEach(it, files) {
+			const char *fn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "format"));
+
+			for (int f = 1; fn && f < MFS_FMT_COUNT; f++)
+				if (!strcmp(fn, mfs_format_name((enum mfs_format)f)))
+					seen[f] = true;
+		}
+		for (int f = 1; f < MFS_FMT_ZIP; f++)
+			is_model = is_model || seen[f];
+		for (int f = 1; f < MFS_FMT_COUNT; f++)
+			if (seen[f] && (f < MFS_FMT_ZIP || !is_model))
+				cJSON_AddItemToArray(fl, cJSON_CreateString(mfs_format_name((enum mfs_format)f)));
+		cJSON_AddItemToObject(reg, "formats", fl);
+	}
 	regtxt = mfs_meta_print(reg, 2);
 	*ret = regtxt ? mfs_meta_merge_registry(user, ulen, regtxt) : NULL;
 	r = *ret ? 0 : -ENOMEM;

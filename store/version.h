@@ -106,6 +106,7 @@ struct mfs_entry {
 	uint64_t size;
 	int64_t mtime_ns;
 	struct mfs_digest digest;	/* regular files */
+	unsigned format;		/* enum mfs_format (format.h) */
 	char name[MFS_NAME_MAX + 1];
 };
 
