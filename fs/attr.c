@@ -378,17 +378,32 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 		struct node *n = node_find(d, ino);
 		bool sealed = false;
 
+		bool gate = !(fi && fi->fh);	/* an open handle is counted */
+
 		if (!n)
 			return -ENOENT;
 		if (!ino_vid(d, ino, &sealed) || sealed)
 			goto sealed;
+		/* A change by path is counted like a writer, so it cannot
+		 * slip between the seal's hashing and its linking. */
+		if (gate && vstate_writer(d, n->vid, 1) < 0) {
+			ino_label(d, ino, label, sizeof(label));
+			return mfs_log_errno(-EBUSY, "refusing to change '%s' while its version is being sealed",
+					     label);
+		}
+		if (gate && (!ino_vid(d, ino, &sealed) || sealed)) {
+			vstate_writer(d, n->vid, -1);
+			goto sealed;
+		}
 		if (to_set & FUSE_SET_ATTR_SIZE) {
 			pthread_mutex_lock(&n->hlock);
 			n->h_valid = false;
 			pthread_mutex_unlock(&n->hlock);
 		}
-		vstate_touch(d, n->vid);
-		return set_draft(d, &c, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+		r = set_draft(d, &c, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+		if (gate)
+			vstate_writer(d, n->vid, -1);
+		return r;
 	}
 	case K_VERSION: {
 		bool sealed = false;

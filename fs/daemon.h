@@ -235,6 +235,13 @@ int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd);
  * cwd inside the draft): the version and the sealed entry at the same
  * path (0: the version's root). Returns 0, or -ENOENT. */
 int sealed_twin(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, uint64_t *ret_eid);
+/* draft_dirfd() for an operation that changes the draft: counted as a
+ * writer of the version (a seal waits for it, and refuses it with -EBUSY
+ * while it walks the draft) until draft_op_end(). */
+int draft_dirfd_mut(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd);
+void draft_op_end(struct mfsd *d, uint64_t vid);
+/* fuse_reply_entry(), dropping the node reference if the reply failed. */
+void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *e);
 /* Fill a fuse_entry_param for ino with attr. */
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
 /* /proc/self/fd/N for an O_PATH fd. */

@@ -181,6 +181,50 @@ int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
 	return 0;
 }
 
+int draft_dirfd_mut(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
+{
+	bool sealed = false;
+	uint64_t vid;
+	char label[512];
+	int r;
+
+	if (ino_kind(ino) != K_VERSION && ino_kind(ino) != K_DRAFT &&
+	    ino_kind(ino) != K_SENTRY)
+		return -ENOTDIR;
+	vid = ino_vid(d, ino, &sealed);
+	if (!vid)
+		return -ENOENT;
+	if (sealed)
+		return -EROFS;
+	/* Counted like a writer: a seal waits for it, and refuses it while
+	 * it walks the draft. The state is checked again once counted. */
+	r = vstate_writer(d, vid, 1);
+	if (r < 0) {
+		ino_label(d, ino, label, sizeof(label));
+		return mfs_log_errno(-EBUSY, "refusing to change '%s' while its version is being sealed",
+				     label);
+	}
+	r = draft_dirfd(d, ino, ret_vid, ret_fd);
+	if (r < 0)
+		vstate_writer(d, vid, -1);
+	return r;
+}
+
+void draft_op_end(struct mfsd *d, uint64_t vid)
+{
+	vstate_writer(d, vid, -1);
+}
+
+void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *e)
+{
+	enum ino_kind k = ino_kind(e->ino);
+
+	/* The kernel did not get it (the caller was interrupted): the lookup
+	 * reference we took for it must not leak the node and its fd. */
+	if (fuse_reply_entry(req, e) < 0 && (k == K_DRAFT || k == K_ALIAS))
+		node_forget(d, e->ino, 1);
+}
+
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e)
 {
 	int r;
@@ -396,7 +440,7 @@ void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(daemon_of(req), req, &e);
 }
 
 void dir_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -707,7 +751,7 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 		vstate_touch(d, vi.id);
 		return make_entry(d, ino_make(K_VERSION, vi.id), e);
 	}
-	r = draft_dirfd(d, parent, &vid, &fd);
+	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	if (r == -ENOTDIR || r == -EROFS)
 		return refuse_here(d, parent, name, "directory");
 	if (r < 0)
@@ -720,10 +764,9 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 			r = -errno;
 		as_daemon(d);
 	}
-	if (r == 0) {
-		vstate_touch(d, vid);
+	if (r == 0)
 		r = lookup_draft(d, &c, parent, name, e);
-	}
+	draft_op_end(d, vid);
 	close(fd);
 	return r;
 }
@@ -739,7 +782,7 @@ void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(daemon_of(req), req, &e);
 }
 
 static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
@@ -751,11 +794,12 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	uint64_t vid;
 	int fd, r;
 
-	r = draft_dirfd(d, parent, &vid, &fd);
+	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	if (r < 0)
 		return (r == -ENOTDIR || r == -EROFS) ?
 			       refuse_here(d, parent, name, "node") : r;
 	if (!S_ISREG(mode)) {
+		draft_op_end(d, vid);
 		close(fd);
 		ino_label(d, parent, label, sizeof(label));
 		return mfs_log_errno(-EPERM, "refusing special file '%s' in '%s': a version holds regular files, directories and symlinks only",
@@ -769,10 +813,9 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 			r = -errno;
 		as_daemon(d);
 	}
-	if (r == 0) {
-		vstate_touch(d, vid);
+	if (r == 0)
 		r = lookup_draft(d, &c, parent, name, e);
-	}
+	draft_op_end(d, vid);
 	close(fd);
 	return r;
 }
@@ -789,7 +832,7 @@ void dir_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(daemon_of(req), req, &e);
 }
 
 static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir)
@@ -830,8 +873,8 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 			return mfs_version_meta_set(d->st, &c, vid, NULL, 0);
 		return 0;
 	}
-	r = draft_dirfd(d, parent, &vid, &fd);
-	if (r == -EROFS || (r < 0 && k == K_SENTRY))
+	r = draft_dirfd_mut(d, parent, &vid, &fd);
+	if (r == -EROFS || (r < 0 && k == K_SENTRY && r != -EBUSY))
 		goto refuse;
 	if (r == -ENOTDIR) {
 		ino_label(d, parent, label, sizeof(label));
@@ -844,8 +887,7 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	if (unlinkat(fd, name, dir ? AT_REMOVEDIR : 0) < 0)
 		r = -errno;
 	as_daemon(d);
-	if (r == 0)
-		vstate_touch(d, vid);
+	draft_op_end(d, vid);
 	close(fd);
 	return r;
 refuse:

@@ -180,6 +180,17 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 			return mfs_log_errno(r, "refusing to open a draft file for writing while its version is being sealed");
 		}
 		h->writer = true;
+		/* Counted now: if a seal completed since the caller looked,
+		 * this inode is a blob and must never be opened for writing. */
+		{
+			struct mfs_version_info vi;
+
+			if (mfs_version_get(d->st, n->vid, &vi) < 0 || vi.state != MFS_V_DRAFT) {
+				vstate_writer(d, n->vid, -1);
+				free(h);
+				return mfs_log_errno(-EROFS, "refusing to open a file of a sealed version for writing");
+			}
+		}
 	}
 	fd_path(n->fd, path);
 	as_caller(d, c);
@@ -402,7 +413,13 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	r = vstate_writer(d, vid, 1);
 	if (r < 0) {
 		close(fd);
-		return r;
+		return mfs_log_errno(r, "refusing to create '%s' while its version is being sealed",
+				     name);
+	}
+	/* Counted now: check again that no seal completed meanwhile. */
+	if (mfs_version_get(d->st, vid, &vi) == 0 && vi.state != MFS_V_DRAFT) {
+		r = mfs_log_errno(-EROFS, "refusing to create '%s': the version is sealed", name);
+		goto fail;
 	}
 	as_caller(d, &c);
 	bfd = openat(fd, name, backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW,
@@ -461,8 +478,11 @@ void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) < 0) {
 		handle_free(d, h);
+		if (ino_kind(e.ino) == K_DRAFT)
+			node_forget(d, e.ino, 1);
+	}
 }
 
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

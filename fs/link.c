@@ -102,7 +102,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 
 	if (ino_kind(parent) == K_MODEL)
 		return symlink_alias(req, parent, target, name, e);
-	r = draft_dirfd(d, parent, &vid, &fd);
+	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	ino_label(d, parent, label, sizeof(label));
 	if (r == -EROFS)
 		return mfs_log_errno(-EROFS, "refusing symlink '%s' in '%s': the version is sealed",
@@ -141,6 +141,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 	}
 	if (root >= 0)
 		close(root);
+	draft_op_end(d, vid);
 	close(fd);
 	return r;
 }
@@ -156,7 +157,7 @@ void link_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(daemon_of(req), req, &e);
 }
 
 static int do_readlink(struct mfsd *d, uint64_t ino, char *buf, size_t n)
@@ -265,6 +266,7 @@ static int rename_onto_meta(struct mfsd *d, const struct mfs_caller *c, int fd,
 static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 		     uint64_t newparent, const char *newname, unsigned flags)
 {
+	bool counted = false;
 	struct mfsd *d = daemon_of(req);
 	struct mfs_caller c = caller_of(req);
 	enum ino_kind pk = ino_kind(parent), nk = ino_kind(newparent);
@@ -312,9 +314,11 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 					     label, name, newname);
 		return mfs_version_rename(d->st, &c, ino_id(parent), name, newname);
 	}
-	r = draft_dirfd(d, parent, &v1, &fd1);
-	if (r == 0)
+	r = draft_dirfd_mut(d, parent, &v1, &fd1);
+	if (r == 0) {
+		counted = true;
 		r = draft_dirfd(d, newparent, &v2, &fd2);
+	}
 	if (r == -EROFS) {
 		r = mfs_log_errno(-EROFS, "refusing to rename '%s' in '%s': the version is sealed",
 				  name, label);
@@ -355,6 +359,8 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 	if (r == 0)
 		vstate_touch(d, v1);
 out:
+	if (counted)
+		draft_op_end(d, v1);
 	if (fd1 >= 0)
 		close(fd1);
 	if (fd2 >= 0)
@@ -380,7 +386,7 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 	int fd, r;
 
 	ino_label(d, newparent, label, sizeof(label));
-	r = draft_dirfd(d, newparent, &vid, &fd);
+	r = draft_dirfd_mut(d, newparent, &vid, &fd);
 	if (r == -EROFS)
 		return mfs_log_errno(-EROFS, "refusing link '%s' in '%s': the version is sealed",
 				     newname, label);
@@ -390,6 +396,7 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 	if (r < 0)
 		return r;
 	if (!src || ino_vid(d, ino, &sealed) != vid || sealed) {
+		draft_op_end(d, vid);
 		close(fd);
 		return mfs_log_errno(-EXDEV, "refusing hard link '%s' in '%s' to a file of another version",
 				     newname, label);
@@ -411,8 +418,8 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 		e->ino = n->ino;
 		e->attr_timeout = 0;
 		e->entry_timeout = entry_timeout(n->ino);
-		vstate_touch(d, vid);
 	}
+	draft_op_end(d, vid);
 	close(fd);
 	return r;
 }
@@ -428,5 +435,5 @@ void link_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_entry(req, &e);
+		reply_entry(daemon_of(req), req, &e);
 }

@@ -37,6 +37,7 @@ enum {
 	DB_BLOBS,	/* digest[16] -> struct rec_blob */
 	DB_JOURNAL,	/* digest[16] -> be64 vid: blob names a seal is creating */
 	DB_AUDIT,	/* be64 seq -> JSON line */
+	DB_CHILDREN,	/* "model@version" NUL be64 child vid -> "" (lineage) */
 	DB_COUNT
 };
 
@@ -145,6 +146,10 @@ int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
  * NUL-terminated copy. Ownership: caller owns *ret; free(). */
 int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 		   char **ret, size_t *ret_len);
+
+/* Index vid under each "model@version" its metadata names as a parent, so
+ * lineage finds children without a scan (inside the seal's txn). */
+int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid);
 
 /* Lookup helpers shared by the registry modules. */
 int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,

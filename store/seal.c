@@ -54,6 +54,7 @@ struct seal {
 	size_t n, cap;
 	mfs_seal_hint_fn hint;
 	void *hint_ctx;
+	uint64_t vid;
 	const char *label;	/* model@version for log lines */
 };
 
@@ -92,6 +93,17 @@ static int hash_and_start(struct seal *s, struct item *it)
 	if (fd < 0)
 		return mfs_log_errno(-errno, "seal of '%s': open '%s': %s", s->label,
 				     it->path, strerror(errno));
+	{
+		struct stat now;
+
+		/* The name must still be the file the walk saw. */
+		if (fstat(fd, &now) < 0 || now.st_ino != it->sb.st_ino ||
+		    now.st_size != it->sb.st_size) {
+			r = mfs_log_errno(-EBUSY, "seal of '%s': '%s' changed while it was sealed",
+					  s->label, it->path);
+			goto out;
+		}
+	}
 	if (!s->hint || s->hint(s->hint_ctx, it->sb.st_ino, (uint64_t)it->sb.st_size,
 				(int64_t)it->sb.st_mtim.tv_sec * 1000000000 +
 					it->sb.st_mtim.tv_nsec, &it->d) < 0) {
@@ -215,7 +227,11 @@ static int walk(struct seal *s, const char *dir, uint32_t parent)
 	return r;
 }
 
-static int journal(struct seal *s, uint64_t vid, bool add)
+/* Step 2: journal the names this seal may create, each with its owner.
+ * A name another live seal has journalled (and not yet committed) is not
+ * ours to reuse: its bytes may not be durable and its inode is still that
+ * seal's draft file. Returns -EAGAIN then, so the caller waits. */
+static int journal(struct seal *s, uint64_t vid)
 {
 	MDB_txn *txn;
 	struct key k;
@@ -230,22 +246,33 @@ static int journal(struct seal *s, uint64_t vid, bool add)
 
 		if (!S_ISREG(s->it[i].sb.st_mode))
 			continue;
-		if (add) {
-			if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
-				continue;	/* referenced already: never ours to remove */
-			r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_JOURNAL], &dk, &k.v, 0));
-		} else {
-			int rc = mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
-
-			if (rc && rc != MDB_NOTFOUND)
-				r = mfs_err_from_mdb(rc);
+		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
+			continue;	/* referenced already: never ours to remove */
+		if (mdb_get(txn, s->st->dbi[DB_JOURNAL], &dk, &v) == 0 && v.mv_size == 8 &&
+		    get_be64(v.mv_data) != vid) {
+			r = -EAGAIN;
+			break;
 		}
+		r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_JOURNAL], &dk, &k.v, 0));
 	}
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);
+}
+
+/* Delete the journal entries this seal owns (inside txn). */
+static void unjournal(struct seal *s, MDB_txn *txn, uint64_t vid)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		MDB_val dk = { 16, s->it[i].d.b }, v;
+
+		if (S_ISREG(s->it[i].sb.st_mode) &&
+		    mdb_get(txn, s->st->dbi[DB_JOURNAL], &dk, &v) == 0 && v.mv_size == 8 &&
+		    get_be64(v.mv_data) == vid)
+			mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
+	}
 }
 
 static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it)
@@ -294,6 +321,55 @@ static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it
 	idv.mv_data = k.b;
 	idv.mv_size = 8;
 	return mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_DIRENTS], &dk.v, &idv, 0));
+}
+
+/* Step 3 for one file: link it under its digest. A name we create must be
+ * the very inode we hashed (a rename in the draft could have swapped it);
+ * a name that exists but no version references (a crash's cruft) is
+ * re-hashed before we trust it, and replaced if it lies. */
+static int link_one(struct seal *s, struct item *it)
+{
+	struct stat b;
+	char rel[40];
+	MDB_txn *txn;
+	MDB_val dk = { 16, it->d.b }, v;
+	bool referenced = false, created = false;
+	int r;
+
+	r = mfs_blob_link(s->st, s->root, it->path, &it->d, (uint64_t)it->sb.st_size,
+			  &created);
+	if (r < 0)
+		return r;
+	it->created = it->created || created;
+	mfs_blob_relpath(&it->d, rel);
+	if (fstatat(s->st->blobs_fd, rel, &b, 0) < 0)
+		return -errno;
+	if (created) {
+		if (b.st_ino != it->sb.st_ino || (uint64_t)b.st_size != (uint64_t)it->sb.st_size)
+			return mfs_log_errno(-EBUSY, "seal of '%s': '%s' changed while it was sealed",
+					     s->label, it->path);
+		return 0;
+	}
+	if (b.st_ino == it->sb.st_ino)
+		return 0;	/* a hard link within this draft, linked just now */
+	if (store_txn_begin(s->st, false, &txn) == 0) {
+		referenced = mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0;
+		mdb_txn_abort(txn);
+	}
+	if (referenced)
+		return 0;
+	r = mfs_blob_verify(s->st, &it->d);
+	if (r != -EBADMSG)
+		return r;
+	mfs_log(MFS_LOG_WARN, "blob '%s' did not match its digest; replacing it with the content of '%s'",
+		rel, it->path);
+	r = mfs_blob_unlink(s->st, &it->d);
+	if (r < 0)
+		return r;
+	r = mfs_blob_link(s->st, s->root, it->path, &it->d, (uint64_t)it->sb.st_size,
+			  &created);
+	it->created = it->created || created;
+	return r;
 }
 
 /* Step 5: the version, its entries and blob references in one commit. */
@@ -357,18 +433,16 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	}
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < s->n; i++) {
-		MDB_val dk = { 16, s->it[i].d.b };
-
-		if (S_ISREG(s->it[i].sb.st_mode))
-			mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
-	}
+	unjournal(s, txn, vid);
 	if (fstat(s->root, &rootsb) == 0) {
 		rv.mode = rootsb.st_mode;
 		rv.gid = rootsb.st_gid;
 		rv.mtime_ns = (int64_t)rootsb.st_mtim.tv_sec * 1000000000 +
 			      rootsb.st_mtim.tv_nsec;
 	}
+	r = store_link_parents(s->st, txn, vid);
+	if (r < 0)
+		goto out;
 	rv.state = MFS_V_SEALED;
 	rv.sealed_ns = mfs_now_ns();
 	rv.sealed_uid = c->uid;
@@ -410,8 +484,8 @@ static void abandon(struct seal *s)
 		if (s->it[i].created &&
 		    mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == MDB_NOTFOUND)
 			mfs_blob_unlink(s->st, &s->it[i].d);
-		mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
 	}
+	unjournal(s, txn, s->vid);
 	if (store_txn_commit(txn) < 0)
 		mfs_log(MFS_LOG_WARN, "seal of '%s' failed and its journal could not be cleared; the next start will",
 			s->label);
@@ -451,7 +525,8 @@ static int claim(struct mfs_store *st, uint64_t vid, bool take)
 int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 		     uint64_t vid, mfs_seal_hint_fn hint, void *hint_ctx)
 {
-	struct seal s = { .st = st, .root = -1, .hint = hint, .hint_ctx = hint_ctx };
+	struct seal s = { .st = st, .root = -1, .hint = hint, .hint_ctx = hint_ctx,
+			  .vid = vid };
 	struct mfs_version_info vi;
 	char model[MFS_NAME_MAX + 1], label[600], dname[24];
 	struct rec_model rm;
@@ -527,16 +602,20 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 			r = sync_one(&s, &s.it[i]);
 	if (r < 0)
 		goto out;
-	/* 2. */
-	r = journal(&s, vid, true);
+	/* 2. Another seal storing the same content right now: wait for it to
+	 * commit or give up (its names then become ours to make). */
+	for (int tries = 0; (r = journal(&s, vid)) == -EAGAIN && tries < 200; tries++)
+		usleep(25000);
+	if (r == -EAGAIN)
+		r = mfs_log_errno(-EBUSY, "seal of '%s': another seal holds the same content; retry",
+				  label);
 	if (r < 0)
 		goto out;
 	journalled = true;
 	/* 3. */
 	for (size_t i = 0; i < s.n && r == 0; i++)
 		if (S_ISREG(s.it[i].sb.st_mode))
-			r = mfs_blob_link(st, s.root, s.it[i].path, &s.it[i].d,
-					  (uint64_t)s.it[i].sb.st_size, &s.it[i].created);
+			r = link_one(&s, &s.it[i]);
 	if (r < 0)
 		goto out;
 	/* 4. */
@@ -548,8 +627,11 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 			r = -ENOMEM;
 			goto out;
 		}
+		/* Every name the version will rely on, not only those we made:
+		 * one a crash left behind may not be durable yet. A directory
+		 * with nothing new to write costs little to fsync. */
 		for (size_t i = 0; i < s.n; i++)
-			if (s.it[i].created)
+			if (S_ISREG(s.it[i].sb.st_mode))
 				ds[k++] = s.it[i].d;
 		r = mfs_blob_sync_dirs(st, ds, k);
 		free(ds);

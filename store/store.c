@@ -32,7 +32,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_VERSION_IDS] = "version_ids", [DB_VMETA] = "vmeta",
 	[DB_ENTRIES] = "entries", [DB_DIRENTS] = "dirents",
 	[DB_ALIASES] = "aliases", [DB_HISTORY] = "history", [DB_BLOBS] = "blobs",
-	[DB_JOURNAL] = "journal", [DB_AUDIT] = "audit",
+	[DB_JOURNAL] = "journal", [DB_AUDIT] = "audit", [DB_CHILDREN] = "children",
 };
 
 /*============================================================ helpers */

@@ -1047,17 +1047,120 @@ out:
 	return r;
 }
 
+int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
+{
+	cJSON *meta = NULL, *list = NULL, *it;
+	struct key k;
+	MDB_val v;
+	int r = 0;
+
+	key_id(&k, vid);
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
+		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (meta)
+		list = cJSON_GetObjectItemCaseSensitive(meta, "parents");
+	cJSON_ArrayForEach(it, list) {
+		uint8_t key[600];
+		size_t n;
+		MDB_val kv, empty = { 0, (void *)"" };
+
+		if (!cJSON_IsString(it) || (n = strlen(it->valuestring)) > 500)
+			continue;
+		memcpy(key, it->valuestring, n + 1);
+		put_be64(key + n + 1, vid);
+		kv.mv_data = key;
+		kv.mv_size = n + 9;
+		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_CHILDREN], &kv, &empty, 0));
+		if (r < 0)
+			break;
+	}
+	cJSON_Delete(meta);
+	return r;
+}
+
+/* Resolve "model@version" inside txn. Returns 0 and fills rv/vid, or
+ * -ENOENT (unresolved: the registry does not have it). */
+static int resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
+		       struct rec_version *rv)
+{
+	const char *at = strrchr(ref, '@');
+	char model[MFS_MODEL_NAME_MAX + 1];
+	struct key k;
+	MDB_val mk, v;
+
+	if (!at || at == ref || (size_t)(at - ref) > MFS_MODEL_NAME_MAX)
+		return -ENOENT;
+	memcpy(model, ref, (size_t)(at - ref));
+	model[at - ref] = '\0';
+	mk.mv_data = model;
+	mk.mv_size = strlen(model);
+	if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &v) || v.mv_size != sizeof(struct rec_model))
+		return -ENOENT;
+	{
+		struct rec_model rm;
+
+		memcpy(&rm, v.mv_data, sizeof(rm));
+		if (strlen(at + 1) > MFS_NAME_MAX)
+			return -ENOENT;
+		key_id_name(&k, rm.id, at + 1);
+	}
+	if (mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v) || v.mv_size != sizeof(*rv))
+		return -ENOENT;
+	memcpy(rv, v.mv_data, sizeof(*rv));
+	return 0;
+}
+
+static cJSON *meta_of(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
+{
+	struct key k;
+	MDB_val v;
+
+	key_id(&k, vid);
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
+		return cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	return NULL;
+}
+
+/* One node of the graph: its ref, whether the registry has it, and the
+ * provenance keys its metadata names. */
+static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const char *ref,
+			   cJSON **ret_parents)
+{
+	static const char *const keys[] = { "dataset_snapshot_id", "feature_set_version",
+		"run_id", "code_commit" };
+	cJSON *o = cJSON_CreateObject(), *meta = NULL, *it;
+	struct rec_version rv;
+	bool found = resolve_ref(st, txn, ref, &rv) == 0 && rv.state != MFS_V_TOMBSTONE;
+
+	cJSON_AddStringToObject(o, "ref", ref);
+	cJSON_AddBoolToObject(o, "resolved", found);
+	if (found) {
+		cJSON_AddStringToObject(o, "state", mfs_vstate_name(rv.state));
+		meta = meta_of(st, txn, rv.id);
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		it = meta ? cJSON_GetObjectItemCaseSensitive(meta, keys[i]) : NULL;
+		if (it)
+			cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(it, 1));
+	}
+	it = meta ? cJSON_GetObjectItemCaseSensitive(meta, "parents") : NULL;
+	*ret_parents = cJSON_IsArray(it) ? cJSON_Duplicate(it, 1) : cJSON_CreateArray();
+	cJSON_Delete(meta);
+	return o;
+}
+
 int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 			       size_t *ret_len)
 {
 	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
 	struct rec_version rv;
 	struct rec_model rm;
-	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1];
-	cJSON *root = NULL, *meta = NULL, *it;
-	struct key k;
-	MDB_val v;
-	int r;
+	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], self[400];
+	cJSON *root = NULL, *meta = NULL, *it, *parents, *children, *ancestors;
+	cJSON *queue = NULL, *seen = NULL;
+	MDB_val kv, v;
+	int r, rc;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
@@ -1067,27 +1170,91 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
 	if (r < 0)
 		goto out;
-	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
-		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	snprintf(self, sizeof(self), "%s@%s", model, name);
+	meta = meta_of(st, txn, vid);
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "model", model);
 	cJSON_AddStringToObject(root, "version", name);
-	it = meta ? cJSON_DetachItemFromObjectCaseSensitive(meta, "parents") : NULL;
-	cJSON_AddItemToObject(root, "parents", it ? it : cJSON_CreateArray());
-	cJSON_AddArrayToObject(root, "children");
 	{
 		static const char *const keys[] = { "dataset_snapshot_id",
 			"feature_set_version", "run_id", "code_commit" };
 
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-			it = meta ? cJSON_DetachItemFromObjectCaseSensitive(meta, keys[i]) : NULL;
-			cJSON_AddItemToObject(root, keys[i], it ? it : cJSON_CreateNull());
+			it = meta ? cJSON_GetObjectItemCaseSensitive(meta, keys[i]) : NULL;
+			cJSON_AddItemToObject(root, keys[i], it ? cJSON_Duplicate(it, 1) :
+								  cJSON_CreateNull());
 		}
+	}
+	/* Direct parents, resolved or not (never dropped). */
+	parents = cJSON_AddArrayToObject(root, "parents");
+	it = meta ? cJSON_GetObjectItemCaseSensitive(meta, "parents") : NULL;
+	queue = cJSON_IsArray(it) ? cJSON_Duplicate(it, 1) : cJSON_CreateArray();
+	cJSON_ArrayForEach(it, queue) {
+		cJSON *pp, *node = lineage_node(st, txn, it->valuestring, &pp);
+
+		cJSON_Delete(pp);
+		cJSON_AddItemToArray(parents, node);
+	}
+	/* Direct children, from the index the seal keeps. */
+	children = cJSON_AddArrayToObject(root, "children");
+	rc = mdb_cursor_open(txn, st->dbi[DB_CHILDREN], &cur);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	kv.mv_data = self;
+	kv.mv_size = strlen(self) + 1;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_version cv;
+		struct rec_model cm;
+		char cn[MFS_NAME_MAX + 1], cmn[MFS_MODEL_NAME_MAX + 1], ref[400];
+
+		if (kv.mv_size != strlen(self) + 9 || memcmp(kv.mv_data, self, strlen(self) + 1))
+			break;
+		if (store_get_version(st, txn, get_be64((uint8_t *)kv.mv_data + strlen(self) + 1),
+				      &cv, cn, sizeof(cn)) < 0 ||
+		    cv.state != MFS_V_SEALED ||
+		    store_get_model(st, txn, cv.model_id, &cm, cmn, sizeof(cmn)) < 0)
+			continue;
+		snprintf(ref, sizeof(ref), "%s@%s", cmn, cn);
+		cJSON_AddItemToArray(children, cJSON_CreateString(ref));
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	/* The whole ancestor chain, breadth first, each once: cycles cannot
+	 * form (a parent must exist before its child is sealed), but a
+	 * hand-written reference may loop; `seen` stops it. */
+	ancestors = cJSON_AddArrayToObject(root, "ancestors");
+	seen = cJSON_CreateObject();
+	cJSON_AddTrueToObject(seen, self);
+	for (int depth = 1; cJSON_GetArraySize(queue) > 0 && depth <= 64; depth++) {
+		cJSON *next = cJSON_CreateArray();
+
+		cJSON_ArrayForEach(it, queue) {
+			cJSON *pp, *node, *p;
+
+			if (!cJSON_IsString(it) || cJSON_GetObjectItemCaseSensitive(seen, it->valuestring))
+				continue;
+			cJSON_AddTrueToObject(seen, it->valuestring);
+			node = lineage_node(st, txn, it->valuestring, &pp);
+			cJSON_AddNumberToObject(node, "depth", depth);
+			cJSON_AddItemToArray(ancestors, node);
+			cJSON_ArrayForEach(p, pp)
+				if (cJSON_IsString(p))
+					cJSON_AddItemToArray(next, cJSON_CreateString(p->valuestring));
+			cJSON_Delete(pp);
+		}
+		cJSON_Delete(queue);
+		queue = next;
 	}
 	*ret = finish(root, ret_len);
 	r = *ret ? 0 : -ENOMEM;
 out:
+	if (cur)
+		mdb_cursor_close(cur);
+	cJSON_Delete(queue);
+	cJSON_Delete(seen);
 	cJSON_Delete(meta);
 	cJSON_Delete(root);
 	if (txn)
