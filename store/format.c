@@ -33,7 +33,7 @@ static bool has(const uint8_t *h, size_t n, const char *needle)
 {
 	size_t l = strlen(needle);
 
-	return l <= n && memmem(h, n, needle, l) != NULL;
+	return h && l <= n && memmem(h, n, needle, l) != NULL;
 }
 
 static uint64_t le64(const uint8_t *p)
@@ -136,7 +136,7 @@ enum mfs_format mfs_format_detect(const uint8_t *h, size_t n, uint64_t size)
 {
 	enum mfs_format f;
 
-	if (n == 0)
+	if (!h || n == 0)
 		return MFS_FMT_UNKNOWN;
 	if (n >= 8 && !memcmp(h, "\x89HDF\r\n\x1a\n", 8))
 		return MFS_FMT_HDF5;

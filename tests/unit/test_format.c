@@ -14,39 +14,42 @@ static enum mfs_format detect(const void *buf, size_t n)
 	return mfs_format_detect(buf, n, n);
 }
 
+/* A literal's bytes without its terminating NUL. */
+#define DETECT(lit) detect(lit, sizeof(lit) - 1)
+
 static void test_format_of_an_empty_file_is_unknown(void **state)
 {
 	(void)state;
-	assert_int_equal(detect("", 0), MFS_FMT_UNKNOWN);
+	assert_int_equal(DETECT(""), MFS_FMT_UNKNOWN);
 	assert_string_equal(mfs_format_name(MFS_FMT_UNKNOWN), "unknown");
 }
 
 static void test_format_magic_numbers_win(void **state)
 {
 	(void)state;
-	assert_int_equal(detect("\x89HDF\r\n\x1a\n\0\0", 10), MFS_FMT_HDF5);
-	assert_int_equal(detect("GGUF\3\0\0\0", 8), MFS_FMT_GGUF);
-	assert_int_equal(detect("\x93NUMPY\1\0", 8), MFS_FMT_NUMPY);
+	assert_int_equal(DETECT("\x89HDF\r\n\x1a\n\0\0"), MFS_FMT_HDF5);
+	assert_int_equal(DETECT("GGUF\3\0\0\0"), MFS_FMT_GGUF);
+	assert_int_equal(DETECT("\x93NUMPY\1\0"), MFS_FMT_NUMPY);
 }
 
 static void test_format_pickle_needs_a_protocol_header(void **state)
 {
 	(void)state;
-	assert_int_equal(detect("\x80\x04\x95\x10\0\0\0", 7), MFS_FMT_PICKLE);
-	assert_int_equal(detect("\x80\x02}q\0.", 6), MFS_FMT_PICKLE);
+	assert_int_equal(DETECT("\x80\x04\x95\x10\0\0\0"), MFS_FMT_PICKLE);
+	assert_int_equal(DETECT("\x80\x02}q\0."), MFS_FMT_PICKLE);
 	/* protocol 9 does not exist */
-	assert_int_equal(detect("\x80\x09}q\0.", 6), MFS_FMT_UNKNOWN);
-	assert_int_equal(detect("\x80\x04\x95joblib.numpy_pickle", 26), MFS_FMT_JOBLIB);
+	assert_int_equal(DETECT("\x80\x09}q\0."), MFS_FMT_UNKNOWN);
+	assert_int_equal(DETECT("\x80\x04\x95joblib.numpy_pickle"), MFS_FMT_JOBLIB);
 }
 
 static void test_format_zip_members_tell_the_kind(void **state)
 {
 	(void)state;
-	assert_int_equal(detect("PK\3\4....archive/data.pkl", 25), MFS_FMT_TORCH);
-	assert_int_equal(detect("PK\3\4....archive/data.pkl..archive/constants.pkl", 48),
+	assert_int_equal(DETECT("PK\3\4....archive/data.pkl"), MFS_FMT_TORCH);
+	assert_int_equal(DETECT("PK\3\4....archive/data.pkl..archive/constants.pkl"),
 			 MFS_FMT_TORCHSCRIPT);
-	assert_int_equal(detect("PK\3\4....model.weights.h5", 25), MFS_FMT_KERAS);
-	assert_int_equal(detect("PK\3\4....readme.txt", 19), MFS_FMT_ZIP);
+	assert_int_equal(DETECT("PK\3\4....model.weights.h5"), MFS_FMT_KERAS);
+	assert_int_equal(DETECT("PK\3\4....readme.txt"), MFS_FMT_ZIP);
 }
 
 static void test_format_safetensors_header_is_validated(void **state)
@@ -70,20 +73,20 @@ static void test_format_protobuf_onnx_and_savedmodel(void **state)
 {
 	(void)state;
 	/* ir_version 8, then producer_name */
-	assert_int_equal(detect("\x08\x08\x12\x04test", 8), MFS_FMT_ONNX);
+	assert_int_equal(DETECT("\x08\x08\x12\x04test"), MFS_FMT_ONNX);
 	/* saved_model_schema_version 1, then meta_graphs */
-	assert_int_equal(detect("\x08\x01\x12\x04....", 8), MFS_FMT_SAVEDMODEL);
+	assert_int_equal(DETECT("\x08\x01\x12\x04...."), MFS_FMT_SAVEDMODEL);
 }
 
 static void test_format_text_and_json(void **state)
 {
 	(void)state;
-	assert_int_equal(detect("{\"a\": 1}\n", 9), MFS_FMT_JSON);
-	assert_int_equal(detect("[1, 2", 5), MFS_FMT_TEXT);	/* whole file, not JSON */
+	assert_int_equal(DETECT("{\"a\": 1}\n"), MFS_FMT_JSON);
+	assert_int_equal(DETECT("[1, 2"), MFS_FMT_TEXT);	/* whole file, not JSON */
 	assert_int_equal(mfs_format_detect((const uint8_t *)"[1, 2", 5, 1000), MFS_FMT_JSON);
-	assert_int_equal(detect("caf\xc3\xa9 au lait\n", 14), MFS_FMT_TEXT);
-	assert_int_equal(detect("caf\xc3 au lait\n", 13), MFS_FMT_UNKNOWN);	/* bad UTF-8 */
-	assert_int_equal(detect("a\0b", 3), MFS_FMT_UNKNOWN);
+	assert_int_equal(DETECT("caf\xc3\xa9 au lait\n"), MFS_FMT_TEXT);
+	assert_int_equal(DETECT("caf\xc3 au lait\n"), MFS_FMT_UNKNOWN);	/* bad UTF-8 */
+	assert_int_equal(DETECT("a\0b"), MFS_FMT_UNKNOWN);
 }
 
 int main(void)
