@@ -268,7 +268,7 @@ static int list_filtered(struct mfs_store *st, uint64_t model_id, uint64_t vid,
 
 		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
 			break;
-		memcpy(&ra, v.mv_data, sizeof(ra));
+		rec_get(&ra, sizeof(ra), &v);
 		if (vid && ra.vid != vid)
 			continue;
 		if (n == cap) {

@@ -84,7 +84,7 @@ static int count_refs(struct ctx *c)
 
 		if (v.mv_size < sizeof(re))
 			continue;
-		memcpy(&re, v.mv_data, sizeof(re));
+		rec_get(&re, sizeof(re), &v);
 		if (!S_ISREG(re.mode))
 			continue;
 		if (c->n == c->cap) {
@@ -142,7 +142,7 @@ static int check_blobs(struct ctx *c, unsigned flags)
 			say(c, MFS_FSCK_ERROR, rel, "blob is referenced by %llu files but has no blob record",
 			    (unsigned long long)c->refs[i].refs);
 		} else {
-			memcpy(&rb, v.mv_data, sizeof(rb));
+			rec_get(&rb, sizeof(rb), &v);
 			if (rb.refs != c->refs[i].refs)
 				say(c, MFS_FSCK_ERROR, rel, "refcount is %llu but %llu files reference it",
 				    (unsigned long long)rb.refs,
@@ -181,7 +181,7 @@ static int check_blobs(struct ctx *c, unsigned flags)
 		if (k.mv_size != 16)
 			continue;
 		memcpy(d.b, k.mv_data, 16);
-		memcpy(&rb, v.mv_data, sizeof(rb));
+		rec_get(&rb, sizeof(rb), &v);
 		if (!find_ref(c, d.b) && rb.refs) {
 			mfs_blob_relpath(&d, rel);
 			say(c, MFS_FSCK_ERROR, rel, "refcount is %llu but no file references it",

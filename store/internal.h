@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store.h"
 #include "hash.h"
@@ -114,6 +115,17 @@ static inline uint64_t get_be64(const uint8_t *p)
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+/* Copy a fixed record out of an LMDB value (values are not aligned). A
+ * short or long value (a damaged store) never over-reads: the copy is cut
+ * or zero-filled. */
+static inline void rec_get(void *dst, size_t n, const MDB_val *v)
+{
+	size_t k = v->mv_size < n ? v->mv_size : n;
+
+	memcpy(dst, v->mv_data, k);
+	memset((char *)dst + k, 0, n - k);
 }
 
 /* Key buffer big enough for two ids and a NAME_MAX name. */

@@ -89,7 +89,7 @@ int mfs_model_lookup(struct mfs_store *st, const char *name,
 	if (rc == 0) {
 		struct rec_model rm;
 
-		memcpy(&rm, v.mv_data, sizeof(rm));
+		rec_get(&rm, sizeof(rm), &v);
 		fill_info(ret, &rm, name, k.mv_size);
 	}
 	mdb_txn_abort(txn);
@@ -206,7 +206,7 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_err_from_mdb(rc);
 		goto out;
 	}
-	memcpy(&rm, v.mv_data, sizeof(rm));
+	rec_get(&rm, sizeof(rm), &v);
 	if (c && c->uid != 0 && c->uid != rm.uid) {
 		/* models/ is sticky: only the owner (or root) removes. */
 		r = mfs_log_errno(-EPERM, "refusing uid %u: model '%s' belongs to uid %u",
@@ -323,7 +323,7 @@ int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
 		{
 			struct rec_model rm;
 
-			memcpy(&rm, v.mv_data, sizeof(rm));
+			rec_get(&rm, sizeof(rm), &v);
 			fill_info(&arr[n++], &rm, k.mv_data, k.mv_size);
 		}
 	}

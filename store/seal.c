@@ -405,7 +405,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 		nfiles++;
 		total += (uint64_t)it->sb.st_size;
 		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
-			memcpy(&rb, v.mv_data, sizeof(rb));
+			rec_get(&rb, sizeof(rb), &v);
 		if (rb.refs == 0 || !it->created) {
 			/* gc removes a blob only in a write txn after seeing refs
 			 * 0; we are in one now, so what we see is the truth. */

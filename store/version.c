@@ -124,7 +124,7 @@ int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name
 	if (r == 0) {
 		struct rec_version rv;
 
-		memcpy(&rv, v.mv_data, sizeof(rv));
+		rec_get(&rv, sizeof(rv), &v);
 		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
 			r = -ENOENT;
 		else
@@ -187,7 +187,7 @@ static int list_all(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 			break;
 		if (v.mv_size != sizeof(rv))
 			continue;
-		memcpy(&rv, v.mv_data, sizeof(rv));
+		rec_get(&rv, sizeof(rv), &v);
 		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
 			continue;
 		if (n == cap) {
@@ -372,7 +372,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_err_from_mdb(rc);
 		goto out;
 	}
-	memcpy(&rv, v.mv_data, sizeof(rv));
+	rec_get(&rv, sizeof(rv), &v);
 	if (rv.state == MFS_V_TOMBSTONE) {
 		r = -ENOENT;
 		goto out;
@@ -435,7 +435,7 @@ static int vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 
 		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
 			break;
-		memcpy(&ra, v.mv_data, sizeof(ra));
+		rec_get(&ra, sizeof(ra), &v);
 		if (ra.vid == vid) {
 			snprintf(ret_alias, n, "%.*s", (int)(kv.mv_size - 8),
 				 (char *)kv.mv_data + 8);
@@ -474,7 +474,7 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_err_from_mdb(rc);
 		goto out;
 	}
-	memcpy(&rv, v.mv_data, sizeof(rv));
+	rec_get(&rv, sizeof(rv), &v);
 	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
 	key_id(&idk, rv.id);
 	f = cJSON_CreateObject();
@@ -997,7 +997,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 
 		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
 			break;
-		memcpy(&ra, v.mv_data, sizeof(ra));
+		rec_get(&ra, sizeof(ra), &v);
 		if (ra.vid != vid)
 			continue;
 		snprintf(an, sizeof(an), "%.*s", (int)(kv.mv_size - 8),
@@ -1099,7 +1099,7 @@ static int resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
 	{
 		struct rec_model rm;
 
-		memcpy(&rm, v.mv_data, sizeof(rm));
+		rec_get(&rm, sizeof(rm), &v);
 		if (strlen(at + 1) > MFS_NAME_MAX)
 			return -ENOENT;
 		key_id_name(&k, rm.id, at + 1);
