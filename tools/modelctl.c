@@ -20,6 +20,8 @@ static const struct cmd cmds[] = {
 	{ "show", cmd_show, "show MODEL[@VERSION]    a model, or one version's files and metadata" },
 	{ "seal", cmd_seal, "seal MODEL VERSION      seal a draft (through the mount if served)" },
 	{ "fsck", cmd_fsck, "fsck [--quick]          check blobs, references and refcounts" },
+	{ "diff", cmd_diff, "diff MODEL A B          metadata, metrics and file changes from A to B" },
+	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 };
 
 static void usage(FILE *f)
