@@ -32,6 +32,7 @@ int cmd_seal(struct ctl *c, int argc, char **argv);
 int cmd_fsck(struct ctl *c, int argc, char **argv);
 int cmd_lineage(struct ctl *c, int argc, char **argv);
 int cmd_diff(struct ctl *c, int argc, char **argv);
+int cmd_find(struct ctl *c, int argc, char **argv);
 
 /* Open the store for reading. Returns 0 or -errno (printed). */
 int ctl_open_read(struct ctl *c, struct mfs_store **ret);

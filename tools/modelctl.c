@@ -20,6 +20,7 @@ static const struct cmd cmds[] = {
 	{ "show", cmd_show, "show MODEL[@VERSION]    a model, or one version's files and metadata" },
 	{ "seal", cmd_seal, "seal MODEL VERSION      seal a draft (through the mount if served)" },
 	{ "fsck", cmd_fsck, "fsck [--quick]          check blobs, references and refcounts" },
+	{ "find", cmd_find, "find EXPR [--sort [-]FIELD] [--limit N]   filter versions (see README)" },
 	{ "diff", cmd_diff, "diff MODEL A B          metadata, metrics and file changes from A to B" },
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 };
