@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pwd.h>
 
 #include <cjson/cJSON.h>
 
@@ -977,6 +978,21 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	mfs_time_rfc3339(rv.created_ns, ts);
 	cJSON_AddStringToObject(reg, "created", ts);
 	cJSON_AddNumberToObject(reg, "created_uid", rv.uid);
+	{
+		struct passwd pw, *res = NULL;
+		char pwbuf[1024], host[256];
+
+		if (getpwuid_r(rv.uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			cJSON_AddStringToObject(reg, "created_user", res->pw_name);
+		else
+			cJSON_AddNullToObject(reg, "created_user");
+		/* The embedded store serves one host: it is where the version
+		 * was made. */
+		if (gethostname(host, sizeof(host)) == 0) {
+			host[sizeof(host) - 1] = '\0';
+			cJSON_AddStringToObject(reg, "host", host);
+		}
+	}
 	mfs_time_rfc3339(rv.sealed_ns, ts);
 	cJSON_AddStringToObject(reg, "sealed", ts);
 	cJSON_AddNumberToObject(reg, "sealed_uid", rv.sealed_uid);

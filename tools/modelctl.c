@@ -122,6 +122,35 @@ int main(int argc, char **argv)
 			c.store = store_buf;
 		}
 	}
+	if (!c.store && !c.mount) {
+		/* The only mounted modelfs, if there is exactly one. */
+		static char only[PATH_MAX];
+		FILE *mi = fopen("/proc/self/mountinfo", "re");
+		char line[8192];
+		int found = 0;
+
+		while (mi && fgets(line, sizeof(line), mi)) {
+			char mp[PATH_MAX], *dash = strstr(line, " - ");
+
+			if (dash && !strncmp(dash + 3, "fuse.modelfs ", 13) &&
+			    sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1) {
+				snprintf(only, sizeof(only), "%s", mp);
+				found++;
+			}
+		}
+		if (mi)
+			fclose(mi);
+		if (found == 1) {
+			ssize_t n = getxattr(only, "user.modelfs.store", store_buf,
+					     sizeof(store_buf) - 1);
+
+			c.mount = only;
+			if (n > 0) {
+				store_buf[n] = '\0';
+				c.store = store_buf;
+			}
+		}
+	}
 	if (!c.store)
 		c.store = owned = default_store();
 	/* --json may also follow the verb. */

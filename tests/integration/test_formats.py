@@ -19,6 +19,7 @@ import h5py
 import joblib
 import numpy
 import onnx
+import torch
 from onnx import TensorProto, helper
 from sklearn.linear_model import LogisticRegression
 
@@ -109,3 +110,25 @@ def test_text_only_version_lists_text(mounted):
     seal(vdir)
     reg = read_json(pjoin(vdir, 'metadata.json'))['registry']
     assert reg['formats'] == ['json', 'text']
+
+
+def test_torch_files_made_by_torch(mounted, tmp_path):
+    '''torch.save and torch.jit.save archives, made by PyTorch itself,
+    are told apart by content and load back from production/.'''
+    src = str(tmp_path / 'src')
+    os.mkdir(src)
+    net = torch.nn.Linear(3, 2)
+    torch.save(net.state_dict(), pjoin(src, 'weights'))
+    torch.jit.save(torch.jit.script(net), pjoin(src, 'scripted'))
+    vdir = pjoin(mounted.model('churn'), 'versions', '1.0.0')
+    util.run(['cp', '-r', src, vdir])
+    seal(vdir)
+    reg = read_json(pjoin(vdir, 'metadata.json'))['registry']
+    assert {f['path']: f['format'] for f in reg['files']} == \
+        {'weights': 'torch', 'scripted': 'torchscript'}
+    os.symlink('versions/1.0.0', pjoin(mounted.model('churn'), 'production'))
+    prod = pjoin(mounted.model('churn'), 'production')
+    state = torch.load(pjoin(prod, 'weights'))
+    assert torch.equal(state['weight'], net.state_dict()['weight'])
+    x = torch.ones(1, 3)
+    assert torch.equal(torch.jit.load(pjoin(prod, 'scripted'))(x), net(x))
