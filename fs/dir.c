@@ -147,12 +147,12 @@ uint64_t ino_vid(struct mfsd *d, uint64_t ino, bool *ret_sealed)
 	return vid;
 }
 
-int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
+/* The draft a directory inode belongs to: -ENOTDIR for inodes outside
+ * versions, -ENOENT, or -EROFS once sealed. */
+static int draft_of(struct mfsd *d, uint64_t ino, uint64_t *ret_vid)
 {
 	bool sealed = false;
 	uint64_t vid;
-	struct node *n;
-	int fd, r;
 
 	if (ino_kind(ino) != K_VERSION && ino_kind(ino) != K_DRAFT &&
 	    ino_kind(ino) != K_SENTRY)
@@ -162,6 +162,19 @@ int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
 		return -ENOENT;
 	if (sealed)
 		return -EROFS;
+	*ret_vid = vid;
+	return 0;
+}
+
+int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
+{
+	uint64_t vid;
+	struct node *n;
+	int fd, r;
+
+	r = draft_of(d, ino, &vid);
+	if (r < 0)
+		return r;
 	if (ino_kind(ino) == K_VERSION) {
 		r = mfs_version_draft_open(d->st, vid, O_PATH, &fd);
 		if (r < 0)
@@ -183,19 +196,13 @@ int draft_dirfd(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
 
 int draft_dirfd_mut(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, int *ret_fd)
 {
-	bool sealed = false;
 	uint64_t vid;
 	char label[512];
 	int r;
 
-	if (ino_kind(ino) != K_VERSION && ino_kind(ino) != K_DRAFT &&
-	    ino_kind(ino) != K_SENTRY)
-		return -ENOTDIR;
-	vid = ino_vid(d, ino, &sealed);
-	if (!vid)
-		return -ENOENT;
-	if (sealed)
-		return -EROFS;
+	r = draft_of(d, ino, &vid);
+	if (r < 0)
+		return r;
 	/* Counted like a writer: a seal waits for it, and refuses it while
 	 * it walks the draft. The state is checked again once counted. */
 	r = vstate_writer(d, vid, 1);

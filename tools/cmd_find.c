@@ -35,13 +35,15 @@ static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *
 
 	if (mfs_version_meta_get(st, v->id, &txt, &len) == 0)
 		o = cJSON_ParseWithLength(txt, len);
-	free(txt);
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
 		o = cJSON_CreateObject();
 	}
-	/* The registry's fields win over user keys of the same name. */
-	cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(o, 1));
+	/* The metadata goes out as stored (cJSON would round integers beyond
+	 * 2^53); the registry's fields win over user keys of the same name. */
+	cJSON_AddItemToObject(o, "metadata", txt ? cJSON_CreateRaw(txt) : cJSON_CreateObject());
+	free(txt);
+	txt = NULL;
 #define SET(key, item) do { cJSON_DeleteItemFromObjectCaseSensitive(o, key); \
 			    cJSON_AddItemToObject(o, key, item); } while (0)
 	SET("model", cJSON_CreateString(m->name));
