@@ -560,6 +560,9 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return mfs_log_errno(r, "seal of '%s' is already running", label);
 	claimed = true;
+	r = mfs_version_check_parents(st, vid);
+	if (r < 0)
+		goto out;
 	r = mfs_version_draft_open(st, vid, O_RDONLY, &s.root);
 	if (r < 0)
 		goto out;

@@ -1126,6 +1126,62 @@ static int resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
 	return 0;
 }
 
+int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
+{
+	struct rec_version rv, pv;
+	struct rec_model rm;
+	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], self[400];
+	cJSON *meta = NULL, *list = NULL, *it;
+	MDB_txn *txn;
+	struct key k;
+	MDB_val v;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
+	if (r == 0)
+		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	if (r < 0)
+		goto out;
+	snprintf(self, sizeof(self), "%s@%s", model, name);
+	key_id(&k, vid);
+	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
+		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (meta)
+		list = cJSON_GetObjectItemCaseSensitive(meta, "parents");
+	cJSON_ArrayForEach(it, list) {
+		const char *ref = cJSON_GetStringValue(it), *at;
+		MDB_val mk, mv;
+
+		if (!ref || !(at = strrchr(ref, '@')))
+			continue;
+		if (!strcmp(ref, self)) {
+			r = mfs_log_errno(-EINVAL, "refusing to seal '%s': it names itself as a parent",
+					  self);
+			break;
+		}
+		/* A parent outside the registry (a hub model) stays
+		 * unresolved; one of a registered model must already be
+		 * sealed, so the lineage can never loop. */
+		mk.mv_data = (void *)ref;
+		mk.mv_size = (size_t)(at - ref);
+		if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &mv) != 0)
+			continue;
+		if (resolve_ref(st, txn, ref, &pv) < 0 || pv.state == MFS_V_DRAFT) {
+			r = mfs_log_errno(-EINVAL, "refusing to seal '%s': parent '%s' is %s; seal it first",
+					  self, ref, resolve_ref(st, txn, ref, &pv) < 0 ?
+						     "not a version of that model" : "a draft");
+			break;
+		}
+	}
+out:
+	cJSON_Delete(meta);
+	mdb_txn_abort(txn);
+	return r;
+}
+
 static cJSON *meta_of(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 {
 	struct key k;

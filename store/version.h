@@ -89,6 +89,13 @@ int mfs_version_meta_get(struct mfs_store *st, uint64_t vid, char **ret,
 int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 			 uint64_t vid, const char *buf, size_t len);
 
+/* May draft vid be sealed as far as its metadata's parents go? A parent of
+ * a registered model must be a sealed (or deleted) version of it, and a
+ * version cannot be its own parent, so lineage never loops; parents
+ * outside the registry are allowed (shown unresolved).
+ * Returns 0, or -EINVAL (logged: which parent). */
+int mfs_version_check_parents(struct mfs_store *st, uint64_t vid);
+
 /* Render metadata.json / lineage.json of a version. Ownership: caller owns
  * *ret (NUL-terminated); free(). Returns 0, or -ENOENT, -ENOMEM. */
 int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid,

@@ -5,7 +5,9 @@
 import json
 from os.path import join as pjoin
 
-from util import read_json, seal
+import errno
+
+from util import expect_errno, is_sealed, read_json, seal
 
 
 def make(mounted, model, version, meta):
@@ -47,3 +49,27 @@ def test_draft_children_are_not_listed_until_sealed(mounted):
     assert read_json(pjoin(parent, 'lineage.json'))['children'] == []
     seal(child)
     assert read_json(pjoin(parent, 'lineage.json'))['children'] == ['churn@1.1.0']
+
+
+def test_parents_of_registered_models_must_be_sealed(mounted):
+    '''A parent of a registered model must already be sealed (so lineage
+    cannot loop); a version cannot name itself; parents outside the
+    registry are fine.'''
+    draft = mounted.version('churn', '1.0.0', {'w': b'w'})
+    child = mounted.version('churn', '1.1.0', {'w': b'c', 'metadata.json':
+                                               b'{"parents": ["churn@1.0.0"]}'})
+    mark = mounted.log_mark()
+    expect_errno(errno.EINVAL, seal, child)
+    assert 'churn@1.0.0' in mounted.log_since(mark)
+    assert not is_sealed(child)
+    seal(draft)
+    seal(child)
+    selfish = mounted.version('churn', '1.2.0', {'w': b's', 'metadata.json':
+                                                 b'{"parents": ["churn@1.2.0"]}'})
+    expect_errno(errno.EINVAL, seal, selfish)
+    ghost = mounted.version('churn', '1.3.0', {'w': b'g', 'metadata.json':
+                                               b'{"parents": ["churn@9.9.9"]}'})
+    expect_errno(errno.EINVAL, seal, ghost)
+    external = mounted.version('churn', '1.4.0', {'w': b'e', 'metadata.json':
+                                                  b'{"parents": ["hub-bert@2"]}'})
+    seal(external)
