@@ -17,14 +17,19 @@
  * as metadata.json.
  */
 
-static cJSON *metadata_of(struct mfs_store *st, uint64_t model_id, const char *version)
+static cJSON *metadata_of(const struct ctl *c, struct mfs_store *st, const char *model,
+			  const char *version)
 {
+	struct mfs_model_info mi;
 	struct mfs_version_info vi;
 	char *txt = NULL;
 	size_t len;
 	cJSON *j = NULL;
 
-	if (mfs_version_lookup(st, model_id, version, false, &vi) < 0)
+	if (!st)
+		return mnt_json(c, "models/%s/versions/%s/metadata.json", model, version);
+	if (mfs_model_lookup(st, model, &mi) < 0 ||
+	    mfs_version_lookup(st, mi.id, version, false, &vi) < 0)
 		return NULL;
 	if (mfs_version_render_metadata(st, vi.id, &txt, &len) == 0)
 		j = cJSON_ParseWithLength(txt, len);
@@ -175,7 +180,6 @@ int cmd_diff(struct ctl *c, int argc, char **argv)
 {
 	static const char *const skip[] = { "registry", "metrics", "hyperparameters", NULL };
 	struct mfs_store *st = NULL;
-	struct mfs_model_info mi;
 	cJSON *a = NULL, *b = NULL, *out = NULL, *ra, *rb, *empty;
 	int r = EXIT_FAILURE;
 
@@ -185,12 +189,8 @@ int cmd_diff(struct ctl *c, int argc, char **argv)
 	}
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
-	if (mfs_model_lookup(st, argv[1], &mi) < 0) {
-		fprintf(stderr, "modelctl: no model '%s'\n", argv[1]);
-		goto out;
-	}
-	a = metadata_of(st, mi.id, argv[2]);
-	b = metadata_of(st, mi.id, argv[3]);
+	a = metadata_of(c, st, argv[1], argv[2]);
+	b = metadata_of(c, st, argv[1], argv[3]);
 	if (!a || !b) {
 		fprintf(stderr, "modelctl: no version '%s@%s'\n", argv[1], !a ? argv[2] : argv[3]);
 		goto out;

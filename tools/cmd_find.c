@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -23,74 +25,106 @@
  * or the sort asks for them (they need the version's file list).
  */
 
+/* The object a version is matched against. Consumes user, meta, aliases
+ * and formats (formats may be NULL: not asked for). */
+static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *version,
+		     const char *state, cJSON *aliases, bool latest, const char *created,
+		     const char *sealed, double size, double files, cJSON *formats)
+{
+	cJSON *o = cJSON_IsObject(user) ? user : cJSON_CreateObject();
+	struct mfs_semver sv;
+
+	if (o != user)
+		cJSON_Delete(user);
+	/* The registry's fields win over user keys of the same name. */
+#define SET(key, item) do { cJSON_DeleteItemFromObjectCaseSensitive(o, key); \
+			    cJSON_AddItemToObject(o, key, item); } while (0)
+	SET("metadata", meta);
+	SET("model", cJSON_CreateString(model));
+	SET("version", cJSON_CreateString(version));
+	SET("state", cJSON_CreateString(state));
+	if (mfs_semver_parse(version, &sv) == 0) {
+		char pre[256];
+
+		SET("major", cJSON_CreateNumber((double)sv.major));
+		SET("minor", cJSON_CreateNumber((double)sv.minor));
+		SET("patch", cJSON_CreateNumber((double)sv.patch));
+		snprintf(pre, sizeof(pre), "%.*s", (int)sv.pre_len, sv.pre ? sv.pre : "");
+		SET("prerelease", sv.pre_len ? cJSON_CreateString(pre) : cJSON_CreateNull());
+	}
+	SET("aliases", cJSON_Duplicate(aliases, 1));
+	SET("alias", aliases);
+	SET("latest", cJSON_CreateBool(latest));
+	SET("created", cJSON_CreateString(created));
+	SET("sealed", sealed ? cJSON_CreateString(sealed) : cJSON_CreateNull());
+	SET("size", cJSON_CreateNumber(size));
+	SET("files", cJSON_CreateNumber(files));
+	if (formats)
+		SET("format", formats);
+#undef SET
+	return o;
+}
+
 static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *m,
 			     const struct mfs_version_info *v,
 			     const struct mfs_alias_info *al, size_t nal,
 			     const char *latest, bool with_formats)
 {
-	cJSON *o = NULL, *aliases;
-	struct mfs_semver sv;
-	char *txt = NULL, ts[40];
+	cJSON *user = NULL, *meta, *aliases = cJSON_CreateArray(), *formats = NULL;
+	char *txt = NULL, created[40], sealed[40];
 	size_t len;
 
 	if (mfs_version_meta_get(st, v->id, &txt, &len) == 0)
-		o = cJSON_ParseWithLength(txt, len);
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		o = cJSON_CreateObject();
-	}
-	/* The metadata goes out as stored (cJSON would round integers beyond
-	 * 2^53); the registry's fields win over user keys of the same name. */
-	cJSON_AddItemToObject(o, "metadata", txt ? cJSON_CreateRaw(txt) : cJSON_CreateObject());
+		user = cJSON_ParseWithLength(txt, len);
+	/* The metadata goes out as stored: cJSON would round integers
+	 * beyond 2^53. */
+	meta = txt ? cJSON_CreateRaw(txt) : cJSON_CreateObject();
 	free(txt);
-	txt = NULL;
-#define SET(key, item) do { cJSON_DeleteItemFromObjectCaseSensitive(o, key); \
-			    cJSON_AddItemToObject(o, key, item); } while (0)
-	SET("model", cJSON_CreateString(m->name));
-	SET("version", cJSON_CreateString(v->name));
-	SET("state", cJSON_CreateString(mfs_vstate_name(v->state)));
-	if (mfs_semver_parse(v->name, &sv) == 0) {
-		SET("major", cJSON_CreateNumber((double)sv.major));
-		SET("minor", cJSON_CreateNumber((double)sv.minor));
-		SET("patch", cJSON_CreateNumber((double)sv.patch));
-		if (sv.pre_len) {
-			char pre[256];
-
-			snprintf(pre, sizeof(pre), "%.*s", (int)sv.pre_len, sv.pre);
-			SET("prerelease", cJSON_CreateString(pre));
-		} else {
-			SET("prerelease", cJSON_CreateNull());
-		}
-	}
-	aliases = cJSON_CreateArray();
 	for (size_t i = 0; i < nal; i++)
 		if (al[i].vid == v->id)
 			cJSON_AddItemToArray(aliases, cJSON_CreateString(al[i].name));
-	SET("aliases", cJSON_Duplicate(aliases, 1));
-	SET("alias", aliases);
-	SET("latest", cJSON_CreateBool(latest && !strcmp(latest, v->name)));
-	mfs_time_rfc3339(v->created_ns, ts);
-	SET("created", cJSON_CreateString(ts));
-	if (v->state == MFS_V_SEALED) {
-		mfs_time_rfc3339(v->sealed_ns, ts);
-		SET("sealed", cJSON_CreateString(ts));
-	} else {
-		SET("sealed", cJSON_CreateNull());
-	}
-	SET("size", cJSON_CreateNumber((double)v->size));
-	SET("files", cJSON_CreateNumber((double)v->nfiles));
+	mfs_time_rfc3339(v->created_ns, created);
+	mfs_time_rfc3339(v->sealed_ns, sealed);
 	if (with_formats) {
-		cJSON *r = NULL, *f = NULL;
+		cJSON *r = NULL, *f;
 
+		txt = NULL;
 		if (mfs_version_render_metadata(st, v->id, &txt, &len) == 0)
 			r = cJSON_ParseWithLength(txt, len);
 		free(txt);
 		f = r ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "registry"),
 							 "formats") : NULL;
-		SET("format", f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray());
+		formats = f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray();
 		cJSON_Delete(r);
 	}
-#undef SET
+	return record(user, meta, m->name, v->name, mfs_vstate_name(v->state), aliases,
+		      latest && !strcmp(latest, v->name), created,
+		      v->state == MFS_V_SEALED ? sealed : NULL, (double)v->size,
+		      (double)v->nfiles, formats);
+}
+
+/* The same object from what the mount shows (show_through_mount's view). */
+static cJSON *version_object_mnt(const struct ctl *c, const char *model, const char *version,
+				 const char *latest, bool with_formats)
+{
+	cJSON *v = mnt_version(c, model, version), *o, *f, *meta, *user, *aliases;
+
+	if (!v)
+		return NULL;
+	f = cJSON_GetObjectItemCaseSensitive(v, "formats");
+	meta = cJSON_DetachItemFromObjectCaseSensitive(v, "metadata");
+	user = cJSON_Duplicate(meta, 1);
+	aliases = cJSON_DetachItemFromObjectCaseSensitive(v, "aliases");
+	o = record(user, meta, model, version,
+		   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "state")),
+		   aliases ? aliases : cJSON_CreateArray(),
+		   latest && !strcmp(latest, version),
+		   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "created")) ?: "",
+		   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "sealed")),
+		   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "size")),
+		   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "file_count")),
+		   !with_formats ? NULL : f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray());
+	cJSON_Delete(v);
 	return o;
 }
 
@@ -118,8 +152,22 @@ static int by_key(const void *pa, const void *pb)
 	return c * sort_dir;
 }
 
+static int add_hit(cJSON ***hits, size_t *n, size_t *cap, cJSON *o)
+{
+	if (*n == *cap) {
+		void *p = realloc(*hits, (*cap = *cap ? 2 * *cap : 64) * sizeof(**hits));
+
+		if (!p)
+			return -ENOMEM;
+		*hits = p;
+	}
+	(*hits)[(*n)++] = o;
+	return 0;
+}
+
 int cmd_find(struct ctl *c, int argc, char **argv)
 {
+	bool formats;
 	const char *text = NULL, *sort = NULL;
 	struct mfs_query *q = NULL;
 	struct mfs_store *st = NULL;
@@ -158,13 +206,45 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 		sort_dir = sort[0] == '-' ? -1 : 1;
 		sort_key = sort[0] == '-' ? sort + 1 : sort;
 	}
-	r = mfs_model_list(st, &models, &nm);
-	for (size_t i = 0; r == 0 && i < nm; i++) {
+	formats = mfs_query_uses(q, "format") || (sort_key && !strcmp(sort_key, "format"));
+	if (!st) {
+		char **mnames = NULL;
+		size_t nmn = 0;
+
+		r = mnt_names(c, NULL, &mnames, &nmn);
+		for (size_t i = 0; r == 0 && i < nmn; i++) {
+			char **vnames = NULL, latest[300] = "", lpath[PATH_MAX * 2];
+			size_t nvn = 0;
+			ssize_t l;
+
+			snprintf(lpath, sizeof(lpath), "%s/models/%s/latest", c->mount, mnames[i]);
+			l = readlink(lpath, latest, sizeof(latest) - 1);
+			latest[l > 9 ? l : 0] = '\0';
+			if (mnt_names(c, mnames[i], &vnames, &nvn) == 0) {
+				for (size_t j = 0; j < nvn; j++) {
+					cJSON *o = version_object_mnt(c, mnames[i], vnames[j],
+								      l > 9 ? latest + 9 : NULL,
+								      formats);
+
+					free(vnames[j]);
+					if (!o)
+						continue;
+					if (!mfs_query_match(q, o) || add_hit(&hits, &nh, &cap, o) < 0)
+						cJSON_Delete(o);
+				}
+				free(vnames);
+			}
+			free(mnames[i]);
+		}
+		free(mnames);
+	}
+	if (st)
+		r = mfs_model_list(st, &models, &nm);
+	for (size_t i = 0; st && r == 0 && i < nm; i++) {
 		struct mfs_version_info *v = NULL, lv;
 		struct mfs_alias_info *al = NULL;
 		size_t nv = 0, nal = 0;
 		bool has_latest = mfs_alias_latest(st, models[i].id, &lv) == 0;
-		bool formats = mfs_query_uses(q, "format") || (sort_key && !strcmp(sort_key, "format"));
 
 		if (mfs_version_list(st, models[i].id, &v, &nv) < 0)
 			continue;
@@ -177,17 +257,11 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 				cJSON_Delete(o);
 				continue;
 			}
-			if (nh == cap) {
-				void *p = realloc(hits, (cap = cap ? 2 * cap : 64) * sizeof(*hits));
-
-				if (!p) {
-					cJSON_Delete(o);
-					r = -ENOMEM;
-					break;
-				}
-				hits = p;
+			r = add_hit(&hits, &nh, &cap, o);
+			if (r < 0) {
+				cJSON_Delete(o);
+				break;
 			}
-			hits[nh++] = o;
 		}
 		free(v);
 		free(al);

@@ -46,6 +46,10 @@ int cmd_fsck(struct ctl *c, int argc, char **argv)
 	}
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
+	if (!st) {
+		fprintf(stderr, "modelctl: fsck reads the store itself; run it as the store's owner\n");
+		return EXIT_FAILURE;
+	}
 	o.errors = cJSON_CreateArray();
 	o.warnings = cJSON_CreateArray();
 	r = mfs_fsck_run(st, flags, report, &o, &res);

@@ -17,6 +17,8 @@
  * registry does not have are drawn dashed.
  */
 
+static const struct ctl *ctl_of_walk;	/* set once per run, before walking */
+
 static cJSON *lineage_of(struct mfs_store *st, const char *ref)
 {
 	char buf[400], *model, *version, *txt = NULL;
@@ -27,6 +29,8 @@ static cJSON *lineage_of(struct mfs_store *st, const char *ref)
 
 	snprintf(buf, sizeof(buf), "%s", ref);
 	ctl_split_ref(buf, &model, &version);
+	if (version && !st)	/* lineage.json exists in sealed versions only */
+		return mnt_json(ctl_of_walk, "models/%s/versions/%s/lineage.json", model, version);
 	if (!version || mfs_model_lookup(st, model, &mi) < 0 ||
 	    mfs_version_lookup(st, mi.id, version, false, &vi) < 0 ||
 	    vi.state != MFS_V_SEALED)
@@ -151,6 +155,7 @@ int cmd_lineage(struct ctl *c, int argc, char **argv)
 	}
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
+	ctl_of_walk = c;
 	lin = lineage_of(st, ref);
 	if (!lin) {
 		fprintf(stderr, "modelctl: no sealed version '%s'\n", ref);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include "meta.h"
 #include "alias.h"
 #include "model.h"
 #include "version.h"
@@ -115,6 +116,46 @@ static int list_versions(struct ctl *c, struct mfs_store *st, const char *model)
 	return 0;
 }
 
+/* The same answers through the mount: index.json, and each version. */
+static int list_through_mount(struct ctl *c, const char *model)
+{
+	cJSON *arr = cJSON_CreateArray(), *idx = NULL, *models, *m;
+
+	if (model) {
+		cJSON_Delete(arr);
+		arr = mnt_versions(c, model);
+		if (!arr) {
+			fprintf(stderr, "modelctl: no model '%s'\n", model);
+			return -ENOENT;
+		}
+	} else {
+		idx = mnt_json(c, "index.json", NULL, NULL);
+		models = idx ? cJSON_GetObjectItemCaseSensitive(idx, "models") : NULL;
+		cJSON_ArrayForEach(m, models) {
+			cJSON *o = cJSON_CreateObject();
+			double live = cJSON_GetNumberValue(cJSON_GetObjectItem(m, "versions")) +
+				      cJSON_GetNumberValue(cJSON_GetObjectItem(m, "drafts"));
+
+			cJSON_AddItemToObject(o, "model", cJSON_Duplicate(cJSON_GetObjectItem(m, "model"), 1));
+			cJSON_AddNumberToObject(o, "versions", live);
+			cJSON_AddItemToObject(o, "latest", cJSON_Duplicate(cJSON_GetObjectItem(m, "latest"), 1));
+			cJSON_AddItemToObject(o, "aliases", cJSON_Duplicate(cJSON_GetObjectItem(m, "aliases"), 1));
+			cJSON_AddItemToArray(arr, o);
+		}
+		cJSON_Delete(idx);
+	}
+	if (c->json) {
+		ctl_print_json(arr);
+	} else {
+		char *s = mfs_meta_print(arr, 0);
+
+		puts(s ? s : "[]");
+		free(s);
+		cJSON_Delete(arr);
+	}
+	return 0;
+}
+
 int cmd_list(struct ctl *c, int argc, char **argv)
 {
 	struct mfs_store *st = NULL;
@@ -126,6 +167,9 @@ int cmd_list(struct ctl *c, int argc, char **argv)
 	}
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
+	if (!st)
+		return list_through_mount(c, argc == 2 ? argv[1] : NULL) < 0 ? EXIT_FAILURE :
+									     EXIT_SUCCESS;
 	r = argc == 2 ? list_versions(c, st, argv[1]) : list_models(c, st);
 	mfs_store_close(st);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

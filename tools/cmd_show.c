@@ -75,6 +75,56 @@ static void print_version(cJSON *v)
 	}
 }
 
+/* The same answers read through the mount (index.json, metadata.json). */
+static int show_through_mount(struct ctl *c, const char *model, const char *version)
+{
+	cJSON *out = NULL;
+
+	if (version) {
+		out = mnt_version(c, model, version);
+		if (!out) {
+			fprintf(stderr, "modelctl: no version '%s@%s'\n", model, version);
+			return EXIT_FAILURE;
+		}
+		if (!c->json)
+			print_version(out);
+	} else {
+		cJSON *idx = mnt_json(c, "index.json", NULL, NULL), *m = NULL, *vs, *models;
+
+		models = idx ? cJSON_GetObjectItemCaseSensitive(idx, "models") : NULL;
+		cJSON_ArrayForEach(m, models)
+			if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "model")), model))
+				break;
+		if (!m) {
+			cJSON_Delete(idx);
+			fprintf(stderr, "modelctl: no model '%s'\n", model);
+			return EXIT_FAILURE;
+		}
+		out = cJSON_CreateObject();
+		cJSON_AddStringToObject(out, "model", model);
+		cJSON_AddItemToObject(out, "owner_uid",
+				      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "owner_uid"), 1));
+		vs = mnt_versions(c, model);
+		cJSON_AddItemToObject(out, "versions", vs ? vs : cJSON_CreateArray());
+		cJSON_AddItemToObject(out, "aliases", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "aliases"), 1));
+		cJSON_AddItemToObject(out, "latest", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "latest"), 1));
+		cJSON_Delete(idx);
+		if (!c->json) {
+			cJSON *it;
+
+			printf("%s\n", model);
+			cJSON_ArrayForEach(it, vs)
+				printf("  %-24s %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "version")),
+				       cJSON_GetStringValue(cJSON_GetObjectItem(it, "state")));
+		}
+	}
+	if (c->json)
+		ctl_print_json(out);
+	else
+		cJSON_Delete(out);
+	return EXIT_SUCCESS;
+}
+
 int cmd_show(struct ctl *c, int argc, char **argv)
 {
 	struct mfs_store *st = NULL;
@@ -90,6 +140,8 @@ int cmd_show(struct ctl *c, int argc, char **argv)
 	ctl_split_ref(argv[1], &model, &version);
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
+	if (!st)
+		return show_through_mount(c, model, version);
 	r = mfs_model_lookup(st, model, &mi);
 	if (r < 0) {
 		fprintf(stderr, "modelctl: no model '%s'\n", model);

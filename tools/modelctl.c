@@ -52,9 +52,15 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 {
 	int r = mfs_store_open(c->store, MFS_STORE_READONLY, NULL, ret);
 
+	if ((r == -EACCES || r == -EPERM) && c->mount) {
+		/* Not ours to open: the daemon answers through the mount. */
+		*ret = NULL;
+		return 0;
+	}
 	if (r < 0)
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", c->store,
-			strerror(-r));
+		fprintf(stderr, "modelctl: cannot open store '%s': %s%s\n", c->store,
+			strerror(-r), r == -EACCES || r == -EPERM ?
+				" (give -m MOUNT to read through the mount)" : "");
 	return r;
 }
 
