@@ -244,6 +244,9 @@ void draft_op_end(struct mfsd *d, uint64_t vid);
 void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *e);
 /* Fill a fuse_entry_param for ino with attr. */
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
+/* The path of a draft file's fd below its version root ("" at the root).
+ * Returns 0, or -errno, -EIO if fd is not inside a draft. */
+int draft_relpath(int fd, char *buf, size_t n);
 /* /proc/self/fd/N for an O_PATH fd. */
 void fd_path(int fd, char buf[64]);
 /* Run the calling thread's file system accesses as the caller (fsuid and

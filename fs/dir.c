@@ -38,6 +38,28 @@ void fd_path(int fd, char buf[64])
 	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 }
 
+int draft_relpath(int fd, char *buf, size_t n)
+{
+	char p[64], real[4096], *s, *del;
+	ssize_t l;
+
+	fd_path(fd, p);
+	l = readlink(p, real, sizeof(real) - 1);
+	if (l < 0)
+		return -errno;
+	real[l] = '\0';
+	/* A draft sealed (and removed) since: the kernel marks the path. */
+	del = strstr(real, " (deleted)");
+	if (del && !del[10])
+		*del = '\0';
+	s = strstr(real, "/drafts/");
+	if (!s)
+		return -EIO;
+	s = strchr(s + 8, '/');
+	snprintf(buf, n, "%s", s ? s + 1 : "");
+	return 0;
+}
+
 
 static const char *model_name(struct mfsd *d, uint64_t id, struct mfs_model_info *mi)
 {
@@ -80,20 +102,9 @@ void ino_label(struct mfsd *d, uint64_t ino, char *buf, size_t n)
 	case K_DRAFT:
 		nd = node_find(d, ino);
 		if (nd && mfs_version_get(d->st, nd->vid, &vi) == 0) {
-			char p[64], real[4096];
-			ssize_t l;
-			const char *rel = "";
+			char rel[4096] = "";
 
-			fd_path(nd->fd, p);
-			l = readlink(p, real, sizeof(real) - 1);
-			if (l > 0) {
-				char *s;
-
-				real[l] = '\0';
-				s = strstr(real, "/drafts/");
-				if (s && (s = strchr(s + 8, '/')))
-					rel = s + 1;
-			}
+			draft_relpath(nd->fd, rel, sizeof(rel));
 			snprintf(buf, n, "%s@%s: %s", model_name(d, vi.model_id, &mi),
 				 vi.name, rel);
 			return;
@@ -258,26 +269,12 @@ static bool is_root_draft_vfile(uint64_t parent, const char *name)
 int sealed_twin(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, uint64_t *ret_eid)
 {
 	struct node *n = node_find(d, ino);
-	char p[64], real[4096], *rel, *save = NULL, *tok, *del;
+	char rel[4096], *save = NULL, *tok;
 	uint64_t eid = 0;
-	ssize_t l;
 
-	if (!n)
+	if (!n || draft_relpath(n->fd, rel, sizeof(rel)) < 0)
 		return -ENOENT;
-	fd_path(n->fd, p);
-	l = readlink(p, real, sizeof(real) - 1);
-	if (l < 0)
-		return -ENOENT;
-	real[l] = '\0';
-	del = strstr(real, " (deleted)");
-	if (del && !del[10])
-		*del = '\0';
-	rel = strstr(real, "/drafts/");
-	if (!rel)
-		return -ENOENT;
-	rel = strchr(rel + 8, '/');
-	for (tok = rel ? strtok_r(rel + 1, "/", &save) : NULL; tok;
-	     tok = strtok_r(NULL, "/", &save)) {
+	for (tok = strtok_r(rel, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
 		struct mfs_entry e;
 
 		if (mfs_entry_lookup(d->st, n->vid, eid, tok, &e) < 0)

@@ -28,24 +28,6 @@ static bool model_reserved(const char *name)
 	       !strcmp(name, "history.jsonl");
 }
 
-/* The draft directory fd's path below its version root ("" at the root). */
-static int rel_in_draft(int dirfd, char *buf, size_t n)
-{
-	char p[64], real[4096], *s;
-	ssize_t l;
-
-	fd_path(dirfd, p);
-	l = readlink(p, real, sizeof(real) - 1);
-	if (l < 0)
-		return -errno;
-	real[l] = '\0';
-	s = strstr(real, "/drafts/");
-	if (!s)
-		return -EIO;
-	s = strchr(s + 8, '/');
-	snprintf(buf, n, "%s", s ? s + 1 : "");
-	return 0;
-}
 
 static int symlink_alias(fuse_req_t req, uint64_t parent, const char *target,
 			 const char *name, struct fuse_entry_param *e)
@@ -112,7 +94,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 				     name, parent == FUSE_ROOT_ID ? "/" : label);
 	if (r < 0)
 		return r;
-	r = rel_in_draft(fd, rel, sizeof(rel));
+	r = draft_relpath(fd, rel, sizeof(rel));
 	if (r == 0)
 		r = mfs_version_draft_open(d->st, vid, O_PATH, &root);
 	if (r == 0 && !mfs_version_link_inside(root, rel, target))

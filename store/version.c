@@ -106,6 +106,18 @@ int store_put_version(struct mfs_store *st, MDB_txn *txn,
 	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_VERSION_IDS], &idk.v, &k.v, 0));
 }
 
+/* A version's record and name with its model's (inside txn). name and
+ * model must hold MFS_NAME_MAX + 1 and MFS_MODEL_NAME_MAX + 1 bytes. */
+static int version_and_model(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+			     struct rec_version *rv, char *name, struct rec_model *rm,
+			     char *model)
+{
+	int r = store_get_version(st, txn, vid, rv, name, MFS_NAME_MAX + 1);
+
+	return r < 0 ? r : store_get_model(st, txn, rv->model_id, rm, model,
+					   MFS_MODEL_NAME_MAX + 1);
+}
+
 int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name,
 		       bool with_tombstones, struct mfs_version_info *ret)
 {
@@ -635,9 +647,7 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	if (r == 0)
-		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	r = version_and_model(st, txn, vid, &rv, name, &rm, model);
 	if (r < 0)
 		goto out;
 	if (rv.state != MFS_V_DRAFT) {
@@ -941,9 +951,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	if (r == 0)
-		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	r = version_and_model(st, txn, vid, &rv, name, &rm, model);
 	if (r < 0)
 		goto out;
 	key_id(&k, vid);
@@ -1140,9 +1148,7 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	if (r == 0)
-		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	r = version_and_model(st, txn, vid, &rv, name, &rm, model);
 	if (r < 0)
 		goto out;
 	snprintf(self, sizeof(self), "%s@%s", model, name);
@@ -1237,9 +1243,7 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	if (r == 0)
-		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	r = version_and_model(st, txn, vid, &rv, name, &rm, model);
 	if (r < 0)
 		goto out;
 	snprintf(self, sizeof(self), "%s@%s", model, name);

@@ -37,6 +37,14 @@ static cJSON *metadata_of(const struct ctl *c, struct mfs_store *st, const char 
 	return j;
 }
 
+static bool skipped(const char *const *skip, const char *key)
+{
+	for (const char *const *s = skip; s && *s; s++)
+		if (!strcmp(*s, key))
+			return true;
+	return false;
+}
+
 /* Compare two objects key by key into {added, removed, changed}. */
 static cJSON *diff_objects(const cJSON *a, const cJSON *b, const char *const *skip)
 {
@@ -48,11 +56,8 @@ static cJSON *diff_objects(const cJSON *a, const cJSON *b, const char *const *sk
 
 	cJSON_ArrayForEach(it, a) {
 		const cJSON *other = cJSON_GetObjectItemCaseSensitive(b, it->string);
-		bool skipped = false;
 
-		for (const char *const *s = skip; s && *s; s++)
-			skipped = skipped || !strcmp(*s, it->string);
-		if (skipped)
+		if (skipped(skip, it->string))
 			continue;
 		if (!other) {
 			cJSON_AddItemToObject(removed, it->string, cJSON_Duplicate(it, 1));
@@ -65,11 +70,7 @@ static cJSON *diff_objects(const cJSON *a, const cJSON *b, const char *const *sk
 		}
 	}
 	cJSON_ArrayForEach(it, b) {
-		bool skipped = false;
-
-		for (const char *const *s = skip; s && *s; s++)
-			skipped = skipped || !strcmp(*s, it->string);
-		if (!skipped && !cJSON_GetObjectItemCaseSensitive(a, it->string))
+		if (!skipped(skip, it->string) && !cJSON_GetObjectItemCaseSensitive(a, it->string))
 			cJSON_AddItemToObject(added, it->string, cJSON_Duplicate(it, 1));
 	}
 	return out;
