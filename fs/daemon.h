@@ -83,8 +83,11 @@ struct vstate {
 	struct vstate *next;		/* protected by d->lock */
 };
 
+struct pt;
+
 struct mfsd {
 	struct mfs_store *st;		/* read-only after start */
+	struct pt *pt;			/* passthrough.h; read-only after start */
 	struct fuse_session *se;	/* read-only after start */
 	char *mount;			/* read-only after start */
 	char *store_dir;		/* read-only after start */

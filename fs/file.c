@@ -12,6 +12,7 @@
 #include "meta.h"
 #include "version.h"
 #include "perm.h"
+#include "passthrough.h"
 
 /*
  * A handle is one of: a draft file (a real fd, written in place, hashed
@@ -35,6 +36,7 @@ struct handle {
 	char *buf;		/* H_SNAP, H_DOC */
 	size_t len, cap;
 	int refs;		/* the open file, plus replies in flight; atomic */
+	int pt_id;		/* H_SEALED: backing id (0: served by us) */
 };
 
 static struct handle *fh_of(struct fuse_file_info *fi)
@@ -100,6 +102,8 @@ static void handle_put(struct mfsd *d, struct handle *h)
 {
 	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	if (h->kind == H_SEALED)
+		pt_put(d->pt, h->ino, h->pt_id);
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->writer && h->vid)
@@ -303,11 +307,22 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			free(h);
 			return r;
 		}
-		/* The content never changes: let the kernel keep its cache
-		 * across opens. Model files are read front to back: a larger
-		 * read-ahead window on the blob keeps the disk busy. */
-		fi->keep_cache = 1;
-		posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		/* Where the kernel can read the blob itself, it does
+		 * (passthrough.h). Otherwise: the content never changes, so
+		 * the kernel keeps its cache across opens, and model files
+		 * are read front to back, so a larger read-ahead window on
+		 * the blob keeps the disk busy. */
+		r = pt_get(d->pt, ino, h->fd);
+		if (r < 0) {
+			close(h->fd);
+			free(h);
+			return r;
+		}
+		h->pt_id = r;
+		if (!h->pt_id) {
+			fi->keep_cache = 1;
+			posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		}
 		*ret = h;
 		return 0;
 	case K_DISCARD:
@@ -350,7 +365,7 @@ void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (pt_reply_open(req, fi, h->kind == H_SEALED ? h->pt_id : 0) == -ENOENT)
 		handle_free(d, h);	/* the caller was interrupted */
 }
 

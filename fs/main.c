@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "model.h"
+#include "passthrough.h"
 #include "version.h"
 
 /*
@@ -34,6 +35,7 @@ struct opts {
 	char *store_owned;		/* -o store= copy */
 	const char *mount;
 	int seal_idle;
+	bool nopassthrough;
 	bool foreground, debug, help, version;
 	struct fuse_args fargs;		/* what libfuse gets */
 };
@@ -51,6 +53,8 @@ static void usage(FILE *f, const char *prog)
 		"                     $XDG_DATA_HOME/modelfs, ~/.local/share/modelfs,\n"
 		"                     or /var/lib/modelfs for root)\n"
 		"  -o seal_idle=N     seal drafts left untouched for N seconds\n"
+		"  -o nopassthrough   serve sealed files through the daemon (splice)\n"
+		"                     even where the kernel could read them directly\n"
 		"  -o OPTION          FUSE mount options (allow_other, ro, ...)\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      the version\n",
@@ -82,6 +86,10 @@ static int parse_o(struct opts *o, char *list)
 				return -1;
 			}
 			o->seal_idle = (int)v;
+		} else if (!strcmp(tok, "nopassthrough")) {
+			o->nopassthrough = true;
+		} else if (!strcmp(tok, "passthrough")) {
+			o->nopassthrough = false;
 		} else if (!strcmp(tok, "auto_unmount")) {
 			fprintf(stderr, "modelfs: refusing auto_unmount: a crashed registry must not look like an empty one\n");
 			return -1;
@@ -273,7 +281,7 @@ int main(int argc, char **argv)
 	struct mfsd d = { 0 };
 	struct fuse_loop_config *cfg = NULL;
 	char *store = NULL, *mnt = NULL, fsname[PATH_MAX + 16];
-	int pipefd[2] = { -1, -1 }, r = 1;
+	int pipefd[2] = { -1, -1 }, r = 1, probe_fd = -1;
 	pthread_t idle;
 	bool idle_started = false;
 	struct rlimit rl;
@@ -374,6 +382,16 @@ int main(int argc, char **argv)
 	pthread_cond_init(&d.cond, NULL);
 	if (mfs_store_open(store, MFS_STORE_SERVE | MFS_STORE_CREATE, mnt, &d.st) < 0)
 		goto out_dlock;
+	/* Any regular file of the store shows whether its filesystem can
+	 * back passthrough opens: the lock file is one. */
+	{
+		char lock[PATH_MAX];
+
+		snprintf(lock, sizeof(lock), "%s/lock", store);
+		probe_fd = open(lock, O_RDONLY | O_CLOEXEC);
+		if (pt_new(!o.nopassthrough && probe_fd >= 0, probe_fd, &d.pt) < 0)
+			goto out_store;
+	}
 	d.se = fuse_session_new(&o.fargs, &mfs_ops, sizeof(mfs_ops), &d);
 	if (!d.se)
 		goto out_store;
@@ -381,6 +399,8 @@ int main(int argc, char **argv)
 		goto out_session;
 	if (fuse_session_mount(d.se, mnt) != 0)
 		goto out_signals;
+	if (pt_install(d.pt, d.se) < 0)
+		mfs_log(MFS_LOG_WARN, "cannot hook the FUSE device: sealed files served by splice");
 	raise_readahead(mnt);
 	seed_drafts(&d);
 	if (idle_start(&d, &idle) < 0)
@@ -429,6 +449,9 @@ out_signals:
 out_session:
 	fuse_session_destroy(d.se);
 out_store:
+	pt_free(d.pt);
+	if (probe_fd >= 0)
+		close(probe_fd);
 	mfs_store_close(d.st);
 out_dlock:
 	node_table_free(&d);

@@ -4,6 +4,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "passthrough.h"
 
 /*
  * Large requests both ways: the biggest max_write the kernel grants,
@@ -31,6 +32,8 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
+	/* The INIT reply libfuse sends next asks for passthrough. */
+	pt_arm_init(((struct mfsd *)userdata)->pt);
 }
 
 const struct fuse_lowlevel_ops mfs_ops = {
