@@ -304,6 +304,12 @@ static int set_draft(struct mfsd *d, const struct mfs_caller *c, int fd, bool is
 {
 	int r;
 
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !(fi && fi->fh) && !is_link) {
+		/* truncate(2) of an instant copy: an ordinary file first. */
+		r = draft_unref(d, fd, attr->st_size != 0);
+		if (r < 0)
+			return r;
+	}
 	as_caller(d, c);
 	r = set_draft_as(d, fd, is_link, attr, to_set, fi);
 	as_daemon(d);

@@ -222,6 +222,9 @@ void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 int handle_snapshot_size(uint64_t fh, off_t *ret);
 /* ftruncate through an open handle. Returns 0 or -errno. */
 int handle_truncate(uint64_t fh, off_t size);
+/* Make the draft file at O_PATH fd an ordinary file if it is an instant
+ * copy (ref.h), keeping its bytes if keep. Returns 0 or -errno. */
+int draft_unref(struct mfsd *d, int fd, bool keep);
 
 /* ---- shared helpers (dir.c) ---- */
 

@@ -13,6 +13,7 @@
 #include "version.h"
 #include "perm.h"
 #include "passthrough.h"
+#include "ref.h"
 
 /*
  * A handle is one of: a draft file (a real fd, written in place, hashed
@@ -29,6 +30,7 @@ struct handle {
 	enum hkind kind;
 	int fd;
 	struct node *node;	/* H_DRAFT */
+	struct mfs_store *st;	/* H_DRAFT */
 	uint64_t vid;		/* H_DRAFT, H_DOC of a draft */
 	uint64_t ino;
 	bool writer;
@@ -37,6 +39,14 @@ struct handle {
 	size_t len, cap;
 	int refs;		/* the open file, plus replies in flight; atomic */
 	int pt_id;		/* H_SEALED: backing id (0: served by us) */
+	/* The blob whose bytes fd reads (a sealed file, or a draft file
+	 * that is a reference, ref.h): a copy from it can be instant. */
+	bool has_dg;
+	struct mfs_digest dg;
+	uint64_t dg_size;
+	/* H_DRAFT: this writer made the file a reference (instant copy);
+	 * its next change breaks it first. Protected by node->hlock. */
+	bool ref;
 };
 
 static struct handle *fh_of(struct fuse_file_info *fi)
@@ -54,18 +64,55 @@ int handle_snapshot_size(uint64_t fh, off_t *ret)
 	return 0;
 }
 
+/* Before a writer that made its file a reference changes it: make it an
+ * ordinary file again (keep: with the blob's bytes). */
+static int unref(struct handle *h, bool keep)
+{
+	int r = 0;
+
+	if (!h->node || !__atomic_load_n(&h->ref, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&h->node->hlock);
+	if (h->ref) {
+		r = mfs_ref_break(h->st, h->fd, keep);
+		if (r == 0)
+			__atomic_store_n(&h->ref, false, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&h->node->hlock);
+	return r;
+}
+
+int draft_unref(struct mfsd *d, int fd, bool keep)
+{
+	char path[64];
+	int wfd, r;
+
+	fd_path(fd, path);
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	if (wfd < 0)
+		return -errno;
+	r = mfs_ref_break(d->st, wfd, keep);
+	close(wfd);
+	return r;
+}
+
 int handle_truncate(uint64_t fh, off_t size)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fh;
 
 	switch (h->kind) {
-	case H_DRAFT:
+	case H_DRAFT: {
+		int r = unref(h, size != 0);
+
+		if (r < 0)
+			return r;
 		if (h->node) {
 			pthread_mutex_lock(&h->node->hlock);
 			h->node->h_valid = false;
 			pthread_mutex_unlock(&h->node->hlock);
 		}
 		return ftruncate(h->fd, size) < 0 ? -errno : 0;
+	}
 	case H_DOC:
 		if ((size_t)size > MFS_META_MAX)
 			return -EFBIG;
@@ -165,6 +212,27 @@ static void hash_start(struct node *n, bool from_empty)
 	pthread_mutex_unlock(&n->hlock);
 }
 
+/* A draft file that is a reference to a blob (an instant copy, ref.h):
+ * a reader reads the blob; a writer makes it an ordinary file first, with
+ * the blob's bytes unless it empties the file. */
+static int open_ref(struct mfsd *d, struct handle *h, int flags)
+{
+	int r, bfd;
+
+	if (h->writer)
+		return mfs_ref_break(d->st, h->fd, !(flags & O_TRUNC));
+	r = mfs_ref_get(h->fd, &h->dg, &h->dg_size);
+	if (r <= 0)
+		return r;
+	r = mfs_ref_open(d->st, h->fd, &bfd);
+	if (r <= 0)
+		return r;
+	close(h->fd);
+	h->fd = bfd;
+	h->has_dg = true;
+	return 0;
+}
+
 static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n,
 		      int flags, struct handle **ret)
 {
@@ -201,7 +269,11 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	h->fd = open(path, backing_flags(flags));
 	r = h->fd < 0 ? -errno : 0;
 	as_daemon(d);
-	if (h->fd < 0) {
+	if (h->fd >= 0)
+		r = open_ref(d, h, flags);
+	if (r < 0) {
+		if (h->fd >= 0)
+			close(h->fd);
 		if (h->writer)
 			vstate_writer(d, n->vid, -1);
 		free(h);
@@ -209,6 +281,7 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	}
 	node_open_ref(d, n, 1);
 	h->node = n;
+	h->st = d->st;
 	if (h->writer && fstat(h->fd, &sb) == 0 && sb.st_size == 0)
 		hash_start(n, true);
 	else if (flags & O_TRUNC)
@@ -307,6 +380,9 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			free(h);
 			return r;
 		}
+		h->has_dg = true;
+		h->dg = e.digest;
+		h->dg_size = e.size;
 		/* Where the kernel can read the blob itself, it does
 		 * (passthrough.h). Otherwise: the content never changes, so
 		 * the kernel keeps its cache across opens, and model files
@@ -569,7 +645,10 @@ static int write_draft(struct mfsd *d, struct handle *h, struct fuse_bufvec *in,
 	size_t len = fuse_buf_size(in);
 	struct node *n = h->node;
 	ssize_t w;
+	int r = unref(h, true);
 
+	if (r < 0)
+		return r;
 	/* In-order writes from offset 0 are hashed as they pass, so the seal
 	 * need not read the file again. Anything else drops the inline hash. */
 	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
@@ -674,7 +753,9 @@ void file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
 		fuse_reply_err(req, h->kind == H_SEALED ? EROFS : EBADF);
 		return;
 	}
-	r = fallocate(h->fd, mode, off, len) < 0 ? errno : 0;
+	r = -unref(h, true);
+	if (!r)
+		r = fallocate(h->fd, mode, off, len) < 0 ? errno : 0;
 	if (h->node && !r && (mode & ~FALLOC_FL_KEEP_SIZE)) {
 		pthread_mutex_lock(&h->node->hlock);
 		h->node->h_valid = false;
@@ -707,6 +788,40 @@ void file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, r);
 }
 
+/* A whole sealed file (or reference) copied into an empty draft file that
+ * nobody else has open (cp, cp -r of a version): make it a reference to
+ * the blob, no byte copied. Returns 1 if done, 0 if this copy is not
+ * one (copy the bytes), or -errno. */
+static int instant_copy(struct mfsd *d, struct handle *in, off_t off_in,
+			struct handle *out, off_t off_out, size_t len, int flags)
+{
+	struct stat sb;
+	bool alone;
+	int r;
+
+	if (!in->has_dg || off_in != 0 || off_out != 0 || flags || len < in->dg_size ||
+	    in->dg_size == 0 || !out->node || fstat(out->fd, &sb) < 0 || sb.st_size != 0)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	alone = out->node->nopen == 1;
+	pthread_mutex_unlock(&d->lock);
+	if (!alone)
+		return 0;
+	pthread_mutex_lock(&out->node->hlock);
+	r = mfs_ref_make(d->st, out->fd, &in->dg, in->dg_size);
+	if (r == 0) {
+		out->node->h_valid = false;
+		__atomic_store_n(&out->ref, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&out->node->hlock);
+	if (r == -EOPNOTSUPP || r == -ENOTEMPTY || r == -EACCES || r == -EPERM)
+		return 0;	/* copy the bytes instead */
+	if (r < 0)
+		return r;
+	vstate_touch(d, out->vid);
+	return 1;
+}
+
 void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
 			  off_t off_out, struct fuse_file_info *fi_out, size_t len,
@@ -715,9 +830,30 @@ void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct handle *in = fh_of(fi_in), *out = fh_of(fi_out);
 	loff_t a = off_in, b = off_out;
 	ssize_t n;
+	int r;
 
 	if (out->kind != H_DRAFT || !out->writer || in->fd < 0) {
 		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : EXDEV);
+		return;
+	}
+	r = instant_copy(daemon_of(req), in, off_in, out, off_out, len, flags);
+	if (r > 0) {
+		fuse_reply_write(req, in->dg_size);
+		return;
+	}
+	if (r == 0 && __atomic_load_n(&out->ref, __ATOMIC_ACQUIRE)) {
+		struct stat sb;
+
+		/* cp's next call, at the end of the file: nothing to copy,
+		 * and no reason to give up the reference. */
+		if (fstat(in->fd, &sb) == 0 && off_in >= sb.st_size) {
+			fuse_reply_write(req, 0);
+			return;
+		}
+		r = unref(out, true);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	/* Same filesystem underneath: the kernel may reflink or copy in

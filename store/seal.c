@@ -17,6 +17,7 @@
 #include "sys.h"
 #include "version.h"
 #include "format.h"
+#include "ref.h"
 
 /*
  * The ladder (DESIGN §2, STYLE A7), in order, with why:
@@ -44,6 +45,7 @@ struct item {
 	struct mfs_digest d;
 	unsigned format;	/* enum mfs_format */
 	bool created;		/* this seal created the blob name */
+	bool ref;		/* a reference to an existing blob (ref.h) */
 	uint64_t eid;
 };
 
@@ -81,6 +83,26 @@ static int push(struct seal *s, const char *path, uint32_t parent,
 	return 0;
 }
 
+/* The format, from the first bytes (never the name). */
+static unsigned sniff(int fd, uint64_t size)
+{
+	uint8_t *head = malloc(MFS_FORMAT_PROBE);
+	ssize_t got = head ? pread(fd, head, MFS_FORMAT_PROBE, 0) : -1;
+	unsigned f = got >= 0 ? mfs_format_detect(head, (size_t)got, size) : MFS_FMT_UNKNOWN;
+
+	free(head);
+	return f;
+}
+
+static int ref_gone(struct seal *s, struct item *it)
+{
+	char rel[40];
+
+	mfs_blob_relpath(&it->d, rel);
+	return mfs_log_errno(-EIO, "seal of '%s': blob '%s', which '%s' was copied from, is gone; copy the file again",
+			     s->label, rel, it->path);
+}
+
 /* Step 1, first pass, for one file: hash (or take the daemon's inline
  * digest) and start its writeback, so the fsyncs of the second pass find
  * the data on its way and one journal commit covers many files. */
@@ -104,6 +126,31 @@ static int hash_and_start(struct seal *s, struct item *it)
 			goto out;
 		}
 	}
+	{
+		uint64_t rsize;
+
+		/* An instant copy: its digest is its blob's, nothing to read,
+		 * sync or link; the blob's first bytes tell the format. */
+		r = mfs_ref_get(fd, &it->d, &rsize);
+		if (r == 1) {
+			int bfd;
+
+			it->ref = true;
+			r = mfs_blob_open(s->st, &it->d, &bfd);
+			if (r == 0) {
+				it->format = sniff(bfd, (uint64_t)it->sb.st_size);
+				close(bfd);
+			} else {
+				r = ref_gone(s, it);
+			}
+			goto out;
+		}
+		if (r < 0) {
+			r = mfs_log_errno(r, "seal of '%s': reading '%s': %s", s->label,
+					  it->path, strerror(-r));
+			goto out;
+		}
+	}
 	if (!s->hint || s->hint(s->hint_ctx, it->sb.st_ino, (uint64_t)it->sb.st_size,
 				(int64_t)it->sb.st_mtim.tv_sec * 1000000000 +
 					it->sb.st_mtim.tv_nsec, &it->d) < 0) {
@@ -119,16 +166,7 @@ static int hash_and_start(struct seal *s, struct item *it)
 			goto out;
 		}
 	}
-	{
-		/* The format, from the first bytes (never the name). */
-		uint8_t *head = malloc(MFS_FORMAT_PROBE);
-		ssize_t got = head ? pread(fd, head, MFS_FORMAT_PROBE, 0) : -1;
-
-		it->format = got >= 0 ? mfs_format_detect(head, (size_t)got,
-							   (uint64_t)it->sb.st_size) :
-					MFS_FMT_UNKNOWN;
-		free(head);
-	}
+	it->format = sniff(fd, (uint64_t)it->sb.st_size);
 	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 out:
 	close(fd);
@@ -141,6 +179,8 @@ static int sync_one(struct seal *s, struct item *it)
 {
 	int fd, r = 0;
 
+	if (it->ref)
+		return 0;	/* no bytes of its own */
 	fd = openat(s->root, it->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return mfs_log_errno(-errno, "seal of '%s': open '%s': %s", s->label,
@@ -244,8 +284,8 @@ static int journal(struct seal *s, uint64_t vid)
 	for (size_t i = 0; i < s->n && r == 0; i++) {
 		MDB_val dk = { 16, s->it[i].d.b }, v;
 
-		if (!S_ISREG(s->it[i].sb.st_mode))
-			continue;
+		if (!S_ISREG(s->it[i].sb.st_mode) || s->it[i].ref)
+			continue;	/* a reference creates no name */
 		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
 			continue;	/* referenced already: never ours to remove */
 		if (mdb_get(txn, s->st->dbi[DB_JOURNAL], &dk, &v) == 0 && v.mv_size == 8 &&
@@ -336,6 +376,14 @@ static int link_one(struct seal *s, struct item *it)
 	bool referenced = false, created = false;
 	int r;
 
+	if (it->ref) {
+		uint64_t size = 0;
+
+		r = mfs_blob_has(s->st, &it->d, &size);
+		if (r < 0)
+			return r;
+		return r == 1 && size == (uint64_t)it->sb.st_size ? 0 : ref_gone(s, it);
+	}
 	r = mfs_blob_link(s->st, s->root, it->path, &it->d, (uint64_t)it->sb.st_size,
 			  &created);
 	if (r < 0)
@@ -411,7 +459,9 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 			 * 0; we are in one now, so what we see is the truth. */
 			int has = mfs_blob_has(s->st, &it->d, NULL);
 
-			if (has == 0) {
+			if (has == 0 && it->ref) {
+				r = ref_gone(s, it);
+			} else if (has == 0) {
 				bool created;
 
 				r = mfs_blob_link(s->st, s->root, it->path, &it->d,
