@@ -26,20 +26,34 @@
 #define SEALED_TIMEOUT 3600.0
 #define BLKSIZE (1 << 20)
 
-double attr_timeout(uint64_t ino)
+double attr_timeout(struct mfsd *d, uint64_t ino)
 {
-	return ino_kind(ino) == K_SENTRY ? SEALED_TIMEOUT : 0.0;
+	struct mfs_version_info vi;
+
+	switch (ino_kind(ino)) {
+	case K_SENTRY:
+		return SEALED_TIMEOUT;
+	case K_VERSION:
+		/* A sealed version's directory never changes again; a
+		 * tombstone removes it through the kernel (rmdir). */
+		return mfs_version_get(d->st, ino_id(ino), &vi) == 0 &&
+		       vi.state == MFS_V_SEALED ? SEALED_TIMEOUT : 0.0;
+	default:
+		return 0.0;
+	}
 }
 
 /*
  * How long the kernel may trust a name -> inode mapping. Every change of
- * the tree goes through this mount (the daemon is the writer of record)
- * and so through the kernel's own dentry updates, except what the registry
- * computes: `latest` and aliases are never cached (a promotion must be
- * seen by the next open), nor are names inside drafts (a seal swaps them
- * for sealed entries). Fixed names are cached for long, the rest for a
- * second, so a path walk through models/NAME/versions/V/ costs no lookups
- * while it is being stat()ed file after file.
+ * the tree goes through this mount (the daemon is the writer of record:
+ * the store's lock keeps a second one out, and modelctl writes through the
+ * mount while it is served) and so through the kernel's own dentry
+ * updates, except what the registry computes: `latest` and aliases are
+ * never cached (a promotion must be seen by the next open), nor are names
+ * inside drafts (a seal swaps them for sealed entries). Everything else
+ * names the same inode until it is removed through the kernel - a model,
+ * a version (draft or sealed: its inode is its id), their documents - so
+ * a walk of the registry (ls -lR, find) costs no lookup the second time.
  */
 double entry_timeout(uint64_t ino)
 {
@@ -49,15 +63,14 @@ double entry_timeout(uint64_t ino)
 	case K_MMETA:
 	case K_POLICY:
 	case K_HISTORY:
-		return SEALED_TIMEOUT;
-	case K_FIXED:
-		return ino == INO_MODELS || ino == INO_AUDIT || ino == INO_INDEX ?
-			       SEALED_TIMEOUT : 0.0;
 	case K_MODEL:
 	case K_VERSION:
 	case K_VMETA:
 	case K_VLINEAGE:
-		return 1.0;
+		return SEALED_TIMEOUT;
+	case K_FIXED:
+		return ino == INO_MODELS || ino == INO_AUDIT || ino == INO_INDEX ?
+			       SEALED_TIMEOUT : 0.0;
 	default:
 		/* K_ALIAS, K_LATEST, K_DISCARD, and K_DRAFT: a seal replaces
 		 * a draft's entries with sealed ones behind the kernel's back. */
@@ -82,14 +95,12 @@ static void fixed_dir(struct mfsd *d, struct stat *st, mode_t mode)
 
 static int vfile_attr(struct mfsd *d, uint64_t ino, struct stat *st, mode_t mode)
 {
-	char *buf = NULL;
 	size_t len = 0;
 	int r;
 
-	r = vfile_render(d, ino, &buf, &len);
+	r = vfile_size(d, ino, &len);
 	if (r < 0)
 		return r;
-	free(buf);
 	st->st_mode = S_IFREG | mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)len;
@@ -261,6 +272,7 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 void attr_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfsd *d = daemon_of(req);
+	double timeout = attr_timeout(d, ino);	/* first: see make_entry() */
 	struct stat st;
 	int r;
 
@@ -275,7 +287,7 @@ void attr_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, attr_timeout(ino));
+		fuse_reply_attr(req, &st, timeout);
 }
 
 /* A chmod that only removes write bits or changes nothing: allowed on
@@ -472,16 +484,19 @@ void attr_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		  struct fuse_file_info *fi)
 {
 	struct mfsd *d = daemon_of(req);
+	double timeout = 0;
 	struct stat st;
 	int r;
 
 	r = do_setattr(d, req, ino, attr, to_set, fi);
-	if (r == 0)
+	if (r == 0) {
+		timeout = attr_timeout(d, ino);	/* first: see make_entry() */
 		r = attr_get(d, ino, &st);
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, attr_timeout(ino));
+		fuse_reply_attr(req, &st, timeout);
 }
 
 /*============================================================ xattrs */
@@ -586,6 +601,11 @@ void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 		len = snprintf(val, sizeof(val), "%s", d->store_dir);
 	else if (!strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
 		len = fact(d, ino, name + strlen(XA_PREFIX), val, sizeof(val));
+	else if (strncmp(name, "user.", 5))
+		/* No security labels or ACLs here: saying so (rather than
+		 * "no such attribute") lets ls -l stop asking for every file
+		 * of the mount after the first. */
+		len = -EOPNOTSUPP;
 	if (len < 0)
 		fuse_reply_err(req, -len);
 	else if (size == 0)

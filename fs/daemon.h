@@ -99,7 +99,15 @@ struct mfsd {
 	struct vstate *vs;		/* protected by lock */
 	bool stopping;			/* protected by lock */
 	int64_t start_ns;		/* read-only after start */
+	/* Sizes of virtual files by store generation (vfile_size): enough
+	 * slots for the documents of ~8,000 versions walked by ls -lR. */
+	struct vsize {
+		uint64_t ino, gen;
+		size_t len;
+	} *vsize;			/* VSIZE_SLOTS; protected by lock */
 };
+
+#define VSIZE_SLOTS 16384
 
 static inline struct mfsd *daemon_of(fuse_req_t req)
 {
@@ -151,6 +159,10 @@ int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len);
 /* Is ino a document users may write (model metadata/policy, draft
  * metadata.json)? */
 bool vfile_writable(struct mfsd *d, uint64_t ino);
+/* The size vfile_render() would give now, rendering only if the store
+ * changed since the last time (stat of audit.jsonl or index.json must not
+ * cost a rendering of the registry each time). Returns 0 or -errno. */
+int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret);
 /* Store a written document. Returns 0, or -EINVAL (logged) etc. */
 int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
 		const char *buf, size_t len);
@@ -159,7 +171,7 @@ int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
 /* stat of any inode. Returns 0, or -ENOENT etc. */
 int attr_get(struct mfsd *d, uint64_t ino, struct stat *ret);
 /* Entry timeouts for an inode's kind. */
-double attr_timeout(uint64_t ino);
+double attr_timeout(struct mfsd *d, uint64_t ino);
 double entry_timeout(uint64_t ino);
 
 /* ---- ops tables ---- */

@@ -248,11 +248,13 @@ int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e)
 	int r;
 
 	memset(e, 0, sizeof(*e));
+	/* Before the attributes: a seal in between must not make a draft's
+	 * attributes look final. */
+	e->attr_timeout = attr_timeout(d, ino);
 	r = attr_get(d, ino, &e->attr);
 	if (r < 0)
 		return r;
 	e->ino = ino;
-	e->attr_timeout = attr_timeout(ino);
 	e->entry_timeout = entry_timeout(ino);
 	return 0;
 }
@@ -471,6 +473,7 @@ struct dent {
 struct dirsnap {
 	struct dent *e;
 	size_t n, cap;
+	bool sealed;	/* a sealed version's directory: never changes */
 };
 
 static int snap_add(struct dirsnap *s, const char *name, uint64_t ino, mode_t type)
@@ -616,13 +619,16 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 			}
 			if (r != -EROFS)
 				break;
-			s->n = 0;
+			/* sealed meanwhile: list it as sealed, after . and .. */
+			while (s->n > 2)
+				free(s->e[--s->n].name);
 		}
 		r = snap_add(s, "metadata.json", ino_make(K_VMETA, id), S_IFREG);
 		if (!r)
 			r = snap_add(s, "lineage.json", ino_make(K_VLINEAGE, id), S_IFREG);
 		if (!r)
 			r = snap_entries(d, s, id, 0);
+		s->sealed = true;
 		break;
 	}
 	case K_SENTRY: {
@@ -633,6 +639,7 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 			r = -ENOTDIR;
 		if (r == 0)
 			r = snap_entries(d, s, e.vid, e.id);
+		s->sealed = true;
 		break;
 	}
 	case K_DRAFT: {
@@ -674,7 +681,12 @@ void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)s;
-	fuse_reply_open(req, fi);
+	/* A sealed directory never changes: the kernel may keep its listing
+	 * across opens (ls -lR, find of a registry ask for it again). */
+	fi->cache_readdir = s->sealed;
+	fi->keep_cache = s->sealed;
+	if (fuse_reply_open(req, fi) < 0)
+		snap_free(s);
 }
 
 void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -378,6 +378,7 @@ int main(int argc, char **argv)
 	if (d.daemon_root && setgroups(0, NULL) < 0)
 		mfs_log(MFS_LOG_WARN, "setgroups: %s", strerror(errno));
 	d.start_ns = mfs_now_ns();
+	d.vsize = calloc(VSIZE_SLOTS, sizeof(*d.vsize));	/* NULL: no cache */
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
 	if (mfs_store_open(store, MFS_STORE_SERVE | MFS_STORE_CREATE, mnt, &d.st) < 0)
@@ -455,6 +456,7 @@ out_store:
 	mfs_store_close(d.st);
 out_dlock:
 	node_table_free(&d);
+	free(d.vsize);
 	pthread_cond_destroy(&d.cond);
 	pthread_mutex_destroy(&d.lock);
 out_args:

@@ -15,9 +15,12 @@
  */
 static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
-	/* Reads splice from the blob or draft file into the device. Writes
-	 * arrive in memory (no splice) so they are hashed as they pass: a
-	 * spliced write would have to be read back to be hashed. */
+	/* Requests are received by splice (a large write's payload moves
+	 * from the device to the draft file without a copy through us);
+	 * replies are written from memory. Splicing read replies from the
+	 * blob measured the same on the fallback path (warm 1 GiB: 0.93-0.94
+	 * of native against 0.95-0.97), and passthrough takes sealed reads
+	 * off the daemon altogether. */
 	conn->want |= FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

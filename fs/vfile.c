@@ -1,5 +1,6 @@
 /* vfile.c - virtual files: one row per file in a const table */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,43 @@ int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len)
 		return vfiles[i].render(d, ino_id(ino), ret, ret_len);
 	}
 	return -ENOENT;
+}
+
+int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret)
+{
+	/* Read before rendering: a commit during it makes the entry stale,
+	 * never wrong. Renderings depend on the database alone. */
+	uint64_t gen = mfs_store_generation(d->st);
+	/* Fibonacci hashing: a version's metadata.json and lineage.json
+	 * differ only in the kind bits, and must not share a slot. */
+	struct vsize *slot = d->vsize ?
+		&d->vsize[(ino * 0x9E3779B97F4A7C15ull) >> 50 & (VSIZE_SLOTS - 1)] : NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (slot && gen) {
+		pthread_mutex_lock(&d->lock);
+		if (slot->ino == ino && slot->gen == gen) {
+			*ret = slot->len;
+			pthread_mutex_unlock(&d->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	r = vfile_render(d, ino, &buf, &len);
+	if (r < 0)
+		return r;
+	free(buf);
+	if (slot) {
+		pthread_mutex_lock(&d->lock);
+		slot->ino = ino;
+		slot->gen = gen;
+		slot->len = len;
+		pthread_mutex_unlock(&d->lock);
+	}
+	*ret = len;
+	return 0;
 }
 
 bool vfile_writable(struct mfsd *d, uint64_t ino)

@@ -629,6 +629,15 @@ fail:
 	return r;
 }
 
+uint64_t mfs_store_generation(struct mfs_store *st)
+{
+	MDB_envinfo info;
+
+	if (!st || mdb_env_info(st->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
 void mfs_store_close(struct mfs_store *st)
 {
 	if (!st)

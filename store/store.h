@@ -65,6 +65,11 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		   struct mfs_store **ret);
 void mfs_store_close(struct mfs_store *st);
 
+/* A number that changes whenever anything in the store's database does
+ * (LMDB's last committed transaction, whoever committed it): a rendering
+ * made at one generation holds until the next. 0: unknown. */
+uint64_t mfs_store_generation(struct mfs_store *st);
+
 /* The store directory. Borrowed: valid until mfs_store_close(). */
 const char *mfs_store_dir(const struct mfs_store *st);
 
