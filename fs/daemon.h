@@ -182,6 +182,8 @@ void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi);
+void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi);
 void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void dir_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);

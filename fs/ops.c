@@ -62,6 +62,7 @@ const struct fuse_lowlevel_ops mfs_ops = {
 	.fsync = file_fsync,
 	.opendir = dir_opendir,
 	.readdir = dir_readdir,
+	.readdirplus = dir_readdirplus,
 	.releasedir = dir_releasedir,
 	.statfs = dir_statfs,
 	.setxattr = attr_setxattr,

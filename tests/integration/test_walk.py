@@ -101,3 +101,24 @@ def test_find_and_ls_lR_agree_with_the_index(mounted):
     ls = subprocess.run(['ls', '-lR', mounted.models], capture_output=True, text=True,
                         check=True).stdout
     assert ls.count('w.bin') == 15
+
+
+def test_first_listing_after_a_mount_carries_right_attributes(mounted):
+    '''The first listing of a directory hands the kernel every entry's
+    attributes (readdirplus): they must be what stat says afterwards.'''
+    files = {'w%d.bin' % i: b'y' * (1000 * i + 1) for i in range(5)}
+    vdir = mounted.version('m', '1.0.0', files, sealed=True)
+    draft = mounted.version('m', '1.1.0', {'d.bin': b'draft'})
+    os.symlink('versions/1.0.0', pjoin(mounted.models, 'm', 'production'))
+    mounted.remount()
+    for d in (vdir, draft, pjoin(mounted.models, 'm')):
+        with os.scandir(d) as it:
+            seen = {e.name: e.stat(follow_symlinks=False) for e in it}
+        for name, st in seen.items():
+            again = os.lstat(pjoin(d, name))
+            assert (st.st_ino, st.st_mode, st.st_size) == \
+                (again.st_ino, again.st_mode, again.st_size), name
+    for name, data in files.items():
+        assert os.lstat(pjoin(vdir, name)).st_size == len(data)
+    assert os.readlink(pjoin(mounted.models, 'm', 'production')) == 'versions/1.0.0'
+    assert util.read_file(pjoin(draft, 'd.bin')) == b'draft'
