@@ -689,30 +689,6 @@ void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		snap_free(s);
 }
 
-void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		 struct fuse_file_info *fi)
-{
-	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
-	size_t used = 0;
-
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < s->n; i++) {
-		struct stat st = { .st_ino = s->e[i].ino, .st_mode = s->e[i].type };
-		size_t need = fuse_add_direntry(req, buf + used, size - used, s->e[i].name,
-						&st, (off_t)(i + 1));
-
-		if (need > size - used)
-			break;
-		used += need;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-}
-
 /* Kinds whose inode is a store id alone (no node table entry): a
  * readdirplus reply may hand the kernel their attributes, which counts as
  * a lookup, and forgetting them costs nothing. */
@@ -728,16 +704,9 @@ static bool stateless(uint64_t ino)
 	}
 }
 
-/*
- * ls -l, find -ls, Python's os.scandir+stat: the kernel asks for a listing
- * with attributes once, instead of a lookup per name. Names backed by the
- * node table (aliases, draft files) go without (nodeid 0): the kernel looks
- * them up as before.
- */
-void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/* One READDIR or READDIRPLUS reply from the snapshot, from entry off. */
+static void reply_dir(fuse_req_t req, struct dirsnap *s, size_t size, off_t off, bool plus)
 {
-	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
 	struct mfsd *d = daemon_of(req);
 	char *buf = malloc(size);
 	size_t used = 0;
@@ -748,23 +717,49 @@ void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	for (size_t i = (size_t)off; i < s->n; i++) {
 		struct fuse_entry_param e;
-		bool dot = !strcmp(s->e[i].name, ".") || !strcmp(s->e[i].name, "..");
+		const char *name = s->e[i].name;
 		size_t need;
 
 		memset(&e, 0, sizeof(e));
-		if (dot || !stateless(s->e[i].ino) || make_entry(d, s->e[i].ino, &e) < 0) {
-			memset(&e, 0, sizeof(e));
-			e.attr.st_ino = s->e[i].ino;
-			e.attr.st_mode = s->e[i].type;
+		e.attr.st_ino = s->e[i].ino;
+		e.attr.st_mode = s->e[i].type;
+		if (!plus) {
+			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+						 (off_t)(i + 1));
+		} else {
+			if (strcmp(name, ".") && strcmp(name, "..") && stateless(s->e[i].ino) &&
+			    make_entry(d, s->e[i].ino, &e) < 0) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = s->e[i].ino;
+				e.attr.st_mode = s->e[i].type;
+			}
+			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						      (off_t)(i + 1));
 		}
-		need = fuse_add_direntry_plus(req, buf + used, size - used, s->e[i].name, &e,
-					      (off_t)(i + 1));
 		if (need > size - used)
 			break;	/* not sent: the kernel did not learn it */
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	reply_dir(req, (struct dirsnap *)(uintptr_t)fi->fh, size, off, false);
+}
+
+/*
+ * ls -l, find -ls, Python's os.scandir+stat: the kernel asks for a listing
+ * with attributes once, instead of a lookup per name. Names backed by the
+ * node table (aliases, draft files) go without (nodeid 0): the kernel looks
+ * them up as before.
+ */
+void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	reply_dir(req, (struct dirsnap *)(uintptr_t)fi->fh, size, off, true);
 }
 
 void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
