@@ -72,6 +72,7 @@ struct node {
 	struct mfs_hash *h;		/* protected by hlock */
 	uint64_t h_off;			/* bytes hashed; protected by hlock */
 	bool h_valid;			/* protected by hlock */
+	bool h_never;			/* a passthrough writer opened it; hlock */
 };
 
 /* Per-draft state: writers for the seal's wait, activity for seal_idle. */
@@ -105,6 +106,13 @@ struct mfsd {
 		uint64_t ino, gen;
 		size_t len;
 	} *vsize;			/* VSIZE_SLOTS; protected by lock */
+	/* Processes reading a sealed file (file.c: a copy from it into a
+	 * draft may be instant, which a passthrough writer would defeat). */
+	struct rpid {
+		pid_t pid;
+		int n;
+		struct rpid *next;
+	} *rpids[256];			/* protected by lock */
 };
 
 #define VSIZE_SLOTS 16384
@@ -239,6 +247,8 @@ int handle_truncate(uint64_t fh, off_t size);
 /* Make the draft file at O_PATH fd an ordinary file if it is an instant
  * copy (ref.h), keeping its bytes if keep. Returns 0 or -errno. */
 int draft_unref(struct mfsd *d, int fd, bool keep);
+/* Free what open handles left in d (at exit). */
+void handles_free(struct mfsd *d);
 
 /* ---- shared helpers (dir.c) ---- */
 

@@ -47,6 +47,7 @@ struct handle {
 	/* H_DRAFT: this writer made the file a reference (instant copy);
 	 * its next change breaks it first. Protected by node->hlock. */
 	bool ref;
+	pid_t reader;		/* counted in d->rpids while open (0: not) */
 };
 
 static struct handle *fh_of(struct fuse_file_info *fi)
@@ -145,12 +146,61 @@ static void handle_free(struct mfsd *d, struct handle *h)
 	handle_put(d, h);
 }
 
+/* Count process pid in or out of those reading a sealed file. */
+static void reader_count(struct mfsd *d, pid_t pid, int delta)
+{
+	struct rpid **p, *dead = NULL;
+
+	pthread_mutex_lock(&d->lock);
+	for (p = &d->rpids[(unsigned)pid % 256]; *p && (*p)->pid != pid; p = &(*p)->next)
+		;
+	if (!*p && delta > 0) {
+		*p = calloc(1, sizeof(**p));
+		if (*p)
+			(*p)->pid = pid;
+	}
+	if (*p) {
+		(*p)->n += delta;
+		if ((*p)->n <= 0) {
+			dead = *p;
+			*p = dead->next;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(dead);
+}
+
+static bool is_reader(struct mfsd *d, pid_t pid)
+{
+	struct rpid *r;
+
+	pthread_mutex_lock(&d->lock);
+	for (r = d->rpids[(unsigned)pid % 256]; r && r->pid != pid; r = r->next)
+		;
+	pthread_mutex_unlock(&d->lock);
+	return r != NULL;
+}
+
+void handles_free(struct mfsd *d)
+{
+	for (size_t i = 0; i < sizeof(d->rpids) / sizeof(d->rpids[0]); i++) {
+		while (d->rpids[i]) {
+			struct rpid *r = d->rpids[i];
+
+			d->rpids[i] = r->next;
+			free(r);
+		}
+	}
+}
+
 static void handle_put(struct mfsd *d, struct handle *h)
 {
 	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	if (h->kind == H_SEALED)
+	if (h->kind == H_SEALED || h->kind == H_DRAFT)
 		pt_put(d->pt, h->ino, h->pt_id);
+	if (h->reader)
+		reader_count(d, h->reader, -1);
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->writer && h->vid)
@@ -200,7 +250,7 @@ static int backing_flags(int flags)
 static void hash_start(struct node *n, bool from_empty)
 {
 	pthread_mutex_lock(&n->hlock);
-	if (from_empty) {
+	if (from_empty && !n->h_never) {
 		if (!n->h && mfs_hash_new(&n->h) < 0)
 			n->h = NULL;
 		if (n->h) {
@@ -230,6 +280,41 @@ static int open_ref(struct mfsd *d, struct handle *h, int flags)
 	close(h->fd);
 	h->fd = bfd;
 	h->has_dg = true;
+	return 0;
+}
+
+/*
+ * Passthrough for a draft file too, where the kernel has it: cp, rsync,
+ * tar and loaders then write and read the real file at the disk's speed,
+ * and the seal hashes it (the inline hash never sees those writes). Two
+ * exceptions, both served by the daemon as before:
+ *  - a reader of an instant copy: its bytes are the blob's, and a blob
+ *    must never back a draft inode a writer could open;
+ *  - a writer opened by a process that has a sealed file of this mount
+ *    open (cp -r versions/A versions/B): its copy can be instant, which
+ *    needs every write after it to pass through the daemon (ref.h).
+ * Returns 0 (h->pt_id set) or -errno.
+ */
+static int draft_passthrough(struct mfsd *d, const struct mfs_caller *c, struct node *n,
+			     struct handle *h)
+{
+	bool may = !h->has_dg && !(h->writer && is_reader(d, c->pid));
+	int r = pt_get(d->pt, n->ino, h->fd, may);
+
+	if (r < 0)
+		return r;
+	h->pt_id = r;
+	if (h->has_dg && !h->writer) {
+		/* a copy from an instant copy may be instant too */
+		h->reader = c->pid;
+		reader_count(d, h->reader, 1);
+	}
+	if (r > 0 && h->writer) {
+		pthread_mutex_lock(&n->hlock);
+		n->h_never = true;
+		n->h_valid = false;
+		pthread_mutex_unlock(&n->hlock);
+	}
 	return 0;
 }
 
@@ -274,6 +359,14 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	if (r < 0) {
 		if (h->fd >= 0)
 			close(h->fd);
+		if (h->writer)
+			vstate_writer(d, n->vid, -1);
+		free(h);
+		return r;
+	}
+	r = draft_passthrough(d, c, n, h);
+	if (r < 0) {
+		close(h->fd);
 		if (h->writer)
 			vstate_writer(d, n->vid, -1);
 		free(h);
@@ -388,13 +481,19 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 		 * the kernel keeps its cache across opens, and model files
 		 * are read front to back, so a larger read-ahead window on
 		 * the blob keeps the disk busy. */
-		r = pt_get(d->pt, ino, h->fd);
+		r = pt_get(d->pt, ino, h->fd, true);
 		if (r < 0) {
 			close(h->fd);
 			free(h);
 			return r;
 		}
 		h->pt_id = r;
+		{
+			struct mfs_caller c = caller_of(req);
+
+			h->reader = c.pid;
+			reader_count(d, h->reader, 1);
+		}
 		if (!h->pt_id) {
 			fi->keep_cache = 1;
 			posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -441,7 +540,7 @@ void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (pt_reply_open(req, fi, h->kind == H_SEALED ? h->pt_id : 0) == -ENOENT)
+	if (pt_reply_open(req, fi, h->pt_id) == -ENOENT)
 		handle_free(d, h);	/* the caller was interrupted */
 }
 
@@ -542,7 +641,16 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	(*ret)->fd = bfd;
 	(*ret)->vid = vid;
 	(*ret)->writer = true;
+	r = draft_passthrough(d, &c, n, *ret);
+	if (r < 0) {
+		close(bfd);
+		free(*ret);
+		node_forget(d, n->ino, 1);
+		vstate_writer(d, vid, -1);
+		return r;
+	}
 	(*ret)->node = n;
+	(*ret)->st = d->st;
 	node_open_ref(d, n, 1);
 	hash_start(n, e->attr.st_size == 0);
 	fi->direct_io = write_only(fi->flags);
@@ -569,7 +677,7 @@ void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_create(req, &e, fi) < 0) {
+	if (pt_reply_create(req, &e, fi, h->kind == H_DRAFT ? h->pt_id : 0) < 0) {
 		handle_free(d, h);
 		if (ino_kind(e.ino) == K_DRAFT)
 			node_forget(d, e.ino, 1);
@@ -799,7 +907,8 @@ static int instant_copy(struct mfsd *d, struct handle *in, off_t off_in,
 	bool alone;
 	int r;
 
-	if (!in->has_dg || off_in != 0 || off_out != 0 || flags || len < in->dg_size ||
+	if (!in->has_dg || out->pt_id || off_in != 0 || off_out != 0 || flags ||
+	    len < in->dg_size ||
 	    in->dg_size == 0 || !out->node || fstat(out->fd, &sb) < 0 || sb.st_size != 0)
 		return 0;
 	pthread_mutex_lock(&d->lock);

@@ -25,6 +25,7 @@
 #define W_INIT_EXT (1u << 30)	/* flags: flags2 is meaningful */
 #define W_PASSTHROUGH2 (1u << 5) /* flags2: FUSE_PASSTHROUGH, bit 37 */
 #define W_OPEN_OUT 16		/* struct fuse_open_out */
+#define W_ENTRY_OUT 128		/* struct fuse_entry_out (7.9 and later) */
 #define W_OPEN_FLAGS 8		/* fuse_open_out.open_flags */
 #define W_OPEN_BACKING 12	/* fuse_open_out.backing_id */
 #define W_FOPEN_DIRECT_IO (1u << 0)
@@ -59,7 +60,8 @@ struct pt {
 };
 
 static __thread bool armed_init;
-static __thread int armed_open;
+static __thread int armed_open;		/* backing id for the next reply */
+static __thread size_t armed_len;	/* its length: OPEN or CREATE */
 
 /*============================================================ the wire */
 
@@ -167,7 +169,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct pt *pt = pt_of(userdata);
-	unsigned char init[128], open[W_OPEN_OUT];
+	unsigned char init[128], reply[256];
 	/* fuse_out_header: len, error, unique */
 	int32_t error = (int32_t)get32(iov[0].iov_base, 4);
 	bool asked = false;
@@ -187,10 +189,14 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 			}
 		}
 	}
-	if (armed_open > 0 && count == 2 && error == 0 && iov[1].iov_len == W_OPEN_OUT) {
-		memcpy(open, iov[1].iov_base, W_OPEN_OUT);
-		if (pt_wire_patch_open(open, W_OPEN_OUT, (uint32_t)armed_open) == 0)
-			iov[1].iov_base = open;
+	if (armed_open > 0 && count == 2 && error == 0 && iov[1].iov_len == armed_len &&
+	    armed_len <= sizeof(reply)) {
+		/* fuse_open_out ends the reply (after fuse_entry_out in a
+		 * CREATE reply) */
+		memcpy(reply, iov[1].iov_base, armed_len);
+		if (pt_wire_patch_open(reply + armed_len - W_OPEN_OUT, W_OPEN_OUT,
+				       (uint32_t)armed_open) == 0)
+			iov[1].iov_base = reply;
 	}
 	n = writev(fd, iov, count);
 	/* The kernel applies INIT while the write runs: ask it now. */
@@ -284,7 +290,7 @@ static struct pt_ent **slot(struct pt *pt, uint64_t ino)
 	return p;
 }
 
-int pt_get(struct pt *pt, uint64_t ino, int fd)
+int pt_get(struct pt *pt, uint64_t ino, int fd, bool may_create)
 {
 	struct backing_map map = { .fd = fd };
 	struct pt_ent **p, *e;
@@ -310,15 +316,16 @@ int pt_get(struct pt *pt, uint64_t ino, int fd)
 		return -ENOMEM;
 	}
 	e->ino = ino;
-	id = ioctl(pt->devfd, DEV_IOC_BACKING_OPEN, &map);
+	id = may_create ? ioctl(pt->devfd, DEV_IOC_BACKING_OPEN, &map) : 0;
 	if (id > 0) {
 		e->id = id;
 		e->refs = 1;
 	} else {
-		/* Served cached until its last release: the kernel refuses
-		 * passthrough and cached opens of one inode at once. */
-		mfs_log(MFS_LOG_WARN, "passthrough refused for inode %llx: %s; serving it cached",
-			(unsigned long long)ino, strerror(errno));
+		/* Served by the daemon until its last release: the kernel
+		 * refuses passthrough and cached opens of one inode at once. */
+		if (may_create)
+			mfs_log(MFS_LOG_WARN, "passthrough refused for inode %llx: %s; serving it cached",
+				(unsigned long long)ino, strerror(errno));
 		e->cached = 1;
 		id = 0;
 	}
@@ -361,7 +368,20 @@ int pt_reply_open(fuse_req_t req, const struct fuse_file_info *fi, int id)
 	int r;
 
 	armed_open = id;
+	armed_len = W_OPEN_OUT;
 	r = fuse_reply_open(req, fi);
+	armed_open = 0;
+	return r;
+}
+
+int pt_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+		    const struct fuse_file_info *fi, int id)
+{
+	int r;
+
+	armed_open = id;
+	armed_len = W_ENTRY_OUT + W_OPEN_OUT;
+	r = fuse_reply_create(req, e, fi);
 	armed_open = 0;
 	return r;
 }

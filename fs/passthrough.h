@@ -58,16 +58,24 @@ void pt_arm_init(struct pt *pt);
 /* Is passthrough live on this mount? (false until INIT is answered) */
 bool pt_live(const struct pt *pt);
 
-/* Register fd (the blob of sealed inode ino) for an open. Returns a
- * backing id > 0 to pass to pt_reply_open(), 0 for a cached open (not
- * live, or the inode is open cached), or -errno. Each id or 0 returned
- * must be given back with pt_put(ino, id_or_0) when the open ends. */
-int pt_get(struct pt *pt, uint64_t ino, int fd);
+/* An open of inode ino, whose bytes are fd's file. Returns a backing id
+ * > 0 to pass to pt_reply_open(): the inode's id if it has one, else a new
+ * one for fd if may_create; or 0 for an open served by the daemon (not
+ * live, may_create false, or the inode is open that way already: the
+ * kernel refuses to mix the two); or -errno. Each id or 0 returned must
+ * be given back with pt_put(ino, id_or_0) when the open ends.
+ * The backing file serves every later passthrough open of ino, whatever
+ * its flags, with the daemon's credentials: fd must be the file those
+ * opens mean (a blob for a sealed file, the real file for a draft file;
+ * never a blob for a draft file, which a writer could then reach). */
+int pt_get(struct pt *pt, uint64_t ino, int fd, bool may_create);
 void pt_put(struct pt *pt, uint64_t ino, int id);
 
-/* fuse_reply_open() with the OPEN reply amended for backing id (0: as
- * is). Returns what fuse_reply_open() returns. */
+/* fuse_reply_open() / fuse_reply_create() with the open part amended for
+ * backing id (0: as is). Return what those return. */
 int pt_reply_open(fuse_req_t req, const struct fuse_file_info *fi, int id);
+int pt_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+		    const struct fuse_file_info *fi, int id);
 
 /* ---- the wire, for the hooks and their unit tests ---- */
 
@@ -78,7 +86,7 @@ int pt_wire_init_offer(const void *req, size_t len);
  * -EINVAL if len is too short to carry it (an old protocol). */
 int pt_wire_patch_init(void *init_out, size_t len);
 /* Make a fuse_open_out of len bytes a passthrough open of id. Returns 0 or
- * -EINVAL. */
+ * -EINVAL. A CREATE reply ends with one. */
 int pt_wire_patch_open(void *open_out, size_t len, uint32_t id);
 
 #endif

@@ -189,3 +189,31 @@ def test_partial_copies_copy_bytes(mounted):
     assert got == files['model.bin'][4096:4096 + len(got)]
     util.seal(dst)
     assert util.read_file(pjoin(dst, 'part.bin')) == got
+
+
+def test_writing_on_after_an_instant_copy_through_the_same_fd(mounted):
+    '''copy_file_range of a whole file, then more bytes through the same
+    descriptor (what `cat a b > c` or a tool appending a trailer does).'''
+    src, files = sealed_source(mounted)
+    big = files['model.bin']
+    dst = mounted.version('src', '1.1.0')
+    fi = os.open(pjoin(src, 'model.bin'), os.O_RDONLY)
+    fo = os.open(pjoin(dst, 'cat.bin'), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        done = 0
+        while done < BIG:
+            n = os.copy_file_range(fi, fo, BIG - done)
+            assert n > 0
+            done += n
+        assert os.write(fo, b'trailer') == 7
+    finally:
+        os.close(fi)
+        os.close(fo)
+    assert util.read_file(pjoin(dst, 'cat.bin')) == big + b'trailer'
+    # and through a shell: the redirection is opened by the shell
+    subprocess.run('cat %s %s > %s' % (pjoin(src, 'model.bin'), pjoin(src, 'config.json'),
+                                       pjoin(dst, 'sh.bin')), shell=True, check=True)
+    assert util.read_file(pjoin(dst, 'sh.bin')) == big + files['config.json']
+    util.seal(dst)
+    assert util.read_file(pjoin(dst, 'cat.bin')) == big + b'trailer'
+    assert util.read_file(pjoin(src, 'model.bin')) == big

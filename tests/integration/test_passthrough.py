@@ -207,3 +207,60 @@ def test_drafts_are_not_affected(mounted):
     assert util.read_file(p) == b'a' * 100000 + b'b' * 10
     util.seal(vdir)
     assert util.read_file(p) == b'a' * 100000 + b'b' * 10
+
+
+def daemon_io(m):
+    total = 0
+    with open('/proc/%d/io' % m.proc.pid) as fh:
+        for line in fh:
+            if line.startswith(('rchar:', 'wchar:')):
+                total += int(line.split()[1])
+    return total
+
+
+def write_big_draft(m):
+    vdir = m.version('w', '1.0.0')
+    data = os.urandom(SIZE)
+    before = daemon_io(m)
+    with open(pjoin(vdir, 'big.bin'), 'wb') as fh:
+        for i in range(0, SIZE, 1 << 20):
+            fh.write(data[i:i + (1 << 20)])
+    moved = daemon_io(m) - before
+    assert read_all(pjoin(vdir, 'big.bin')) == data
+    util.seal(vdir)
+    assert read_all(pjoin(vdir, 'big.bin')) == data
+    assert os.getxattr(pjoin(vdir, 'big.bin'), 'user.modelfs.digest').decode() == \
+        util.xxh_bytes(data, m.tmp)
+    return moved
+
+
+@pytest.mark.skipif(not kernel_has_passthrough(), reason='kernel without FUSE passthrough')
+def test_draft_writes_go_straight_to_the_draft_file(mounted):
+    moved = write_big_draft(mounted)
+    assert moved < SIZE // 8, 'daemon moved %d bytes for a passthrough write' % moved
+
+
+@pytest.mark.mount_options('nopassthrough')
+def test_draft_writes_through_the_daemon_without_passthrough(mounted):
+    assert write_big_draft(mounted) >= SIZE
+
+
+def test_a_draft_file_written_by_two_handles_seals_its_real_bytes(mounted):
+    '''One writer through the daemon (small writes, hashed as they pass),
+    one the kernel serves directly: the digest is of what is on disk.'''
+    vdir = mounted.version('w', '1.0.0')
+    p = pjoin(vdir, 'f.bin')
+    a = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+    b = os.open(p, os.O_RDWR)
+    try:
+        os.pwrite(a, b'a' * 100, 0)
+        os.pwrite(b, b'b' * 50, 0)
+        os.pwrite(a, b'c' * 10, 100)
+    finally:
+        os.close(a)
+        os.close(b)
+    want = b'b' * 50 + b'a' * 50 + b'c' * 10
+    assert util.read_file(p) == want
+    util.seal(vdir)
+    assert util.read_file(p) == want
+    assert os.getxattr(p, 'user.modelfs.digest').decode() == util.xxh_bytes(want, mounted.tmp)

@@ -196,9 +196,9 @@ static void test_pt_not_live_serves_cached(void **state)
 	assert_int_equal(pt_new(true, -1, &pt), 0);
 	assert_false(pt_live(pt));
 	/* Before INIT, or without passthrough: every open is cached. */
-	assert_int_equal(pt_get(pt, 42, 0), 0);
+	assert_int_equal(pt_get(pt, 42, 0, true), 0);
 	pt_put(pt, 42, 0);
-	assert_int_equal(pt_get(NULL, 42, 0), 0);
+	assert_int_equal(pt_get(NULL, 42, 0, true), 0);
 	pt_put(NULL, 42, 0);
 	pt_free(pt);
 }
