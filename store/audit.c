@@ -90,14 +90,9 @@ int mfs_audit_verify(struct mfs_store *st, unsigned long long *ret_count,
 	MDB_val k, v;
 	int r, rc;
 
-	r = store_txn_begin(st, false, &txn);
+	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(txn, st->dbi[DB_AUDIT], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return mfs_err_from_mdb(rc);
-	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		cJSON *rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);

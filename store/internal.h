@@ -97,6 +97,17 @@ int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret);
 /* Commit; returns 0/-errno. The txn is gone either way. */
 int store_txn_commit(MDB_txn *txn);
 
+/* A read transaction and a cursor over db, for a walk of all of it; end
+ * both with mdb_cursor_close() and mdb_txn_abort(). Returns 0/-errno. */
+int store_read_cursor(struct mfs_store *st, int db, MDB_txn **ret_txn,
+		      MDB_cursor **ret_cur);
+
+/* Copy len bytes (UINT64_MAX: to the end) of sfd from offset 0 to dfd at
+ * offset 0: in the kernel on one filesystem, through a buffer across two.
+ * *ret_copied (may be NULL) says how many. Returns 0, -EIO if sfd ended
+ * before len, or -errno. dfd must not be O_APPEND. */
+int store_copy(int sfd, int dfd, uint64_t len, uint64_t *ret_copied);
+
 /* Next id from the store-wide sequence (inside a write txn). */
 int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret);
 

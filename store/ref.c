@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "blob.h"
 #include "log.h"
 #include "ref.h"
@@ -109,7 +110,6 @@ static int copy_in(struct mfs_store *st, int fd, const struct mfs_digest *d,
 		   uint64_t size)
 {
 	int bfd, flags = fcntl(fd, F_GETFL), r = 0;
-	loff_t in = 0, out = 0;
 
 	r = mfs_blob_open(st, d, &bfd);
 	if (r < 0)
@@ -117,30 +117,8 @@ static int copy_in(struct mfs_store *st, int fd, const struct mfs_digest *d,
 	/* copy_file_range refuses an O_APPEND destination. */
 	if (flags >= 0 && (flags & O_APPEND))
 		fcntl(fd, F_SETFL, flags & ~O_APPEND);
-	while ((uint64_t)in < size) {
-		ssize_t n = copy_file_range(bfd, &in, fd, &out, size - (uint64_t)in, 0);
-
-		if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS)) {
-			char buf[1 << 16];
-
-			/* another filesystem for drafts: copy through us */
-			n = pread(bfd, buf, sizeof(buf), in);
-			if (n > 0 && pwrite(fd, buf, (size_t)n, out) != n)
-				n = -1;
-			if (n > 0) {
-				in += n;
-				out += n;
-			}
-		}
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0) {
-			r = -EIO;	/* the blob is shorter than recorded */
-			break;
-		}
-	}
+	/* a blob shorter than recorded: -EIO */
+	r = store_copy(bfd, fd, size, NULL);
 	if (flags >= 0 && (flags & O_APPEND))
 		fcntl(fd, F_SETFL, flags);
 	close(bfd);

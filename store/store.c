@@ -146,6 +146,57 @@ int store_txn_commit(MDB_txn *txn)
 	return mfs_err_from_mdb(mdb_txn_commit(txn));
 }
 
+int store_read_cursor(struct mfs_store *st, int db, MDB_txn **ret_txn,
+		      MDB_cursor **ret_cur)
+{
+	int r = store_txn_begin(st, false, ret_txn), rc;
+
+	if (r < 0)
+		return r;
+	rc = mdb_cursor_open(*ret_txn, st->dbi[db], ret_cur);
+	if (rc) {
+		mdb_txn_abort(*ret_txn);
+		return mfs_err_from_mdb(rc);
+	}
+	return 0;
+}
+
+int store_copy(int sfd, int dfd, uint64_t len, uint64_t *ret_copied)
+{
+	loff_t in = 0, out = 0;
+	int r = 0;
+
+	while ((uint64_t)in < len) {
+		uint64_t want = len - (uint64_t)in;
+		ssize_t n = copy_file_range(sfd, &in, dfd, &out, want > (1u << 30) ? 1u << 30 : want, 0);
+
+		if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+			      errno == EINVAL)) {
+			char buf[1 << 16];
+
+			/* two filesystems, or one without it: through us */
+			n = pread(sfd, buf, sizeof(buf), in);
+			if (n > 0 && pwrite(dfd, buf, (size_t)n, out) != n)
+				n = -1;
+			if (n > 0) {
+				in += n;
+				out += n;
+			}
+		}
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0) {
+			r = len == UINT64_MAX ? 0 : -EIO;
+			break;
+		}
+	}
+	if (ret_copied)
+		*ret_copied = (uint64_t)in;
+	return r;
+}
+
 int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret)
 {
 	MDB_val k = { 3, (void *)"seq" }, v;

@@ -33,6 +33,8 @@ int cmd_fsck(struct ctl *c, int argc, char **argv);
 int cmd_lineage(struct ctl *c, int argc, char **argv);
 int cmd_diff(struct ctl *c, int argc, char **argv);
 int cmd_find(struct ctl *c, int argc, char **argv);
+int cmd_backup(struct ctl *c, int argc, char **argv);
+int cmd_restore(struct ctl *c, int argc, char **argv);
 
 /* Open the store for reading. Returns 0 or -errno (printed). When the
  * caller may not open the store but a mount is known, returns 0 with *ret

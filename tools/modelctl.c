@@ -23,6 +23,8 @@ static const struct cmd cmds[] = {
 	{ "find", cmd_find, "find EXPR [--sort [-]FIELD] [--limit N]   filter versions (see README)" },
 	{ "diff", cmd_diff, "diff MODEL A B          metadata, metrics and file changes from A to B" },
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
+	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
+	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,318 @@
+/* backup.c - consistent copies of a live store (see backup.h) */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "backup.h"
+#include "blob.h"
+#include "log.h"
+#include "model.h"
+#include "version.h"
+
+static const char *const layout[] = { "meta", "blobs", "drafts" };
+
+/* dir, new (mode 0700) or empty, with the store's three subdirectories. */
+static int new_store_dir(const char *dir)
+{
+	struct dirent *de;
+	char p[PATH_MAX];
+	DIR *d;
+
+	if (mkdir(dir, 0700) < 0) {
+		if (errno != EEXIST)
+			return mfs_log_errno(-errno, "cannot create '%s': %s", dir, strerror(errno));
+		d = opendir(dir);
+		if (!d)
+			return mfs_log_errno(-errno, "cannot read '%s': %s", dir, strerror(errno));
+		while ((de = readdir(d))) {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				closedir(d);
+				return mfs_log_errno(-EEXIST, "refusing '%s': it is not empty", dir);
+			}
+		}
+		closedir(d);
+	}
+	for (size_t i = 0; i < sizeof(layout) / sizeof(layout[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, layout[i]);
+		if (mkdir(p, 0700) < 0)
+			return mfs_log_errno(-errno, "cannot create '%s': %s", p, strerror(errno));
+	}
+	return 0;
+}
+
+static int fsync_path(int dirfd, const char *path, int flags)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | flags), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Copy blob d from src_blobs to dst_blobs, checking its bytes against its
+ * name on the copy; fsynced, named only once complete. */
+static int copy_blob(int src_blobs, int dst_blobs, const struct mfs_digest *d,
+		     uint64_t size, struct mfs_backup_stats *stats)
+{
+	char rel[40], tmp[48], sub[3];
+	struct mfs_digest got;
+	uint64_t n = 0;
+	int sfd, dfd, r;
+
+	mfs_blob_relpath(d, rel);
+	memcpy(sub, rel, 2);
+	sub[2] = '\0';
+	if (mkdirat(dst_blobs, sub, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	sfd = openat(src_blobs, rel, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0) {
+		if (errno == ENOENT)
+			return mfs_log_errno(-EIO, "blob '%s' is referenced but missing: run modelctl fsck",
+					     rel);
+		return -errno;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", rel);
+	dfd = openat(dst_blobs, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (dfd < 0) {
+		r = -errno;
+		close(sfd);
+		return r;
+	}
+	r = store_copy(sfd, dfd, UINT64_MAX, NULL);
+	if (r == 0)
+		r = mfs_hash_fd(dfd, &got, &n);
+	if (r == 0 && (memcmp(&got, d, sizeof(got)) || n != size))
+		r = mfs_log_errno(-EIO, "blob '%s' does not match its name (%llu bytes read, %llu recorded): damaged on disk",
+				  rel, (unsigned long long)n, (unsigned long long)size);
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dst_blobs, tmp, dst_blobs, rel) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dst_blobs, tmp, 0);
+	close(sfd);
+	close(dfd);
+	if (r == 0) {
+		stats->blobs++;
+		stats->bytes += size;
+	}
+	return r;
+}
+
+/* Every blob the database of st references, with its size.
+ * Ownership: caller frees *ret. */
+static int referenced(struct mfs_store *st, struct mfs_digest **ret, uint64_t **ret_size,
+		      size_t *ret_n)
+{
+	struct mfs_digest *d = NULL;
+	uint64_t *sz = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	r = store_read_cursor(st, DB_BLOBS, &txn, &cur);
+	if (r < 0)
+		return r;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rec_blob rb = { 0, 0 };
+
+		rec_get(&rb, sizeof(rb), &v);
+		if (k.mv_size != sizeof(*d) || rb.refs == 0)
+			continue;
+		if (n == cap) {
+			void *p1 = realloc(d, (cap = cap ? 2 * cap : 256) * sizeof(*d));
+			void *p2 = p1 ? realloc(sz, cap * sizeof(*sz)) : NULL;
+
+			if (p1)
+				d = p1;
+			if (!p1 || !p2) {
+				rc = ENOMEM;
+				break;
+			}
+			sz = p2;
+		}
+		memcpy(&d[n], k.mv_data, sizeof(*d));
+		sz[n++] = rb.size;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND) {
+		free(d);
+		free(sz);
+		return mfs_err_from_mdb(rc);
+	}
+	*ret = d;
+	*ret_size = sz;
+	*ret_n = n;
+	return 0;
+}
+
+/* Copy the blobs the store at db_dir references from src_blobs into
+ * dst_blobs, then fsync dst_blobs and its subdirectories. */
+static int copy_blobs(const char *db_dir, int src_blobs, int dst_blobs,
+		      struct mfs_backup_stats *stats)
+{
+	struct mfs_store *db = NULL;
+	struct mfs_digest *d = NULL;
+	uint64_t *sz = NULL;
+	size_t n = 0;
+	int r;
+
+	r = mfs_store_open(db_dir, MFS_STORE_READONLY, NULL, &db);
+	if (r == 0)
+		r = referenced(db, &d, &sz, &n);
+	if (db)
+		mfs_store_close(db);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = copy_blob(src_blobs, dst_blobs, &d[i], sz[i], stats);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char rel[40];
+
+		mfs_blob_relpath(&d[i], rel);
+		rel[2] = '\0';
+		if (i == 0 || memcmp(&d[i], &d[i - 1], 1))
+			r = fsync_path(dst_blobs, rel, O_DIRECTORY);
+	}
+	if (r == 0 && fsync(dst_blobs) < 0)
+		r = -errno;
+	free(d);
+	free(sz);
+	return r;
+}
+
+static int open_sub(const char *dir, const char *sub, int *ret)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, sub);
+	*ret = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return *ret < 0 ? mfs_log_errno(-errno, "cannot open '%s': %s", p, strerror(errno)) : 0;
+}
+
+int mfs_backup(struct mfs_store *st, const char *dir, struct mfs_backup_stats *ret)
+{
+	struct mfs_backup_stats stats = { 0, 0, 0 };
+	char meta[PATH_MAX];
+	int dst_blobs = -1, r, rc;
+
+	r = new_store_dir(dir);
+	if (r < 0)
+		return r;
+	/* 1. the snapshot */
+	snprintf(meta, sizeof(meta), "%s/meta", dir);
+	rc = mdb_env_copy2(st->env, meta, MDB_CP_COMPACT);
+	if (rc)
+		return mfs_log_errno(mfs_err_from_mdb(rc), "copying the database to '%s': %s",
+				     meta, mdb_strerror(rc));
+	r = fsync_path(AT_FDCWD, meta, O_DIRECTORY);
+	if (r == 0) {
+		char data[PATH_MAX + 16];
+
+		snprintf(data, sizeof(data), "%s/data.mdb", meta);
+		r = fsync_path(AT_FDCWD, data, 0);
+	}
+	/* 2. and 3. the blobs it names */
+	if (r == 0)
+		r = open_sub(dir, "blobs", &dst_blobs);
+	if (r == 0)
+		r = copy_blobs(dir, st->blobs_fd, dst_blobs, &stats);
+	if (dst_blobs >= 0)
+		close(dst_blobs);
+	if (r == 0)
+		r = fsync_path(AT_FDCWD, dir, O_DIRECTORY);
+	if (r == 0 && ret)
+		*ret = stats;
+	return r;
+}
+
+/* Discard the draft records a backup carries (their files are not in it). */
+static int discard_drafts(struct mfs_store *st, const struct mfs_caller *c,
+			  struct mfs_backup_stats *stats)
+{
+	struct mfs_model_info *m = NULL;
+	size_t nm = 0;
+	int r = mfs_model_list(st, &m, &nm);
+
+	for (size_t i = 0; i < nm && r == 0; i++) {
+		struct mfs_version_info *v = NULL;
+		size_t nv = 0;
+
+		r = mfs_version_list(st, m[i].id, &v, &nv);
+		for (size_t j = 0; j < nv && r == 0; j++) {
+			if (v[j].state != MFS_V_DRAFT)
+				continue;
+			r = mfs_version_remove(st, c, m[i].id, v[j].name);
+			if (r == 0)
+				stats->drafts++;
+		}
+		free(v);
+	}
+	free(m);
+	return r;
+}
+
+int mfs_restore(const char *src, const char *dst, const struct mfs_caller *c,
+		struct mfs_backup_stats *ret)
+{
+	struct mfs_backup_stats stats = { 0, 0, 0 };
+	struct mfs_store *st = NULL;
+	int src_blobs = -1, dst_blobs = -1, sfd, dfd, r;
+	char p[PATH_MAX + 16];
+
+	snprintf(p, sizeof(p), "%s/meta/data.mdb", src);
+	sfd = open(p, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return mfs_log_errno(-ENOENT, "'%s' is no backup: %s: %s", src, p, strerror(errno));
+	r = open_sub(src, "blobs", &src_blobs);
+	if (r == 0)
+		r = new_store_dir(dst);
+	if (r < 0)
+		goto out;
+	snprintf(p, sizeof(p), "%s/meta/data.mdb", dst);
+	dfd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (dfd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = store_copy(sfd, dfd, UINT64_MAX, NULL);
+	if (r == 0 && fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	if (r == 0)
+		r = open_sub(dst, "blobs", &dst_blobs);
+	if (r == 0)
+		r = copy_blobs(dst, src_blobs, dst_blobs, &stats);
+	if (r < 0)
+		goto out;
+	/* As the writer of record: recovery clears the journal of seals that
+	 * were running when the backup was taken. */
+	r = mfs_store_open(dst, MFS_STORE_SERVE, NULL, &st);
+	if (r == 0)
+		r = discard_drafts(st, c, &stats);
+	if (st)
+		mfs_store_close(st);
+	if (r == 0)
+		r = fsync_path(AT_FDCWD, dst, O_DIRECTORY);
+out:
+	close(sfd);
+	if (src_blobs >= 0)
+		close(src_blobs);
+	if (dst_blobs >= 0)
+		close(dst_blobs);
+	if (r == 0 && ret)
+		*ret = stats;
+	return r;
+}
