@@ -662,6 +662,9 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (r == -EAGAIN)
 		r = mfs_log_errno(-EBUSY, "seal of '%s': another seal holds the same content; retry",
 				  label);
+	else if (r < 0)
+		mfs_log_errno(r, "seal of '%s' could not start: %s; the draft is as it was",
+			      label, strerror(-r));
 	if (r < 0)
 		goto out;
 	journalled = true;
@@ -693,8 +696,11 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	/* 5. */
 	r = commit(&s, c, vid, model);
-	if (r < 0)
+	if (r < 0) {
+		mfs_log_errno(r, "seal of '%s' could not be recorded: %s; the draft is as it was",
+			      label, strerror(-r));
 		goto out;
+	}
 	journalled = false;
 	/* 6. Blobs are read-only from now on; then the draft's names go. */
 	for (size_t i = 0; i < s.n; i++) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,9 +142,28 @@ int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret)
 	return mfs_err_from_mdb(rc);
 }
 
+/* Is the filesystem under env (nearly) full? */
+static bool env_full(MDB_env *env)
+{
+	struct statvfs vfs;
+	int fd;
+
+	if (mdb_env_get_fd(env, &fd) != 0 || fstatvfs(fd, &vfs) < 0)
+		return false;
+	/* root may use the blocks reserved for it */
+	return (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize < (1u << 20);
+}
+
 int store_txn_commit(MDB_txn *txn)
 {
-	return mfs_err_from_mdb(mdb_txn_commit(txn));
+	MDB_env *env = mdb_txn_env(txn);
+	int rc = mdb_txn_commit(txn);
+
+	/* LMDB reports a short write of its pages - a full filesystem - as
+	 * EIO; say what it is. */
+	if (rc == EIO && env_full(env))
+		return -ENOSPC;
+	return mfs_err_from_mdb(rc);
 }
 
 int store_read_cursor(struct mfs_store *st, int db, MDB_txn **ret_txn,
