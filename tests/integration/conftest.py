@@ -28,6 +28,8 @@ TEST_TIMEOUT = 120
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'mount_options(*opts): extra -o options for the mounted fixture')
+    config.addinivalue_line(
+        'markers', 'timeout(seconds): the mounted fixture\'s watchdog, if not %ds' % TEST_TIMEOUT)
 
 
 # Make test outcome available to fixtures
@@ -206,7 +208,9 @@ def mounted(request, tmp_path, output_checker):
     options = list(marker.args) if marker else []
     m = Mount(tmp_path, options, output_checker)
     m.start()
-    watchdog = threading.Timer(TEST_TIMEOUT, m.kill)
+    limit = request.node.get_closest_marker('timeout')
+    limit = limit.args[0] if limit else TEST_TIMEOUT
+    watchdog = threading.Timer(limit, m.kill)
     watchdog.daemon = True
     watchdog.start()
     failed = False
@@ -223,7 +227,7 @@ def mounted(request, tmp_path, output_checker):
         if m.timed_out:
             util.cleanup(m.proc, m.mnt)
             m.proc = None
-            pytest.fail('test timed out after %ds; daemon killed' % TEST_TIMEOUT)
+            pytest.fail('test timed out after %ds; daemon killed' % limit)
         m.stop()
     # Only reached when unmount succeeded: the store must be consistent.
     res = util.modelctl('fsck', store=m.store, check=False)

@@ -27,6 +27,8 @@ import threading
 import time
 from os.path import join as pjoin
 
+import pytest
+
 import util
 from test_crash import kill_and_restart
 
@@ -200,6 +202,7 @@ def fsck(m):
     return res.stdout.decode()
 
 
+@pytest.mark.timeout(20 * ROUNDS + 60)
 def test_kill9_at_random_moments_of_a_random_workload(mounted, tmp_path):
     rng = random.Random(SEED)
     reg = Registry()
