@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "alias.h"
+#include "meta.h"
 #include "log.h"
 #include "model.h"
 #include "semver.h"
@@ -27,7 +28,7 @@ int mfs_alias_name_check(const char *name)
 	size_t n = strlen(name);
 
 	if (n == 0 || n > MFS_NAME_MAX || name[0] == '@' || strchr(name, '/') ||
-	    !strcmp(name, ".") || !strcmp(name, ".."))
+	    !strcmp(name, ".") || !strcmp(name, "..") || !mfs_meta_text_ok(name, n))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (!strcmp(name, reserved[i]))

@@ -25,11 +25,21 @@ static void vlog(enum mfs_log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const name[] = { "error", "warning", "info", "debug" };
-	char line[1024];
+	char raw[1024], line[4 * sizeof(raw)];
+	size_t o = 0;
 
 	if (level > log_level)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/* A name with a newline must not forge a second log line: control
+	 * characters are written as \xNN. */
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", *p);
+		else
+			line[o++] = (char)*p;
+	}
+	line[o] = '\0';
 	if (log_syslog) {
 		syslog(prio[level], "%s", line);
 		return;

@@ -10,36 +10,131 @@
 #include "meta.h"
 
 /*
- * cJSON has its own nesting limit (CJSON_NESTING_LIMIT, 1000); ours is
- * lower and checked before parsing so a JSON bomb costs a scan, not a tree.
+ * Checked before parsing, in one pass, so a JSON bomb costs a scan, not a
+ * tree: nesting (cJSON's own limit, 1000, is higher than ours), UTF-8
+ * (cJSON passes any byte through), and control characters inside strings
+ * (JSON forbids them raw; cJSON lets some through).
  */
 
-static int depth_ok(const char *buf, size_t len)
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
+	unsigned c = s[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+bool mfs_meta_text_ok(const char *s, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)s;
+
+	for (size_t i = 0, l; i < n; i += l) {
+		l = utf8_len(b + i, n - i);
+		if (!l || b[i] < 0x20 || b[i] == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static int scan_ok(const char *buf, size_t len, char *why, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)buf;
 	int depth = 0;
 	bool in_str = false, esc = false;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = b[i];
+		size_t l = utf8_len(b + i, len - i);
 
+		if (!l) {
+			snprintf(why, n, "is not valid UTF-8 (at byte %zu)", i);
+			return -EINVAL;
+		}
 		if (in_str) {
+			if (c < 0x20) {
+				snprintf(why, n, "has a raw control character in a string (at byte %zu)", i);
+				return -EINVAL;
+			}
 			if (esc)
 				esc = false;
 			else if (c == '\\')
 				esc = true;
 			else if (c == '"')
 				in_str = false;
-			continue;
-		}
-		if (c == '"')
+		} else if (c == '"') {
 			in_str = true;
-		else if (c == '{' || c == '[') {
-			if (++depth > MFS_META_DEPTH)
-				return 0;
-		} else if (c == '}' || c == ']')
+		} else if (c == '{' || c == '[') {
+			if (++depth > MFS_META_DEPTH) {
+				snprintf(why, n, "nests deeper than %d levels", MFS_META_DEPTH);
+				return -EINVAL;
+			}
+		} else if (c == '}' || c == ']') {
 			depth--;
+		}
+		i += l;
 	}
-	return 1;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first member name that appears twice in an object of j, or NULL.
+ * RFC 8259 leaves duplicates to each parser: one gate could read the
+ * first "auc" and another the last. skip: a top-level name exempt (the
+ * "registry" member is ours and cut out, every copy of it). */
+static const char *duplicate_key(const cJSON *j, const char *skip)
+{
+	const cJSON *it;
+	const char **names = NULL;
+	const char *dup = NULL;
+	size_t count = 0, k = 0;
+
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+		return NULL;
+	cJSON_ArrayForEach(it, j) {
+		count++;
+		if (!dup)
+			dup = duplicate_key(it, NULL);
+	}
+	if (dup || !cJSON_IsObject(j) || count < 2)
+		return dup;
+	names = malloc(count * sizeof(*names));
+	if (!names)
+		return NULL;
+	cJSON_ArrayForEach(it, j)
+		names[k++] = it->string ? it->string : "";
+	qsort(names, count, sizeof(*names), cmp_names);
+	for (k = 1; k < count && !dup; k++)
+		if (!strcmp(names[k - 1], names[k]) && (!skip || strcmp(names[k], skip)))
+			dup = names[k];
+	free(names);
+	return dup;
 }
 
 int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
@@ -53,10 +148,8 @@ int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
 			 MFS_META_MAX);
 		return -EINVAL;
 	}
-	if (!depth_ok(buf, len)) {
-		snprintf(why, n, "nests deeper than %d levels", MFS_META_DEPTH);
+	if (scan_ok(buf, len, why, n) < 0)
 		return -EINVAL;
-	}
 	j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!j) {
 		end = cJSON_GetErrorPtr();
@@ -77,6 +170,15 @@ int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
 		cJSON_Delete(j);
 		snprintf(why, n, "is not a JSON object");
 		return -EINVAL;
+	}
+	{
+		const char *dup = duplicate_key(j, "registry");
+
+		if (dup) {
+			snprintf(why, n, "names the key '%.100s' twice in one object", dup);
+			cJSON_Delete(j);
+			return -EINVAL;
+		}
 	}
 	*ret = j;
 	return 0;

@@ -2,6 +2,7 @@
 #ifndef MFS_META_H
 #define MFS_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -11,6 +12,10 @@
  */
 
 #define MFS_META_MAX (16u << 20)	/* larger metadata is refused */
+
+/* Is s (n bytes) valid UTF-8 (no overlong forms, surrogates or code points
+ * beyond U+10FFFF) without control characters? For names users choose. */
+bool mfs_meta_text_ok(const char *s, size_t n);
 #define MFS_META_DEPTH 64		/* deeper nesting is refused */
 
 struct cJSON;

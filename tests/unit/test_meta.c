@@ -730,6 +730,44 @@ static void test_meta_merge_refuses_non_objects(void **state)
 	assert_null(mfs_meta_merge_registry("42", 2, REG));
 }
 
+/*============================================================ hostile text */
+
+static void test_meta_refuses_duplicate_keys_at_any_depth(void **state)
+{
+	(void)state;
+	assert_invalid("{\"a\": 1, \"a\": 2}", "twice");
+	assert_invalid("{\"m\": {\"auc\": 1, \"b\": 0, \"auc\": 2}}", "'auc' twice");
+	assert_invalid("{\"l\": [{\"x\": 1, \"x\": 1}]}", "twice");
+	/* the same name in different objects is fine */
+	free(assert_valid("{\"a\": {\"x\": 1}, \"b\": {\"x\": 1}}"));
+}
+
+static void test_meta_refuses_invalid_utf8_and_raw_control_characters(void **state)
+{
+	(void)state;
+	assert_invalid("{\"d\": \"caf\xe9\"}", "UTF-8");
+	assert_invalid("{\"d\": \"\xc0\xaf\"}", "UTF-8");		/* overlong '/' */
+	assert_invalid("{\"d\": \"\xed\xa0\x80\"}", "UTF-8");	/* a surrogate */
+	assert_invalid("{\"d\": \"\xf4\x90\x80\x80\"}", "UTF-8");	/* > U+10FFFF */
+	assert_invalid("{\"\xff\": 1}", "UTF-8");
+	assert_invalid("{\"d\": \"a\tb\"}", "control");
+	assert_invalid("{\"d\": \"a\nb\"}", "control");
+	/* escaped forms and real multi-byte text are fine */
+	free(assert_valid("{\"d\": \"a\\tb \\u00e9 caf\xc3\xa9 \xf0\x9f\x98\x80\"}"));
+}
+
+static void test_meta_text_ok(void **state)
+{
+	(void)state;
+	assert_true(mfs_meta_text_ok("production", 10));
+	assert_true(mfs_meta_text_ok("prod-\xc3\xa9", 7));
+	assert_false(mfs_meta_text_ok("a\nb", 3));
+	assert_false(mfs_meta_text_ok("a\x7f", 2));
+	assert_false(mfs_meta_text_ok("a\xff", 2));
+	assert_false(mfs_meta_text_ok("\xe2\x82", 2));	/* truncated */
+	assert_true(mfs_meta_text_ok("", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -781,6 +819,9 @@ int main(void)
 		cmocka_unit_test(test_meta_merge_reads_only_len_bytes),
 		cmocka_unit_test(test_meta_merge_of_validated_text_round_trips),
 		cmocka_unit_test(test_meta_merge_refuses_non_objects),
+		cmocka_unit_test(test_meta_refuses_duplicate_keys_at_any_depth),
+		cmocka_unit_test(test_meta_refuses_invalid_utf8_and_raw_control_characters),
+		cmocka_unit_test(test_meta_text_ok),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
