@@ -282,3 +282,17 @@ def test_foreground_unmount_exits_zero(mounted):
     mounted.stop()
     assert proc.returncode == 0
     assert not os.path.ismount(mounted.mnt)
+
+
+def test_store_owned_by_another_user_refused(daemons, tmp_path):
+    '''The daemon refuses a store it does not own: another user could have
+    prepared its database or blobs.'''
+    store = str(tmp_path / 'theirs')
+    os.mkdir(store, 0o700)
+    os.chown(store, 12345, 12345)
+    mnt = daemons.mnt()
+    res = daemons.start(store, mnt)
+    assert res.returncode != 0
+    assert b'owned by uid 12345' in res.stderr, res.stderr
+    assert not os.path.ismount(mnt)
+    assert os.listdir(store) == []
