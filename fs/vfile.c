@@ -88,7 +88,7 @@ int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret)
 	/* Fibonacci hashing: a version's metadata.json and lineage.json
 	 * differ only in the kind bits, and must not share a slot. */
 	struct vsize *slot = d->vsize ?
-		&d->vsize[(ino * 0x9E3779B97F4A7C15ull) >> 50 & (VSIZE_SLOTS - 1)] : NULL;
+		&d->vsize[(ino * 0x9E3779B97F4A7C15ull) >> 48 & (VSIZE_SLOTS - 1)] : NULL;
 	char *buf = NULL;
 	size_t len = 0;
 	int r;
