@@ -317,14 +317,14 @@ static bool harmless(const struct stat *cur, const struct stat *want, int to_set
 static int set_draft_as(struct mfsd *d, int fd, bool is_link, struct stat *attr,
 			int to_set, struct fuse_file_info *fi);
 
-static int set_draft(struct mfsd *d, const struct mfs_caller *c, int fd, bool is_link,
-		     struct stat *attr, int to_set, struct fuse_file_info *fi)
+static int set_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n, int fd,
+		     bool is_link, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	int r;
 
-	if ((to_set & FUSE_SET_ATTR_SIZE) && !(fi && fi->fh) && !is_link) {
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !(fi && fi->fh) && !is_link && n) {
 		/* truncate(2) of an instant copy: an ordinary file first. */
-		r = draft_unref(d, fd, attr->st_size != 0);
+		r = draft_unref(d, n, attr->st_size != 0);
 		if (r < 0)
 			return r;
 	}
@@ -424,7 +424,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			n->h_valid = false;
 			pthread_mutex_unlock(&n->hlock);
 		}
-		r = set_draft(d, &c, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+		r = set_draft(d, &c, n, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
 		if (gate)
 			vstate_writer(d, n->vid, -1);
 		return r;
@@ -441,7 +441,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			goto sealed;
 		if (r < 0)
 			return r;
-		r = set_draft(d, &c, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
+		r = set_draft(d, &c, NULL, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
 		close(fd);
 		return r;
 	}

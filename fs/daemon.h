@@ -73,6 +73,9 @@ struct node {
 	uint64_t h_off;			/* bytes hashed; protected by hlock */
 	bool h_valid;			/* protected by hlock */
 	bool h_never;			/* a passthrough writer opened it; hlock */
+	/* Bumped each time its bytes may have stopped being a blob's (an
+	 * instant copy broken): readers of the blob reopen the file. */
+	uint32_t unrefs;		/* atomic */
 };
 
 /* Per-draft state: writers for the seal's wait, activity for seal_idle. */
@@ -244,9 +247,9 @@ void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 int handle_snapshot_size(uint64_t fh, off_t *ret);
 /* ftruncate through an open handle. Returns 0 or -errno. */
 int handle_truncate(uint64_t fh, off_t size);
-/* Make the draft file at O_PATH fd an ordinary file if it is an instant
- * copy (ref.h), keeping its bytes if keep. Returns 0 or -errno. */
-int draft_unref(struct mfsd *d, int fd, bool keep);
+/* Make draft file n an ordinary file if it is an instant copy (ref.h),
+ * keeping its bytes if keep. Returns 0 or -errno. */
+int draft_unref(struct mfsd *d, struct node *n, bool keep);
 /* Free what open handles left in d (at exit). */
 void handles_free(struct mfsd *d);
 

@@ -48,6 +48,11 @@ struct handle {
 	 * its next change breaks it first. Protected by node->hlock. */
 	bool ref;
 	pid_t reader;		/* counted in d->rpids while open (0: not) */
+	/* H_DRAFT reading an instant copy's blob: node->unrefs when opened,
+	 * and the blob's fd once the file stopped being one (kept open for
+	 * reads in flight; closed at release). */
+	uint32_t unrefs;
+	int old_fd;
 };
 
 static struct handle *fh_of(struct fuse_file_info *fi)
@@ -78,22 +83,24 @@ static int unref(struct handle *h, bool keep)
 		r = mfs_ref_break(h->st, h->fd, keep);
 		if (r == 0)
 			__atomic_store_n(&h->ref, false, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&h->node->unrefs, 1, __ATOMIC_ACQ_REL);
 	}
 	pthread_mutex_unlock(&h->node->hlock);
 	return r;
 }
 
-int draft_unref(struct mfsd *d, int fd, bool keep)
+int draft_unref(struct mfsd *d, struct node *n, bool keep)
 {
 	char path[64];
 	int wfd, r;
 
-	fd_path(fd, path);
+	fd_path(n->fd, path);
 	wfd = open(path, O_WRONLY | O_CLOEXEC);
 	if (wfd < 0)
 		return -errno;
 	r = mfs_ref_break(d->st, wfd, keep);
 	close(wfd);
+	__atomic_add_fetch(&n->unrefs, 1, __ATOMIC_ACQ_REL);
 	return r;
 }
 
@@ -203,6 +210,8 @@ static void handle_put(struct mfsd *d, struct handle *h)
 		reader_count(d, h->reader, -1);
 	if (h->fd >= 0)
 		close(h->fd);
+	if (h->old_fd > 0)
+		close(h->old_fd);
 	if (h->writer && h->vid)
 		vstate_writer(d, h->vid, -1);
 	if (h->node)
@@ -265,12 +274,16 @@ static void hash_start(struct node *n, bool from_empty)
 /* A draft file that is a reference to a blob (an instant copy, ref.h):
  * a reader reads the blob; a writer makes it an ordinary file first, with
  * the blob's bytes unless it empties the file. */
-static int open_ref(struct mfsd *d, struct handle *h, int flags)
+static int open_ref(struct mfsd *d, struct node *n, struct handle *h, int flags)
 {
 	int r, bfd;
 
-	if (h->writer)
-		return mfs_ref_break(d->st, h->fd, !(flags & O_TRUNC));
+	if (h->writer) {
+		r = mfs_ref_break(d->st, h->fd, !(flags & O_TRUNC));
+		__atomic_add_fetch(&n->unrefs, 1, __ATOMIC_ACQ_REL);
+		return r;
+	}
+	h->unrefs = __atomic_load_n(&n->unrefs, __ATOMIC_ACQUIRE);
 	r = mfs_ref_get(h->fd, &h->dg, &h->dg_size);
 	if (r <= 0)
 		return r;
@@ -355,7 +368,7 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	r = h->fd < 0 ? -errno : 0;
 	as_daemon(d);
 	if (h->fd >= 0)
-		r = open_ref(d, h, flags);
+		r = open_ref(d, n, h, flags);
 	if (r < 0) {
 		if (h->fd >= 0)
 			close(h->fd);
@@ -684,6 +697,30 @@ void file_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 }
 
+/* A reader of an instant copy reads the blob until the file stops being
+ * one (written through another descriptor, truncated by path): from then
+ * on it reads the file, as a reader of any file sees others' writes. */
+static void reread_if_unref(struct handle *h)
+{
+	char path[64];
+	int fd;
+
+	if (!h->has_dg || !h->node ||
+	    __atomic_load_n(&h->node->unrefs, __ATOMIC_ACQUIRE) == h->unrefs)
+		return;
+	pthread_mutex_lock(&h->node->hlock);
+	if (h->has_dg && !h->old_fd) {
+		fd_path(h->node->fd, path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			h->old_fd = h->fd;	/* a read in flight may use it */
+			__atomic_store_n(&h->fd, fd, __ATOMIC_RELEASE);
+			h->has_dg = false;
+		}
+	}
+	pthread_mutex_unlock(&h->node->hlock);
+}
+
 void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	       struct fuse_file_info *fi)
 {
@@ -693,6 +730,8 @@ void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	switch (h->kind) {
 	case H_DRAFT:
+		reread_if_unref(h);
+		/* fallthrough */
 	case H_SEALED:
 		/* An fd-backed buffer: libfuse splices from the file into the
 		 * device where it can, without a copy through us. */

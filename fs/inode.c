@@ -322,17 +322,35 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	int r = 0;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
+	until.tv_sec += 300;
 	pthread_mutex_lock(&d->lock);
-	v = vs_get_locked(d, vid, true);
+	/* Another seal of this version is running (an alias pointed at a
+	 * draft while modelctl seals it, seal_idle): wait for it, then it is
+	 * sealed - or, if that seal failed, this one tries. The state may be
+	 * freed while we wait: look it up again each time. */
+	for (;;) {
+		v = vs_get_locked(d, vid, true);
+		if (!v || !v->sealing)
+			break;
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT) {
+			pthread_mutex_unlock(&d->lock);
+			return mfs_log_errno(-EBUSY, "another seal of this version has run for 5 minutes; try again later");
+		}
+	}
 	if (!v) {
 		pthread_mutex_unlock(&d->lock);
 		return -ENOMEM;
 	}
-	if (v->sealing) {
-		pthread_mutex_unlock(&d->lock);
-		return -EBUSY;
+	{
+		struct mfs_version_info vi;
+
+		if (mfs_version_get(d->st, vid, &vi) == 0 && vi.state == MFS_V_SEALED) {
+			pthread_mutex_unlock(&d->lock);
+			return 0;
+		}
 	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
 	v->sealing = true;
 	/* FUSE sends RELEASE after close() returns: give pending releases up
 	 * to 2 s before calling a writer still open. No lock other lookups
@@ -341,6 +359,7 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 		r = pthread_cond_timedwait(&d->cond, &d->lock, &until);
 	if (v->writers > 0) {
 		v->sealing = false;
+		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->lock);
 		return -EBUSY;
 	}
@@ -348,6 +367,7 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	r = mfs_seal_version(d->st, c, vid, node_seal_hint, d);
 	pthread_mutex_lock(&d->lock);
 	v->sealing = false;
+	pthread_cond_broadcast(&d->cond);	/* seals waiting for this one */
 	pthread_mutex_unlock(&d->lock);
 	return r;
 }

@@ -133,11 +133,22 @@ int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret)
 	int rc;
 
 	for (int tries = 0; tries < 3; tries++) {
+		int dead = 0;
+
 		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, ret);
-		if (rc != MDB_MAP_RESIZED)
+		if (rc == MDB_MAP_RESIZED) {
+			/* Another process grew the map: adopt its size. */
+			mdb_env_set_mapsize(st->env, 0);
+		} else if (rc == MDB_READERS_FULL) {
+			/* Readers beside the daemon (modelctl) killed with -9
+			 * leave their slots taken: clear the dead ones. */
+			mdb_reader_check(st->env, &dead);
+			if (!dead)
+				break;
+			mfs_log(MFS_LOG_INFO, "cleared %d reader slots of dead processes", dead);
+		} else {
 			break;
-		/* Another process grew the map: adopt its size. */
-		mdb_env_set_mapsize(st->env, 0);
+		}
 	}
 	return mfs_err_from_mdb(rc);
 }
