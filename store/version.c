@@ -865,6 +865,19 @@ int mfs_entry_open(struct mfs_store *st, const struct mfs_entry *e, int *ret_fd)
 		return mfs_log_errno(-EIO, "blob '%s' of '%s' is missing: run modelctl fsck",
 				     rel, e->name);
 	}
+	if (r == 0) {
+		struct stat sb = { 0 };
+
+		/* What is cheap to check at every open: a blob cut short or
+		 * grown is never served as this version (fsck re-hashes). */
+		if (fstat(*ret_fd, &sb) < 0 || (uint64_t)sb.st_size != e->size) {
+			close(*ret_fd);
+			mfs_blob_relpath(&e->digest, rel);
+			return mfs_log_errno(-EIO, "blob '%s' of '%s' is damaged (%lld bytes, %llu recorded): run modelctl fsck",
+					     rel, e->name, (long long)sb.st_size,
+					     (unsigned long long)e->size);
+		}
+	}
 	return r;
 }
 

@@ -6,6 +6,7 @@
 # new store from it: fsck clean, byte-identical versions, the same aliases
 # and history, drafts discarded (their files are not in a backup).
 
+import errno
 import os
 import shutil
 import subprocess
@@ -180,3 +181,25 @@ def test_refusals(mounted, tmp_path):
     res = util.modelctl('restore', good, full, check=False)
     assert res.returncode != 0 and b'not empty' in res.stderr
     assert os.listdir(full) == ['x']
+
+
+def test_a_blob_cut_short_is_never_served(mounted):
+    '''What is cheap to check at open (the size) is checked at every open;
+    fsck re-hashes. Either way the damage is reported, not served.'''
+    data = os.urandom(200000)
+    v = mounted.version('m', '1.0.0', {'w.bin': data}, sealed=True)
+    digest = os.getxattr(pjoin(v, 'w.bin'), 'user.modelfs.digest').decode()
+    blob = pjoin(mounted.store, 'blobs', digest[:2], digest)
+    os.chmod(blob, 0o644)
+    os.truncate(blob, 1000)
+    try:
+        with pytest.raises(OSError) as e:
+            util.read_file(pjoin(v, 'w.bin'))
+        assert e.value.errno == errno.EIO
+        assert 'is damaged' in mounted.log()
+        res = mounted.modelctl('fsck', check=False)
+        assert res.returncode != 0 and digest.encode() in res.stdout
+    finally:
+        util.write_file(blob, data)
+        os.chmod(blob, 0o444)
+    assert util.read_file(pjoin(v, 'w.bin')) == data
