@@ -4,7 +4,7 @@
 # Each test runs a seeded stream of random operations on the files of one
 # draft and, the same operation, on a shadow directory on the local disk:
 # pwrite anywhere (1 B .. 256 KiB, across and beyond EOF, leaving holes),
-# pread, O_APPEND writes, truncate by path and by fd, fallocate (plain,
+# pread, O_APPEND writes, aligned O_DIRECT reads and writes, truncate by path and by fd, fallocate (plain,
 # KEEP_SIZE, punch hole, zero range), copy_file_range, mmap reads and
 # MAP_SHARED writes with msync, create/open/close with O_RDONLY, O_WRONLY
 # and O_RDWR descriptors (several at once, on several files), renames of
@@ -176,7 +176,7 @@ class Fsx:
         'mmap_write': 4, 'truncate': 3, 'ftruncate': 3, 'fallocate': 5,
         'copy_range': 4, 'copy_whole': 3, 'create': 4, 'open': 6, 'open_source': 1,
         'close': 6, 'rename_file': 3, 'rename_dir': 1, 'link': 2, 'unlink': 2,
-        'mkdir': 1, 'rmdir': 1, 'fsync': 1, 'fstat': 3, 'drop_cache': 3,
+        'mkdir': 1, 'rmdir': 1, 'fsync': 1, 'fstat': 3, 'drop_cache': 3, 'direct': 2,
     }
 
     def __init__(self, mroot, sroot, seed, sources=(), draft_readers=True):
@@ -498,6 +498,35 @@ class Fsx:
         if self.rng.random() < 0.5:
             self.close(dst)     # as cp does: the copy stays a reference
 
+    def op_direct(self):
+        '''One aligned O_DIRECT pwrite or pread through a descriptor of its
+        own, beside the cached ones.'''
+        rel = self.pick(self.files)
+        if rel is None:
+            return self.op_create()
+        size = os.stat(self.path(SHADOW, rel)).st_size
+        off = self.rng.randrange((min(size, MAX_SIZE) + MAX_IO) // 4096) * 4096
+        n = self.rng.randint(1, 16) * 4096
+        buf = mmap.mmap(-1, n)      # page-aligned, as O_DIRECT wants
+        write = self.rng.random() < 0.5
+        if write:
+            buf.write(self.rng.randbytes(n))
+        self.note('O_DIRECT %s %r off %d len %d (size %d)', 'pwrite' if write else 'pread',
+                  rel, off, n, size)
+
+        def do(side):
+            fd = os.open(self.path(side, rel), os.O_RDWR | os.O_DIRECT)
+            try:
+                if write:
+                    return os.pwritev(fd, [buf], off)
+                out = mmap.mmap(-1, n)
+                got = os.preadv(fd, [out], off)
+                return out[:got]
+            finally:
+                os.close(fd)
+
+        self.dual('O_DIRECT on %r' % rel, do)
+
     def op_fsync(self):
         o = self.pick_fd(write=True)
         if o is None:
@@ -634,10 +663,17 @@ class Fsx:
             util.write_file(self.path(SHADOW, 'last.bin'), b'last')
             util.write_file(self.path(MOUNT, 'last.bin'), b'last')
             self.refresh()
+        # Readers opened before the seal read the same bytes after it.
+        readers = [self.open_both(rel, os.O_RDONLY)
+                   for rel in self.rng.sample(self.files, min(3, len(self.files)))]
         self.note('seal')
         util.seal(vdir)
         self.sealed = True
         assert util.is_sealed(vdir)
+        for o in readers:
+            self.dual('pread after the seal through %s, opened before it' % o,
+                      lambda side: full_pread(o.fd[side], 2 * MAX_SIZE, 0))
+            self.close(o)
         self.verify()
         for rel in self.files:
             want = util.xxhsum(self.path(SHADOW, rel))
@@ -657,9 +693,9 @@ def run_fsx(mounted, vdir, seed, sources=(), draft_readers=True):
     print('fsx seed %d, %d operations (MODELFS_FSX_SEED=%d replays it)' % (seed, OPS, seed))
     try:
         fsx.run(OPS)
+        fsx.seal_and_check(mounted, vdir)
     finally:
         fsx.close_all()     # a failure must not leave the mount busy
-    fsx.seal_and_check(mounted, vdir)
     print('fsx operations: %s' % dict(sorted(fsx.counts.items())))
     print('fsx errors (the same on both sides): %s' % dict(fsx.errors))
     return fsx
