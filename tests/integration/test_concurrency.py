@@ -278,6 +278,176 @@ def test_concurrent_registrations_seals_and_alias_moves(mounted):
             assert util.registry(pjoin(mdir, final))['aliases'].count(alias) == 1
 
 
+def test_concurrent_instant_copies_of_one_version(mounted):
+    """Six `cp -r` of one sealed version into six drafts at once (every
+    file a reference to its blob), each draft then changed its own way and
+    sealed, all at once: the source never changes, unchanged files share
+    its blobs, changed ones have their own."""
+    src = util.make_source_tree(pjoin(mounted.tmp, 'src'), seed='ic', big=4 << 20)
+    sealed = pjoin(mounted.models, 'ic', 'versions', '1.0.0')
+    mounted.model('ic')
+    util.run(['cp', '-r', src, sealed])
+    util.seal(sealed)
+    before = util.tree(sealed, modes=False, skip_root_vfiles=True)
+    barrier = threading.Barrier(6)
+
+    def copy(i):
+        vdir = pjoin(mounted.models, 'ic', 'versions', '1.%d.0' % (i + 1))
+        util.run(['cp', '-r', sealed, vdir])
+        barrier.wait(DEADLINE)
+        p = pjoin(vdir, 'model.bin')
+        if i % 3 == 1:
+            with open(p, 'r+b') as fh:     # a patch in the middle
+                fh.seek(1000 * i)
+                fh.write(b'patch %d' % i)
+        elif i % 3 == 2:
+            os.truncate(p, 4096 * i)
+        util.seal(vdir)
+        return vdir
+
+    with ThreadPoolExecutor(6) as pool:
+        vdirs = [f.result(DEADLINE) for f in [pool.submit(copy, i) for i in range(6)]]
+    assert util.tree(sealed, modes=False, skip_root_vfiles=True) == before
+    big = before['model.bin'][2]
+    digest = os.getxattr(pjoin(sealed, 'model.bin'), 'user.modelfs.digest')
+    for i, vdir in enumerate(vdirs):
+        want = big
+        if i % 3 == 1:
+            want = big[:1000 * i] + b'patch %d' % i + big[1000 * i + len(b'patch %d' % i):]
+        elif i % 3 == 2:
+            want = big[:4096 * i]
+        p = pjoin(vdir, 'model.bin')
+        assert util.read_file(p) == want, vdir
+        assert (os.getxattr(p, 'user.modelfs.digest') == digest) == (i % 3 == 0)
+        got = util.tree(vdir, modes=False, skip_root_vfiles=True)
+        got.pop('model.bin')
+        assert got == {k: v for k, v in before.items() if k != 'model.bin'}, vdir
+
+
+WRITER = r"""
+import errno, os, random, sys
+vdir, seed = sys.argv[1], int(sys.argv[2])
+rng = random.Random(seed)
+ok = refused = 0
+ALLOWED = (errno.EBUSY, errno.EROFS, errno.ENOENT, errno.EEXIST)
+while True:
+    name = os.path.join(vdir, 'f%d' % rng.randrange(6))
+    op = rng.randrange(5)
+    try:
+        if op == 0:
+            os.truncate(name, rng.randrange(1 << 20))
+        elif op == 1:
+            os.rename(name, os.path.join(vdir, 'f%d' % rng.randrange(6)))
+        else:
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if op == 2 else 0)
+            fd = os.open(name, flags, 0o644)
+            try:
+                for _ in range(rng.randint(1, 4)):
+                    os.pwrite(fd, rng.randbytes(rng.randint(1, 256 << 10)),
+                              rng.randrange(1 << 20))
+            finally:
+                os.close(fd)
+        ok += 1
+    except OSError as exc:
+        if exc.errno not in ALLOWED:
+            raise
+        refused += 1
+        if exc.errno == errno.EROFS:
+            break       # sealed
+print(ok, refused)
+"""
+
+
+@pytest.mark.parametrize('mode', PASSTHROUGH)
+def test_seal_while_writers_hammer_the_draft(mounted, mode):
+    """Four processes write, truncate, rename and create files in a draft
+    while it is sealed: the seal waits for them or refuses with EBUSY
+    until it succeeds; then every sealed file reads as its digest says
+    (and fsck re-hashes every blob), so no write slipped in between the
+    seal's hashing and its linking."""
+    rounds = 8 if LONG else 3
+    mounted.model('busy')
+    for r in range(rounds):
+        vdir = mounted.version('busy', '1.0.%d' % r, {'f0': b'start'})
+        writers = [subprocess.Popen([sys.executable, '-c', WRITER, vdir, str(r * 10 + i)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for i in range(4)]
+        time.sleep(0.3)
+        deadline, tries = time.monotonic() + DEADLINE / 2, 0
+        while True:
+            tries += 1
+            try:
+                util.seal(vdir)
+                break
+            except OSError as exc:
+                assert exc.errno == errno.EBUSY, exc
+                assert time.monotonic() < deadline, 'no seal in %d tries' % tries
+        wait_all(writers, 'writers')
+        for w in writers:
+            assert w.returncode == 0, w.stderr.read()
+        print('round %d: sealed at try %d; writers (done, refused): %s' % (
+            r, tries, [w.stdout.read().strip() for w in writers]))
+        assert util.is_sealed(vdir)
+        for name in os.listdir(vdir):
+            p = pjoin(vdir, name)
+            if name in util.VFILES:
+                continue
+            assert os.getxattr(p, 'user.modelfs.digest').decode() == util.xxhsum(p), p
+            assert int(os.getxattr(p, 'user.modelfs.size')) == os.stat(p).st_size, p
+
+
+def test_alias_moves_racing_version_removal(mounted):
+    """ln -sfn from three processes while another removes versions with
+    rmdir (a tombstone; EBUSY while an alias points at it): an alias never
+    ends on a removed version, and the history stays one chain."""
+    versions = ['1.0.%d' % i for i in range(12)]
+    for v in versions:
+        mounted.version('tomb', v, {'v': v.encode()}, sealed=True)
+    mdir = pjoin(mounted.models, 'tomb')
+    util.run(['ln', '-s', 'versions/1.0.0', 'production'], cwd=mdir)
+    stop = threading.Event()
+
+    def move(seed):
+        rng, done = random.Random(seed), []
+        while not stop.is_set():
+            v = rng.choice(versions)
+            res = util.run(['ln', '-sfn', 'versions/' + v, 'production'], cwd=mdir,
+                           check=False)
+            if res.returncode == 0:
+                done.append(v)
+            else:       # only a version removed meanwhile may be refused
+                assert not os.path.isdir(pjoin(mdir, 'versions', v)), res.stderr
+        return done
+
+    def remove():
+        rng, removed = random.Random(7), []
+        for v in rng.sample(versions, len(versions)):
+            try:
+                os.rmdir(pjoin(mdir, 'versions', v))
+                removed.append(v)
+            except OSError as exc:
+                assert exc.errno == errno.EBUSY, exc
+            time.sleep(0.02)
+        stop.set()
+        return removed
+
+    with ThreadPoolExecutor(4) as pool:
+        movers = [pool.submit(move, i) for i in range(3)]
+        remover = pool.submit(remove)
+        removed = remover.result(DEADLINE)
+        moved = sum((f.result(DEADLINE) for f in movers), [])
+    target = os.readlink(pjoin(mdir, 'production'))
+    assert target[len('versions/'):] not in removed
+    assert util.read_file(pjoin(mdir, 'production', 'v')) == target[len('versions/'):].encode()
+    assert sorted(os.listdir(pjoin(mdir, 'versions'))) == \
+        sorted(set(versions) - set(removed))
+    recs = check_history_chain(history(mdir), 'production')
+    assert len(recs) == 1 + len(moved)
+    assert recs[-1]['to'] == target[len('versions/'):]
+    assert removed, 'nothing was removed: the race was not run'
+    print('%d moves, %d of %d versions removed' % (len(moved), len(removed), len(versions)))
+
+
 SEAL_BUG = 'BUG: pointing an alias at a draft while another client seals it ' \
     '(setfattr user.modelfs.seal, modelctl seal, seal_idle) fails with EBUSY ' \
     'instead of waiting for that seal and moving the alias'
