@@ -917,6 +917,8 @@ void file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct handle *h = fh_of(fi);
 	off_t r;
 
+	if (h->kind == H_DRAFT)
+		reread_if_unref(h);
 	if (h->fd < 0) {
 		/* A snapshot has no holes: data up to its end. */
 		off_t len = (off_t)h->len;
@@ -980,6 +982,8 @@ void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	ssize_t n;
 	int r;
 
+	if (in->kind == H_DRAFT)
+		reread_if_unref(in);
 	if (out->kind != H_DRAFT || !out->writer || in->fd < 0) {
 		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : EXDEV);
 		return;

@@ -449,9 +449,7 @@ def test_alias_moves_racing_version_removal(mounted):
     print('%d moves, %d of %d versions removed' % (len(moved), len(removed), len(versions)))
 
 
-SEAL_BUG = 'BUG: pointing an alias at a draft while another client seals it ' \
-    '(setfattr user.modelfs.seal, modelctl seal, seal_idle) fails with EBUSY ' \
-    'instead of waiting for that seal and moving the alias'
+# Once failed with EBUSY instead of waiting for the running seal.
 
 
 def wait_until_sealing(path, timeout=10):
@@ -469,7 +467,6 @@ def wait_until_sealing(path, timeout=10):
     pytest.fail('the seal of %s did not begin in %ds' % (path, timeout))
 
 
-@pytest.mark.xfail(strict=True, reason=SEAL_BUG)
 def test_alias_to_a_draft_while_it_is_being_sealed(mounted):
     '''A draft sealed by setfattr; while that seal runs, two aliases are
     pointed at it (what a CI job promoting right after `modelctl seal` in
@@ -642,12 +639,10 @@ def test_kill9_with_open_readers_and_stale_reader_slots(mounted, mode):
     print('%d cycles, %d stale reader slots cleared' % (cycles, total))
 
 
-STALE_BUG = 'BUG: the running daemon never clears stale LMDB reader slots; once ' \
-    'the 256 slots are taken every read txn fails with MDB_READERS_FULL, and ' \
-    'lookups answer ENOENT for versions that exist, reads and readdir ENOSPC'
+# Once: the running daemon cleared stale reader slots only at start, so
+# a full table made lookups answer ENOENT for versions that exist.
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=STALE_BUG)
 @pytest.mark.skipif(not LIBLMDB, reason='liblmdb not installed')
 def test_stale_reader_slots_while_the_daemon_runs(mounted):
     '''Readers of the store beside the daemon (what modelctl's read verbs

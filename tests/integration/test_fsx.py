@@ -786,20 +786,14 @@ def instant_copy(mounted, seed):
     return dst, sources, files
 
 
-READER_BUG = 'BUG: a descriptor opened O_RDONLY on an instant copy (a draft file ' \
-    'that is a reference to a blob) keeps reading the blob after the file is ' \
-    'changed through another descriptor or by path (stale bytes, short reads, ' \
-    'SIGBUS in a mapping, copy_file_range copying the blob)'
-# Seed 3 meets it at operation 36 (a pread of a reference's reader after a
-# writer grew the file); another op mix or MODELFS_FSX_SEED may not, so an
-# XPASS of the rdonly run means: pick a seed that meets it again.
-READER_BUG_XFAIL = pytest.mark.xfail(strict='MODELFS_FSX_SEED' not in os.environ,
-                                     reason=READER_BUG)
+# A reader of an instant copy once kept reading the blob after the file
+# changed (stale bytes, short reads, SIGBUS in a mapping, copy_file_range
+# copying the blob): seed 3 met it at operation 36 of the rdonly run.
 
 
 @pytest.mark.parametrize('mode', PASSTHROUGH)
 @pytest.mark.parametrize('draft_readers,seed', [
-    pytest.param(True, 3, id='rdonly', marks=READER_BUG_XFAIL),
+    pytest.param(True, 3, id='rdonly'),
     pytest.param(False, 20261202, id='rdwr')])
 def test_fsx_in_an_instant_copy(mounted, mode, draft_readers, seed):
     seed = fsx_seed(seed)
@@ -809,7 +803,6 @@ def test_fsx_in_an_instant_copy(mounted, mode, draft_readers, seed):
         assert util.read_file(mpath) == util.read_file(spath), mpath
 
 
-@pytest.mark.xfail(strict=True, reason=READER_BUG)
 @pytest.mark.parametrize('mode', PASSTHROUGH)
 def test_a_reader_of_an_instant_copy_sees_later_changes(mounted, mode):
     '''The minimal case of the fsx find: open a reference O_RDONLY, change
@@ -827,7 +820,6 @@ def test_a_reader_of_an_instant_copy_sees_later_changes(mounted, mode):
         os.close(r)
 
 
-@pytest.mark.xfail(strict=True, reason=READER_BUG)
 @pytest.mark.parametrize('mode', PASSTHROUGH)
 def test_a_mapping_of_an_instant_copy_after_it_grew(mounted, mode):
     '''The same reader maps the file after truncate(2) made it longer than
