@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import scenarios  # noqa: E402
-from core import HERE, ROOT, BenchError, Ctx, Interrupted, fmt_num  # noqa: E402
+from core import HERE, ROOT, BenchError, Ctx, Interrupted, fmt_num, fmt_ratio  # noqa: E402
 
 # name: (default, smoke default, help)
 PARAMS = {
@@ -119,7 +119,7 @@ def markdown(doc):
         if r['reference'] is not None:
             ref = '%s (%s)' % (fmt_num(r['reference'], r['unit']), r['reference_name'])
         if r['ratio'] is not None:
-            rv = '%.2f×' % r['ratio']
+            rv = fmt_ratio(r['ratio'])
         else:
             rv = fmt_num(r['modelfs'], r['unit'])
         metric = r['metric'] + (' [%s]' % r['mode'] if r['mode'] else '')

@@ -58,6 +58,10 @@ def fmt_num(v, unit):
         return '∞'
     if unit == 'count':
         return '%d' % v
+    if unit == 'us' and abs(v) >= 1000:
+        v, unit = v / 1e3, 'ms'
+    if unit == 'ms' and abs(v) >= 1000:
+        v, unit = v / 1e3, 's'
     if unit == 's' and abs(v) < 1:
         v, unit = v * 1e3, 'ms'
     if unit == 'ms' and 0 < abs(v) < 1:
@@ -69,6 +73,13 @@ def fmt_num(v, unit):
     if v == 0:
         digits = 0
     return '%.*f %s' % (digits, v, {'us': 'µs'}.get(unit, unit))
+
+
+def fmt_ratio(r):
+    '''Three significant digits, so 0.946 does not read as a met 0.95.'''
+    if r is None:
+        return '—'
+    return ('%.0f×' % r) if r >= 100 else ('%.3g×' % r)
 
 
 def mounted_paths():
@@ -338,7 +349,7 @@ class Ctx:
             line += ', %s %s' % (ref_name or 'reference', fmt_num(reference, unit))
         if ratio is not None:
             what = 'throughput ratio' if kind == 'time' and unit in ('s',) else 'ratio'
-            line += ', %s (reference/modelfs) %.2f' % (what, ratio)
+            line += ', %s (reference/modelfs) %s' % (what, fmt_ratio(ratio).rstrip('×'))
         if target is not None:
             line += '; target %s: %s' % (target[3], {True: 'met', False: 'MISSED',
                                                      None: 'n/a'}[met])

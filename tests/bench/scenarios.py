@@ -334,17 +334,24 @@ def register_case(ctx, w, label, src, one_file, model_dir, nbytes):
 
 # key, label, cold, file, probe, target with passthrough, target without
 READS = [
-    ('seq_warm_cat', 'sequential read, warm (cat)', False, 'model.bin', 'cat', 0.98, 0.95),
-    ('seq_warm_1m', 'sequential read, warm (1 MiB reads)', False, 'model.bin', 'seq', 0.98, 0.95),
-    ('rand4k', '4 KiB random reads (%d), warm', False, 'model.bin', 'rand', None, None),
-    ('mmap_warm', 'mmap, touch every page, warm', False, 'model.bin', 'mmap', 0.95, None),
-    ('npy', 'numpy.load(mmap_mode="r") + strided sum, warm', False, 'weights.npy', 'npy',
+    ('seq_warm_cat', 'sequential read of {size}, warm (cat)', False, 'model.bin', 'cat',
+     0.98, 0.95),
+    ('seq_warm_1m', 'sequential read of {size}, warm (1 MiB reads)', False, 'model.bin', 'seq',
+     0.98, 0.95),
+    ('rand4k', '{n} random 4 KiB preads in {size}, warm', False, 'model.bin', 'rand',
+     None, None),
+    ('mmap_warm', 'mmap of {size}, touch every page, warm', False, 'model.bin', 'mmap',
      0.95, None),
-    ('safetensors', 'safetensors-style load, touch every page, warm', False,
+    ('npy', 'numpy.load(mmap_mode="r") of a {size} .npy + strided sum, warm', False,
+     'weights.npy', 'npy', 0.95, None),
+    ('safetensors', 'safetensors-style load of {size}, touch every page, warm', False,
      'model.safetensors', 'safetensors', 0.95, None),
-    ('seq_cold_cat', 'sequential read, cold (cat)', True, 'model.bin', 'cat', 0.9, 0.9),
-    ('seq_cold_1m', 'sequential read, cold (1 MiB reads)', True, 'model.bin', 'seq', 0.9, 0.9),
-    ('mmap_cold', 'mmap, touch every page, cold', True, 'model.bin', 'mmap', 0.95, None),
+    ('seq_cold_cat', 'sequential read of {size}, cold (cat)', True, 'model.bin', 'cat',
+     0.9, 0.9),
+    ('seq_cold_1m', 'sequential read of {size}, cold (1 MiB reads)', True, 'model.bin', 'seq',
+     0.9, 0.9),
+    ('mmap_cold', 'mmap of {size}, touch every page, cold', True, 'model.bin', 'mmap',
+     0.95, None),
 ]
 
 
@@ -386,8 +393,7 @@ def read_mode(ctx, mode, native, served):
     for key, label, cold, name, how, t_pt, t_fb in READS:
         if cold and not ctx.cold_ok:
             continue
-        if how == 'rand':
-            label = label % a.rand_reads
+        label = label.format(size=human_size(a.size_mib), n='{:,}'.format(a.rand_reads))
         paths = {'modelfs': pj(served, name), 'native': pj(native, name)}
 
         def measure(side, r, how=how, paths=paths):
@@ -416,7 +422,7 @@ def read_mode(ctx, mode, native, served):
             res = {s: [x['seconds'] for x in res[s]] for s in res}
         t = t_pt if pt else t_fb
         target = None if t is None else ('ratio', '>=', t, '≥ %.2f×' % t)
-        ctx.record('read', '%s %s' % (human_size(a.size_mib), label), 's',
+        ctx.record('read', label, 's',
                    median(res['modelfs']), median(res['native']), 'plain file',
                    mode=mode, target=target, extra=extra,
                    samples=samples(modelfs=res['modelfs'], reference=res['native']))
@@ -542,6 +548,8 @@ def run_promotion(ctx):
     for d in (mdir, ndir):
         ctx.run(['ln', '-sfn', 'versions/' + vers[0], 'production'], cwd=d)
     ctx.warm(*[pj(mdir, 'versions', v, 'data.bin') for v in vers])
+    dirs = {'modelfs': mdir, 'native': ndir}
+    idle = swap_loop(dirs, vers, a.promo_iters)
     stop = pj(w, 'stop')
     readers = [subprocess.Popen([core.PYTHON, core.PROBE, 'stream',
                                  pj(mdir, 'production', 'data.bin'), stop],
@@ -550,10 +558,8 @@ def run_promotion(ctx):
     try:
         time.sleep(0.5)
         ln = {'modelfs': [], 'native': []}
-        sys_ = {'modelfs': [], 'native': []}
         seen = {'modelfs': [], 'native': []}
         stale = {'modelfs': 0, 'native': 0}
-        dirs = {'modelfs': mdir, 'native': ndir}
         t_run = now()
         for i in range(a.promo_iters):
             want = vers[(i + 1) % 2]
@@ -566,17 +572,7 @@ def run_promotion(ctx):
                 delay, n = first_seen(pj(d, 'production', 'VERSION'), want)
                 seen[side].append(delay)
                 stale[side] += n
-        for i in range(a.promo_iters):
-            want = vers[i % 2]
-            for side in (('modelfs', 'native') if i % 2 == 0 else ('native', 'modelfs')):
-                dfd = os.open(dirs[side], os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    t0 = now()
-                    os.symlink('versions/' + want, '.promote.tmp', dir_fd=dfd)
-                    os.rename('.promote.tmp', 'production', src_dir_fd=dfd, dst_dir_fd=dfd)
-                    sys_[side].append(now() - t0)
-                finally:
-                    os.close(dfd)
+        sys_ = swap_loop(dirs, vers, a.promo_iters)
         t_run = now() - t_run
     finally:
         with open(stop, 'w'):
@@ -597,12 +593,13 @@ def run_promotion(ctx):
                    core.pctl(ms(ln['modelfs']), p), core.pctl(ms(ln['native']), p),
                    'plain directory', target=tgt,
                    samples=samples(modelfs=ms(ln['modelfs']), reference=ms(ln['native'])))
-    for p in (50, 99):
-        ctx.record('promotion', 'symlink + rename syscalls p%d%s' % (p, sfx), 'ms',
-                   core.pctl(ms(sys_['modelfs']), p), core.pctl(ms(sys_['native']), p),
-                   'plain directory',
-                   samples=samples(modelfs=ms(sys_['modelfs']), reference=ms(sys_['native'])))
-    ctx.record('promotion', 'ln return → fresh open sees the new VERSION, p99', 'us',
+    for res, when in ((sys_, sfx), (idle, ' (no readers)')):
+        for p in (50, 99):
+            ctx.record('promotion', 'symlink + rename syscalls p%d%s' % (p, when), 'ms',
+                       core.pctl(ms(res['modelfs']), p), core.pctl(ms(res['native']), p),
+                       'plain directory',
+                       samples=samples(modelfs=ms(res['modelfs']), reference=ms(res['native'])))
+    ctx.record('promotion', 'from ln\'s return until a fresh open has read the new VERSION, p99', 'us',
                core.pctl(us(seen['modelfs']), 99), core.pctl(us(seen['native']), 99),
                'plain directory', kind='latency',
                samples=samples(modelfs=us(seen['modelfs']), reference=us(seen['native'])))
@@ -617,6 +614,25 @@ def run_promotion(ctx):
                ratio=None)
     ctx.say('[promotion] readers streamed %.0f MiB/s in total while the alias moved'
             % (total / MIB / max(1e-9, t_run)))
+
+
+def swap_loop(dirs, vers, iters):
+    '''Move production back and forth the way ln -sfn does it, in system
+    calls only (symlink under a temporary name, rename onto the alias),
+    alternating sides; returns {side: [seconds]}.'''
+    out = {side: [] for side in dirs}
+    for i in range(iters):
+        want = vers[i % 2]
+        for side in (('modelfs', 'native') if i % 2 == 0 else ('native', 'modelfs')):
+            dfd = os.open(dirs[side], os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                t0 = now()
+                os.symlink('versions/' + want, '.promote.tmp', dir_fd=dfd)
+                os.rename('.promote.tmp', 'production', src_dir_fd=dfd, dst_dir_fd=dfd)
+                out[side].append(now() - t0)
+            finally:
+                os.close(dfd)
+    return out
 
 
 def first_seen(path, want, timeout=5.0):
