@@ -104,6 +104,9 @@ def markdown(doc):
            '- machine: Linux %s, %d CPUs (%s), %.1f GiB RAM, %s %s (%s)' % (
                m['kernel'], m['nproc'], m['cpu'], m['ram_gib'], disk.get('device', '?'),
                disk.get('fstype', '?'), disk.get('bench_dir', '?')),
+           '- load average (1, 5, 15 min): %s at the start, %s at the end' % (
+               ', '.join('%.2f' % x for x in m['loadavg']['start']),
+               ', '.join('%.2f' % x for x in m['loadavg']['end'])),
            '- modelfs %s; kernel passthrough option: %s; read modes: %s' % (
                m['modelfs_commit'], 'yes' if doc['passthrough_option'] else 'no',
                ', '.join(doc['modes'])),
@@ -192,6 +195,7 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     t_start = time.perf_counter()
+    load_start = os.getloadavg()
     ctx = Ctx(args)
     status = 0
     try:
@@ -228,11 +232,18 @@ def main(argv):
     if status == 130:
         return status
     secs = time.perf_counter() - t_start
+    load = {'start': [round(x, 2) for x in load_start],
+            'end': [round(x, 2) for x in os.getloadavg()]}
+    busy = max(load['start'][0], load['end'][0])
+    if busy > 0.5 * len(os.sched_getaffinity(0)):
+        ctx.note('other work was running (1-minute load average %.1f at the start, %.1f at '
+                 'the end, on %d CPUs): these figures are noisier than on a quiet machine'
+                 % (load['start'][0], load['end'][0], len(os.sched_getaffinity(0))))
     doc = {
         'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         'command': ' '.join(['tools/bench.sh'] + argv),
         'seconds': round(secs, 1),
-        'machine': machine_info(ctx),
+        'machine': dict(machine_info(ctx), loadavg=load),
         'passthrough_option': ctx.passthrough,
         'modes': [m for m, _ in ctx.modes],
         'root': ctx.root,
