@@ -312,7 +312,13 @@ class Ctx:
         with open(os.path.join(d, 'complete.json'), 'w') as f:
             json.dump(want, f)
         os.makedirs(self.cache, exist_ok=True)
-        os.rename(d, final)
+        try:
+            os.rename(d, final)
+        except OSError:
+            # Another run cached the same registry meanwhile: use ours
+            # this time, theirs next time.
+            self.say('cached %s appeared meanwhile at %s: keeping it' % (key, final))
+            return d, False
         self.say('cached %s at %s for the next runs' % (key, final))
         return final, False
 
