@@ -102,6 +102,7 @@ struct mfsd {
 	struct node *nodes[4096];	/* protected by lock */
 	struct vstate *vs;		/* protected by lock */
 	bool stopping;			/* protected by lock */
+	int forgetting;			/* forget_sealed() threads; lock, cond */
 	int64_t start_ns;		/* read-only after start */
 	/* Sizes of virtual files by store generation (vfile_size): enough
 	 * slots for the documents of ~30,000 versions walked by ls -lR (1.5 MiB). */
@@ -159,6 +160,12 @@ void vstate_touch(struct mfsd *d, uint64_t vid);
 /* Seal vid through the store, waiting up to 2 s for pending releases.
  * Returns 0, or -EBUSY if a writer is still open, or the store's error. */
 int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
+/* After vid was sealed: ask the kernel, from another thread, to drop the
+ * names below the version's directory, so it forgets the draft's nodes
+ * and the daemon closes their descriptors. */
+void forget_sealed(struct mfsd *d, uint64_t vid);
+/* Wait for those threads (at exit). */
+void forget_wait(struct mfsd *d);
 /* Start the seal_idle thread (no-op when d->seal_idle is 0). */
 int idle_start(struct mfsd *d, pthread_t *ret);
 

@@ -369,7 +369,74 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	v->sealing = false;
 	pthread_cond_broadcast(&d->cond);	/* seals waiting for this one */
 	pthread_mutex_unlock(&d->lock);
+	if (r == 0)
+		forget_sealed(d, vid);
 	return r;
+}
+
+struct forget {
+	struct mfsd *d;
+	uint64_t parent;
+	char name[MFS_NAME_MAX + 1];
+};
+
+static void *forget_main(void *arg)
+{
+	struct forget *f = arg;
+	struct mfsd *d = f->d;
+
+	/* Not from the request that sealed: the kernel may hold locks the
+	 * invalidation needs. An entry busy as someone's cwd stays usable. */
+	fuse_lowlevel_notify_inval_entry(d->se, f->parent, f->name, strlen(f->name));
+	free(f);
+	pthread_mutex_lock(&d->lock);
+	d->forgetting--;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+void forget_sealed(struct mfsd *d, uint64_t vid)
+{
+	struct mfs_version_info vi;
+	struct forget *f;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (!d->se || mfs_version_get(d->st, vid, &vi) < 0)
+		return;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return;
+	f->d = d;
+	f->parent = ino_make(K_VERSIONS, vi.model_id);
+	snprintf(f->name, sizeof(f->name), "%s", vi.name);
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->lock);
+		free(f);
+		return;
+	}
+	d->forgetting++;
+	pthread_mutex_unlock(&d->lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, forget_main, f) != 0) {
+		free(f);
+		pthread_mutex_lock(&d->lock);
+		d->forgetting--;
+		pthread_mutex_unlock(&d->lock);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void forget_wait(struct mfsd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	while (d->forgetting > 0)
+		pthread_cond_wait(&d->cond, &d->lock);
+	pthread_mutex_unlock(&d->lock);
 }
 
 /*============================================================ seal_idle */

@@ -365,9 +365,25 @@ int main(int argc, char **argv)
 	/* Draft files get exactly the mode the kernel sent (it applied the
 	 * caller's umask already). */
 	umask(0);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	/* The daemon holds a descriptor per draft file the kernel remembers
+	 * and per open sealed file: as many as the system allows (root may
+	 * raise the hard limit to fs.nr_open). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+		unsigned long long nr = 0;
+
+		if (f) {
+			if (fscanf(f, "%llu", &nr) != 1)
+				nr = 0;
+			fclose(f);
+		}
+		if (geteuid() == 0 && nr > rl.rlim_max)
+			rl.rlim_max = (rlim_t)nr;
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	d.store_dir = store;
 	d.mount = mnt;
@@ -433,6 +449,7 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
 	r = fuse_session_loop_mt(d.se, cfg);
+	forget_wait(&d);
 	/* A stop by SIGTERM/SIGINT/SIGHUP (systemd, ^C) is a clean exit. */
 	r = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
 	fuse_loop_cfg_destroy(cfg);

@@ -12,6 +12,50 @@
 #include "model.h"
 #include "version.h"
 
+/* Print what `list` found (as --json prints it) as JSON or as a table,
+ * whether it came from the store or through the mount. Frees arr. */
+static void print_list(const struct ctl *c, cJSON *arr, bool versions)
+{
+	const cJSON *o, *a;
+
+	if (c->json) {
+		ctl_print_json(arr);
+		return;
+	}
+	if (versions)
+		printf("%-24s %-8s %14s %7s %s\n", "VERSION", "STATE", "SIZE", "FILES", "ALIASES");
+	else
+		printf("%-32s %8s %-16s %s\n", "MODEL", "VERSIONS", "LATEST", "ALIASES");
+	cJSON_ArrayForEach(o, arr) {
+		char aliases[1024] = "";
+		size_t l = 0;
+
+		cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(o, "aliases")) {
+			l += (size_t)snprintf(aliases + l, sizeof(aliases) - l, versions ? "%s%s" : "%s%s=%s",
+					      l ? (versions ? "," : " ") : "",
+					      versions ? cJSON_GetStringValue(a) : a->string,
+					      versions ? "" : cJSON_GetStringValue(a));
+			if (l >= sizeof(aliases))
+				break;
+		}
+		if (versions) {
+			printf("%-24s %-8s %14.0f %7.0f %s\n",
+			       cJSON_GetStringValue(cJSON_GetObjectItem(o, "version")),
+			       cJSON_GetStringValue(cJSON_GetObjectItem(o, "state")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "size")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "files")), aliases);
+		} else {
+			const char *latest = cJSON_GetStringValue(cJSON_GetObjectItem(o, "latest"));
+
+			printf("%-32s %8.0f %-16s %s\n",
+			       cJSON_GetStringValue(cJSON_GetObjectItem(o, "model")),
+			       cJSON_GetNumberValue(cJSON_GetObjectItem(o, "versions")),
+			       latest ? latest : "-", aliases);
+		}
+	}
+	cJSON_Delete(arr);
+}
+
 static int list_models(struct ctl *c, struct mfs_store *st)
 {
 	struct mfs_model_info *m = NULL;
@@ -22,15 +66,12 @@ static int list_models(struct ctl *c, struct mfs_store *st)
 	r = mfs_model_list(st, &m, &n);
 	if (r < 0)
 		goto out;
-	if (!c->json)
-		printf("%-32s %8s %-16s %s\n", "MODEL", "VERSIONS", "LATEST", "ALIASES");
 	for (size_t i = 0; i < n; i++) {
 		struct mfs_version_info *v = NULL, lv;
 		struct mfs_alias_info *a = NULL;
 		size_t nv = 0, na = 0;
 		bool has_latest = mfs_alias_latest(st, m[i].id, &lv) == 0;
 		cJSON *o = cJSON_CreateObject(), *al;
-		char aliases[1024] = "";
 
 		mfs_version_list(st, m[i].id, &v, &nv);
 		mfs_alias_list(st, m[i].id, &a, &na);
@@ -41,24 +82,16 @@ static int list_models(struct ctl *c, struct mfs_store *st)
 		else
 			cJSON_AddNullToObject(o, "latest");
 		al = cJSON_AddObjectToObject(o, "aliases");
-		for (size_t j = 0; j < na; j++) {
-			size_t l = strlen(aliases);
-
+		for (size_t j = 0; j < na; j++)
 			cJSON_AddStringToObject(al, a[j].name, a[j].version);
-			snprintf(aliases + l, sizeof(aliases) - l, "%s%s=%s", l ? " " : "",
-				 a[j].name, a[j].version);
-		}
 		cJSON_AddItemToArray(arr, o);
-		if (!c->json)
-			printf("%-32s %8zu %-16s %s\n", m[i].name, nv,
-			       has_latest ? lv.name : "-", aliases);
 		free(v);
 		free(a);
 	}
 out:
 	free(m);
-	if (r == 0 && c->json)
-		ctl_print_json(arr);
+	if (r == 0)
+		print_list(c, arr, false);
 	else
 		cJSON_Delete(arr);
 	return r;
@@ -81,13 +114,10 @@ static int list_versions(struct ctl *c, struct mfs_store *st, const char *model)
 	if (r < 0)
 		return r;
 	arr = cJSON_CreateArray();
-	if (!c->json)
-		printf("%-24s %-8s %14s %7s %s\n", "VERSION", "STATE", "SIZE", "FILES", "ALIASES");
 	for (size_t i = 0; i < nv; i++) {
 		struct mfs_alias_info *a = NULL;
 		size_t na = 0;
 		cJSON *o = cJSON_CreateObject(), *al;
-		char aliases[1024] = "";
 
 		mfs_alias_list_for(st, v[i].id, &a, &na);
 		cJSON_AddStringToObject(o, "version", v[i].name);
@@ -95,24 +125,13 @@ static int list_versions(struct ctl *c, struct mfs_store *st, const char *model)
 		cJSON_AddNumberToObject(o, "size", (double)v[i].size);
 		cJSON_AddNumberToObject(o, "files", (double)v[i].nfiles);
 		al = cJSON_AddArrayToObject(o, "aliases");
-		for (size_t j = 0; j < na; j++) {
-			size_t l = strlen(aliases);
-
+		for (size_t j = 0; j < na; j++)
 			cJSON_AddItemToArray(al, cJSON_CreateString(a[j].name));
-			snprintf(aliases + l, sizeof(aliases) - l, "%s%s", l ? "," : "", a[j].name);
-		}
 		cJSON_AddItemToArray(arr, o);
-		if (!c->json)
-			printf("%-24s %-8s %14llu %7llu %s\n", v[i].name, mfs_vstate_name(v[i].state),
-			       (unsigned long long)v[i].size, (unsigned long long)v[i].nfiles,
-			       aliases);
 		free(a);
 	}
 	free(v);
-	if (c->json)
-		ctl_print_json(arr);
-	else
-		cJSON_Delete(arr);
+	print_list(c, arr, true);
 	return 0;
 }
 
@@ -144,15 +163,7 @@ static int list_through_mount(struct ctl *c, const char *model)
 		}
 		cJSON_Delete(idx);
 	}
-	if (c->json) {
-		ctl_print_json(arr);
-	} else {
-		char *s = mfs_meta_print(arr, 0);
-
-		puts(s ? s : "[]");
-		free(s);
-		cJSON_Delete(arr);
-	}
+	print_list(c, arr, model != NULL);
 	return 0;
 }
 

@@ -49,6 +49,12 @@ def test_read_verbs_through_the_mount_match_the_store(mounted):
             res = as_other(mounted, exe, '--json', *args)
             assert res.returncode == 0, (args, res.stderr)
             assert json.loads(res.stdout) == direct, args
+        # and the tables, as people read them
+        for args in (('list',), ('list', 'churn')):
+            direct = mounted.modelctl(*args).stdout
+            res = as_other(mounted, exe, *args)
+            assert res.returncode == 0 and res.stdout == direct, (args, res.stdout, direct)
+            assert direct.startswith(b'MODEL' if len(args) == 1 else b'VERSION')
         # show MODEL@V: the same registry facts and metadata
         direct = mounted.modelctl('--json', 'show', 'churn@1.1.0', as_json=True).json
         res = as_other(mounted, exe, '--json', 'show', 'churn@1.1.0')

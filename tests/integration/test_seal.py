@@ -608,3 +608,19 @@ def test_writable_mapping_blocks_seal(mounted):
         mm.close()
     seal(vdir)
     assert read_file(p) == b'hello world' + bytes(8192 - 11)
+
+
+def test_sealed_drafts_leave_no_descriptors_behind(mounted):
+    '''The daemon holds a descriptor per draft file the kernel remembers;
+    after a seal it asks the kernel to forget the draft's names, so a long
+    registration session does not run out of descriptors (EMFILE).'''
+    fds = lambda: len(os.listdir('/proc/%d/fd' % mounted.proc.pid))
+    before = fds()
+    for i in range(150):
+        mounted.version('many', '1.%d.0' % i, {'a': b'a%d' % i, 'sub/b': b'b'}, sealed=True)
+    deadline = time.monotonic() + 10
+    while fds() - before > 50 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fds() - before <= 50, 'the daemon holds %d more descriptors' % (fds() - before)
+    # what was forgotten is found again
+    assert util.read_file(pjoin(mounted.models, 'many', 'versions', '1.7.0', 'sub', 'b')) == b'b'
