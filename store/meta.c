@@ -12,17 +12,51 @@
 /*
  * cJSON has its own nesting limit (CJSON_NESTING_LIMIT, 1000); ours is
  * lower and checked before parsing so a JSON bomb costs a scan, not a tree.
+ *
+ * The same scan refuses what cJSON lets through but JSON (RFC 8259) does
+ * not, where the rest of modelfs would go wrong on it: cJSON skips every
+ * byte up to 0x20 as white space, NUL included, and a leading UTF-8 byte
+ * order mark, and it keeps raw control characters inside strings, cutting
+ * a string at a raw NUL. cut_registry() and mfs_meta_merge_registry()
+ * know JSON's four white space characters only (one failed with ENOMEM on
+ * "\0{}"), version.c stores the validated text up to its first NUL, and
+ * the readers of metadata.json (Python's json, jq) refuse such bytes. NULs
+ * after the value stay accepted, as they always were: no stored text ends
+ * before the value does because of them.
  */
 
-static int depth_ok(const char *buf, size_t len)
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Are the len - i bytes from i all NULs or white space? */
+static bool only_padding(const char *buf, size_t i, size_t len)
+{
+	for (; i < len; i++)
+		if (buf[i] != '\0' && !is_json_ws(buf[i]))
+			return false;
+	return true;
+}
+
+static int scan(const char *buf, size_t len, char *why, size_t n)
 {
 	int depth = 0;
 	bool in_str = false, esc = false;
 
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+		snprintf(why, n, "starts with a byte order mark, which JSON text has not");
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
+		unsigned char c = (unsigned char)buf[i];
 
 		if (in_str) {
+			if (c < 0x20) {
+				snprintf(why, n, "has a raw control character (0x%02x) in a string (at byte %zu)",
+					 c, i);
+				return -EINVAL;
+			}
 			if (esc)
 				esc = false;
 			else if (c == '\\')
@@ -31,15 +65,24 @@ static int depth_ok(const char *buf, size_t len)
 				in_str = false;
 			continue;
 		}
+		if (c == '\0' && only_padding(buf, i, len))
+			break;
+		if (c < 0x20 && !is_json_ws((char)c)) {
+			snprintf(why, n, "has a control character (0x%02x) outside strings (at byte %zu)",
+				 c, i);
+			return -EINVAL;
+		}
 		if (c == '"')
 			in_str = true;
 		else if (c == '{' || c == '[') {
-			if (++depth > MFS_META_DEPTH)
-				return 0;
+			if (++depth > MFS_META_DEPTH) {
+				snprintf(why, n, "nests deeper than %d levels", MFS_META_DEPTH);
+				return -EINVAL;
+			}
 		} else if (c == '}' || c == ']')
 			depth--;
 	}
-	return 1;
+	return 0;
 }
 
 int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
@@ -53,10 +96,8 @@ int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
 			 MFS_META_MAX);
 		return -EINVAL;
 	}
-	if (!depth_ok(buf, len)) {
-		snprintf(why, n, "nests deeper than %d levels", MFS_META_DEPTH);
+	if (scan(buf, len, why, n) < 0)
 		return -EINVAL;
-	}
 	j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!j) {
 		end = cJSON_GetErrorPtr();
@@ -121,7 +162,7 @@ static int check_string_list(cJSON *j, const char *key, bool refs, char *why,
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+	while (i < n && is_json_ws(s[i]))
 		i++;
 	return i;
 }
