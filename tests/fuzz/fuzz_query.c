@@ -5,7 +5,8 @@
  * object (anything else stands for an empty object). A refused expression
  * must say why and point at a column inside it, or just past its end. An
  * accepted one is evaluated against the object, and so is its negation
- * "not (E)", which must parse too and give the opposite answer.
+ * "not (E)", which must parse too (unless that nests it too deep) and
+ * give the opposite answer.
  */
 #include <errno.h>
 
@@ -44,8 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	neg_text = malloc(strlen(text) + sizeof("not ()"));
 	FUZZ_CHECK(neg_text != NULL);
 	sprintf(neg_text, "not (%s)", text);
-	FUZZ_CHECK(mfs_query_parse(neg_text, &neg, &col, why, sizeof(why)) == 0);
-	FUZZ_CHECK(mfs_query_match(neg, obj) == !m);
+	r = mfs_query_parse(neg_text, &neg, &col, why, sizeof(why));
+	/* Wrapping nests E two levels deeper, past the limit perhaps. */
+	FUZZ_CHECK(r == 0 || (r == -EINVAL && strstr(why, "deeper than")));
+	FUZZ_CHECK(!neg || mfs_query_match(neg, obj) == !m);
 
 	mfs_query_free(neg);
 	free(neg_text);
