@@ -29,7 +29,10 @@ case $secs in
 esac
 
 if [ -z "${MODELFS_FUZZ_TARGETS:-}" ]; then
-	MODELFS_FUZZ_TARGETS=$(cd "$HERE" && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
+	for f in "$HERE"/fuzz_*.c; do
+		f=${f##*/fuzz_}
+		MODELFS_FUZZ_TARGETS="${MODELFS_FUZZ_TARGETS:-} ${f%.c}"
+	done
 fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then
