@@ -191,7 +191,7 @@ int mfs_alias_target_parse(const char *target, const char *mount, const char *mo
 	const char *p = target;
 	size_t len = strnlen(target, PATH_MAX);
 
-	/* readlink(2) never hands the kernel a longer target. */
+	/* symlink(2) refuses longer targets (ENAMETOOLONG) anyway. */
 	if (len >= PATH_MAX)
 		return -EINVAL;
 	while (len > 1 && p[len - 1] == '/')
