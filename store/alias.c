@@ -1,5 +1,7 @@
 /* alias.c - aliases: target normalisation, create/rename/remove, history */
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,60 +171,79 @@ static int record_move(struct mfs_store *st, MDB_txn *txn,
 	return store_audit(st, txn, c, event, a);
 }
 
+/* Does the n-byte string s start with the NUL-terminated string t? On a
+ * match, advance *s and *n past it. */
+static bool eat(const char **s, size_t *n, const char *t)
+{
+	size_t l = strlen(t);
+
+	if (*n < l || memcmp(*s, t, l))
+		return false;
+	*s += l;
+	*n -= l;
+	return true;
+}
+
+int mfs_alias_target_parse(const char *target, const char *mount, const char *model,
+			   char *ret_version, size_t n)
+{
+	char v[MFS_SEMVER_MAX_LEN + 1];
+	struct mfs_semver sv;
+	const char *p = target;
+	size_t len = strnlen(target, PATH_MAX);
+
+	/* symlink(2) refuses longer targets (ENAMETOOLONG) anyway. */
+	if (len >= PATH_MAX)
+		return -EINVAL;
+	while (len > 1 && p[len - 1] == '/')
+		len--;
+	if (p[0] == '/') {
+		/* An absolute path is accepted only through our own mount: the
+		 * prefix "<mount>/models/<model>/" is matched piece by piece,
+		 * byte for byte, so no buffer bounds its length. */
+		if (!mount || !*mount)
+			return -EINVAL;
+		if (!eat(&p, &len, mount) || !eat(&p, &len, "/models/") ||
+		    !eat(&p, &len, model) || !eat(&p, &len, "/"))
+			return -EINVAL;
+	}
+	while (eat(&p, &len, "./"))
+		;
+	if (!eat(&p, &len, "versions/"))
+		return -EINVAL;
+	if (len == 0 || len > MFS_SEMVER_MAX_LEN || memchr(p, '/', len))
+		return -EINVAL;
+	memcpy(v, p, len);
+	v[len] = '\0';
+	if (mfs_semver_parse(v, &sv) < 0 || len >= n)
+		return -EINVAL;
+	memcpy(ret_version, v, len + 1);
+	return 0;
+}
+
 int mfs_alias_resolve_target(struct mfs_store *st, uint64_t model_id,
 			     const char *target, const char *mount, uint64_t *ret_vid)
 {
 	struct mfs_model_info mi;
 	struct mfs_version_info vi;
-	char buf[4096], prefix[4096];
-	const char *p;
-	size_t n;
+	char v[MFS_NAME_MAX + 1];
 	int r;
 
 	r = mfs_model_get(st, model_id, &mi);
 	if (r < 0)
 		return r;
-	if (strlen(target) >= sizeof(buf))
-		goto bad;
-	snprintf(buf, sizeof(buf), "%s", target);
-	n = strlen(buf);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = '\0';
-	p = buf;
-	if (p[0] == '/') {
-		/* An absolute path is accepted only through our own mount. */
-		if (!mount || !*mount)
-			goto bad;
-		snprintf(prefix, sizeof(prefix), "%s/models/%s/", mount, mi.name);
-		if (strncmp(p, prefix, strlen(prefix)))
-			goto bad;
-		p += strlen(prefix);
-	}
-	while (!strncmp(p, "./", 2))
-		p += 2;
-	if (strncmp(p, "versions/", 9))
-		goto bad;
-	p += 9;
-	if (!*p || strchr(p, '/'))
-		goto bad;
-	{
-		struct mfs_semver sv;
-
-		if (mfs_semver_parse(p, &sv) < 0)
-			goto bad;
-	}
-	r = mfs_version_lookup(st, model_id, p, false, &vi);
+	if (mfs_alias_target_parse(target, mount, mi.name, v, sizeof(v)) < 0)
+		return mfs_log_errno(-EINVAL,
+				     "refusing alias target '%s' in model '%s': an alias must point at versions/<version> of its own model",
+				     target, mi.name);
+	r = mfs_version_lookup(st, model_id, v, false, &vi);
 	if (r == -ENOENT)
 		return mfs_log_errno(-ENOENT, "refusing alias target '%s' in model '%s': no version '%s'",
-				     target, mi.name, p);
+				     target, mi.name, v);
 	if (r < 0)
 		return r;
 	*ret_vid = vi.id;
 	return 0;
-bad:
-	return mfs_log_errno(-EINVAL,
-			     "refusing alias target '%s' in model '%s': an alias must point at versions/<version> of its own model",
-			     target, mi.name);
 }
 
 int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,

@@ -27,9 +27,23 @@ struct mfs_alias_info {
  * policy.json, @...) and names with '/' or NUL. */
 int mfs_alias_name_check(const char *name);
 
-/* Resolve a symlink target text for model_id to a version id: accepts
- * "versions/V", "./versions/V", a trailing '/', and an absolute path through
- * mount (may be NULL) ending in models/<model>/versions/V.
+/* Normalise a symlink target text written in the directory of model: the
+ * pure half of mfs_alias_resolve_target(), with no store and no logging.
+ * Accepts "versions/V" preceded by any number of "./", followed by any
+ * number of '/', and an absolute path "<mount>/models/<model>/versions/V"
+ * when mount is neither NULL nor empty; V must be a SemVer version (see
+ * semver.h). Prefixes are compared byte for byte: mount is not
+ * normalised.
+ * Returns 0, or -EINVAL for any other shape, for a target of PATH_MAX bytes
+ * or more, or if V does not fit in n bytes with its NUL (never with
+ * n > MFS_SEMVER_MAX_LEN).
+ * Ownership: V is copied into the caller's ret_version (n bytes), written
+ * only on success; nothing is kept. Threads: safe from any thread. */
+int mfs_alias_target_parse(const char *target, const char *mount, const char *model,
+			   char *ret_version, size_t n);
+
+/* Resolve a symlink target text for model_id to a version id: the shapes
+ * mfs_alias_target_parse() accepts, for the model's own name.
  * Returns 0, or: -EINVAL for any other shape (logged); -ENOENT if V does not
  * exist or is a tombstone (logged). */
 int mfs_alias_resolve_target(struct mfs_store *st, uint64_t model_id,

@@ -21,6 +21,7 @@
 
 #define MFS_SCHEMA_VERSION 1
 #define MFS_MAP_SIZE (64ULL << 30)	/* sparse: users never meet MAP_FULL */
+#define MFS_MAP_SIZE_MIN (1ULL << 30)	/* when the address space refuses that */
 
 enum {
 	DB_INFO,	/* "schema" -> u32, "seq" -> u64 next id */

@@ -11,10 +11,34 @@
 
 /*
  * Checked before parsing, in one pass, so a JSON bomb costs a scan, not a
- * tree: nesting (cJSON's own limit, 1000, is higher than ours), UTF-8
- * (cJSON passes any byte through), and control characters inside strings
- * (JSON forbids them raw; cJSON lets some through).
+ * tree: nesting (cJSON's own limit, 1000, is higher than ours), and UTF-8
+ * (cJSON passes any byte through).
+ *
+ * The same scan refuses what cJSON lets through but JSON (RFC 8259) does
+ * not, where the rest of modelfs would go wrong on it: cJSON skips every
+ * byte up to 0x20 as white space, NUL included, and a leading UTF-8 byte
+ * order mark, and it keeps raw control characters inside strings, cutting
+ * a string at a raw NUL. cut_registry() and mfs_meta_merge_registry()
+ * know JSON's four white space characters only (one failed with ENOMEM on
+ * "\0{}"), version.c stores the validated text up to its first NUL, and
+ * the readers of metadata.json (Python's json, jq) refuse such bytes. NULs
+ * after the value stay accepted, as they always were: no stored text ends
+ * before the value does because of them.
  */
+
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Are the len - i bytes from i all NULs or white space? */
+static bool only_padding(const char *buf, size_t i, size_t len)
+{
+	for (; i < len; i++)
+		if (buf[i] != '\0' && !is_json_ws(buf[i]))
+			return false;
+	return true;
+}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -59,23 +83,28 @@ bool mfs_meta_text_ok(const char *s, size_t n)
 	return true;
 }
 
-static int scan_ok(const char *buf, size_t len, char *why, size_t n)
+static int scan(const char *buf, size_t len, char *why, size_t n)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	int depth = 0;
 	bool in_str = false, esc = false;
 
-	for (size_t i = 0; i < len;) {
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+		snprintf(why, n, "starts with a byte order mark, which JSON text has not");
+		return -EINVAL;
+	}
+	for (size_t i = 0, l; i < len; i += l) {
 		unsigned char c = b[i];
-		size_t l = utf8_len(b + i, len - i);
 
+		l = utf8_len(b + i, len - i);
 		if (!l) {
 			snprintf(why, n, "is not valid UTF-8 (at byte %zu)", i);
 			return -EINVAL;
 		}
 		if (in_str) {
 			if (c < 0x20) {
-				snprintf(why, n, "has a raw control character in a string (at byte %zu)", i);
+				snprintf(why, n, "has a raw control character (0x%02x) in a string (at byte %zu)",
+					 c, i);
 				return -EINVAL;
 			}
 			if (esc)
@@ -84,7 +113,16 @@ static int scan_ok(const char *buf, size_t len, char *why, size_t n)
 				esc = true;
 			else if (c == '"')
 				in_str = false;
-		} else if (c == '"') {
+			continue;
+		}
+		if (c == '\0' && only_padding(buf, i, len))
+			break;
+		if (c < 0x20 && !is_json_ws((char)c)) {
+			snprintf(why, n, "has a control character (0x%02x) outside strings (at byte %zu)",
+				 c, i);
+			return -EINVAL;
+		}
+		if (c == '"') {
 			in_str = true;
 		} else if (c == '{' || c == '[') {
 			if (++depth > MFS_META_DEPTH) {
@@ -94,7 +132,6 @@ static int scan_ok(const char *buf, size_t len, char *why, size_t n)
 		} else if (c == '}' || c == ']') {
 			depth--;
 		}
-		i += l;
 	}
 	return 0;
 }
@@ -148,7 +185,7 @@ int mfs_meta_parse_object(const char *buf, size_t len, cJSON **ret, char *why,
 			 MFS_META_MAX);
 		return -EINVAL;
 	}
-	if (scan_ok(buf, len, why, n) < 0)
+	if (scan(buf, len, why, n) < 0)
 		return -EINVAL;
 	j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!j) {
@@ -223,7 +260,7 @@ static int check_string_list(cJSON *j, const char *key, bool refs, char *why,
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+	while (i < n && is_json_ws(s[i]))
 		i++;
 	return i;
 }

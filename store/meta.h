@@ -21,7 +21,10 @@ bool mfs_meta_text_ok(const char *s, size_t n);
 struct cJSON;
 
 /* Parse buf (len bytes, need not be NUL-terminated) as exactly one JSON
- * object with nothing but white space after it, at most MFS_META_DEPTH deep.
+ * object with nothing but white space or NULs after it, at most
+ * MFS_META_DEPTH deep. Stricter than cJSON alone: a byte order mark, a
+ * control character outside strings other than JSON's white space, and a
+ * raw (unescaped) control character inside a string are refused.
  * Returns 0, or -EINVAL with the reason written to why (size n).
  * Ownership: caller owns *ret; cJSON_Delete() it. */
 int mfs_meta_parse_object(const char *buf, size_t len, struct cJSON **ret,

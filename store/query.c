@@ -25,10 +25,14 @@ struct mfs_query {
 struct parser {
 	const char *s;
 	size_t pos;
+	int depth;	/* unary() calls in progress: the nesting */
 	int err_col;
 	char *why;
 	size_t n;
 };
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static void node_free(struct node *n)
 {
@@ -148,7 +152,25 @@ static struct node *mk(enum op op, struct node *a, struct node *b)
 	return n;
 }
 
+static struct node *unary_at(struct parser *p);
+
+/* The parser recurses once per "not" or "(", and a command line holds
+ * 128 KiB of them: unbounded, that is a stack overflow (modelctl find
+ * crashed on 100000 '('), so the nesting is bounded instead. */
 static struct node *unary(struct parser *p)
+{
+	struct node *n;
+
+	if (p->depth > MFS_QUERY_DEPTH)
+		return fail(p, "%s", "an expression nested deeper than "
+			    XSTR(MFS_QUERY_DEPTH) " levels");
+	p->depth++;
+	n = unary_at(p);
+	p->depth--;
+	return n;
+}
+
+static struct node *unary_at(struct parser *p)
 {
 	static const struct { const char *t; enum op op; } ops[] = {
 		{ "==", Q_EQ }, { "!=", Q_NE }, { ">=", Q_GE }, { "<=", Q_LE },

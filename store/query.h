@@ -26,8 +26,12 @@
 struct mfs_query;
 struct cJSON;
 
+/* How deeply "not" and parentheses may nest in an expression. */
+#define MFS_QUERY_DEPTH 64
+
 /* Parse text. Returns 0, or -EINVAL with the 1-based column of the error
- * and a message (size n) saying what was expected.
+ * and a message (size n) saying what was expected, also when "not" and
+ * "(" nest more than MFS_QUERY_DEPTH levels deep.
  * Ownership: caller owns *ret; free with mfs_query_free(). */
 int mfs_query_parse(const char *text, struct mfs_query **ret, int *ret_col,
 		    char *why, size_t n);

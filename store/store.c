@@ -597,27 +597,56 @@ static int open_dirs(struct mfs_store *st, bool create)
 	return 0;
 }
 
+/* Create st->env and open the environment at path with a map of size
+ * bytes. Returns an MDB code; on failure st->env is closed and NULL. */
+static int env_open_sized(struct mfs_store *st, const char *path, size_t size)
+{
+	int rc = mdb_env_create(&st->env);
+
+	if (rc) {
+		st->env = NULL;
+		return rc;
+	}
+	mdb_env_set_maxdbs(st->env, DB_COUNT + 2);
+	mdb_env_set_maxreaders(st->env, 256);
+	rc = mdb_env_set_mapsize(st->env, size);
+	/* NOTLS: the daemon's threads begin and end read txns freely. */
+	if (rc == 0)
+		rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600);
+	if (rc) {
+		mdb_env_close(st->env);
+		st->env = NULL;
+	}
+	return rc;
+}
+
 static int open_env(struct mfs_store *st, bool readonly)
 {
 	char path[4200];
 	MDB_txn *txn = NULL;
 	unsigned dbflags = readonly ? 0 : MDB_CREATE;
+	size_t size;
 	int rc, dead = 0;
 
 	snprintf(path, sizeof(path), "%s/meta", st->dir);
-	rc = mdb_env_create(&st->env);
-	if (rc)
-		return mfs_err_from_mdb(rc);
-	mdb_env_set_maxdbs(st->env, DB_COUNT + 2);
-	mdb_env_set_maxreaders(st->env, 256);
-	rc = mdb_env_set_mapsize(st->env, MFS_MAP_SIZE);
-	if (rc)
-		return mfs_err_from_mdb(rc);
-	/* NOTLS: the daemon's threads begin and end read txns freely. */
-	rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600);
+	/* The map is sparse and large so that users never meet MAP_FULL, but
+	 * an address space may not hold it in one piece: mmap fails with
+	 * ENOMEM under `ulimit -v`, and with EINVAL under valgrind, which
+	 * maps nothing of 64 GiB. Halve it down to MFS_MAP_SIZE_MIN before
+	 * giving up; a store's metadata is small, and a process that maps
+	 * less than the data meets MDB_MAP_RESIZED, which
+	 * store_txn_begin() handles. */
+	for (size = MFS_MAP_SIZE;; size /= 2) {
+		rc = env_open_sized(st, path, size);
+		if (rc == 0 || (rc != ENOMEM && rc != EINVAL) || size / 2 < MFS_MAP_SIZE_MIN)
+			break;
+	}
 	if (rc)
 		return mfs_log_errno(mfs_err_from_mdb(rc), "open LMDB '%s': %s",
 				     path, mdb_strerror(rc));
+	if (size != MFS_MAP_SIZE)
+		mfs_log(MFS_LOG_INFO, "LMDB '%s': the address space refused a %llu GiB map; mapped %zu MiB",
+			path, MFS_MAP_SIZE >> 30, size >> 20);
 	/* kill -9 leaves stale reader slots behind. */
 	mdb_reader_check(st->env, &dead);
 	rc = mdb_txn_begin(st->env, NULL, readonly ? MDB_RDONLY : 0, &txn);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # tools/test.sh - install, build, and run every test: C unit tests (cmocka)
 # and the mounted integration tests (pytest), on an AddressSanitizer +
-# UndefinedBehaviorSanitizer build first, then on the normal build. Ends
+# UndefinedBehaviorSanitizer build first, then on the normal build; the unit
+# tests under valgrind too, and a short fuzz run (tests/fuzz/run.sh). Ends
 # with pytest's own summary line.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -21,6 +22,15 @@ say "unit tests (sanitized build)"
 meson test -C "$ASAN" --print-errorlogs -q
 say "unit tests"
 meson test -C "$BUILD" --print-errorlogs -q
+say "unit tests under valgrind"
+"$ROOT/tests/unit/valgrind.sh" "$BUILD"
+# A short libFuzzer run of every harness in tests/fuzz (about 2 minutes in
+# all). Set MODELFS_SKIP_FUZZ=1 to skip it in a local run, or
+# MODELFS_FUZZ_SECONDS to fuzz each target longer or shorter (default 15).
+if [ -z "${MODELFS_SKIP_FUZZ:-}" ]; then
+	say "fuzzing"
+	"$ROOT/tests/fuzz/run.sh" "${MODELFS_FUZZ_SECONDS:-15}"
+fi
 
 say "integration tests (sanitized build)"
 set +e

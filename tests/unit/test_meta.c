@@ -225,6 +225,47 @@ static void test_meta_parse_accepts_trailing_whitespace(void **state)
 	cJSON_Delete(assert_parse_accepts(s, strlen(s)));
 }
 
+static void test_meta_parse_accepts_trailing_nuls(void **state)
+{
+	static const char s[] = "{\"a\": 1}\0\n\0 ";
+
+	(void)state;
+	cJSON_Delete(assert_parse_accepts(s, sizeof(s) - 1));
+}
+
+/* cJSON skips every byte up to 0x20 as white space; JSON has four. */
+static void test_meta_parse_rejects_control_characters_outside_strings(void **state)
+{
+	static const struct { const char *s; size_t len; } bad[] = {
+		{ "\0{}", 3 }, { "{\x01\"a\": 1}", 9 }, { "{\"a\": 1\x0b}", 8 },
+		{ "{\"a\":\f1}", 7 }, { "{\"a\": 1}\0x", 10 }, { "{\"a\": 1\0}", 9 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_parse_rejects(bad[i].s, bad[i].len, "control character");
+}
+
+static void test_meta_parse_rejects_raw_control_characters_in_strings(void **state)
+{
+	static const struct { const char *s; size_t len; } bad[] = {
+		{ "{\"a\": \"b\0c\"}", 12 }, { "{\"a\x01\": 1}", 9 },
+		{ "{\"a\": \"tab\there\"}", 17 }, { "{\"a\": \"\\\n\"}", 11 },
+	};
+	const char *escaped = "{\"a\": \"b\\u0000c\\t\\n\\u001f\"}";
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_parse_rejects(bad[i].s, bad[i].len, "in a string");
+	cJSON_Delete(assert_parse_accepts(escaped, strlen(escaped)));
+}
+
+static void test_meta_parse_rejects_a_byte_order_mark(void **state)
+{
+	(void)state;
+	assert_parse_rejects("\xef\xbb\xbf{}", 5, "byte order mark");
+}
+
 static void test_meta_parse_rejects_nesting_deeper_than_limit(void **state)
 {
 	char *s = nested_objects(MFS_META_DEPTH + 1);
@@ -643,6 +684,19 @@ static void assert_merged(const char *user, const char *prefix, int members)
 	free(out);
 }
 
+/* Found by tests/fuzz/fuzz_meta: cJSON took the leading NUL for white
+ * space, cut_registry() did not, and the document was refused as ENOMEM. */
+static void test_meta_validate_refuses_a_leading_nul_as_einval(void **state)
+{
+	char why[256] = "", *out = POISON;
+
+	(void)state;
+	assert_int_equal(mfs_meta_validate_version("\0{}\0", 4, "m", "1.0.0", &out, why,
+						   sizeof(why)), -EINVAL);
+	assert_ptr_equal(out, POISON);
+	assert_non_null(strstr(why, "control character"));
+}
+
 static void test_meta_merge_adds_registry_to_empty_object(void **state)
 {
 	(void)state;
@@ -780,6 +834,10 @@ int main(void)
 		cmocka_unit_test(test_meta_parse_rejects_literals),
 		cmocka_unit_test(test_meta_parse_rejects_trailing_garbage),
 		cmocka_unit_test(test_meta_parse_accepts_trailing_whitespace),
+		cmocka_unit_test(test_meta_parse_accepts_trailing_nuls),
+		cmocka_unit_test(test_meta_parse_rejects_control_characters_outside_strings),
+		cmocka_unit_test(test_meta_parse_rejects_raw_control_characters_in_strings),
+		cmocka_unit_test(test_meta_parse_rejects_a_byte_order_mark),
 		cmocka_unit_test(test_meta_parse_rejects_nesting_deeper_than_limit),
 		cmocka_unit_test(test_meta_parse_accepts_nesting_exactly_at_limit),
 		cmocka_unit_test(test_meta_parse_counts_arrays_towards_depth),
@@ -812,6 +870,7 @@ int main(void)
 		cmocka_unit_test(test_meta_validate_drops_escaped_registry_key),
 		cmocka_unit_test(test_meta_validate_drops_escaped_registry_beside_plain_one),
 		cmocka_unit_test(test_meta_validate_drops_registry_from_object_with_many_members),
+		cmocka_unit_test(test_meta_validate_refuses_a_leading_nul_as_einval),
 		cmocka_unit_test(test_meta_merge_adds_registry_to_empty_object),
 		cmocka_unit_test(test_meta_merge_adds_registry_to_empty_object_with_space),
 		cmocka_unit_test(test_meta_merge_appends_registry_after_user_members),

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -117,6 +118,53 @@ static void test_query_reports_the_column_of_a_syntax_error(void **state)
 	assert_int_equal(error_column("major ~ 1"), 7);
 }
 
+/* "(" * depth + "major == 1" + ")" * depth, or "not " * depth + it. */
+static char *nested(size_t depth, bool nots)
+{
+	size_t len = depth * 4 + 16, at = 0;
+	char *s = malloc(len);
+
+	assert_non_null(s);
+	for (size_t i = 0; i < depth; i++) {
+		memcpy(s + at, nots ? "not " : "(", nots ? 4 : 1);
+		at += nots ? 4 : 1;
+	}
+	memcpy(s + at, "major == 1", 10);
+	at += 10;
+	for (size_t i = 0; !nots && i < depth; i++)
+		s[at++] = ')';
+	s[at] = '\0';
+	return s;
+}
+
+/* Found by hand beside tests/fuzz/fuzz_query: the parser recursed once a
+ * level, and `modelctl find` died of a stack overflow on 100000 '('. */
+static void test_query_refuses_nesting_deeper_than_the_limit(void **state)
+{
+	char why[200] = "", *s;
+	struct mfs_query *q = NULL;
+	int col = 0;
+
+	(void)state;
+	s = nested(MFS_QUERY_DEPTH, false);
+	assert_true(match(s));
+	free(s);
+	s = nested(MFS_QUERY_DEPTH, true);
+	assert_true(match(s));	/* an even number of nots */
+	free(s);
+
+	s = nested(MFS_QUERY_DEPTH + 1, false);
+	assert_int_equal(error_column(s), MFS_QUERY_DEPTH + 2);
+	free(s);
+	for (int nots = 0; nots < 2; nots++) {
+		s = nested(100000, nots);
+		assert_int_equal(mfs_query_parse(s, &q, &col, why, sizeof(why)), -EINVAL);
+		assert_null(q);
+		assert_non_null(strstr(why, "deeper than"));
+		free(s);
+	}
+}
+
 static void test_query_knows_which_paths_it_uses(void **state)
 {
 	struct mfs_query *q = NULL;
@@ -142,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_query_missing_paths_and_type_mismatch_are_false),
 		cmocka_unit_test(test_query_precedence_and_parentheses),
 		cmocka_unit_test(test_query_reports_the_column_of_a_syntax_error),
+		cmocka_unit_test(test_query_refuses_nesting_deeper_than_the_limit),
 		cmocka_unit_test(test_query_knows_which_paths_it_uses),
 	};
 

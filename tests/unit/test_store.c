@@ -13,7 +13,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -634,6 +636,65 @@ static void test_alias_remove_then_get_is_enoent(void **state)
 	assert_int_equal(mfs_alias_remove(f->st, &f->me, mid, "prod"), -ENOENT);
 }
 
+/* The pure half: no store, so these run without the fixture. */
+static void test_alias_target_parse_normalises_versions_paths(void **state)
+{
+	static const char *const ok[] = { "versions/1.0.0", "./versions/1.0.0/",
+		"versions/1.0.0///", "././versions/1.0.0",
+		"/mnt/reg/models/m/versions/1.0.0", "/mnt/reg/models/m/./versions/1.0.0/" };
+	char v[MFS_NAME_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int r;
+
+		strcpy(v, "?");
+		r = mfs_alias_target_parse(ok[i], "/mnt/reg", "m", v, sizeof(v));
+		if (r != 0 || strcmp(v, "1.0.0"))
+			fail_msg("target '%s': got %d ('%s'), want 0 ('1.0.0')", ok[i], r, v);
+	}
+	assert_int_equal(mfs_alias_target_parse("versions/2.0.0-rc.1+b.7", NULL, "m", v,
+						sizeof(v)), 0);
+	assert_string_equal(v, "2.0.0-rc.1+b.7");
+}
+
+static void test_alias_target_parse_rejects_other_shapes_and_leaves_the_output(void **state)
+{
+	static const char *const bad[] = { "../x/versions/1.0.0", "versions/", "versions",
+		"1.0.0", "versions/1.0.0/extra", "versions/../versions/1.0.0", "",
+		"versions/not-semver", "versions/v1.0.0", ".versions/1.0.0", "/",
+		"/mnt/reg/models/x/versions/1.0.0", "/mnt/other/models/m/versions/1.0.0",
+		"/mnt/reg/models/m/", "/mnt/reg/models/mm/versions/1.0.0" };
+	char v[MFS_NAME_MAX + 1] = "untouched", *huge;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = mfs_alias_target_parse(bad[i], "/mnt/reg", "m", v, sizeof(v));
+
+		if (r != -EINVAL)
+			fail_msg("target '%s': got %d, want -EINVAL", bad[i], r);
+	}
+	/* Absolute paths need a mount to be measured against. */
+	assert_int_equal(mfs_alias_target_parse("/mnt/reg/models/m/versions/1.0.0", NULL,
+						"m", v, sizeof(v)), -EINVAL);
+	assert_int_equal(mfs_alias_target_parse("/mnt/reg/models/m/versions/1.0.0", "",
+						"m", v, sizeof(v)), -EINVAL);
+	/* A version that does not fit the caller's buffer. */
+	assert_int_equal(mfs_alias_target_parse("versions/10.0.0", NULL, "m", v, 6), -EINVAL);
+	assert_string_equal(v, "untouched");
+	/* A target readlink could never return. */
+	huge = malloc(PATH_MAX + 1);
+	assert_non_null(huge);
+	memset(huge, '/', PATH_MAX);
+	memcpy(huge, "versions/1.0.0", 14);
+	huge[PATH_MAX] = '\0';
+	assert_int_equal(mfs_alias_target_parse(huge, NULL, "m", v, sizeof(v)), -EINVAL);
+	huge[PATH_MAX - 1] = '\0';
+	assert_int_equal(mfs_alias_target_parse(huge, NULL, "m", v, sizeof(v)), 0);
+	free(huge);
+	assert_string_equal(v, "1.0.0");
+}
+
 static void test_alias_resolve_target_accepts_versions_paths(void **state)
 {
 	struct fixture *f = *state;
@@ -843,6 +904,52 @@ static void test_version_meta_set_of_a_sealed_version_is_erofs(void **state)
 
 /*============================================================ persistence */
 
+/* The process's address space now in bytes (VmSize), or 0 if unknown. */
+static unsigned long long vm_size(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+
+	if (!fp)
+		return 0;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	fclose(fp);
+	return kb << 10;
+}
+
+/* Found by running the unit tests under valgrind, which maps nothing of
+ * 64 GiB: the store could not be opened at all where the address space
+ * cannot hold the full LMDB map (ulimit -v does the same). The limit is
+ * set above what the process already maps, so this holds under ASan. */
+static void test_store_opens_with_a_smaller_map_when_the_address_space_is_limited(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t mid = fx_model(f, "m");
+	struct rlimit old, lim;
+	struct mfs_model_info mi;
+	unsigned long long vm;
+	int r;
+
+	fx_close(f);
+	vm = vm_size();
+	assert_true(vm > 0);
+	assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)(vm + (8ULL << 30));
+	if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < lim.rlim_cur)
+		skip();
+	assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+	r = mfs_store_open(f->dir, MFS_STORE_SERVE, NULL, &f->st);
+	assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(mfs_model_lookup(f->st, "m", &mi), 0);
+	assert_int_equal(mi.id, mid);
+	fx_model(f, "written-through-the-smaller-map");
+}
+
 static void test_reopening_the_store_keeps_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -961,6 +1068,8 @@ int main(void)
 		T(test_alias_create_get_list_and_refusals),
 		T(test_alias_rename_moves_refuses_noreplace_and_exchanges),
 		T(test_alias_remove_then_get_is_enoent),
+		cmocka_unit_test(test_alias_target_parse_normalises_versions_paths),
+		cmocka_unit_test(test_alias_target_parse_rejects_other_shapes_and_leaves_the_output),
 		T(test_alias_resolve_target_accepts_versions_paths),
 		T(test_alias_resolve_target_rejects_other_shapes_with_einval),
 		T(test_alias_resolve_target_of_a_missing_version_is_enoent),
@@ -971,6 +1080,7 @@ int main(void)
 		T(test_version_meta_set_refuses_a_model_name_or_version_mismatch),
 		T(test_version_meta_set_of_a_sealed_version_is_erofs),
 		T(test_reopening_the_store_keeps_everything),
+		T(test_store_opens_with_a_smaller_map_when_the_address_space_is_limited),
 		T(test_a_second_serve_open_from_another_process_is_ebusy_after_about_two_seconds),
 	};
 #undef T
