@@ -43,14 +43,22 @@ static int r_lineage(struct mfsd *d, uint64_t id, char **ret, size_t *len)
 	return mfs_version_render_lineage(d->st, id, ret, len);
 }
 
+/* The two renderings that read the whole registry leave its pages
+ * mapped: give them back, so the daemon's size does not grow with it. */
 static int r_audit(struct mfsd *d, uint64_t id, char **ret, size_t *len)
 {
-	return mfs_audit_render(d->st, ret, len);
+	int r = mfs_audit_render(d->st, ret, len);
+
+	mfs_store_trim(d->st);
+	return r;
 }
 
 static int r_index(struct mfsd *d, uint64_t id, char **ret, size_t *len)
 {
-	return mfs_model_index_render(d->st, ret, len);
+	int r = mfs_model_index_render(d->st, ret, len);
+
+	mfs_store_trim(d->st);
+	return r;
 }
 
 static const struct vfile {

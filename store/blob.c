@@ -83,7 +83,14 @@ int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
 int mfs_blob_sync_dirs(struct mfs_store *st, const struct mfs_digest *d, size_t n)
 {
 	uint8_t done[256] = { 0 };
+	size_t dirs = 0;
 
+	for (size_t i = 0; i < n; i++)
+		if (!done[d[i].b[0]]++)
+			dirs++;
+	memset(done, 0, sizeof(done));
+	if (dirs > STORE_SYNCFS_MIN && mfs_sys->syncfs && mfs_sys->syncfs(st->blobs_fd) == 0)
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char sub[3];
 		int fd;

@@ -650,9 +650,19 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	for (size_t i = 0; i < s.n && r == 0; i++)
 		if (S_ISREG(s.it[i].sb.st_mode))
 			r = hash_and_start(&s, &s.it[i]);
-	for (size_t i = 0; i < s.n && r == 0; i++)
-		if (S_ISREG(s.it[i].sb.st_mode))
-			r = sync_one(&s, &s.it[i]);
+	{
+		size_t own = 0;
+
+		for (size_t i = 0; i < s.n; i++)
+			own += S_ISREG(s.it[i].sb.st_mode) && !s.it[i].ref;
+		/* Many files: one syncfs() of the drafts' filesystem (its
+		 * writeback was started above) instead of a journal commit
+		 * per file; if it fails, each file is fsynced and reports. */
+		if (own <= STORE_SYNCFS_MIN || !mfs_sys->syncfs || mfs_sys->syncfs(s.root) < 0)
+			for (size_t i = 0; i < s.n && r == 0; i++)
+				if (S_ISREG(s.it[i].sb.st_mode))
+					r = sync_one(&s, &s.it[i]);
+	}
 	if (r < 0)
 		goto out;
 	/* 2. Another seal storing the same content right now: wait for it to

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -747,6 +748,23 @@ uint64_t mfs_store_generation(struct mfs_store *st)
 	if (!st || mdb_env_info(st->env, &info) != 0)
 		return 0;
 	return (uint64_t)info.me_last_txnid;
+}
+
+void mfs_store_trim(struct mfs_store *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	size_t len;
+
+	if (!st || mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0 ||
+	    !info.me_mapaddr)
+		return;
+	len = (size_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	if (len > info.me_mapsize)
+		len = info.me_mapsize;
+	/* A read-only shared file mapping: the pages stay in the page cache
+	 * and fault back in on the next access, from any thread. */
+	madvise(info.me_mapaddr, len, MADV_DONTNEED);
 }
 
 void mfs_store_close(struct mfs_store *st)

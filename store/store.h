@@ -70,6 +70,11 @@ void mfs_store_close(struct mfs_store *st);
  * made at one generation holds until the next. 0: unknown. */
 uint64_t mfs_store_generation(struct mfs_store *st);
 
+/* Drop this process's mappings of database pages (they stay in the page
+ * cache; the next access maps them again): after a walk of the whole
+ * registry, so the daemon's resident size does not grow with it. */
+void mfs_store_trim(struct mfs_store *st);
+
 /* The store directory. Borrowed: valid until mfs_store_close(). */
 const char *mfs_store_dir(const struct mfs_store *st);
 

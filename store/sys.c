@@ -11,6 +11,7 @@ const struct mfs_sys mfs_sys_libc = {
 	.linkat = linkat,
 	.renameat = renameat,
 	.unlinkat = unlinkat,
+	.syncfs = syncfs,
 };
 
 const struct mfs_sys *mfs_sys = &mfs_sys_libc;

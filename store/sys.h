@@ -18,6 +18,8 @@ struct mfs_sys {
 	int (*renameat)(int olddirfd, const char *oldpath, int newdirfd,
 			const char *newpath);
 	int (*unlinkat)(int dirfd, const char *path, int flags);
+	/* May be NULL (a fault table without it): callers fsync each file. */
+	int (*syncfs)(int fd);
 };
 
 /* The table in use; tests may point it elsewhere (STYLE A9 exception 3). */

@@ -28,8 +28,8 @@ CALL = re.compile(r'^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((\d+)<([^>]*)>(.*)$')
 def strace_seal(m, vdir):
     log = pjoin(m.tmp, 'strace.log')
     tracer = subprocess.Popen(['strace', '-f', '-y', '-qq', '-o', log, '-e',
-                               'trace=fsync,fdatasync,linkat,pwrite64,pwritev,pwritev2,'
-                               'writev,sync_file_range', '-p', str(m.proc.pid)],
+                               'trace=fsync,fdatasync,syncfs,linkat,pwrite64,pwritev,'
+                               'pwritev2,writev,sync_file_range', '-p', str(m.proc.pid)],
                               stderr=subprocess.DEVNULL)
     try:
         # strace prints nothing when attached with -qq: give it a moment,
@@ -89,4 +89,29 @@ def test_seal_fsyncs_files_then_names_then_commits(mounted):
     assert any(calls[i][0] in ('fdatasync', 'fsync') and calls[i][1] == meta
                for i in range(max(after_links), commit)), \
         'LMDB did not sync its data pages before the meta page'
+    assert util.is_sealed(vdir)
+
+
+@pytest.mark.skipif(shutil.which('strace') is None, reason='strace is not installed')
+def test_a_seal_of_many_files_syncs_the_filesystem_once_in_the_same_order(mounted):
+    """Many small files: one syncfs() of the drafts' filesystem stands for
+    an fsync per file (each a journal commit), and one of the blobs'
+    filesystem for the directories, in the same places of the ladder."""
+    mounted.version('probe', '0.0.1')
+    files = {'d%02d/f%03d' % (i % 40, i): os.urandom(100 + i) for i in range(300)}
+    vdir = mounted.version('m', '1.0.0', files)
+    calls = strace_seal(mounted, vdir)
+    store = os.path.realpath(mounted.store)
+    blobs, meta = store + '/blobs', store + '/meta/data.mdb'
+    links = [i for i, c in enumerate(calls) if c[0] == 'linkat' and blobs in c[2]]
+    syncfs = [i for i, c in enumerate(calls) if c[0] == 'syncfs']
+    meta_writes = [i for i, c in enumerate(calls) if c[0].startswith('pwrite') and c[1] == meta]
+    assert len(links) == len(files)
+    before = [i for i in syncfs if i < min(links)]
+    after = [i for i in syncfs if i > max(links)]
+    assert before and calls[before[-1]][1].startswith(store + '/drafts/'), calls[:20]
+    assert after and calls[after[0]][1] == blobs
+    assert max(meta_writes) > after[0]
+    # and no fsync per file
+    assert sum(1 for c in calls if c[0] == 'fsync' and c[1].startswith(store + '/drafts/')) == 0
     assert util.is_sealed(vdir)
