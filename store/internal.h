@@ -86,8 +86,10 @@ struct mfs_store {
 	int lock_fd;			/* read-only after open */
 	MDB_env *env;			/* read-only after open */
 	MDB_dbi dbi[DB_COUNT];		/* read-only after open */
-	pthread_mutex_t lock;		/* protects sealing[] */
+	pthread_mutex_t lock;		/* protects sealing[], map_* */
 	uint64_t sealing[64];		/* vids being sealed; protected by lock */
+	uintptr_t map_base;		/* LMDB's map (mfs_store_trim); lock */
+	size_t map_len;			/* lock */
 };
 
 /* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */

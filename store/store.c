@@ -1,6 +1,7 @@
 /* store.c - opening a store directory: lock, LMDB environment, recovery */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -750,21 +751,52 @@ uint64_t mfs_store_generation(struct mfs_store *st)
 	return (uint64_t)info.me_last_txnid;
 }
 
+/* Where LMDB mapped the database: the mapping that holds a value LMDB
+ * hands out (its API tells the address only of a fixed map). */
+static void find_map(struct mfs_store *st)
+{
+	MDB_val k = { 6, (void *)"schema" }, v;
+	uintptr_t p = 0, a, b;
+	char line[512];
+	MDB_txn *txn;
+	FILE *f;
+
+	if (store_txn_begin(st, false, &txn) < 0)
+		return;
+	if (mdb_get(txn, st->dbi[DB_INFO], &k, &v) == 0)
+		p = (uintptr_t)v.mv_data;
+	mdb_txn_abort(txn);
+	f = p ? fopen("/proc/self/maps", "re") : NULL;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &a, &b) == 2 && p >= a && p < b) {
+			st->map_base = a;
+			st->map_len = b - a;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
 void mfs_store_trim(struct mfs_store *st)
 {
 	MDB_envinfo info;
 	MDB_stat ms;
 	size_t len;
 
-	if (!st || mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0 ||
-	    !info.me_mapaddr)
+	if (!st || mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
 		return;
+	pthread_mutex_lock(&st->lock);
+	if (!st->map_base)
+		find_map(st);
 	len = (size_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	if (len > info.me_mapsize)
-		len = info.me_mapsize;
+	if (len > st->map_len)
+		len = st->map_len;
 	/* A read-only shared file mapping: the pages stay in the page cache
 	 * and fault back in on the next access, from any thread. */
-	madvise(info.me_mapaddr, len, MADV_DONTNEED);
+	if (st->map_base)
+		madvise((void *)st->map_base, len, MADV_DONTNEED);
+	pthread_mutex_unlock(&st->lock);
 }
 
 void mfs_store_close(struct mfs_store *st)
