@@ -369,17 +369,11 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	as_daemon(d);
 	if (h->fd >= 0)
 		r = open_ref(d, n, h, flags);
+	if (r == 0)
+		r = draft_passthrough(d, c, n, h);
 	if (r < 0) {
 		if (h->fd >= 0)
 			close(h->fd);
-		if (h->writer)
-			vstate_writer(d, n->vid, -1);
-		free(h);
-		return r;
-	}
-	r = draft_passthrough(d, c, n, h);
-	if (r < 0) {
-		close(h->fd);
 		if (h->writer)
 			vstate_writer(d, n->vid, -1);
 		free(h);

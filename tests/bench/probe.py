@@ -38,21 +38,26 @@ def percentile(sorted_vals, p):
 # ----------------------------------------------------------------------------
 # Reads
 
-def probe_seq(path, block):
-    '''Read the whole file in blocks of *block* bytes (one buffer, no copies).'''
-    buf = bytearray(int(block))
-    view = memoryview(buf)
+def stream(path, view):
+    '''Read all of *path* through the one buffer *view* (no copies);
+    returns the bytes read.'''
     total = 0
-    t0 = time.perf_counter()
     fd = os.open(path, os.O_RDONLY)
     try:
         while True:
             n = os.readv(fd, [view])
             if n <= 0:
-                break
+                return total
             total += n
     finally:
         os.close(fd)
+
+
+def probe_seq(path, block):
+    '''Read the whole file in blocks of *block* bytes (one buffer, no copies).'''
+    view = memoryview(bytearray(int(block)))
+    t0 = time.perf_counter()
+    total = stream(path, view)
     emit(seconds=time.perf_counter() - t0, bytes=total)
 
 
@@ -196,15 +201,7 @@ def probe_stream(path, stopfile):
     t0 = time.perf_counter()
     while not os.path.exists(stopfile):
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                while True:
-                    n = os.readv(fd, [view])
-                    if n <= 0:
-                        break
-                    total += n
-            finally:
-                os.close(fd)
+            total += stream(path, view)
             passes += 1
         except OSError:
             errors += 1

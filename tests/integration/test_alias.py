@@ -275,12 +275,7 @@ def test_history_records_moves_not_ln_temp_names(churn):
     fd = os.open(hist, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        data = b''
-        while True:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
+        data = util.read_fd(fd, 4096)
     finally:
         os.close(fd)
     assert size == len(data)

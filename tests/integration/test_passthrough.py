@@ -59,13 +59,11 @@ def sealed_big(m, name='big', version='1.0.0', seed='pt'):
 
 
 def read_all(path, bs=1 << 20):
-    out = bytearray()
-    with open(path, 'rb', buffering=0) as fh:
-        while True:
-            b = fh.read(bs)
-            if not b:
-                return bytes(out)
-            out += b
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return util.read_fd(fd, bs)
+    finally:
+        os.close(fd)
 
 
 def mmap_check(path, data):

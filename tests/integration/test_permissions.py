@@ -41,12 +41,7 @@ def as_user(uid, cwd, fn):
         finally:
             os._exit(0)
     os.close(w)
-    data = b''
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        data += chunk
+    data = util.read_fd(r)
     os.close(r)
     os.waitpid(pid, 0)
     assert data, 'child died'

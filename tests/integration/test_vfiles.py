@@ -75,12 +75,7 @@ def test_stat_size_equals_read_size(mounted):
         fd = os.open(p, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
-            got = b''
-            while True:
-                chunk = os.read(fd, 1000)
-                if not chunk:
-                    break
-                got += chunk
+            got = util.read_fd(fd, 1000)
         finally:
             os.close(fd)
         assert size == len(got) == len(data), name

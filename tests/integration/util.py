@@ -241,6 +241,17 @@ def read_file(path):
         return fh.read()
 
 
+def read_fd(fd, chunk=1 << 16):
+    '''Everything left in descriptor *fd*, read *chunk* bytes at a time
+    (small chunks exercise reads at offsets); the caller closes it.'''
+    out = bytearray()
+    while True:
+        b = os.read(fd, chunk)
+        if not b:
+            return bytes(out)
+        out += b
+
+
 def read_json(path):
     with open(path, 'rb') as fh:
         return json.loads(fh.read())
