@@ -25,11 +25,53 @@
 
 /*============================================================ helpers */
 
+/* Supplementary groups come from /proc/PID/task/TID/status (the kernel does
+ * not send them): a read per request would double the cost of a lookup, so
+ * each thread keeps the last few callers' groups for a second. */
+#define GROUPS_MAX 256
+#define GROUPS_SLOTS 8
+
+struct groups_slot {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int64_t at_ns;
+	int n;
+	gid_t g[GROUPS_MAX];
+};
+
+static _Thread_local struct groups_slot tl_groups[GROUPS_SLOTS];
+static _Thread_local unsigned tl_groups_next;
+
 struct mfs_caller caller_of(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct mfs_caller c = { ctx->uid, ctx->gid, ctx->pid };
+	struct mfs_caller c = { ctx->uid, ctx->gid, ctx->pid, 0, NULL };
+	int64_t now = mfs_now_ns();
+	struct groups_slot *s;
+	int n;
 
+	if (c.uid == 0 || c.pid == 0)
+		return c;
+	for (unsigned i = 0; i < GROUPS_SLOTS; i++) {
+		s = &tl_groups[i];
+		if (s->pid == c.pid && s->uid == c.uid && s->gid == c.gid &&
+		    now - s->at_ns < 1000000000) {
+			c.ngroups = s->n;
+			c.groups = s->g;
+			return c;
+		}
+	}
+	s = &tl_groups[tl_groups_next++ % GROUPS_SLOTS];
+	n = fuse_req_getgroups(req, GROUPS_MAX, s->g);
+	/* A process gone or /proc unreadable: its primary group only. */
+	s->n = n < 0 ? 0 : n > GROUPS_MAX ? GROUPS_MAX : n;
+	s->pid = c.pid;
+	s->uid = c.uid;
+	s->gid = c.gid;
+	s->at_ns = now;
+	c.ngroups = s->n;
+	c.groups = s->g;
 	return c;
 }
 

@@ -391,13 +391,16 @@ static int end(MDB_txn *txn, int r)
 	return store_txn_commit(txn);
 }
 
-int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
-		     uint64_t model_id, const char *name, uint64_t vid)
+/* Create alias name -> vid, or with move, move an existing one there. */
+static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
+		       uint64_t model_id, const char *name, uint64_t vid, bool move)
 {
 	MDB_txn *txn = NULL;
 	char model[MFS_MODEL_NAME_MAX + 1], vname[MFS_NAME_MAX + 1];
+	char oldv[MFS_NAME_MAX + 1] = "";
 	struct rec_alias ra = { 0 };
 	struct rec_version rv;
+	bool had = false;
 	int r;
 
 	if (mfs_alias_name_check(name) < 0)
@@ -406,12 +409,19 @@ int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = get_alias_txn(st, txn, model_id, name, &ra);
-	if (r == 0) {
+	if (r == 0 && !move) {
 		r = -EEXIST;
 		goto out;
 	}
-	if (r != -ENOENT)
+	if (r == 0) {
+		had = true;
+		r = store_get_version(st, txn, ra.vid, &rv, oldv, sizeof(oldv));
+		if (r < 0)
+			goto out;
+		memset(&ra, 0, sizeof(ra));
+	} else if (r != -ENOENT) {
 		goto out;
+	}
 	r = store_get_version(st, txn, vid, &rv, vname, sizeof(vname));
 	if (r < 0)
 		goto out;
@@ -426,12 +436,24 @@ int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
 	ra.uid = c->uid;
 	r = put_alias_txn(st, txn, model_id, name, &ra);
 	if (r == 0)
-		r = record_move(st, txn, c, model_id, model, name, NULL, vname,
-				&ra.hseq);
+		r = record_move(st, txn, c, model_id, model, name, had ? oldv : NULL,
+				vname, had ? NULL : &ra.hseq);
 	if (r == 0)
 		r = put_alias_txn(st, txn, model_id, name, &ra);
 out:
 	return end(txn, r);
+}
+
+int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
+		     uint64_t model_id, const char *name, uint64_t vid)
+{
+	return alias_point(st, c, model_id, name, vid, false);
+}
+
+int mfs_alias_set(struct mfs_store *st, const struct mfs_caller *c,
+		  uint64_t model_id, const char *name, uint64_t vid)
+{
+	return alias_point(st, c, model_id, name, vid, true);
 }
 
 /* A link made under a temporary name and renamed onto an alias (ln -sfn,

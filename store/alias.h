@@ -70,6 +70,13 @@ int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
 int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
 		     uint64_t model_id, const char *name, uint64_t vid);
 
+/* Point alias name at vid (a sealed version), creating it or moving it, in
+ * one transaction: what `ln -sfn` does in two steps, for modelctl without a
+ * daemon. Returns 0, or the errors of mfs_alias_create(). Recorded (one
+ * move) and audited. */
+int mfs_alias_set(struct mfs_store *st, const struct mfs_caller *c,
+		  uint64_t model_id, const char *name, uint64_t vid);
+
 enum mfs_alias_rename_flags {
 	MFS_ALIAS_NOREPLACE = 1 << 0,
 	MFS_ALIAS_EXCHANGE = 1 << 1,

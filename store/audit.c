@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "audit.h"
+#include "err.h"
 
 /* A growing buffer of lines. */
 struct lines {
@@ -73,6 +74,41 @@ int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t 
 	*ret = l.p;
 	*ret_len = l.len;
 	return 0;
+}
+
+int mfs_audit_denial(struct mfs_store *st, const struct mfs_caller *c, const char *op,
+		     const char *model, const char *version, const char *alias,
+		     int err, const char *reason)
+{
+	MDB_txn *txn;
+	cJSON *f;
+	int r;
+
+	if (st->flags & MFS_STORE_READONLY)
+		return 0;
+	f = cJSON_CreateObject();
+	if (!f)
+		return -ENOMEM;
+	if (model)
+		cJSON_AddStringToObject(f, "model", model);
+	if (version)
+		cJSON_AddStringToObject(f, "version", version);
+	if (alias)
+		cJSON_AddStringToObject(f, "alias", alias);
+	cJSON_AddStringToObject(f, "result", "denied");
+	cJSON_AddStringToObject(f, "errno", mfs_errno_name(err));
+	cJSON_AddStringToObject(f, "reason", reason ? reason : "");
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0) {
+		cJSON_Delete(f);
+		return r;
+	}
+	r = store_audit(st, txn, c, op, f);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
 }
 
 int mfs_audit_render(struct mfs_store *st, char **ret, size_t *ret_len)

@@ -12,3 +12,10 @@ const char *mfs_strerror(int err)
 
 	return s ? s : "unknown error";
 }
+
+const char *mfs_errno_name(int err)
+{
+	const char *s = strerrorname_np(err < 0 ? -err : err);
+
+	return s ? s : "E?";
+}

@@ -12,4 +12,8 @@
 /* strerror() of a negative or positive errno; thread-safe (static strings). */
 const char *mfs_strerror(int err);
 
+/* The symbolic name of a negative or positive errno ("EPERM"), or "E?".
+ * Thread-safe (static strings). */
+const char *mfs_errno_name(int err);
+
 #endif

@@ -90,6 +90,8 @@ struct mfs_store {
 	uint64_t sealing[64];		/* vids being sealed; protected by lock */
 	uintptr_t map_base;		/* LMDB's map (mfs_store_trim); lock */
 	size_t map_len;			/* lock */
+	gid_t admin_gid;		/* set before serving, then read-only */
+	bool has_admin_gid;
 };
 
 /* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */

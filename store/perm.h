@@ -2,6 +2,7 @@
 #ifndef MFS_PERM_H
 #define MFS_PERM_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "store.h"
@@ -19,5 +20,13 @@
  * Returns 0, or -EACCES. */
 int mfs_perm_check(const struct mfs_caller *c, uid_t uid, gid_t gid, mode_t mode,
 		   int want);
+
+/* Is the caller in group g (its primary group or a supplementary one)? */
+bool mfs_caller_in_group(const struct mfs_caller *c, gid_t g);
+
+/* Registry admins: uid 0 always, and members of the group set with
+ * mfs_store_set_admin_group() (-o admin_group=GROUP). */
+void mfs_store_set_admin_group(struct mfs_store *st, gid_t g);
+bool mfs_caller_is_admin(const struct mfs_store *st, const struct mfs_caller *c);
 
 #endif

@@ -30,11 +30,15 @@
 
 struct mfs_store;
 
-/* Who asks: from the FUSE request, or the tool's own credentials. */
+/* Who asks: from the FUSE request, or the tool's own credentials.
+ * groups (ngroups of them; may be NULL with 0) are the supplementary groups,
+ * borrowed for the duration of the call. */
 struct mfs_caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	int ngroups;
+	const gid_t *groups;
 };
 
 enum mfs_store_flags {

@@ -36,6 +36,10 @@ int cmd_find(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_restore(struct ctl *c, int argc, char **argv);
 
+/* The tool's own credentials, supplementary groups included.
+ * This function can't fail. */
+struct mfs_caller ctl_me(void);
+
 /* Open the store for reading. Returns 0 or -errno (printed). When the
  * caller may not open the store but a mount is known, returns 0 with *ret
  * NULL: the verb reads through the mount (mount.c). */

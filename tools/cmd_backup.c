@@ -64,7 +64,7 @@ int cmd_backup(struct ctl *c, int argc, char **argv)
 
 int cmd_restore(struct ctl *c, int argc, char **argv)
 {
-	struct mfs_caller me = { .uid = getuid(), .gid = getgid(), .pid = getpid() };
+	struct mfs_caller me = ctl_me();
 	struct mfs_backup_stats s;
 	int r;
 

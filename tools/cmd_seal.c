@@ -21,7 +21,7 @@ int cmd_seal(struct ctl *c, int argc, char **argv)
 	struct mfs_store *st = NULL;
 	struct mfs_model_info mi;
 	struct mfs_version_info vi;
-	struct mfs_caller who = { getuid(), getgid(), getpid() };
+	struct mfs_caller who = ctl_me();
 	int served, r;
 
 	if (argc != 3) {

@@ -50,6 +50,14 @@ static char *default_store(void)
 	return strdup(buf);
 }
 
+struct mfs_caller ctl_me(void)
+{
+	static gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	return (struct mfs_caller){ getuid(), getgid(), getpid(), n < 0 ? 0 : n, groups };
+}
+
 int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 {
 	int r = mfs_store_open(c->store, MFS_STORE_READONLY, NULL, ret);
