@@ -235,6 +235,14 @@ def mounted(request, tmp_path, output_checker):
         res.returncode, util._s(res.stdout), util._s(res.stderr))
 
 
+@pytest.fixture(scope='session')
+def users():
+    '''The test users ({name: util.User}): mfs_alice (group mfs_ml),
+    mfs_bob (mfs_ml, mfs_ops), mfs_carol (mfs_ops), mfs_dave (none),
+    mfs_erin (mfs_admin). Pair with util.open_path(mounted.mnt).'''
+    return util.make_test_users()
+
+
 @pytest.fixture()
 def store(tmp_path):
     '''A path for a store that does not exist yet (modelfs initialises it).'''

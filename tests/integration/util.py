@@ -398,3 +398,70 @@ def rfc3339(s):
         frac = re.match(r'\d+', rest).group(0)
         s2 = head + '.' + frac[:6].ljust(6, '0') + rest[len(frac):]
     return datetime.datetime.fromisoformat(s2.replace('t', 'T'))
+
+
+# ---- real users (governance tests) ------------------------------------------
+# Groups and users made with groupadd/useradd once per machine (they are
+# left in place: the next run reuses them). Names carry a prefix so they
+# never meet a real account.
+TEST_GROUPS = ('mfs_ml', 'mfs_ops', 'mfs_admin')
+TEST_USERS = {
+    'mfs_alice': ('mfs_ml',),
+    'mfs_bob': ('mfs_ml', 'mfs_ops'),
+    'mfs_carol': ('mfs_ops',),
+    'mfs_dave': (),
+    'mfs_erin': ('mfs_admin',),
+}
+
+
+class User:
+    def __init__(self, name):
+        import grp
+        import pwd
+        pw = pwd.getpwnam(name)
+        self.name = name
+        self.uid = pw.pw_uid
+        self.gid = pw.pw_gid
+        self.groups = [grp.getgrnam(g).gr_gid for g in TEST_USERS[name]]
+
+
+def make_test_users():
+    '''Create the test groups and users if missing; {name: User}.'''
+    import grp
+    import pwd
+    for g in TEST_GROUPS:
+        try:
+            grp.getgrnam(g)
+        except KeyError:
+            run(['groupadd', g])
+    for name, groups in TEST_USERS.items():
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            cmd = ['useradd', '-M', '-U', '-s', '/bin/sh', '-d', '/nonexistent']
+            if groups:
+                cmd += ['-G', ','.join(groups)]
+            run(cmd + [name])
+    return {name: User(name) for name in TEST_USERS}
+
+
+def open_path(path):
+    '''Let every user traverse to *path* (o+x on it and each ancestor):
+    pytest's temporary directories are 0700.'''
+    p = os.path.abspath(path)
+    while p != '/':
+        st = os.stat(p)
+        if not st.st_mode & 0o001:
+            os.chmod(p, stat.S_IMODE(st.st_mode) | 0o001)
+        p = os.path.dirname(p)
+
+
+def run_as(user, cmd, check=False, **kw):
+    '''Run *cmd* as *user* (a User: its uid, primary group and supplementary
+    groups, through setpriv). Returns the CompletedProcess.'''
+    env = dict(kw.pop('env', None) or os.environ)
+    env.update(HOME='/', USER=user.name, LOGNAME=user.name)
+    env.pop('MODELFS_STORE', None)
+    full = ['setpriv', '--reuid=%d' % user.uid, '--regid=%d' % user.gid,
+            '--init-groups', '--'] + [str(c) for c in cmd]
+    return run(full, check=check, env=env, **kw)
