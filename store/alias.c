@@ -14,6 +14,7 @@
 #include "log.h"
 #include "model.h"
 #include "semver.h"
+#include "audit.h"
 
 /*
  * An alias row maps (model id, name) to a sealed version id. A rename onto
@@ -138,7 +139,7 @@ static int history_add(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 static int record_move(struct mfs_store *st, MDB_txn *txn,
 		       const struct mfs_caller *c, uint64_t model_id,
 		       const char *model, const char *name, const char *from,
-		       const char *to, uint64_t *ret_seq)
+		       const char *to, const cJSON *approvals, uint64_t *ret_seq)
 {
 	char ts[40];
 	cJSON *h = cJSON_CreateObject(), *a;
@@ -157,6 +158,8 @@ static int record_move(struct mfs_store *st, MDB_txn *txn,
 	else
 		cJSON_AddNullToObject(h, "to");
 	cJSON_AddNumberToObject(h, "uid", c->uid);
+	cJSON_AddItemToObject(h, "approvals", approvals ? cJSON_Duplicate(approvals, 1)
+						       : cJSON_CreateArray());
 	r = history_add(st, txn, model_id, h, ret_seq);
 	cJSON_Delete(h);
 	if (r < 0)
@@ -168,6 +171,8 @@ static int record_move(struct mfs_store *st, MDB_txn *txn,
 		cJSON_AddStringToObject(a, "from", from);
 	if (to)
 		cJSON_AddStringToObject(a, "to", to);
+	if (approvals && cJSON_GetArraySize(approvals))
+		cJSON_AddItemToObject(a, "approvals", cJSON_Duplicate(approvals, 1));
 	return store_audit(st, txn, c, event, a);
 }
 
@@ -362,86 +367,155 @@ int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
 	return r;
 }
 
-/* Common prologue of the mutating calls: a write txn and the model name. */
-static int begin(struct mfs_store *st, const struct mfs_caller *c, uint64_t model_id,
-		 MDB_txn **txn, char *model, size_t n)
-{
+/* Common prologue of the mutating calls: a write txn, the model and its
+ * policy. Who may do what is the policy's rule per alias name. */
+struct op {
+	MDB_txn *txn;
 	struct rec_model rm;
+	char model[MFS_MODEL_NAME_MAX + 1];
+	struct store_policy pol;
+	char why[512];		/* set with a refusal of the policy */
+	const char *event, *alias, *version;
+};
+
+static int begin(struct mfs_store *st, uint64_t model_id, const char *event,
+		 const char *alias, struct op *o)
+{
 	int r;
 
-	r = store_txn_begin(st, true, txn);
+	memset(o, 0, sizeof(*o));
+	o->event = event;
+	o->alias = alias;
+	r = store_txn_begin(st, true, &o->txn);
 	if (r < 0)
 		return r;
-	r = store_get_model(st, *txn, model_id, &rm, model, n);
+	r = store_get_model(st, o->txn, model_id, &o->rm, o->model, sizeof(o->model));
 	if (r == 0)
-		r = store_model_writable(c, &rm, model);
+		r = store_policy_load(st, o->txn, model_id, &o->pol);
 	if (r < 0) {
-		mdb_txn_abort(*txn);
-		*txn = NULL;
+		mdb_txn_abort(o->txn);
+		o->txn = NULL;
 	}
 	return r;
 }
 
-static int end(MDB_txn *txn, int r)
+/* Who may touch alias name (EACCES), and is it removable (EPERM)? */
+static int may(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
+	       const char *name, bool removes)
 {
-	if (r < 0) {
-		mdb_txn_abort(txn);
-		return r;
+	int r = store_policy_check_who(st, &o->pol, c, &o->rm, o->model, name, o->why,
+				       sizeof(o->why));
+
+	o->alias = name;
+	if (r == 0 && removes && store_policy_protected(&o->pol, name)) {
+		snprintf(o->why, sizeof(o->why),
+			 "alias '%s' of '%s' is protected by its policy: it may be moved, never removed",
+			 name, o->model);
+		r = -EPERM;
 	}
-	return store_txn_commit(txn);
+	return r;
+}
+
+static int gates(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
+		 uint64_t model_id, const char *name, uint64_t vid, cJSON **ret_approvals)
+{
+	o->alias = name;
+	return store_policy_check_gates(st, o->txn, &o->pol, c, model_id, o->model, name,
+					vid, ret_approvals, o->why, sizeof(o->why));
+}
+
+/* The version an alias replaced gets the lifecycle its rule names. */
+static int on_replace(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
+		      const char *name, uint64_t old_vid, uint64_t new_vid)
+{
+	const char *what = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		store_policy_rule(&o->pol, name), "on_replace"));
+	char reason[300];
+
+	if (!what || !strcmp(what, "none") || old_vid == new_vid)
+		return 0;
+	snprintf(reason, sizeof(reason), "on_replace of alias '%s'", name);
+	return store_annot_set_lifecycle(st, o->txn, c, old_vid, what, reason);
+}
+
+static int end(struct mfs_store *st, const struct mfs_caller *c, struct op *o, int r)
+{
+	store_policy_free(&o->pol);
+	if (r == 0)
+		return store_txn_commit(o->txn);
+	if (o->txn)
+		mdb_txn_abort(o->txn);
+	if ((r == -EACCES || r == -EPERM) && o->why[0]) {
+		mfs_log(MFS_LOG_WARN, "refusing %s of alias '%s' by uid %u: %s", o->event,
+			o->alias ? o->alias : "?", (unsigned)c->uid, o->why);
+		mfs_audit_denial(st, c, o->event, o->model, o->version, o->alias, -r, o->why);
+	}
+	return r;
 }
 
 /* Create alias name -> vid, or with move, move an existing one there. */
 static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name, uint64_t vid, bool move)
 {
-	MDB_txn *txn = NULL;
-	char model[MFS_MODEL_NAME_MAX + 1], vname[MFS_NAME_MAX + 1];
-	char oldv[MFS_NAME_MAX + 1] = "";
+	char vname[MFS_NAME_MAX + 1], oldv[MFS_NAME_MAX + 1] = "";
 	struct rec_alias ra = { 0 };
 	struct rec_version rv;
+	cJSON *approvals = NULL;
+	uint64_t old_vid = 0;
 	bool had = false;
+	struct op o;
 	int r;
 
 	if (mfs_alias_name_check(name) < 0)
 		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name);
-	r = begin(st, c, model_id, &txn, model, sizeof(model));
+	r = begin(st, model_id, "alias.create", name, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, txn, model_id, name, &ra);
+	r = get_alias_txn(st, o.txn, model_id, name, &ra);
 	if (r == 0 && !move) {
 		r = -EEXIST;
 		goto out;
 	}
 	if (r == 0) {
 		had = true;
-		r = store_get_version(st, txn, ra.vid, &rv, oldv, sizeof(oldv));
+		o.event = "alias.move";
+		old_vid = ra.vid;
+		r = store_get_version(st, o.txn, ra.vid, &rv, oldv, sizeof(oldv));
 		if (r < 0)
 			goto out;
 		memset(&ra, 0, sizeof(ra));
 	} else if (r != -ENOENT) {
 		goto out;
 	}
-	r = store_get_version(st, txn, vid, &rv, vname, sizeof(vname));
+	r = store_get_version(st, o.txn, vid, &rv, vname, sizeof(vname));
 	if (r < 0)
 		goto out;
+	o.version = vname;
 	if (rv.model_id != model_id || rv.state != MFS_V_SEALED) {
 		r = mfs_log_errno(rv.state == MFS_V_TOMBSTONE ? -ENOENT : -EINVAL,
 				  "refusing alias '%s' of '%s': version '%s' is %s",
-				  name, model, vname, mfs_vstate_name(rv.state));
+				  name, o.model, vname, mfs_vstate_name(rv.state));
 		goto out;
 	}
+	r = may(st, c, &o, name, false);
+	if (r == 0)
+		r = gates(st, c, &o, model_id, name, vid, &approvals);
+	if (r < 0)
+		goto out;
 	ra.vid = vid;
 	ra.ctime_ns = mfs_now_ns();
 	ra.uid = c->uid;
-	r = put_alias_txn(st, txn, model_id, name, &ra);
+	r = put_alias_txn(st, o.txn, model_id, name, &ra);
 	if (r == 0)
-		r = record_move(st, txn, c, model_id, model, name, had ? oldv : NULL,
-				vname, had ? NULL : &ra.hseq);
+		r = record_move(st, o.txn, c, model_id, o.model, name, had ? oldv : NULL,
+				vname, approvals, had ? NULL : &ra.hseq);
 	if (r == 0)
-		r = put_alias_txn(st, txn, model_id, name, &ra);
+		r = put_alias_txn(st, o.txn, model_id, name, &ra);
+	if (r == 0 && had)
+		r = on_replace(st, c, &o, name, old_vid, vid);
 out:
-	return end(txn, r);
+	cJSON_Delete(approvals);
+	return end(st, c, &o, r);
 }
 
 int mfs_alias_create(struct mfs_store *st, const struct mfs_caller *c,
@@ -487,22 +561,22 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		     uint64_t model_id, const char *from, const char *to,
 		     unsigned flags)
 {
-	MDB_txn *txn = NULL;
-	char model[MFS_MODEL_NAME_MAX + 1];
 	char fromv[MFS_NAME_MAX + 1], tov[MFS_NAME_MAX + 1];
 	struct rec_alias a, b;
 	struct rec_version rv;
+	cJSON *appr_to = NULL, *appr_from = NULL;
+	struct op o;
 	int r, hb;
 
 	if (mfs_alias_name_check(to) < 0)
 		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to);
-	r = begin(st, c, model_id, &txn, model, sizeof(model));
+	r = begin(st, model_id, "alias.move", to, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, txn, model_id, from, &a);
+	r = get_alias_txn(st, o.txn, model_id, from, &a);
 	if (r < 0)
 		goto out;
-	hb = get_alias_txn(st, txn, model_id, to, &b);
+	hb = get_alias_txn(st, o.txn, model_id, to, &b);
 	if (hb < 0 && hb != -ENOENT) {
 		r = hb;
 		goto out;
@@ -519,14 +593,29 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		r = -ENOENT;
 		goto out;
 	}
-	r = store_get_version(st, txn, a.vid, &rv, fromv, sizeof(fromv));
+	r = store_get_version(st, o.txn, a.vid, &rv, fromv, sizeof(fromv));
 	if (r < 0)
 		goto out;
 	if (hb == 0) {
-		r = store_get_version(st, txn, b.vid, &rv, tov, sizeof(tov));
+		r = store_get_version(st, o.txn, b.vid, &rv, tov, sizeof(tov));
 		if (r < 0)
 			goto out;
 	}
+	/* Policy: both names' rules; `from` disappears unless exchanged, so
+	 * it must be removable; `to` gets from's version (and, exchanged,
+	 * from gets to's): both pass their gates. */
+	o.version = fromv;
+	r = may(st, c, &o, from, !(flags & MFS_ALIAS_EXCHANGE));
+	if (r == 0)
+		r = may(st, c, &o, to, false);
+	if (r == 0)
+		r = gates(st, c, &o, model_id, to, a.vid, &appr_to);
+	if (r == 0 && (flags & MFS_ALIAS_EXCHANGE)) {
+		o.version = tov;
+		r = gates(st, c, &o, model_id, from, b.vid, &appr_from);
+	}
+	if (r < 0)
+		goto out;
 	if (flags & MFS_ALIAS_EXCHANGE) {
 		struct rec_alias t = a;
 
@@ -534,55 +623,69 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		b.vid = t.vid;
 		a.ctime_ns = b.ctime_ns = mfs_now_ns();
 		a.uid = b.uid = c->uid;
-		r = put_alias_txn(st, txn, model_id, from, &a);
+		r = put_alias_txn(st, o.txn, model_id, from, &a);
 		if (r == 0)
-			r = put_alias_txn(st, txn, model_id, to, &b);
+			r = put_alias_txn(st, o.txn, model_id, to, &b);
 		if (r == 0)
-			r = record_move(st, txn, c, model_id, model, from, fromv, tov, NULL);
+			r = record_move(st, o.txn, c, model_id, o.model, from, fromv, tov,
+					appr_from, NULL);
 		if (r == 0)
-			r = record_move(st, txn, c, model_id, model, to, tov, fromv, NULL);
+			r = record_move(st, o.txn, c, model_id, o.model, to, tov, fromv,
+					appr_to, NULL);
 		goto out;
 	}
 	/* `to` now names what `from` named: one move of `to` (or its
 	 * creation); `from` simply disappears. When `from` is a temporary name
 	 * (ln -sfn) its creation was recorded, and so is its end. */
-	r = del_alias_txn(st, txn, model_id, from);
+	r = del_alias_txn(st, o.txn, model_id, from);
 	if (r < 0)
 		goto out;
-	r = forget_creation(st, txn, model_id, &a);
+	r = forget_creation(st, o.txn, model_id, &a);
 	if (r < 0)
 		goto out;
-	a.ctime_ns = mfs_now_ns();
-	a.uid = c->uid;
-	a.hseq = 0;
-	r = put_alias_txn(st, txn, model_id, to, &a);
-	if (r == 0)
-		r = record_move(st, txn, c, model_id, model, to, hb == 0 ? tov : NULL,
-				fromv, NULL);
+	{
+		uint64_t moved = a.vid;
+
+		a.ctime_ns = mfs_now_ns();
+		a.uid = c->uid;
+		a.hseq = 0;
+		r = put_alias_txn(st, o.txn, model_id, to, &a);
+		if (r == 0)
+			r = record_move(st, o.txn, c, model_id, o.model, to,
+					hb == 0 ? tov : NULL, fromv, appr_to, NULL);
+		if (r == 0 && hb == 0)
+			r = on_replace(st, c, &o, to, b.vid, moved);
+	}
 out:
-	return end(txn, r);
+	cJSON_Delete(appr_to);
+	cJSON_Delete(appr_from);
+	return end(st, c, &o, r);
 }
 
 int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 		     uint64_t model_id, const char *name)
 {
-	MDB_txn *txn = NULL;
-	char model[MFS_MODEL_NAME_MAX + 1], vname[MFS_NAME_MAX + 1];
+	char vname[MFS_NAME_MAX + 1];
 	struct rec_alias ra;
 	struct rec_version rv;
+	struct op o;
 	int r;
 
-	r = begin(st, c, model_id, &txn, model, sizeof(model));
+	r = begin(st, model_id, "alias.remove", name, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, txn, model_id, name, &ra);
+	r = get_alias_txn(st, o.txn, model_id, name, &ra);
 	if (r == 0)
-		r = store_get_version(st, txn, ra.vid, &rv, vname, sizeof(vname));
+		r = store_get_version(st, o.txn, ra.vid, &rv, vname, sizeof(vname));
+	if (r == 0) {
+		o.version = vname;
+		r = may(st, c, &o, name, true);
+	}
 	if (r == 0)
-		r = del_alias_txn(st, txn, model_id, name);
+		r = del_alias_txn(st, o.txn, model_id, name);
 	if (r == 0)
-		r = record_move(st, txn, c, model_id, model, name, vname, NULL, NULL);
-	return end(txn, r);
+		r = record_move(st, o.txn, c, model_id, o.model, name, vname, NULL, NULL, NULL);
+	return end(st, c, &o, r);
 }
 
 

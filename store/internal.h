@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "store.h"
 #include "hash.h"
@@ -40,6 +41,7 @@ enum {
 	DB_JOURNAL,	/* digest[16] -> be64 vid: blob names a seal is creating */
 	DB_AUDIT,	/* be64 seq -> JSON line */
 	DB_CHILDREN,	/* "model@version" NUL be64 child vid -> "" (lineage) */
+	DB_ANNOT,	/* be64 vid -> annotations JSON (approvals, lifecycle, tags) */
 	DB_COUNT
 };
 
@@ -191,5 +193,71 @@ int store_put_version(struct mfs_store *st, MDB_txn *txn,
 		      const struct rec_version *rv, const char *name);
 int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
 		    struct rec_model *ret, char *ret_name, size_t n);
+
+/* Call fn(key, value, ctx) for each record of db whose key starts with
+ * be64 id, in key order, until fn returns non-zero (which is returned).
+ * Returns 0 when every record was seen, or -errno. */
+typedef int (*store_each_fn)(const MDB_val *k, const MDB_val *v, void *ctx);
+int store_each_under(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+		     store_each_fn fn, void *ctx);
+
+/* The JSON stored under be64 id in db, parsed, or NULL (none, or not
+ * JSON). Caller cJSON_Delete()s. */
+struct cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id);
+
+/* The user name of uid, or its number. This function can't fail. */
+void store_user_name(uid_t uid, char *buf, size_t n);
+
+/* ---- policy.c: the effective policy and its checks (inside a txn) ---- */
+
+/* A model's policy document and the registry's (either may be NULL). */
+struct store_policy {
+	struct cJSON *model, *registry;
+};
+int store_policy_load(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		      struct store_policy *ret);
+void store_policy_free(struct store_policy *p);
+/* A top-level key: the model's, else the registry's. Borrowed. */
+const struct cJSON *store_policy_key(const struct store_policy *p, const char *key);
+/* The rule of an alias name: the model's, the registry's, the built-in
+ * one (production: protected), or NULL. Borrowed. */
+const struct cJSON *store_policy_rule(const struct store_policy *p, const char *alias);
+bool store_policy_protected(const struct store_policy *p, const char *alias);
+/* May c create, move or remove alias (its rule's users/groups, else the
+ * default alias rule)? Returns 0, or -EACCES with why. Admins pass. */
+int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,
+			   const struct mfs_caller *c, const struct rec_model *rm,
+			   const char *model, const char *alias, char *why, size_t n);
+/* May alias point at vid (not archived; the rule's gates and approvals)?
+ * Returns 0 and the approvals used (*ret_approvals, a cJSON array of user
+ * names, or NULL; caller deletes), or -EPERM with why. */
+int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
+			     const struct store_policy *p, const struct mfs_caller *c,
+			     uint64_t model_id, const char *model, const char *alias,
+			     uint64_t vid, struct cJSON **ret_approvals, char *why, size_t n);
+/* semver.monotonic for a new version name: 0 or -EPERM (logged). */
+int store_policy_check_new_version(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+				   const char *model, const char *name);
+/* semver.major_on_breaking_change for a draft about to be sealed: 0 or
+ * -EPERM (logged). */
+int store_policy_check_seal(struct mfs_store *st, MDB_txn *txn, uint64_t vid);
+/* The registry's naming.models for a new model name: 0 or -EINVAL (logged). */
+int store_policy_check_model_name(struct mfs_store *st, MDB_txn *txn, const char *name);
+
+/* ---- annot.c: approvals, lifecycle and tags of versions ---- */
+
+/* The version's annotations ({} when none). Caller cJSON_Delete()s. */
+int store_annot_load(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+		     struct cJSON **ret);
+/* Names of the distinct users who approved alias, the creator excluded.
+ * Caller cJSON_Delete()s (never NULL unless out of memory). */
+struct cJSON *store_annot_approvals(const struct cJSON *annot, const char *alias,
+				    uid_t creator);
+/* Set a version's lifecycle inside txn (audited with reason). */
+int store_annot_set_lifecycle(struct mfs_store *st, MDB_txn *txn,
+			      const struct mfs_caller *c, uint64_t vid,
+			      const char *state, const char *reason);
+/* Has every regular file of vid its SHA-256? */
+int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool *ret);
 
 #endif

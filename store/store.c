@@ -1,6 +1,7 @@
 /* store.c - opening a store directory: lock, LMDB environment, recovery */
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_ENTRIES] = "entries", [DB_DIRENTS] = "dirents",
 	[DB_ALIASES] = "aliases", [DB_HISTORY] = "history", [DB_BLOBS] = "blobs",
 	[DB_JOURNAL] = "journal", [DB_AUDIT] = "audit", [DB_CHILDREN] = "children",
+	[DB_ANNOT] = "annot",
 };
 
 /*============================================================ helpers */
@@ -826,6 +828,53 @@ void mfs_store_close(struct mfs_store *st)
 const char *mfs_store_dir(const struct mfs_store *st)
 {
 	return st->dir;
+}
+
+int store_each_under(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+		     store_each_fn fn, void *ctx)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int r = 0, rc;
+
+	rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		r = fn(&kv, &v, ctx);
+	}
+	if (r == 0 && rc && rc != MDB_NOTFOUND)
+		r = mfs_err_from_mdb(rc);
+	mdb_cursor_close(cur);
+	return r;
+}
+
+cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id)
+{
+	struct key k;
+	MDB_val v;
+
+	key_id(&k, id);
+	if (mdb_get(txn, st->dbi[db], &k.v, &v) != 0)
+		return NULL;
+	return cJSON_ParseWithLength(v.mv_data, v.mv_size);
+}
+
+void store_user_name(uid_t uid, char *buf, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		snprintf(buf, n, "%s", res->pw_name);
+	else
+		snprintf(buf, n, "%u", (unsigned)uid);
 }
 
 /*============================================================ audit */

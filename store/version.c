@@ -1203,13 +1203,7 @@ out:
 
 static cJSON *meta_of(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 {
-	struct key k;
-	MDB_val v;
-
-	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
-		return cJSON_ParseWithLength(v.mv_data, v.mv_size);
-	return NULL;
+	return store_get_json(st, txn, DB_VMETA, vid);
 }
 
 /* One node of the graph: its ref, whether the registry has it, and the

@@ -271,7 +271,10 @@ def test_history_records_moves_not_ln_temp_names(churn):
     hist = pjoin(churn, 'history.jsonl')
     run(['ln', '-s', 'versions/1.0.0', 'production'], cwd=churn)
     run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=churn)
-    run(['rm', 'production'], cwd=churn)
+    # production is protected by the default policy: moved, never removed
+    res = run(['rm', 'production'], cwd=churn, check=False)
+    assert res.returncode != 0 and b'not permitted' in res.stderr
+    run(['ln', '-sfn', 'versions/1.0.0', 'production'], cwd=churn)
     fd = os.open(hist, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size

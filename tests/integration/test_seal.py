@@ -290,11 +290,11 @@ def test_tombstone(mounted):
 def test_tombstone_busy_while_aliased(mounted):
     mdir = mounted.model('churn')
     v1 = mounted.version('churn', '1.0.0', {'a.bin': b'one'}, sealed=True)
-    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    os.symlink('versions/1.0.0', pjoin(mdir, 'canary'))
     before = util.snapshot(mounted.mnt)
     expect_errno(errno.EBUSY, os.rmdir, v1)
     assert util.snapshot(mounted.mnt) == before
-    os.unlink(pjoin(mdir, 'production'))
+    os.unlink(pjoin(mdir, 'canary'))
     os.rmdir(v1)
     assert os.listdir(pjoin(mdir, 'versions')) == []
     assert not os.path.lexists(pjoin(mdir, 'latest'))
