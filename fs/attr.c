@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "annot.h"
 #include "alias.h"
 #include "log.h"
 #include "model.h"
@@ -149,6 +150,12 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 	case K_POLICY:
 	case K_HISTORY:
 	case K_LATEST:
+		if (ino == INO_RPOLICY) {
+			/* The registry's policy: root's; admins write it. */
+			r = vfile_attr(d, ino, st, 0644);
+			ts_of(d->start_ns, &st->st_mtim);
+			break;
+		}
 		r = mfs_model_get(d->st, id, &mi);
 		if (r < 0)
 			break;
@@ -531,6 +538,19 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			return 0;
 		return fs_seal(d, &c, ino_id(ino));
 	}
+	if (!strcmp(name, XA_PREFIX "approve") || !strcmp(name, XA_PREFIX "lifecycle") ||
+	    !strncmp(name, XA_PREFIX "tag.", strlen(XA_PREFIX "tag."))) {
+		const char *what = name + strlen(XA_PREFIX);
+
+		if (k != K_VERSION)
+			return mfs_log_errno(-EINVAL, "refusing '%s' on '%s': set it on a version directory",
+					     name, label);
+		if (!strcmp(what, "approve"))
+			return mfs_version_approve(d->st, &c, ino_id(ino), value, size);
+		if (!strcmp(what, "lifecycle"))
+			return mfs_version_set_lifecycle(d->st, &c, ino_id(ino), value, size);
+		return mfs_version_tag(d->st, &c, ino_id(ino), what + 4, value, size);
+	}
 	/* Facts (digest, format, size, state...) are computed at seal: copies
 	 * of them into a draft (cp -a) are accepted and ignored. */
 	if (vid && !sealed)
@@ -656,9 +676,15 @@ void attr_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	bool sealed = false;
 	uint64_t vid = ino_vid(d, ino, &sealed);
 
-	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
+	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX))) {
 		fuse_reply_err(req, EOPNOTSUPP);
-	else if (sealed)
+	} else if (ino_kind(ino) == K_VERSION &&
+		   !strncmp(name, XA_PREFIX "tag.", strlen(XA_PREFIX "tag."))) {
+		struct mfs_caller c = caller_of(req);
+
+		fuse_reply_err(req, -mfs_version_tag(d->st, &c, ino_id(ino),
+						     name + strlen(XA_PREFIX "tag."), NULL, 0));
+	} else if (sealed)
 		fuse_reply_err(req, EROFS);
 	else
 		fuse_reply_err(req, vid ? ENODATA : EOPNOTSUPP);

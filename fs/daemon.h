@@ -42,6 +42,9 @@ enum ino_kind {
 #define INO_MODELS 2
 #define INO_AUDIT 3
 #define INO_INDEX 4
+/* MNT/policy.json, the registry's default policy: K_POLICY of model id 0
+ * (model ids start at 1). */
+#define INO_RPOLICY ino_make(K_POLICY, 0)
 
 static inline uint64_t ino_make(enum ino_kind k, uint64_t id)
 {

@@ -380,6 +380,8 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 				ino = INO_AUDIT;
 			else if (!strcmp(name, "index.json"))
 				ino = INO_INDEX;
+			else if (!strcmp(name, "policy.json"))
+				ino = INO_RPOLICY;
 			else
 				return -ENOENT;
 		} else if (parent == INO_MODELS) {
@@ -598,6 +600,8 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 				r = snap_add(s, "audit.jsonl", INO_AUDIT, S_IFREG);
 			if (!r)
 				r = snap_add(s, "index.json", INO_INDEX, S_IFREG);
+			if (!r)
+				r = snap_add(s, "policy.json", INO_RPOLICY, S_IFREG);
 		} else if (ino == INO_MODELS) {
 			struct mfs_model_info *m = NULL;
 			size_t n = 0;
@@ -819,7 +823,7 @@ static int refuse_here(struct mfsd *d, uint64_t parent, const char *name,
 	char label[512];
 
 	if (parent == FUSE_ROOT_ID)
-		return mfs_log_errno(-EINVAL, "refusing to create '%s' at the top of the registry: only models/, audit.jsonl and index.json live there",
+		return mfs_log_errno(-EINVAL, "refusing to create '%s' at the top of the registry: only models/, audit.jsonl, index.json and policy.json live there",
 				     name);
 	if (parent == INO_MODELS)
 		return mfs_log_errno(-EINVAL, "refusing %s 'models/%s': models/ holds model directories only",
@@ -953,8 +957,18 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 
 	if (parent == INO_MODELS && dir)
 		return mfs_model_remove(d->st, &c, name);
-	if (k == K_VERSIONS && dir)
-		return mfs_version_remove(d->st, &c, ino_id(parent), name);
+	if (k == K_VERSIONS && dir) {
+		struct mfs_version_info vi;
+		bool sealed = mfs_version_lookup(d->st, ino_id(parent), name, false, &vi) == 0 &&
+			      vi.state == MFS_V_SEALED;
+
+		r = mfs_version_remove(d->st, &c, ino_id(parent), name);
+		/* A lookup racing the removal may have handed the kernel the
+		 * name (with its long timeout) after rmdir dropped it. */
+		if (r == 0 && sealed)
+			forget_sealed(d, vi.id);
+		return r;
+	}
 	if (k == K_MODEL && !dir) {
 		if (!strcmp(name, "versions"))
 			return -EISDIR;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "model.h"
 #include "log.h"
 #include "meta.h"
 #include "version.h"
@@ -523,6 +524,14 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 	case K_HISTORY:
 	case K_VMETA:
 	case K_VLINEAGE:
+		if (wants_write(fi->flags) && (k == K_MMETA || k == K_POLICY)) {
+			struct mfs_caller c = caller_of(req);
+
+			r = mfs_model_doc_may_write(d->st, &c, ino_id(ino),
+						    k == K_POLICY ? MFS_DOC_POLICY : MFS_DOC_METADATA);
+			if (r < 0)
+				return r;
+		}
 		r = open_snapshot(d, ino, fi->flags, ret);
 		if (r == 0)
 			fi->direct_io = 1;

@@ -8,6 +8,7 @@
 #include "alias.h"
 #include "audit.h"
 #include "model.h"
+#include "policy.h"
 #include "version.h"
 
 /*
@@ -148,6 +149,8 @@ int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
 	case K_MMETA:
 		return mfs_model_doc_set(d->st, c, ino_id(ino), MFS_DOC_METADATA, buf, len);
 	case K_POLICY:
+		if (ino == INO_RPOLICY)
+			return mfs_policy_registry_set(d->st, c, buf, len);
 		return mfs_model_doc_set(d->st, c, ino_id(ino), MFS_DOC_POLICY, buf, len);
 	case K_VMETA:
 		return mfs_version_meta_set(d->st, c, ino_id(ino), buf, len);

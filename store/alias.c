@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "alias.h"
+#include "annot.h"
 #include "meta.h"
 #include "log.h"
 #include "model.h"
@@ -348,13 +349,18 @@ int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
 	r = mfs_version_list(st, model_id, &all, &n);
 	if (r < 0)
 		return r;
-	/* Sorted ascending by precedence: the last of each kind wins. */
-	for (size_t i = 0; i < n; i++) {
+	/* Sorted ascending by precedence: the last of each kind wins, so
+	 * walk down and stop at the first release (archived ones skipped). */
+	for (size_t i = n; i-- > 0 && !rel;) {
 		struct mfs_semver sv;
+		bool prerelease;
 
 		if (all[i].state != MFS_V_SEALED || mfs_semver_parse(all[i].name, &sv) < 0)
 			continue;
-		if (mfs_semver_is_prerelease(&sv))
+		prerelease = mfs_semver_is_prerelease(&sv);
+		if ((prerelease && pre) || mfs_version_archived(st, all[i].id))
+			continue;
+		if (prerelease)
 			pre = &all[i];
 		else
 			rel = &all[i];

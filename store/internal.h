@@ -238,9 +238,9 @@ int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
 /* semver.monotonic for a new version name: 0 or -EPERM (logged). */
 int store_policy_check_new_version(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 				   const char *model, const char *name);
-/* semver.major_on_breaking_change for a draft about to be sealed: 0 or
- * -EPERM (logged). */
-int store_policy_check_seal(struct mfs_store *st, MDB_txn *txn, uint64_t vid);
+/* semver.major_on_breaking_change for a draft about to be sealed (its own
+ * read txn): 0 or -EPERM (logged). */
+int store_policy_check_seal(struct mfs_store *st, uint64_t vid);
 /* The registry's naming.models for a new model name: 0 or -EINVAL (logged). */
 int store_policy_check_model_name(struct mfs_store *st, MDB_txn *txn, const char *name);
 

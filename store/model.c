@@ -8,6 +8,9 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
+#include "policy.h"
+#include "perm.h"
+#include "audit.h"
 #include "log.h"
 #include "meta.h"
 #include "model.h"
@@ -134,6 +137,13 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	if (rc == 0) {
 		r = -EEXIST;
 		goto out;
+	}
+	r = store_policy_check_model_name(st, txn, name);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		mfs_audit_denial(st, c, "model.create", name, NULL, NULL, -r,
+				 "the registry's naming.models rule refuses the name");
+		return r;
 	}
 	r = store_next_id(st, txn, &rm.id);
 	if (r < 0)
@@ -344,8 +354,59 @@ out:
 int mfs_model_doc_get(struct mfs_store *st, uint64_t id, enum mfs_model_doc doc,
 		      char **ret, size_t *ret_len)
 {
-	return store_get_text(st, doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA, id,
-			      "{}\n", ret, ret_len);
+	char *dflt = NULL;
+	size_t dlen;
+	int r;
+
+	/* A model without a policy of its own reads the registry's. */
+	if (doc == MFS_DOC_POLICY && id) {
+		r = mfs_policy_registry_get(st, &dflt, &dlen);
+		if (r < 0)
+			return r;
+	}
+	r = store_get_text(st, doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA, id,
+			   dflt ? dflt : "{}\n", ret, ret_len);
+	free(dflt);
+	return r;
+}
+
+static int may_write(struct mfs_store *st, const struct mfs_caller *c,
+		     const struct rec_model *rm, const char *name, enum mfs_model_doc doc)
+{
+	if (doc != MFS_DOC_POLICY)
+		return store_model_writable(c, rm, name);
+	if (!c || c->uid == rm->uid || mfs_caller_is_admin(st, c))
+		return 0;
+	mfs_audit_denial(st, c, "model.policy", name, NULL, NULL, EACCES,
+			 "only the model's owner and admins write its policy");
+	return mfs_log_errno(-EACCES, "refusing '%s/policy.json' to uid %u: only the model's owner (uid %u) and admins write it",
+			     name, (unsigned)c->uid, (unsigned)rm->uid);
+}
+
+int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
+			    uint64_t id, enum mfs_model_doc doc)
+{
+	struct rec_model rm;
+	char name[MFS_MODEL_NAME_MAX + 1];
+	MDB_txn *txn;
+	int r;
+
+	if (id == 0 && doc == MFS_DOC_POLICY) {
+		if (mfs_caller_is_admin(st, c))
+			return 0;
+		mfs_audit_denial(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
+				 "only admins may write the registry's policy.json");
+		return mfs_log_errno(-EACCES, "refusing the registry's policy.json to uid %u: only admins write it",
+				     (unsigned)c->uid);
+	}
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	mdb_txn_abort(txn);
+	if (r < 0)
+		return r;
+	return may_write(st, c, &rm, name, doc);
 }
 
 int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
@@ -355,7 +416,7 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	const char *fname = doc == MFS_DOC_POLICY ? "policy.json" : "metadata.json";
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
-	char name[MFS_MODEL_NAME_MAX + 1], why[200];
+	char name[MFS_MODEL_NAME_MAX + 1], why[400];
 	cJSON *j = NULL, *f;
 	struct key k;
 	MDB_val v;
@@ -367,9 +428,18 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
 	if (r < 0)
 		goto out;
-	r = store_model_writable(c, &rm, name);
-	if (r < 0)
-		goto out;
+	r = may_write(st, c, &rm, name, doc);
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	if (doc == MFS_DOC_POLICY) {
+		r = mfs_policy_validate(buf, len, false, why, sizeof(why));
+		if (r < 0) {
+			r = mfs_log_errno(r, "refusing '%s/policy.json': %s", name, why);
+			goto out;
+		}
+	}
 	r = mfs_meta_parse_object(buf, len, &j, why, sizeof(why));
 	if (r < 0) {
 		r = mfs_log_errno(r, "refusing '%s/%s': it %s", name, fname, why);

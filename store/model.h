@@ -61,6 +61,13 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 		      uint64_t id, enum mfs_model_doc doc, const char *buf,
 		      size_t len);
 
+/* May c write the model's document (id 0 with MFS_DOC_POLICY: the
+ * registry's policy)? metadata.json: whoever may write the model directory;
+ * policy.json: the model's owner and admins; the registry's: admins.
+ * Returns 0, or -EACCES (logged; a policy refusal is audited), -ENOENT. */
+int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
+			    uint64_t id, enum mfs_model_doc doc);
+
 /* index.json: every model with owner, version count, latest and aliases.
  * Ownership: caller owns *ret; free(). */
 int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len);

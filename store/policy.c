@@ -959,8 +959,9 @@ static bool bumps_major(const struct mfs_semver *a, const struct mfs_semver *b)
 	return a->major == 0 && b->minor > a->minor;
 }
 
-int store_policy_check_seal(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
+int store_policy_check_seal(struct mfs_store *st, uint64_t vid)
 {
+	MDB_txn *txn;
 	struct store_policy p;
 	struct rec_version rv;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1];
@@ -969,12 +970,16 @@ int store_policy_check_seal(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 	cJSON *meta = NULL, *pmeta = NULL;
 	int r;
 
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
 	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	if (r < 0)
+	if (r == 0)
+		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
+	if (r < 0) {
+		mdb_txn_abort(txn);
 		return r;
-	r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
-	if (r < 0)
-		return r;
+	}
 	store_policy_load(st, txn, rv.model_id, &p);
 	/* The previous version: the highest sealed one below this one. */
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(store_policy_key(&p, "semver"),
@@ -995,6 +1000,7 @@ int store_policy_check_seal(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 					  model, name, x.name, x.name);
 	}
 out:
+	mdb_txn_abort(txn);
 	cJSON_Delete(meta);
 	cJSON_Delete(pmeta);
 	store_policy_free(&p);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "blob.h"
 #include "log.h"
 #include "seal.h"
@@ -613,6 +614,12 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	r = mfs_version_check_parents(st, vid);
 	if (r < 0)
 		goto out;
+	r = store_policy_check_seal(st, vid);
+	if (r < 0) {
+		mfs_audit_denial(st, c, "version.seal", model, vi.name, NULL, -r,
+				 "semver.major_on_breaking_change: changed features need a major version");
+		goto out;
+	}
 	r = mfs_version_draft_open(st, vid, O_RDONLY, &s.root);
 	if (r < 0)
 		goto out;

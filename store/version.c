@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "internal.h"
+#include "audit.h"
 #include "blob.h"
 #include "log.h"
 #include "meta.h"
@@ -285,6 +286,31 @@ static int check_name(const char *model, const char *name)
 	return 0;
 }
 
+/* May a version of model be named name (SemVer, free, the policy's semver
+ * rules)? from: the draft being renamed. Returns 0, -EPERM (a policy
+ * refusal), or another -errno (logged). */
+static int new_name_ok(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		       const char *model, const char *name, const char *from)
+{
+	int r = check_name(model, name);
+
+	if (r == 0)
+		r = check_free(st, txn, model_id, model, name, from);
+	if (r == 0)
+		r = store_policy_check_new_version(st, txn, model_id, model, name);
+	return r;
+}
+
+/* End txn and record a semver.monotonic refusal. Returns r. */
+static int denied(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+		  const char *event, const char *model, const char *name, int r)
+{
+	mdb_txn_abort(txn);
+	mfs_audit_denial(st, c, event, model, name, NULL, -r,
+			 "semver.monotonic: new versions must be above every existing one");
+	return r;
+}
+
 int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name, mode_t mode,
 		       struct mfs_version_info *ret)
@@ -306,10 +332,9 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_model_writable(c, &rm, model);
 	if (r < 0)
 		goto out;
-	r = check_name(model, name);
-	if (r < 0)
-		goto out;
-	r = check_free(st, txn, model_id, model, name, NULL);
+	r = new_name_ok(st, txn, model_id, model, name, NULL);
+	if (r == -EPERM)
+		return denied(st, txn, c, "version.create", model, name, r);
 	if (r < 0)
 		goto out;
 	r = store_next_id(st, txn, &rv.id);
@@ -400,10 +425,9 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		r = 0;
 		goto out;
 	}
-	r = check_name(model, to);
-	if (r < 0)
-		goto out;
-	r = check_free(st, txn, model_id, model, to, from);
+	r = new_name_ok(st, txn, model_id, model, to, from);
+	if (r == -EPERM)
+		return denied(st, txn, c, "version.rename", model, to, r);
 	if (r < 0)
 		goto out;
 	rc = mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
@@ -1043,6 +1067,22 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
+	{
+		/* What people said of it: approvals, lifecycle, tags. */
+		cJSON *an = NULL, *it;
+
+		r = store_annot_load(st, txn, vid, &an);
+		if (r < 0)
+			goto out;
+		it = cJSON_DetachItemFromObjectCaseSensitive(an, "approvals");
+		cJSON_AddItemToObject(reg, "approvals", it ? it : cJSON_CreateArray());
+		it = cJSON_GetObjectItemCaseSensitive(an, "lifecycle");
+		cJSON_AddStringToObject(reg, "lifecycle", cJSON_GetStringValue(it) ?
+				       it->valuestring : "active");
+		it = cJSON_DetachItemFromObjectCaseSensitive(an, "tags");
+		cJSON_AddItemToObject(reg, "tags", it ? it : cJSON_CreateObject());
+		cJSON_Delete(an);
+	}
 	files = cJSON_AddArrayToObject(reg, "files");
 	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
 	if (r < 0)

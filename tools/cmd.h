@@ -3,6 +3,8 @@
 #define MODELCTL_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -35,6 +37,24 @@ int cmd_diff(struct ctl *c, int argc, char **argv);
 int cmd_find(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_restore(struct ctl *c, int argc, char **argv);
+
+/* ---- control.c ---- */
+/* Apply a control to model@version: while a daemon serves the store, by
+ * setting (or with remove, removing) the extended attribute xattr to value
+ * on MOUNT/models/MODEL/versions/VERSION, so the daemon applies it as the
+ * caller; otherwise by calling direct(st, caller, vid, arg) on the store
+ * opened under its lock. Returns 0 or -errno (not printed, except a store
+ * that cannot be opened). */
+struct mfs_store;
+typedef int (*ctl_direct_fn)(struct mfs_store *st, const struct mfs_caller *c,
+			     uint64_t vid, const void *arg);
+int ctl_version_control(struct ctl *c, const char *model, const char *version,
+			const char *xattr, const char *value, size_t len, bool remove,
+			ctl_direct_fn direct, const void *arg);
+
+int cmd_approve(struct ctl *c, int argc, char **argv);
+int cmd_lifecycle(struct ctl *c, int argc, char **argv);
+int cmd_tag(struct ctl *c, int argc, char **argv);
 
 /* The tool's own credentials, supplementary groups included.
  * This function can't fail. */

@@ -417,7 +417,13 @@ def test_alias_moves_racing_version_removal(mounted):
             if res.returncode == 0:
                 done.append(v)
             else:       # only a version removed meanwhile may be refused
-                assert not os.path.isdir(pjoin(mdir, 'versions', v)), res.stderr
+                # (the rmdir that removed it may not have returned yet: the
+                # kernel drops the name when the daemon's reply arrives)
+                gone = pjoin(mdir, 'versions', v)
+                deadline = time.monotonic() + 5
+                while os.path.isdir(gone) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert not os.path.isdir(gone), res.stderr
         return done
 
     def remove():

@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+# test_governance.py - policy.json, gates, approvals, protected aliases,
+# lifecycle and tags, semver rules, naming rules (issue 7), through the
+# mount with real users (conftest's `users`: mfs_alice in mfs_ml, mfs_bob in
+# mfs_ml and mfs_ops, mfs_carol in mfs_ops, mfs_dave in none).
+
+import errno
+import json
+import os
+import subprocess
+from os.path import join as pjoin
+
+import pytest
+
+import util
+
+PY = '/usr/bin/python3'
+
+
+def attempt(user, stmt, cwd):
+    '''Run one Python statement (os is imported) as *user* in *cwd*;
+    returns 'ok' or the errno name it raised.'''
+    code = ('import errno, os, sys\n'
+            'try:\n    %s\nexcept OSError as e:\n'
+            '    print(errno.errorcode[e.errno]); sys.exit(0)\n'
+            'print("ok")\n' % stmt)
+    res = util.run_as(user, [PY, '-c', code], cwd=cwd)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.decode().strip()
+
+
+def as_root(stmt):
+    try:
+        stmt()
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+
+def write_policy(path, doc):
+    util.write_file(path, json.dumps(doc).encode())
+
+
+def audit(mounted):
+    with open(pjoin(mounted.mnt, 'audit.jsonl')) as fh:
+        return [json.loads(line) for line in fh]
+
+
+def history(mdir):
+    with open(pjoin(mdir, 'history.jsonl')) as fh:
+        return [json.loads(line) for line in fh]
+
+
+def registry_of(mdir, version):
+    return util.read_json(pjoin(mdir, 'versions', version, 'metadata.json'))['registry']
+
+
+@pytest.fixture()
+def gov(mounted, users):
+    '''A model "churn" owned by alice (mode 0755: others cannot write it)
+    with sealed versions 1.0.0 and 1.1.0 (1.1.0 has metrics, a model card
+    and an ONNX file), and a policy of the issue's shape.'''
+    util.open_path(mounted.mnt)
+    alice = users['mfs_alice']
+    mdir = pjoin(mounted.models, 'churn')
+    assert attempt(alice, "os.mkdir('churn', 0o755)", mounted.models) == 'ok'
+    for v, meta, files in (
+            ('1.0.0', {'dataset_snapshot_id': 'ds1', 'metrics': {'auc': 0.85}},
+             {'model.bin': b'one'}),
+            ('1.1.0', {'dataset_snapshot_id': 'ds2', 'metrics': {'auc': 0.93}},
+             {'model.onnx': b'\x08\x07\x12\x07pytorch' + b'\0' * 64,
+              'README.md': b'# churn\n'})):
+        vdir = pjoin(mdir, 'versions', v)
+        stmt = ("os.mkdir(%r)\n    " % vdir +
+                ''.join("open(%r, 'wb').write(%r)\n    " % (pjoin(vdir, f), d)
+                        for f, d in files.items()) +
+                "open(%r, 'w').write(%r)\n    " % (pjoin(vdir, 'metadata.json'),
+                                                   json.dumps(meta)) +
+                "os.setxattr(%r, 'user.modelfs.seal', b'1')" % vdir)
+        assert attempt(alice, stmt, mounted.models) == 'ok'
+    policy = {
+        'semver': {'monotonic': True, 'major_on_breaking_change': True},
+        'aliases': {
+            'staging': {'groups': ['mfs_ml'],
+                        'gates': {'required_keys': ['dataset_snapshot_id']}},
+            'production': {'groups': ['mfs_ops'], 'approvals': 2,
+                           'gates': {'metrics.auc': '>= 0.90', 'from_alias': 'staging',
+                                     'required_files': ['README.md'], 'format': 'onnx'},
+                           'on_replace': 'deprecated'},
+        },
+    }
+    assert attempt(alice, "open('churn/policy.json', 'w').write(%r)" % json.dumps(policy),
+                   mounted.models) == 'ok'
+    return mdir
+
+
+def test_policy_reads_back_and_bad_policies_are_refused(mounted, gov, users):
+    doc = util.read_json(pjoin(gov, 'policy.json'))
+    assert doc['aliases']['production']['approvals'] == 2
+    before = util.read_file(pjoin(gov, 'policy.json'))
+    bad = [
+        ({'aliases': {'production': {'approvals': 'two'}}}, 'aliases.production.approvals'),
+        ({'aliases': {'production': {'gates': {'metrics.auc': 'at least 0.9'}}}},
+         'aliases.production.gates.metrics.auc'),
+        ({'aliases': {'production': {'gates': {'format': 'onyx'}}}},
+         'aliases.production.gates.format'),
+        ({'retention': {'keep_last': 0}}, 'retention.keep_last'),
+        ({'semver': {'monotonous': True}}, 'semver.monotonous'),
+        ({'naming': {'models': '^[a-z]+$'}}, 'naming'),
+        ({'aliases': {'production': {'on_replace': 'delete'}}},
+         'aliases.production.on_replace'),
+        ({'aliases': {'production': {'users': 'alice'}}}, 'aliases.production.users'),
+    ]
+    alice = users['mfs_alice']
+    for doc, field in bad:
+        mark = mounted.log_mark()
+        res = attempt(alice, "f = open('policy.json', 'w'); f.write(%r); f.close()"
+                      % json.dumps(doc), gov)
+        assert res == 'EINVAL', doc
+        assert field in mounted.log_since(mark), (field, mounted.log_since(mark))
+        assert util.read_file(pjoin(gov, 'policy.json')) == before
+
+
+def test_policy_is_written_by_the_owner_and_admins_only(mounted, gov, users):
+    before = util.read_file(pjoin(gov, 'policy.json'))
+    for name in ('mfs_bob', 'mfs_dave'):
+        assert attempt(users[name], "open('policy.json', 'w')", gov) == 'EACCES'
+    assert util.read_file(pjoin(gov, 'policy.json')) == before
+    # root is an admin
+    write_policy(pjoin(gov, 'policy.json'), {'retention': {'keep_last': 3}})
+    assert util.read_json(pjoin(gov, 'policy.json')) == {'retention': {'keep_last': 3}}
+    denied = [r for r in audit(mounted) if r.get('result') == 'denied'
+              and r.get('event') == 'model.policy']
+    assert denied and denied[-1]['errno'] == 'EACCES'
+
+
+def test_unauthorised_alias_moves_get_eacces(mounted, gov, users):
+    # staging: group mfs_ml. carol (mfs_ops only) may not; alice may.
+    res = util.run_as(users['mfs_carol'], ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
+    assert res.returncode != 0 and b'Permission denied' in res.stderr, res.stderr
+    assert not os.path.lexists(pjoin(gov, 'staging'))
+    # dave is named nowhere and cannot write the model: not even ln's
+    # temporary link
+    res = util.run_as(users['mfs_dave'], ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
+    assert res.returncode != 0 and b'Permission denied' in res.stderr
+    # bob (mfs_ml) cannot write alice's model directory, but the rule names
+    # his group: ln -sfn's temporary link and the rename both work
+    res = util.run_as(users['mfs_bob'], ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
+    assert res.returncode == 0, res.stderr
+    assert os.readlink(pjoin(gov, 'staging')) == 'versions/1.1.0'
+    assert attempt(users['mfs_bob'], "os.mkdir('versions/9.0.0')", gov) == 'EACCES'
+    recs = [r for r in audit(mounted) if r.get('result') == 'denied'
+            and r.get('alias') == 'staging']
+    assert recs and recs[-1]['errno'] == 'EACCES' and 'reason' in recs[-1]
+
+
+def test_gates_refuse_with_eperm_and_say_which(mounted, gov, users):
+    bob, carol = users['mfs_bob'], users['mfs_carol']
+    # 1.0.0 to production: auc 0.85 < 0.90 (and not at staging)
+    mark = mounted.log_mark()
+    res = util.run_as(carol, ['ln', '-sfn', 'versions/1.0.0', 'production'], cwd=gov)
+    assert res.returncode != 0 and b'Operation not permitted' in res.stderr
+    log = mounted.log_since(mark)
+    assert 'metrics.auc' in log or 'staging' in log, log
+    # 1.1.0 not yet at staging
+    mark = mounted.log_mark()
+    assert attempt(carol, "os.symlink('versions/1.1.0', 'production')", gov) == 'EPERM'
+    assert 'staging' in mounted.log_since(mark)
+    # staging needs dataset_snapshot_id: write a version without it
+    assert util.run_as(bob, ['ln', '-sfn', 'versions/1.1.0', 'staging'],
+                       cwd=gov).returncode == 0
+    # still needs approvals
+    mark = mounted.log_mark()
+    assert attempt(carol, "os.symlink('versions/1.1.0', 'production')", gov) == 'EPERM'
+    assert 'approvals' in mounted.log_since(mark)
+    assert not os.path.lexists(pjoin(gov, 'production'))
+    denied = [r for r in audit(mounted) if r.get('result') == 'denied'
+              and r.get('alias') == 'production']
+    assert denied[-1]['errno'] == 'EPERM' and 'approvals' in denied[-1]['reason']
+
+
+def test_approvals_by_distinct_non_creators(mounted, gov, users):
+    alice, bob, carol, dave = (users[n] for n in ('mfs_alice', 'mfs_bob', 'mfs_carol',
+                                                  'mfs_dave'))
+    v11 = pjoin(gov, 'versions', '1.1.0')
+    assert util.run_as(bob, ['ln', '-sfn', 'versions/1.1.0', 'staging'],
+                       cwd=gov).returncode == 0
+    # the creator's approval does not count: refused outright
+    res = util.run_as(alice, ['setfattr', '-n', 'user.modelfs.approve', '-v',
+                              'production', v11])
+    assert res.returncode != 0 and b'not permitted' in res.stderr
+    # bob approves twice: one approval
+    for _ in range(2):
+        res = util.run_as(bob, ['setfattr', '-n', 'user.modelfs.approve', '-v',
+                                'production looks good', v11])
+        assert res.returncode == 0, res.stderr
+    assert attempt(carol, "os.symlink('versions/1.1.0', 'production')", gov) == 'EPERM'
+    # dave may approve a version he does not own (through modelctl)
+    res = util.run_as(dave, [util.MODELCTL, '-m', mounted.mnt, 'approve', 'churn', '1.1.0',
+                             'production', 'ok', 'by', 'me'])
+    assert res.returncode == 0, res.stderr
+    reg = registry_of(gov, '1.1.0')
+    assert sorted(a['user'] for a in reg['approvals']) == ['mfs_bob', 'mfs_dave']
+    assert [a['comment'] for a in reg['approvals'] if a['user'] == 'mfs_dave'] == ['ok by me']
+    res = util.run_as(carol, ['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=gov)
+    assert res.returncode == 0, res.stderr
+    h = history(gov)[-1]
+    assert h['alias'] == 'production' and h['to'] == '1.1.0'
+    assert sorted(h['approvals']) == ['mfs_bob', 'mfs_dave']
+
+
+def test_protected_aliases_move_but_are_never_removed(mounted, gov, users):
+    mdir = mounted.model('plain')
+    mounted.version('plain', '1.0.0', {'a': b'1'}, sealed=True)
+    mounted.version('plain', '2.0.0', {'a': b'2'}, sealed=True)
+    # the default policy protects production, even for root
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    util.run(['ln', '-sfn', 'versions/2.0.0', 'production'], cwd=mdir)
+    assert as_root(lambda: os.unlink(pjoin(mdir, 'production'))) == 'EPERM'
+    res = util.run(['rm', '-rf', mdir], check=False)
+    assert res.returncode != 0
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/2.0.0'
+    # mv staging production would remove a protected staging
+    write_policy(pjoin(mdir, 'policy.json'), {'aliases': {'staging': {'protected': True},
+                                                          'production': {'protected': False}}})
+    os.symlink('versions/1.0.0', pjoin(mdir, 'staging'))
+    assert as_root(lambda: os.rename(pjoin(mdir, 'staging'), pjoin(mdir, 'production'))) \
+        == 'EPERM'
+    os.unlink(pjoin(mdir, 'production'))     # no longer protected
+    assert as_root(lambda: os.unlink(pjoin(mdir, 'staging'))) == 'EPERM'
+
+
+def test_on_replace_and_lifecycle(mounted, users):
+    mdir = mounted.model('lc')
+    for v in ('1.0.0', '1.1.0', '1.2.0'):
+        mounted.version('lc', v, {'a': v.encode()}, sealed=True)
+    write_policy(pjoin(mdir, 'policy.json'),
+                 {'aliases': {'production': {'on_replace': 'deprecated'}}})
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    util.run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=mdir)
+    assert registry_of(mdir, '1.0.0')['lifecycle'] == 'deprecated'
+    assert registry_of(mdir, '1.1.0')['lifecycle'] == 'active'
+    # archiving an aliased version: EBUSY; an unaliased one: it can no
+    # longer be aliased, and latest skips it
+    v11, v12 = pjoin(mdir, 'versions', '1.1.0'), pjoin(mdir, 'versions', '1.2.0')
+    assert as_root(lambda: os.setxattr(v11, 'user.modelfs.lifecycle', b'archived')) == 'EBUSY'
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/1.2.0'
+    mounted.modelctl('archive', 'lc', '1.2.0', mnt=mounted.mnt)
+    assert registry_of(mdir, '1.2.0')['lifecycle'] == 'archived'
+    assert os.readlink(pjoin(mdir, 'latest')) == 'versions/1.1.0'
+    assert as_root(lambda: os.symlink('versions/1.2.0', pjoin(mdir, 'canary'))) == 'EPERM'
+    mounted.modelctl('activate', 'lc', '1.2.0', mnt=mounted.mnt)
+    os.symlink('versions/1.2.0', pjoin(mdir, 'canary'))
+    assert as_root(lambda: os.setxattr(v12, 'user.modelfs.lifecycle', b'gone')) == 'EINVAL'
+    # others may not change it
+    util.open_path(mounted.mnt)
+    assert attempt(users['mfs_dave'],
+                   "os.setxattr(%r, 'user.modelfs.lifecycle', b'deprecated')" % v12,
+                   mdir) == 'EACCES'
+    events = [r['event'] for r in audit(mounted) if r.get('model') == 'lc']
+    assert events.count('version.lifecycle') == 4, events
+
+
+def test_tags(mounted):
+    mdir = mounted.model('tg')
+    v1 = mounted.version('tg', '1.0.0', {'a': b'1'}, sealed=True)
+    draft = mounted.version('tg', '1.1.0', {'a': b'2'})
+    os.setxattr(v1, 'user.modelfs.tag.team', b'risk')
+    mounted.modelctl('tag', 'tg', '1.0.0', 'reviewed=yes', mnt=mounted.mnt)
+    mounted.modelctl('tag', 'tg', '1.0.0', 'flag', mnt=mounted.mnt)
+    assert registry_of(mdir, '1.0.0')['tags'] == {'team': 'risk', 'reviewed': 'yes', 'flag': ''}
+    os.removexattr(v1, 'user.modelfs.tag.team')
+    mounted.modelctl('tag', 'tg', '1.0.0', '-d', 'flag', mnt=mounted.mnt)
+    assert registry_of(mdir, '1.0.0')['tags'] == {'reviewed': 'yes'}
+    assert as_root(lambda: os.removexattr(v1, 'user.modelfs.tag.team')) == 'ENODATA'
+    assert as_root(lambda: os.setxattr(draft, 'user.modelfs.tag.x', b'1')) == 'EINVAL'
+    # controls are write-only: never listed, so cp -a never copies them
+    assert not [a for a in os.listxattr(v1) if 'tag' in a or 'approve' in a]
+
+
+def test_semver_monotonic(mounted, gov, users):
+    alice = users['mfs_alice']
+    mark = mounted.log_mark()
+    assert attempt(alice, "os.mkdir('versions/1.0.5')", gov) == 'EPERM'
+    assert 'semver.monotonic' in mounted.log_since(mark)
+    assert attempt(alice, "os.mkdir('versions/1.1.0-rc.1')", gov) == 'EPERM'
+    assert attempt(alice, "os.mkdir('versions/1.2.0')", gov) == 'ok'
+    assert attempt(alice, "os.rename('versions/1.2.0', 'versions/0.9.0')", gov) == 'EPERM'
+    assert attempt(alice, "os.rename('versions/1.2.0', 'versions/1.3.0')", gov) == 'ok'
+
+
+def test_semver_major_on_breaking_change(mounted):
+    mdir = mounted.model('brk')
+    write_policy(pjoin(mdir, 'policy.json'), {'semver': {'major_on_breaking_change': True}})
+
+    def version(v, features):
+        vdir = mounted.version('brk', v, {'m.bin': v.encode()})
+        util.write_file(pjoin(vdir, 'metadata.json'),
+                        json.dumps({'features': features}).encode())
+        return vdir
+
+    version('1.0.0', ['age', 'tenure'])
+    util.seal(pjoin(mdir, 'versions', '1.0.0'))
+    same = version('1.1.0', ['age', 'tenure'])
+    util.seal(same)
+    changed = version('1.2.0', ['age', 'tenure', 'plan'])
+    mark = mounted.log_mark()
+    assert as_root(lambda: util.seal(changed)) == 'EPERM'
+    assert 'major_on_breaking_change' in mounted.log_since(mark)
+    assert not util.is_sealed(changed)
+    os.rename(changed, pjoin(mdir, 'versions', '2.0.0'))
+    util.seal(pjoin(mdir, 'versions', '2.0.0'))
+    # pointing an alias at a draft seals it: the rule holds there too
+    bad = version('2.1.0', ['age'])
+    assert as_root(lambda: os.symlink('versions/2.1.0', pjoin(mdir, 'canary'))) == 'EPERM'
+    assert not util.is_sealed(bad)
+
+
+def test_more_gates(mounted):
+    mdir = mounted.model('gt')
+    dep = mounted.model('featurizer')
+    mounted.version('featurizer', '1.0.0', {'f': b'f'}, sealed=True)
+    mounted.version('featurizer', '2.0.0', {'f': b'g'})           # a draft
+    del dep
+    for v, deps in (('1.0.0', ['featurizer@1.0.0']), ('1.1.0', ['featurizer@2.0.0']),
+                    ('1.2.0', ['nowhere@1.0.0'])):
+        vdir = mounted.version('gt', v, {'m.bin': v.encode()})
+        util.write_file(pjoin(vdir, 'metadata.json'), json.dumps(
+            {'depends_on': deps, 'metrics': {'f1': 0.7}, 'checks': {'passed': True},
+             'framework': 'torch'}).encode())
+        util.seal(vdir)
+    write_policy(pjoin(mdir, 'policy.json'), {'aliases': {
+        'serving': {'gates': {'depends_on_sealed': True, 'checks.passed': '== true',
+                              'framework': '== "torch"', 'metrics.f1': '> 0.5'}},
+        'champion': {'gates': {'been_at': 'serving', 'metrics.f1': '>= 0.8'}},
+        'shadow': {'gates': {'been_at': 'serving'}}}})
+    assert as_root(lambda: os.symlink('versions/1.1.0', pjoin(mdir, 'serving'))) == 'EPERM'
+    assert as_root(lambda: os.symlink('versions/1.2.0', pjoin(mdir, 'serving'))) == 'EPERM'
+    os.symlink('versions/1.0.0', pjoin(mdir, 'serving'))
+    assert as_root(lambda: os.symlink('versions/1.0.0', pjoin(mdir, 'champion'))) == 'EPERM'
+    assert as_root(lambda: os.symlink('versions/1.1.0', pjoin(mdir, 'shadow'))) == 'EPERM'
+    # been_at holds after serving moves on
+    os.unlink(pjoin(mdir, 'serving'))
+    os.symlink('versions/1.0.0', pjoin(mdir, 'shadow'))
+
+
+def test_rollback_exemption(mounted):
+    mdir = mounted.model('rb')
+    v1 = mounted.version('rb', '1.0.0', {'a': b'1'}, sealed=True)
+    mounted.version('rb', '1.1.0', {'a': b'2'}, sealed=True)
+    os.setxattr(v1, 'user.modelfs.tag.x', b'1')
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    util.run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=mdir)
+    write_policy(pjoin(mdir, 'policy.json'), {'aliases': {'production': {
+        'approvals': 1, 'exempt_rollback': True}}})
+    # back to a version production named before: no approval needed
+    util.run(['ln', '-sfn', 'versions/1.0.0', 'production'], cwd=mdir)
+    write_policy(pjoin(mdir, 'policy.json'), {'aliases': {'production': {'approvals': 1}}})
+    res = util.run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=mdir, check=False)
+    assert res.returncode != 0
+
+
+def test_registry_policy_and_naming(mounted, users):
+    rpol = pjoin(mounted.mnt, 'policy.json')
+    assert util.read_json(rpol) == {}
+    assert 'policy.json' in os.listdir(mounted.mnt)
+    util.open_path(mounted.mnt)
+    assert attempt(users['mfs_alice'], "open(%r, 'w')" % rpol, mounted.mnt) == 'EACCES'
+    write_policy(rpol, {'naming': {'models': '^[a-z][a-z0-9-]*$'},
+                        'retention': {'keep_last': 5},
+                        'aliases': {'staging': {'protected': True}}})
+    mark = mounted.log_mark()
+    assert as_root(lambda: os.mkdir(pjoin(mounted.models, 'Bad_Name'))) == 'EINVAL'
+    assert 'naming.models' in mounted.log_since(mark)
+    mdir = mounted.model('good-name')
+    # a model without its own policy reads the registry's
+    assert util.read_json(pjoin(mdir, 'policy.json'))['retention'] == {'keep_last': 5}
+    mounted.version('good-name', '1.0.0', {'a': b'1'}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(mdir, 'staging'))
+    assert as_root(lambda: os.unlink(pjoin(mdir, 'staging'))) == 'EPERM'
+    # a model's own rule wins over the registry's
+    write_policy(pjoin(mdir, 'policy.json'), {'aliases': {'staging': {'protected': False}}})
+    os.unlink(pjoin(mdir, 'staging'))
+    # naming belongs to the registry's policy only
+    with pytest.raises(OSError) as exc:
+        write_policy(pjoin(mdir, 'policy.json'), {'naming': {'models': 'x'}})
+    assert exc.value.errno == errno.EINVAL
+
+
+def test_modelctl_direct_without_daemon(mounted):
+    mdir = mounted.model('off')
+    mounted.version('off', '1.0.0', {'a': b'1'}, sealed=True)
+    del mdir
+    mounted.stop()
+    res = mounted.modelctl('approve', 'off', '1.0.0', 'production', check=False)
+    assert res.returncode != 0 and b'not permitted' in res.stderr   # root made it
+    mounted.modelctl('tag', 'off', '1.0.0', 'k=v')
+    mounted.modelctl('deprecate', 'off', '1.0.0')
+    mounted.start()
+    reg = registry_of(pjoin(mounted.models, 'off'), '1.0.0')
+    assert reg['tags'] == {'k': 'v'} and reg['lifecycle'] == 'deprecated'
+
+
+def test_policy_from_git_with_cp_and_rsync(mounted, tmp_path):
+    '''Users keep policy.json in git and copy it in: cp and rsync --inplace
+    (a model directory holds no temporary files) are validated at close.'''
+    mdir = mounted.model('rs')
+    src = tmp_path / 'p'
+    src.mkdir()
+    (src / 'policy.json').write_text('{"aliases": {"production": {"approvals": -1}}}')
+    for cmd in (['cp'], ['rsync', '--inplace']):
+        res = subprocess.run(cmd + [str(src / 'policy.json'), pjoin(mdir, 'policy.json')],
+                             capture_output=True)
+        assert res.returncode != 0, cmd
+        assert util.read_json(pjoin(mdir, 'policy.json')) == {}
+    (src / 'policy.json').write_text('{"aliases": {"production": {"approvals": 1}}}')
+    util.run(['rsync', '--inplace', str(src / 'policy.json'), pjoin(mdir, 'policy.json')])
+    assert util.read_json(pjoin(mdir, 'policy.json'))['aliases']['production'] == \
+        {'approvals': 1}
