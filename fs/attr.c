@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "model.h"
+#include "perm.h"
 #include "annot.h"
 #include "alias.h"
 #include "log.h"
@@ -510,6 +512,42 @@ void attr_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_attr(req, &st, timeout);
+}
+
+/*============================================================ access */
+
+int fs_may(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int mask)
+{
+	enum ino_kind k = ino_kind(ino);
+	bool sealed = false;
+	struct stat st;
+	int r;
+
+	if (mask == F_OK)
+		return 0;
+	r = attr_get(d, ino, &st);
+	if (r < 0)
+		return r;
+	if (mask & W_OK) {
+		/* Sealed content refuses writes to everyone, root too. */
+		if (ino_vid(d, ino, &sealed) && sealed && k != K_ALIAS)
+			return -EROFS;
+		if (k == K_POLICY || k == K_MMETA)
+			return mfs_model_doc_may_write(d->st, c, ino_id(ino),
+						       k == K_POLICY ? MFS_DOC_POLICY
+								     : MFS_DOC_METADATA, true);
+		if (S_ISREG(st.st_mode) && k != K_DRAFT && k != K_DISCARD && k != K_SENTRY &&
+		    !vfile_writable(d, ino))
+			return -EACCES;	/* kept by the registry */
+	}
+	return mfs_perm_check(c, st.st_uid, st.st_gid, st.st_mode, mask);
+}
+
+void attr_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct mfs_caller c = caller_of(req);
+
+	fuse_reply_err(req, -fs_may(daemon_of(req), &c, ino, mask));
 }
 
 /*============================================================ xattrs */

@@ -129,6 +129,12 @@ static inline struct mfsd *daemon_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* attr.c: may c access ino for mask (R_OK|W_OK|X_OK, as access(2))?
+ * POSIX rules on the recorded owner and mode; W_OK on sealed content is
+ * -EROFS for everyone. Returns 0, -EACCES, -EROFS or another -errno. */
+int fs_may(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int mask);
+void attr_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
 /* The caller of a request, for the store's rules and the audit trail. */
 struct mfs_caller caller_of(fuse_req_t req);
 

@@ -481,11 +481,31 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 	return make_entry(d, ino, e);
 }
 
+/* May every user search directory ino? If not, names found in it are not
+ * cached by the kernel: a cached name would let the next user's walk skip
+ * the lookup, and with it the search permission check (the kernel makes
+ * none without default_permissions). */
+static bool searchable_by_all(struct mfsd *d, uint64_t ino)
+{
+	struct stat st;
+
+	if (ino == FUSE_ROOT_ID || ino == INO_MODELS)
+		return true;
+	return attr_get(d, ino, &st) == 0 && (st.st_mode & S_IXOTH);
+}
+
 void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
 	struct mfs_caller c = caller_of(req);
-	int r = do_lookup(daemon_of(req), &c, parent, name, &e);
+	/* Without default_permissions the kernel checks no search
+	 * permission on a walk: the registry does (root passes). */
+	int r = c.uid ? fs_may(daemon_of(req), &c, parent, X_OK) : 0;
+
+	if (r == 0)
+		r = do_lookup(daemon_of(req), &c, parent, name, &e);
+	if (r == 0 && e.entry_timeout > 0 && !searchable_by_all(daemon_of(req), parent))
+		e.entry_timeout = 0;
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -518,6 +538,7 @@ struct dirsnap {
 	struct dent *e;
 	size_t n, cap;
 	bool sealed;	/* a sealed version's directory: never changes */
+	bool private;	/* not searchable by all: entries are not cached */
 };
 
 static int snap_add(struct dirsnap *s, const char *name, uint64_t ino, mode_t type)
@@ -713,14 +734,19 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirsnap *s = calloc(1, sizeof(*s));
+	struct mfs_caller c = caller_of(req);
 	int r = s ? 0 : -ENOMEM;
 
+	if (r == 0 && c.uid)
+		r = fs_may(daemon_of(req), &c, ino, R_OK);
 	if (r == 0)
 		r = snap_add(s, ".", ino, S_IFDIR);
 	if (r == 0)
 		r = snap_add(s, "..", FUSE_ROOT_ID, S_IFDIR);
 	if (r == 0)
 		r = build_snap(daemon_of(req), ino, s);
+	if (r == 0)
+		s->private = !searchable_by_all(daemon_of(req), ino);
 	if (r < 0) {
 		snap_free(s);
 		fuse_reply_err(req, -r);
@@ -779,6 +805,8 @@ static void reply_dir(fuse_req_t req, struct dirsnap *s, size_t size, off_t off,
 				e.attr.st_ino = s->e[i].ino;
 				e.attr.st_mode = s->e[i].type;
 			}
+			if (s->private)
+				e.entry_timeout = 0;
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 						      (off_t)(i + 1));
 		}

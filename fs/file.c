@@ -528,7 +528,8 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			struct mfs_caller c = caller_of(req);
 
 			r = mfs_model_doc_may_write(d->st, &c, ino_id(ino),
-						    k == K_POLICY ? MFS_DOC_POLICY : MFS_DOC_METADATA);
+						    k == K_POLICY ? MFS_DOC_POLICY : MFS_DOC_METADATA,
+						    false);
 			if (r < 0)
 				return r;
 		}

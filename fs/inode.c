@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/fsuid.h>
+#include <sys/syscall.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -511,7 +512,10 @@ void as_caller(struct mfsd *d, const struct mfs_caller *c)
 {
 	if (!d->daemon_root || !c || c->uid == 0)
 		return;
-	/* Per thread on Linux: other requests keep their own identity. */
+	/* Per thread on Linux: other requests keep their own identity. The
+	 * raw system call, not glibc's setgroups(), which would change every
+	 * thread of the process. */
+	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
 	setfsgid(c->gid);
 	setfsuid(c->uid);
 }
@@ -522,4 +526,5 @@ void as_daemon(struct mfsd *d)
 		return;
 	setfsuid(0);
 	setfsgid(0);
+	syscall(SYS_setgroups, (size_t)0, NULL);
 }

@@ -45,6 +45,7 @@ const struct fuse_lowlevel_ops mfs_ops = {
 	.forget = dir_forget,
 	.forget_multi = dir_forget_multi,
 	.getattr = attr_getattr,
+	.access = attr_access,
 	.setattr = attr_setattr,
 	.readlink = link_readlink,
 	.mknod = dir_mknod,

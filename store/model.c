@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -371,12 +372,18 @@ int mfs_model_doc_get(struct mfs_store *st, uint64_t id, enum mfs_model_doc doc,
 }
 
 static int may_write(struct mfs_store *st, const struct mfs_caller *c,
-		     const struct rec_model *rm, const char *name, enum mfs_model_doc doc)
+		     const struct rec_model *rm, const char *name, enum mfs_model_doc doc,
+		     bool quiet)
 {
-	if (doc != MFS_DOC_POLICY)
+	if (doc != MFS_DOC_POLICY) {
+		if (quiet)
+			return mfs_perm_check(c, rm->uid, rm->gid, rm->mode, W_OK | X_OK);
 		return store_model_writable(c, rm, name);
+	}
 	if (!c || c->uid == rm->uid || mfs_caller_is_admin(st, c))
 		return 0;
+	if (quiet)
+		return -EACCES;
 	mfs_audit_denial(st, c, "model.policy", name, NULL, NULL, EACCES,
 			 "only the model's owner and admins write its policy");
 	return mfs_log_errno(-EACCES, "refusing '%s/policy.json' to uid %u: only the model's owner (uid %u) and admins write it",
@@ -384,7 +391,7 @@ static int may_write(struct mfs_store *st, const struct mfs_caller *c,
 }
 
 int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
-			    uint64_t id, enum mfs_model_doc doc)
+			    uint64_t id, enum mfs_model_doc doc, bool quiet)
 {
 	struct rec_model rm;
 	char name[MFS_MODEL_NAME_MAX + 1];
@@ -394,6 +401,8 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 	if (id == 0 && doc == MFS_DOC_POLICY) {
 		if (mfs_caller_is_admin(st, c))
 			return 0;
+		if (quiet)
+			return -EACCES;
 		mfs_audit_denial(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
 				 "only admins may write the registry's policy.json");
 		return mfs_log_errno(-EACCES, "refusing the registry's policy.json to uid %u: only admins write it",
@@ -406,7 +415,7 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 	mdb_txn_abort(txn);
 	if (r < 0)
 		return r;
-	return may_write(st, c, &rm, name, doc);
+	return may_write(st, c, &rm, name, doc, quiet);
 }
 
 int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
@@ -428,7 +437,7 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
 	if (r < 0)
 		goto out;
-	r = may_write(st, c, &rm, name, doc);
+	r = may_write(st, c, &rm, name, doc, false);
 	if (r < 0) {
 		mdb_txn_abort(txn);
 		return r;

@@ -2,6 +2,7 @@
 #ifndef MFS_MODEL_H
 #define MFS_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -64,9 +65,10 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 /* May c write the model's document (id 0 with MFS_DOC_POLICY: the
  * registry's policy)? metadata.json: whoever may write the model directory;
  * policy.json: the model's owner and admins; the registry's: admins.
- * Returns 0, or -EACCES (logged; a policy refusal is audited), -ENOENT. */
+ * Returns 0, or -EACCES (unless quiet, as for access(2): logged, and a
+ * policy refusal audited), -ENOENT. */
 int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
-			    uint64_t id, enum mfs_model_doc doc);
+			    uint64_t id, enum mfs_model_doc doc, bool quiet);
 
 /* index.json: every model with owner, version count, latest and aliases.
  * Ownership: caller owns *ret; free(). */

@@ -417,3 +417,59 @@ def test_policy_from_git_with_cp_and_rsync(mounted, tmp_path):
     util.run(['rsync', '--inplace', str(src / 'policy.json'), pjoin(mdir, 'policy.json')])
     assert util.read_json(pjoin(mdir, 'policy.json'))['aliases']['production'] == \
         {'approvals': 1}
+
+
+def test_posix_search_read_and_access(mounted, users):
+    '''Without default_permissions the kernel checks no search permission
+    and answers access() itself: modelfs does both, on the recorded modes;
+    sealed content is EROFS for W_OK, for everyone.'''
+    util.open_path(mounted.mnt)
+    alice, bob, dave = users['mfs_alice'], users['mfs_bob'], users['mfs_dave']
+    assert attempt(alice, "os.mkdir('priv', 0o750)", mounted.models) == 'ok'
+    vdir = pjoin(mounted.models, 'priv', 'versions', '1.0.0')
+    assert attempt(alice, "os.mkdir(%r); open(%r, 'wb').write(b'x');"
+                   " os.setxattr(%r, 'user.modelfs.seal', b'1')"
+                   % (vdir, pjoin(vdir, 'w.bin'), vdir), mounted.models) == 'ok'
+    os.chown(pjoin(mounted.models, 'priv'), alice.uid, users['mfs_bob'].groups[0])
+    f = pjoin(vdir, 'w.bin')
+    # dave: other, no x on priv/: every path below it is EACCES
+    assert attempt(dave, "os.stat(%r)" % f, '/') == 'EACCES'
+    assert attempt(dave, "os.listdir(%r)" % pjoin(mounted.models, 'priv'), '/') == 'EACCES'
+    assert attempt(dave, "os.chdir(%r)" % pjoin(mounted.models, 'priv'), '/') == 'EACCES'
+    assert attempt(dave, "assert not os.access(%r, os.X_OK)"
+                   % pjoin(mounted.models, 'priv'), '/') == 'ok'
+    # bob: group mfs_ml (r-x): may read, may not write
+    assert attempt(bob, "os.stat(%r)" % f, '/') == 'ok'
+    assert attempt(bob, "assert os.access(%r, os.R_OK)" % f, '/') == 'ok'
+    assert attempt(bob, "assert not os.access(%r, os.W_OK)"
+                   % pjoin(mounted.models, 'priv'), '/') == 'ok'
+    # W_OK on sealed content: EROFS for everyone, root too
+    check = ("import ctypes\n    libc = ctypes.CDLL(None, use_errno=True)\n    "
+             "assert libc.access(%r.encode(), os.W_OK) == -1\n    "
+             "raise OSError(ctypes.get_errno(), 'access')" % f)
+    assert attempt(alice, check, '/') == 'EROFS'
+    assert attempt(users['mfs_erin'], check, '/') == 'EACCES'   # no search on priv/
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.access(f.encode(), os.W_OK) == -1 and ctypes.get_errno() == errno.EROFS
+    assert os.access(f, os.R_OK)
+
+
+def test_supplementary_groups_in_drafts(mounted, users):
+    '''A draft shared with a team through its group: a member whose primary
+    group is another writes into it (the daemon takes the caller's
+    supplementary groups for the draft's real files too).'''
+    import grp
+    util.open_path(mounted.mnt)
+    alice, carol, dave = users['mfs_alice'], users['mfs_carol'], users['mfs_dave']
+    ops = grp.getgrnam('mfs_ops').gr_gid
+    mdir = pjoin(mounted.models, 'team')
+    assert attempt(alice, "os.mkdir('team', 0o777)", mounted.models) == 'ok'
+    vdir = pjoin(mdir, 'versions', '1.0.0')
+    assert attempt(alice, "os.mkdir(%r, 0o770)" % vdir, '/') == 'ok'
+    os.chown(vdir, alice.uid, ops)
+    os.chmod(vdir, 0o770)       # mkdir's mode went through the umask
+    assert carol.gid != ops and ops in carol.groups
+    assert attempt(carol, "open(%r, 'wb').write(b'c')" % pjoin(vdir, 'c.bin'), '/') == 'ok'
+    assert attempt(dave, "open(%r, 'wb').write(b'd')" % pjoin(vdir, 'd.bin'), '/') == 'EACCES'
+    assert sorted(os.listdir(vdir)) == ['c.bin']
