@@ -65,7 +65,7 @@ int mfs_gate_expr_parse(const char *text, struct mfs_gate_expr *ret)
 		p++;
 	if (!*p || strlen(p) >= sizeof(e.str) + 2)
 		return -EINVAL;
-	v = cJSON_Parse(p);
+	v = cJSON_ParseWithOpts(p, NULL, 1);	/* nothing after the value */
 	if (!v)
 		return -EINVAL;
 	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
@@ -126,7 +126,7 @@ static bool eval_value(const struct mfs_gate_expr *e, const cJSON *v)
 
 bool mfs_gate_expr_eval(const struct mfs_gate_expr *e, const char *value_json)
 {
-	cJSON *v = value_json ? cJSON_Parse(value_json) : NULL;
+	cJSON *v = value_json ? cJSON_ParseWithOpts(value_json, NULL, 1) : NULL;
 	bool ok;
 
 	if (value_json && !v)
