@@ -139,6 +139,9 @@ def test_unauthorised_alias_moves_get_eacces(mounted, gov, users):
     res = util.run_as(users['mfs_carol'], ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
     assert res.returncode != 0 and b'Permission denied' in res.stderr, res.stderr
     assert not os.path.lexists(pjoin(gov, 'staging'))
+    # ln removed its temporary link (carol, named in a rule, may)
+    assert sorted(os.listdir(gov)) == ['history.jsonl', 'latest', 'metadata.json',
+                                       'policy.json', 'versions']
     # dave is named nowhere and cannot write the model: not even ln's
     # temporary link
     res = util.run_as(users['mfs_dave'], ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
