@@ -404,7 +404,8 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	int r;
 
 	if (mfs_alias_name_check(name) < 0)
-		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name);
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name),
+				       -EINVAL, move ? "alias.move" : "alias.create", model_id, name);
 	r = begin(st, c, model_id, &txn, model, sizeof(model));
 	if (r < 0)
 		return r;
@@ -429,7 +430,9 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_log_errno(rv.state == MFS_V_TOMBSTONE ? -ENOENT : -EINVAL,
 				  "refusing alias '%s' of '%s': version '%s' is %s",
 				  name, model, vname, mfs_vstate_name(rv.state));
-		goto out;
+		mdb_txn_abort(txn);
+		return store_denied(st, c, r, -EINVAL, move ? "alias.move" : "alias.create",
+				    model, vname, name);
 	}
 	ra.vid = vid;
 	ra.ctime_ns = mfs_now_ns();
@@ -495,7 +498,8 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	int r, hb;
 
 	if (mfs_alias_name_check(to) < 0)
-		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to);
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to),
+				       -EINVAL, "alias.move", model_id, to);
 	r = begin(st, c, model_id, &txn, model, sizeof(model));
 	if (r < 0)
 		return r;

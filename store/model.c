@@ -124,9 +124,9 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	int r, rc;
 
 	if (mfs_model_name_check(name) < 0)
-		return mfs_log_errno(-EINVAL,
+		return store_denied(st, c, mfs_log_errno(-EINVAL,
 				     "refusing model name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'",
-				     name);
+				     name), -EINVAL, "model.create", name, NULL, NULL);
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
@@ -239,7 +239,7 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, "model.remove", name, NULL, NULL);
 }
 
 int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
@@ -247,7 +247,7 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 {
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
-	char name[MFS_MODEL_NAME_MAX + 1];
+	char name[MFS_MODEL_NAME_MAX + 1] = "";
 	MDB_val nk, v;
 	int r;
 
@@ -280,7 +280,7 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, "model.setattr", name, NULL, NULL);
 }
 
 static int cmp_model(const void *a, const void *b)
@@ -355,7 +355,7 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	const char *fname = doc == MFS_DOC_POLICY ? "policy.json" : "metadata.json";
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
-	char name[MFS_MODEL_NAME_MAX + 1], why[200];
+	char name[MFS_MODEL_NAME_MAX + 1] = "", why[200];
 	cJSON *j = NULL, *f;
 	struct key k;
 	MDB_val v;
@@ -396,7 +396,8 @@ out:
 	cJSON_Delete(j);
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, doc == MFS_DOC_POLICY ? "model.policy" : "model.metadata",
+			    name, NULL, NULL);
 }
 
 /* index.json is composed from the public calls: it is a view, not a table. */

@@ -25,6 +25,7 @@ static const struct cmd cmds[] = {
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
 	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
+	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
 };
 
 static void usage(FILE *f)
