@@ -609,31 +609,38 @@ int mfs_audit_denial_ids(struct mfs_store *st, const struct mfs_caller *c, const
 
 /*============================================================ render */
 
-/* May c see rec? Admins see all; others the records of models they own
- * and their own records that name no model. */
+/* May c (not an admin) see the record v? The owner of the model it names
+ * sees it; a record naming no model, or one that does not exist (refused,
+ * or removed since), is its author's. owned caches the last model looked
+ * up (a trail runs in streaks of one model). */
+struct owned {
+	char name[256];
+	int state;	/* 1 c owns it, 0 another does, -1 no such model */
+};
+
 static bool visible(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
-		    const MDB_val *v, char *cache_name, size_t cache_n, bool *cache_ok)
+		    const MDB_val *v, struct owned *o)
 {
 	cJSON *rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
 	const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "model"));
 	cJSON *uid = cJSON_GetObjectItemCaseSensitive(rec, "uid");
-	bool ok = false;
+	bool author = cJSON_IsNumber(uid) && uid->valuedouble == (double)c->uid, ok;
 
 	if (!rec)
 		return false;
-	if (!m) {
-		ok = cJSON_IsNumber(uid) && uid->valuedouble == (double)c->uid;
-	} else if (!strcmp(m, cache_name)) {
-		ok = *cache_ok;
-	} else {
+	if (m && strcmp(m, o->name)) {
 		MDB_val k = { strlen(m), (void *)m }, mv;
 		struct rec_model rm;
 
-		ok = k.mv_size && mdb_get(txn, st->dbi[DB_MODELS], &k, &mv) == 0 &&
-		     (rec_get(&rm, sizeof(rm), &mv), rm.uid == c->uid);
-		snprintf(cache_name, cache_n, "%s", m);
-		*cache_ok = ok;
+		if (k.mv_size && mdb_get(txn, st->dbi[DB_MODELS], &k, &mv) == 0) {
+			rec_get(&rm, sizeof(rm), &mv);
+			o->state = rm.uid == c->uid;
+		} else {
+			o->state = -1;
+		}
+		snprintf(o->name, sizeof(o->name), "%s", m);
 	}
+	ok = m ? o->state == 1 || (o->state == -1 && author) : author;
 	cJSON_Delete(rec);
 	return ok;
 }
@@ -642,8 +649,7 @@ int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **re
 		     size_t *ret_len)
 {
 	struct lines l = { 0 };
-	char cache_name[256] = "";
-	bool cache_ok = false;
+	struct owned o = { "", -1 };
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -656,7 +662,7 @@ int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **re
 		return r;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		if (visible(st, txn, c, &v, cache_name, sizeof(cache_name), &cache_ok))
+		if (visible(st, txn, c, &v, &o))
 			r = lines_add(&l, v.mv_data, v.mv_size);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
