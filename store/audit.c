@@ -574,9 +574,10 @@ int mfs_audit_refuse(struct mfs_store *st, const struct mfs_caller *c, const cha
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	mfs_log(MFS_LOG_INFO, "%s", reason);
-	mfs_audit_denial(st, c, op, model, version, alias, err < 0 ? -err : err, reason);
-	return err < 0 ? err : -err;
+	err = err < 0 ? err : -err;
+	mfs_log_errno(err, "%s", reason);
+	mfs_audit_denial(st, c, op, model, version, alias, -err, reason);
+	return err;
 }
 
 int mfs_audit_denial_ids(struct mfs_store *st, const struct mfs_caller *c, const char *op,
