@@ -492,6 +492,11 @@ int main(int argc, char **argv)
 		goto out_dlock;
 	if (gov.key && mfs_store_set_audit_key(d.st, gov.key, gov.keylen) < 0)
 		goto out_store;
+	if (!gov.key && mfs_audit_keyed(d.st) == 1) {
+		fprintf(stderr, "modelfs: refusing to start: the audit trail of '%s' is keyed (HMAC); give -o audit_key=FILE, or records appended without it would break the chain\n",
+			store);
+		goto out_store;
+	}
 	if (gov.has_admin)
 		mfs_store_set_admin_group(d.st, gov.admin_gid);
 	if (gov.hook) {

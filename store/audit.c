@@ -742,25 +742,48 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t keylen,
 	return r;
 }
 
-int mfs_audit_head(struct mfs_store *st, uint64_t *ret_seq, char ret_hash[65])
+/* last_record() in a read transaction of its own. */
+static int read_last(struct mfs_store *st, uint64_t *ret_seq, char prev[65], cJSON **ret_last)
 {
 	MDB_txn *txn;
+	int r = store_txn_begin(st, false, &txn);
+
+	if (r < 0)
+		return r;
+	r = last_record(st, txn, ret_seq, prev, ret_last);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int mfs_audit_head(struct mfs_store *st, uint64_t *ret_seq, char ret_hash[65])
+{
 	cJSON *last = NULL;
 	uint64_t seq;
 	char prev[65];
-	int r;
+	int r = read_last(st, &seq, prev, &last);
 
-	r = store_txn_begin(st, false, &txn);
-	if (r < 0)
-		return r;
-	r = last_record(st, txn, &seq, prev, &last);
-	mdb_txn_abort(txn);
 	cJSON_Delete(last);
 	if (r < 0)
 		return r;
 	*ret_seq = seq;
 	strcpy(ret_hash, seq ? prev : "");
 	return 0;
+}
+
+int mfs_audit_keyed(struct mfs_store *st)
+{
+	cJSON *last = NULL;
+	uint64_t seq;
+	char prev[65];
+	const char *ch;
+	int r = read_last(st, &seq, prev, &last);
+
+	if (r == 0) {
+		ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "chain"));
+		r = ch && !strcmp(ch, chain_names[CH_HMAC]);
+	}
+	cJSON_Delete(last);
+	return r;
 }
 
 int mfs_audit_key_load(const char *path, void **ret_key, size_t *ret_len)

@@ -88,6 +88,11 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t len,
  * empty) and hash. Returns 0 or -errno. */
 int mfs_audit_head(struct mfs_store *st, uint64_t *ret_seq, char ret_hash[65]);
 
+/* Does the trail end in an HMAC record? Then only a key holder may extend
+ * it: a record without the key would be a downgrade, a broken link.
+ * Returns 1, 0 (no, or no records), or -errno. */
+int mfs_audit_keyed(struct mfs_store *st);
+
 /* Read an audit key file once: its bytes, a final newline excluded, at most
  * 4096. Returns 0, or: -EPERM if the file is readable by every user;
  * -EINVAL if it is empty, too long or not a regular file; -errno of open.

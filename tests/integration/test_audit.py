@@ -216,6 +216,10 @@ def test_hmac_chain_needs_the_key(mounted, tmp_path):
     mounted.stop()
     rewrite_audit(mounted.store, edit(3, b'"uid":0,', b'"uid":7,'))
     assert verify(mounted.store, '--key', key).returncode == 1
+    # A keyed trail is extended with its key or not at all.
+    res = util.run([util.MODELFS, '-o', 'store=' + mounted.store, mounted.mnt], check=False)
+    assert res.returncode != 0 and b'is keyed (HMAC); give -o audit_key' in res.stderr
+    assert not os.path.ismount(mounted.mnt)
     mounted.start()
 
 

@@ -66,9 +66,12 @@ static void test_audit_key_extends_the_chain_with_hmac(void **state)
 	struct mfs_audit_check res;
 	static const char key[] = "k3y", wrong[] = "n0pe";
 
+	assert_int_equal(mfs_audit_keyed(f->st), 0);
 	models(f, "plain", 2);
+	assert_int_equal(mfs_audit_keyed(f->st), 0);
 	assert_int_equal(mfs_store_set_audit_key(f->st, key, 3), 0);
 	models(f, "keyed", 2);
+	assert_int_equal(mfs_audit_keyed(f->st), 1);
 	assert_int_equal(mfs_audit_verify(f->st, key, 3, &res), 0);
 	assert_int_equal(res.count, 4);
 	assert_int_equal(mfs_audit_verify(f->st, NULL, 0, &res), 0);
