@@ -492,7 +492,8 @@ sealed:
 	if (harmless(&cur, attr, to_set))
 		return 0;
 	ino_label(d, ino, label, sizeof(label));
-	return mfs_log_errno(-EROFS, "refusing to change '%s': the version is sealed", label);
+	return fs_deny(d, &c, ino, "version.write", NULL, -EROFS,
+		       "refusing to change '%s': the version is sealed", label);
 }
 
 void attr_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -594,8 +595,8 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	if (vid && !sealed)
 		return 0;
 	if (k == K_SENTRY || k == K_VERSION || sealed)
-		return mfs_log_errno(-EROFS, "refusing '%s' on '%s': the version is sealed",
-				     name, label);
+		return fs_deny(d, &c, ino, "version.write", NULL, -EROFS,
+			       "refusing '%s' on '%s': the version is sealed", name, label);
 	return mfs_log_errno(-EOPNOTSUPP, "refusing '%s' on '%s'", name, label);
 }
 

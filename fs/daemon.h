@@ -178,17 +178,30 @@ void forget_wait(struct mfsd *d);
 /* Start the seal_idle thread (no-op when d->seal_idle is 0). */
 int idle_start(struct mfsd *d, pthread_t *ret);
 
+/* ---- deny.c ---- */
+/* A refusal that is a registry event: log the reason (mfs_log_errno) and
+ * record an audit denial of op for the model/version of ino (version names
+ * a version that has no inode yet, e.g. a refused mkdir; may be NULL).
+ * Returns err (negative). */
+int fs_deny(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, const char *op,
+	    const char *version, int err, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
 /* ---- vfile.c ---- */
 struct handle;
-/* Render the virtual file ino. Returns 0, or -errno.
+/* Render the virtual file ino as c sees it (audit.jsonl differs per
+ * caller; NULL: an admin's view). Returns 0, or -errno.
  * Ownership: caller owns *ret; free(). */
-int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len);
+int vfile_render(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, char **ret,
+		 size_t *ret_len);
 /* Is ino a document users may write (model metadata/policy, draft
  * metadata.json)? */
 bool vfile_writable(struct mfsd *d, uint64_t ino);
 /* The size vfile_render() would give now, rendering only if the store
  * changed since the last time (stat of audit.jsonl or index.json must not
- * cost a rendering of the registry each time). Returns 0 or -errno. */
+ * cost a rendering of the registry each time). audit.jsonl: the size of
+ * an admin's view, an upper bound of what others read (fstat of an open
+ * handle gives its snapshot's exact size). Returns 0 or -errno. */
 int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret);
 /* Store a written document. Returns 0, or -EINVAL (logged) etc. */
 int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,

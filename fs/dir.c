@@ -845,8 +845,8 @@ void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /*============================================================ mkdir etc */
 
 /* What a name may be in a directory that is not a draft. */
-static int refuse_here(struct mfsd *d, uint64_t parent, const char *name,
-		       const char *what)
+static int refuse_here(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
+		       const char *name, const char *what)
 {
 	char label[512];
 
@@ -863,8 +863,8 @@ static int refuse_here(struct mfsd *d, uint64_t parent, const char *name,
 	if (ino_kind(parent) == K_VERSIONS)
 		return mfs_log_errno(-EINVAL, "refusing %s '%s/versions/%s': versions/ holds version directories only",
 				     what, label, name);
-	return mfs_log_errno(-EROFS, "refusing %s '%s/%s': the version is sealed", what,
-			     label, name);
+	return fs_deny(d, c, parent, "version.write", NULL, -EROFS,
+		       "refusing %s '%s/%s': the version is sealed", what, label, name);
 }
 
 static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mode,
@@ -892,7 +892,7 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	}
 	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	if (r == -ENOTDIR || r == -EROFS)
-		return refuse_here(d, parent, name, "directory");
+		return refuse_here(d, &c, parent, name, "directory");
 	if (r < 0)
 		return r;
 	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
@@ -936,7 +936,7 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	if (r < 0)
 		return (r == -ENOTDIR || r == -EROFS) ?
-			       refuse_here(d, parent, name, "node") : r;
+			       refuse_here(d, &c, parent, name, "node") : r;
 	if (!S_ISREG(mode)) {
 		draft_op_end(d, vid);
 		close(fd);
@@ -1041,8 +1041,8 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	return r;
 refuse:
 	ino_label(d, parent, label, sizeof(label));
-	return mfs_log_errno(-EROFS, "refusing to remove '%s' from '%s': the version is sealed",
-			     name, label);
+	return fs_deny(d, &c, parent, "version.write", NULL, -EROFS,
+		       "refusing to remove '%s' from '%s': the version is sealed", name, label);
 }
 
 void dir_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)

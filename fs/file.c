@@ -391,7 +391,8 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	return 0;
 }
 
-static int open_snapshot(struct mfsd *d, uint64_t ino, int flags, struct handle **ret)
+static int open_snapshot(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int flags,
+			 struct handle **ret)
 {
 	struct handle *h = handle_new(H_SNAP, ino);
 	int r;
@@ -414,12 +415,12 @@ static int open_snapshot(struct mfsd *d, uint64_t ino, int flags, struct handle 
 		free(h);
 		ino_label(d, ino, label, sizeof(label));
 		if (ino_vid(d, ino, &sealed) && sealed)
-			return mfs_log_errno(-EROFS, "refusing to write '%s': the version is sealed",
-					     label);
+			return fs_deny(d, c, ino, "version.write", NULL, -EROFS,
+				       "refusing to write '%s': the version is sealed", label);
 		return mfs_log_errno(-EPERM, "refusing to write '%s': kept by the registry",
 				     label);
 	}
-	r = vfile_render(d, ino, &h->buf, &h->len);
+	r = vfile_render(d, c, ino, &h->buf, &h->len);
 	if (r < 0) {
 		free(h);
 		return r;
@@ -470,8 +471,12 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 
 			/* Recorded owners and modes still apply once sealed. */
 			r = mfs_perm_check(&c, e.uid, e.gid, e.mode, R_OK);
-			if (r < 0)
-				return r;
+			if (r < 0) {
+				ino_label(d, ino, label, sizeof(label));
+				return fs_deny(d, &c, ino, "version.read", NULL, r,
+					       "refusing uid %u: '%s' is not readable for it (mode %04o)",
+					       (unsigned)c.uid, label, (unsigned)(e.mode & 07777));
+			}
 		}
 		h = handle_new(H_SEALED, ino);
 		if (!h)
@@ -524,16 +529,19 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 	case K_HISTORY:
 	case K_VMETA:
 	case K_VLINEAGE:
-		if (wants_write(fi->flags) && (k == K_MMETA || k == K_POLICY)) {
+		{
 			struct mfs_caller c = caller_of(req);
 
-			r = mfs_model_doc_may_write(d->st, &c, ino_id(ino),
-						    k == K_POLICY ? MFS_DOC_POLICY : MFS_DOC_METADATA,
-						    false);
-			if (r < 0)
-				return r;
+			if (wants_write(fi->flags) && (k == K_MMETA || k == K_POLICY)) {
+				r = mfs_model_doc_may_write(d->st, &c, ino_id(ino),
+							    k == K_POLICY ? MFS_DOC_POLICY
+									  : MFS_DOC_METADATA,
+							    false);
+				if (r < 0)
+					return r;
+			}
+			r = open_snapshot(d, &c, ino, fi->flags, ret);
 		}
-		r = open_snapshot(d, ino, fi->flags, ret);
 		if (r == 0)
 			fi->direct_io = 1;
 		return r;
@@ -542,8 +550,12 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 	}
 sealed:
 	ino_label(d, ino, label, sizeof(label));
-	return mfs_log_errno(-EROFS, "refusing to open '%s' for writing: the version is sealed",
-			     label);
+	{
+		struct mfs_caller c = caller_of(req);
+
+		return fs_deny(d, &c, ino, "version.write", NULL, -EROFS,
+			       "refusing to open '%s' for writing: the version is sealed", label);
+	}
 }
 
 void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -577,8 +589,9 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	if (r == -ENOTDIR || r == -EROFS) {
 		ino_label(d, parent, label, sizeof(label));
 		if (r == -EROFS)
-			return mfs_log_errno(-EROFS, "refusing to create '%s' in '%s': the version is sealed",
-					     name, label);
+			return fs_deny(d, &c, parent, "version.write", NULL, -EROFS,
+				       "refusing to create '%s' in '%s': the version is sealed",
+				       name, label);
 		return mfs_log_errno(-EINVAL, "refusing to create file '%s' in '%s': only versions hold files",
 				     name, label);
 	}

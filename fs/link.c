@@ -87,8 +87,8 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	ino_label(d, parent, label, sizeof(label));
 	if (r == -EROFS)
-		return mfs_log_errno(-EROFS, "refusing symlink '%s' in '%s': the version is sealed",
-				     name, label);
+		return fs_deny(d, &c, parent, "version.write", NULL, -EROFS,
+			       "refusing symlink '%s' in '%s': the version is sealed", name, label);
 	if (r == -ENOTDIR)
 		return mfs_log_errno(-EINVAL, "refusing symlink '%s' in '%s': aliases live in a model directory, links to files inside versions",
 				     name, parent == FUSE_ROOT_ID ? "/" : label);
@@ -302,8 +302,8 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 		r = draft_dirfd(d, newparent, &v2, &fd2);
 	}
 	if (r == -EROFS) {
-		r = mfs_log_errno(-EROFS, "refusing to rename '%s' in '%s': the version is sealed",
-				  name, label);
+		r = fs_deny(d, &c, parent, "version.write", NULL, -EROFS,
+			    "refusing to rename '%s' in '%s': the version is sealed", name, label);
 		goto out;
 	}
 	if (r == -ENOTDIR) {
@@ -369,9 +369,12 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 
 	ino_label(d, newparent, label, sizeof(label));
 	r = draft_dirfd_mut(d, newparent, &vid, &fd);
-	if (r == -EROFS)
-		return mfs_log_errno(-EROFS, "refusing link '%s' in '%s': the version is sealed",
-				     newname, label);
+	if (r == -EROFS) {
+		struct mfs_caller c = caller_of(req);
+
+		return fs_deny(d, &c, newparent, "version.write", NULL, -EROFS,
+			       "refusing link '%s' in '%s': the version is sealed", newname, label);
+	}
 	if (r == -ENOTDIR)
 		return mfs_log_errno(-EXDEV, "refusing link '%s' in '%s': hard links live within one draft",
 				     newname, label);

@@ -13,10 +13,13 @@
 #include <unistd.h>
 #include <grp.h>
 
+#include "audit.h"
 #include "daemon.h"
+#include "hook.h"
 #include "log.h"
 #include "model.h"
 #include "passthrough.h"
+#include "perm.h"
 #include "version.h"
 
 /*
@@ -37,6 +40,8 @@ struct opts {
 	int seal_idle;
 	bool nopassthrough;
 	bool foreground, debug, help, version;
+	char *audit_key, *admin_group, *hook;	/* -o audit_key=, admin_group=, hook= */
+	int hook_timeout;
 	struct fuse_args fargs;		/* what libfuse gets */
 };
 
@@ -55,6 +60,12 @@ static void usage(FILE *f, const char *prog)
 		"  -o seal_idle=N     seal drafts left untouched for N seconds\n"
 		"  -o nopassthrough   serve sealed files through the daemon (splice)\n"
 		"                     even where the kernel could read them directly\n"
+		"  -o audit_key=FILE  chain audit records with HMAC-SHA256 under the key\n"
+		"                     in FILE (read once; must not be world-readable)\n"
+		"  -o admin_group=G   members of group G (name or gid) are registry admins\n"
+		"  -o hook=PROGRAM    run PROGRAM (no shell) with each committed event's\n"
+		"                     audit record on stdin, in the background\n"
+		"  -o hook_timeout=N  kill a hook run after N seconds (default 10)\n"
 		"  -o OPTION          FUSE mount options (allow_other, ro, ...)\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      the version\n",
@@ -86,6 +97,25 @@ static int parse_o(struct opts *o, char *list)
 				return -1;
 			}
 			o->seal_idle = (int)v;
+		} else if (!strncmp(tok, "audit_key=", 10) || !strncmp(tok, "admin_group=", 12) ||
+			   !strncmp(tok, "hook=", 5)) {
+			char **dst = tok[0] == 'h' ? &o->hook :
+				     tok[1] == 'u' ? &o->audit_key : &o->admin_group;
+
+			free(*dst);
+			*dst = strdup(strchr(tok, '=') + 1);
+			if (!*dst)
+				return -1;
+		} else if (!strncmp(tok, "hook_timeout=", 13)) {
+			char *end;
+			long v = strtol(tok + 13, &end, 10);
+
+			if (*end || v <= 0 || v > 86400) {
+				fprintf(stderr, "modelfs: bad hook_timeout '%s': give seconds (1-86400)\n",
+					tok + 13);
+				return -1;
+			}
+			o->hook_timeout = (int)v;
 		} else if (!strcmp(tok, "nopassthrough")) {
 			o->nopassthrough = true;
 		} else if (!strcmp(tok, "passthrough")) {
@@ -265,6 +295,59 @@ static void seed_drafts(struct mfsd *d)
 	free(m);
 }
 
+/* What -o audit_key, admin_group and hook ask for, checked before the
+ * fork so that a bad one stops the start with its reason. */
+struct gov {
+	void *key;
+	size_t keylen;
+	gid_t admin_gid;
+	bool has_admin;
+	char *hook;		/* absolute: the daemon leaves its cwd */
+};
+
+static int gov_prepare(const struct opts *o, struct gov *g)
+{
+	if (o->audit_key && mfs_audit_key_load(o->audit_key, &g->key, &g->keylen) < 0) {
+		fprintf(stderr, "modelfs: refusing to start: audit key '%s' unusable (see above)\n",
+			o->audit_key);
+		return -1;
+	}
+	if (o->admin_group) {
+		struct group gr, *res = NULL;
+		char buf[4096], *end;
+		unsigned long v = strtoul(o->admin_group, &end, 10);
+
+		if (*o->admin_group && !*end) {
+			g->admin_gid = (gid_t)v;
+		} else if (getgrnam_r(o->admin_group, &gr, buf, sizeof(buf), &res) == 0 && res) {
+			g->admin_gid = res->gr_gid;
+		} else {
+			fprintf(stderr, "modelfs: refusing to start: no group '%s' (admin_group)\n",
+				o->admin_group);
+			return -1;
+		}
+		g->has_admin = true;
+	}
+	if (o->hook) {
+		g->hook = realpath(o->hook, NULL);
+		if (!g->hook || access(g->hook, X_OK) < 0) {
+			fprintf(stderr, "modelfs: refusing to start: hook '%s' is not an executable file: %s\n",
+				o->hook, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void gov_release(struct gov *g)
+{
+	if (g->key) {
+		memset(g->key, 0, g->keylen);
+		free(g->key);
+	}
+	free(g->hook);
+}
+
 static void ready(int fd, char status)
 {
 	if (fd < 0)
@@ -279,6 +362,8 @@ int main(int argc, char **argv)
 {
 	struct opts o = { .fargs = FUSE_ARGS_INIT(0, NULL) };
 	struct mfsd d = { 0 };
+	struct gov gov = { 0 };
+	struct hook *hook = NULL;
 	struct fuse_loop_config *cfg = NULL;
 	char *store = NULL, *mnt = NULL, fsname[PATH_MAX + 16];
 	int pipefd[2] = { -1, -1 }, r = 1, probe_fd = -1;
@@ -310,6 +395,8 @@ int main(int argc, char **argv)
 		if (!store)
 			goto out_args;
 	}
+	if (gov_prepare(&o, &gov) < 0)
+		goto out_args;
 	mnt = realpath(o.mount, NULL);
 	if (!mnt) {
 		fprintf(stderr, "modelfs: mount point '%s': %s\n", o.mount, strerror(errno));
@@ -354,6 +441,10 @@ int main(int argc, char **argv)
 			free(store);
 			free(mnt);
 			free(o.store_owned);
+			free(o.audit_key);
+			free(o.admin_group);
+			free(o.hook);
+			gov_release(&gov);
 			fuse_opt_free_args(&o.fargs);
 			return status ? 1 : 0;
 		}
@@ -399,6 +490,20 @@ int main(int argc, char **argv)
 	pthread_cond_init(&d.cond, NULL);
 	if (mfs_store_open(store, MFS_STORE_SERVE | MFS_STORE_CREATE, mnt, &d.st) < 0)
 		goto out_dlock;
+	if (gov.key && mfs_store_set_audit_key(d.st, gov.key, gov.keylen) < 0)
+		goto out_store;
+	if (!gov.key && mfs_audit_keyed(d.st) == 1) {
+		fprintf(stderr, "modelfs: refusing to start: the audit trail of '%s' is keyed (HMAC); give -o audit_key=FILE, or records appended without it would break the chain\n",
+			store);
+		goto out_store;
+	}
+	if (gov.has_admin)
+		mfs_store_set_admin_group(d.st, gov.admin_gid);
+	if (gov.hook) {
+		if (hook_start(gov.hook, o.hook_timeout, &hook) < 0)
+			goto out_store;
+		mfs_store_set_event_sink(d.st, hook_event, hook);
+	}
 	/* Any regular file of the store shows whether its filesystem can
 	 * back passthrough opens: the lock file is one. */
 	{
@@ -470,6 +575,9 @@ out_store:
 	pt_free(d.pt);
 	if (probe_fd >= 0)
 		close(probe_fd);
+	if (d.st)
+		mfs_store_set_event_sink(d.st, NULL, NULL);
+	hook_stop(hook);
 	mfs_store_close(d.st);
 out_dlock:
 	node_table_free(&d);
@@ -483,6 +591,10 @@ out_args:
 	free(store);
 	free(mnt);
 	free(o.store_owned);
+	free(o.audit_key);
+	free(o.admin_group);
+	free(o.hook);
+	gov_release(&gov);
 	fuse_opt_free_args(&o.fargs);
 	return r;
 }

@@ -17,44 +17,45 @@
  * documents are buffered by file.c and handed back to the store at close.
  */
 
-typedef int (*render_fn)(struct mfsd *d, uint64_t id, char **ret, size_t *ret_len);
+typedef int (*render_fn)(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret,
+			 size_t *ret_len);
 
-static int r_mmeta(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_mmeta(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	return mfs_model_doc_get(d->st, id, MFS_DOC_METADATA, ret, len);
 }
 
-static int r_policy(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_policy(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	return mfs_model_doc_get(d->st, id, MFS_DOC_POLICY, ret, len);
 }
 
-static int r_history(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_history(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	return mfs_alias_history_render(d->st, id, ret, len);
 }
 
-static int r_vmeta(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_vmeta(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	return mfs_version_render_metadata(d->st, id, ret, len);
 }
 
-static int r_lineage(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_lineage(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	return mfs_version_render_lineage(d->st, id, ret, len);
 }
 
 /* The two renderings that read the whole registry leave its pages
  * mapped: give them back, so the daemon's size does not grow with it. */
-static int r_audit(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_audit(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
-	int r = mfs_audit_render(d->st, ret, len);
+	int r = mfs_audit_render(d->st, c, ret, len);
 
 	mfs_store_trim(d->st);
 	return r;
 }
 
-static int r_index(struct mfsd *d, uint64_t id, char **ret, size_t *len)
+static int r_index(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
 	int r = mfs_model_index_render(d->st, ret, len);
 
@@ -77,14 +78,15 @@ static const struct vfile {
 	{ K_VLINEAGE, 0, "lineage.json", r_lineage },
 };
 
-int vfile_render(struct mfsd *d, uint64_t ino, char **ret, size_t *ret_len)
+int vfile_render(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, char **ret,
+		 size_t *ret_len)
 {
 	enum ino_kind k = ino_kind(ino);
 
 	for (size_t i = 0; i < sizeof(vfiles) / sizeof(vfiles[0]); i++) {
 		if (vfiles[i].kind != k || (k == K_FIXED && vfiles[i].fixed != ino))
 			continue;
-		return vfiles[i].render(d, ino_id(ino), ret, ret_len);
+		return vfiles[i].render(d, c, ino_id(ino), ret, ret_len);
 	}
 	return -ENOENT;
 }
@@ -111,7 +113,7 @@ int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret)
 		}
 		pthread_mutex_unlock(&d->lock);
 	}
-	r = vfile_render(d, ino, &buf, &len);
+	r = vfile_render(d, NULL, ino, &buf, &len);
 	if (r < 0)
 		return r;
 	free(buf);

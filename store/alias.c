@@ -451,7 +451,7 @@ static int end(struct mfs_store *st, const struct mfs_caller *c, struct op *o, i
 		return store_txn_commit(o->txn);
 	if (o->txn)
 		mdb_txn_abort(o->txn);
-	if ((r == -EACCES || r == -EPERM) && o->why[0]) {
+	if (o->why[0]) {
 		mfs_log(MFS_LOG_WARN, "refusing %s of alias '%s' by uid %u: %s", o->event,
 			o->alias ? o->alias : "?", (unsigned)c->uid, o->why);
 		mfs_audit_denial(st, c, o->event, o->model, o->version, o->alias, -r, o->why);
@@ -473,7 +473,8 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	int r;
 
 	if (mfs_alias_name_check(name) < 0)
-		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name);
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name),
+				       -EINVAL, move ? "alias.move" : "alias.create", model_id, name);
 	r = begin(st, model_id, "alias.create", name, &o);
 	if (r < 0)
 		return r;
@@ -501,6 +502,8 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 		r = mfs_log_errno(rv.state == MFS_V_TOMBSTONE ? -ENOENT : -EINVAL,
 				  "refusing alias '%s' of '%s': version '%s' is %s",
 				  name, o.model, vname, mfs_vstate_name(rv.state));
+		snprintf(o.why, sizeof(o.why), "version '%s' is %s", vname,
+			 mfs_vstate_name(rv.state));
 		goto out;
 	}
 	r = may(st, c, &o, name, false);
@@ -575,7 +578,8 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	int r, hb;
 
 	if (mfs_alias_name_check(to) < 0)
-		return mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to);
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to),
+				       -EINVAL, "alias.move", model_id, to);
 	r = begin(st, model_id, "alias.move", to, &o);
 	if (r < 0)
 		return r;

@@ -19,6 +19,7 @@
 
 #include "store.h"
 #include "hash.h"
+#include "audit.h"
 
 #define MFS_SCHEMA_VERSION 1
 #define MFS_MAP_SIZE (64ULL << 30)	/* sparse: users never meet MAP_FULL */
@@ -94,6 +95,18 @@ struct mfs_store {
 	size_t map_len;			/* lock */
 	gid_t admin_gid;		/* set before serving, then read-only */
 	bool has_admin_gid;
+	void *audit_key;		/* set before serving, then read-only */
+	size_t audit_key_len;
+	mfs_event_sink_fn sink;		/* set before serving, then read-only */
+	void *sink_ctx;
+	/* Audit records of the open write txn, for the sink at its commit
+	 * (audit.c). LMDB has one write txn at a time; the lock is for
+	 * readers' commits that look. */
+	pthread_mutex_t ev_lock;	/* protects pend* */
+	pthread_mutex_t sink_lock;	/* keeps sink calls in commit order */
+	MDB_txn *pend_txn;
+	char **pend;
+	size_t npend, pend_cap;
 };
 
 /* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */
@@ -167,6 +180,26 @@ void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name);
 struct cJSON;
 int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
 		const char *event, struct cJSON *fields);
+
+/* Record r as a denial of op when it is a refusal (-EACCES, -EPERM, -EROFS,
+ * or also, e.g. -EINVAL where that means a name the rules refuse), after
+ * the operation's txn ended; the reason is the thread's last refusal log
+ * line. model "" counts as none. Returns r unchanged. */
+int store_denied(struct mfs_store *st, const struct mfs_caller *c, int r, int also,
+		 const char *op, const char *model, const char *version, const char *alias);
+
+/* store_denied() of an alias refusal of the model model_id. */
+int store_denied_id(struct mfs_store *st, const struct mfs_caller *c, int r, int also,
+		    const char *op, uint64_t model_id, const char *alias);
+
+/* The event sink's pending records (audit.c): a write txn's begin clears
+ * them (aborts happen in many places with mdb_txn_abort), store_audit()
+ * adds, and store_txn_commit() takes them (returns how many; *ret is the
+ * caller's: free each and the array) to hand on after the commit.
+ * release frees everything at close. */
+void store_events_begin(struct mfs_store *st, MDB_txn *txn);
+size_t store_events_take(struct mfs_store *st, MDB_txn *txn, char ***ret);
+void store_events_release(struct mfs_store *st);
 
 /* Every value of db under a key prefix, as JSON lines (audit.c). */
 int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,

@@ -12,6 +12,11 @@ static int log_syslog;
 static enum mfs_log_level log_level = MFS_LOG_INFO;
 static const char *log_ident = "modelfs";
 
+/* The calling thread's last refusal (mfs_log_last_refusal): per thread,
+ * so it needs no lock and never mixes two requests. */
+static _Thread_local char last_text[512];
+static _Thread_local int last_err;
+
 void mfs_log_init(const char *ident, int use_syslog, enum mfs_log_level level)
 {
 	log_ident = ident;
@@ -66,5 +71,14 @@ int mfs_log_errno(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(MFS_LOG_INFO, fmt, ap);
 	va_end(ap);
+	va_start(ap, fmt);
+	vsnprintf(last_text, sizeof(last_text), fmt, ap);
+	va_end(ap);
+	last_err = err;
 	return err;
+}
+
+const char *mfs_log_last_refusal(int err)
+{
+	return last_err && last_err == err ? last_text : NULL;
 }

@@ -23,4 +23,9 @@ void mfs_log(enum mfs_log_level level, const char *fmt, ...)
  * `return mfs_log_errno(-EROFS, "refusing ...");`. */
 int mfs_log_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The text of the calling thread's last mfs_log_errno() if it returned err
+ * (the reason an audit denial records), else NULL. Borrowed: valid until
+ * the thread's next mfs_log_errno(). */
+const char *mfs_log_last_refusal(int err);
+
 #endif

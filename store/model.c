@@ -128,9 +128,9 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	int r, rc;
 
 	if (mfs_model_name_check(name) < 0)
-		return mfs_log_errno(-EINVAL,
+		return store_denied(st, c, mfs_log_errno(-EINVAL,
 				     "refusing model name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'",
-				     name);
+				     name), -EINVAL, "model.create", name, NULL, NULL);
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
@@ -250,7 +250,7 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, "model.remove", name, NULL, NULL);
 }
 
 int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
@@ -258,7 +258,7 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 {
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
-	char name[MFS_MODEL_NAME_MAX + 1];
+	char name[MFS_MODEL_NAME_MAX + 1] = "";
 	MDB_val nk, v;
 	int r;
 
@@ -291,7 +291,7 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, "model.setattr", name, NULL, NULL);
 }
 
 static int cmp_model(const void *a, const void *b)
@@ -384,8 +384,6 @@ static int may_write(struct mfs_store *st, const struct mfs_caller *c,
 		return 0;
 	if (quiet)
 		return -EACCES;
-	mfs_audit_denial(st, c, "model.policy", name, NULL, NULL, EACCES,
-			 "only the model's owner and admins write its policy");
 	return mfs_log_errno(-EACCES, "refusing '%s/policy.json' to uid %u: only the model's owner (uid %u) and admins write it",
 			     name, (unsigned)c->uid, (unsigned)rm->uid);
 }
@@ -403,10 +401,9 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 			return 0;
 		if (quiet)
 			return -EACCES;
-		mfs_audit_denial(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
-				 "only admins may write the registry's policy.json");
-		return mfs_log_errno(-EACCES, "refusing the registry's policy.json to uid %u: only admins write it",
-				     (unsigned)c->uid);
+		return mfs_audit_refuse(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
+					"refusing the registry's policy.json to uid %u: only admins write it",
+					(unsigned)c->uid);
 	}
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
@@ -415,7 +412,11 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 	mdb_txn_abort(txn);
 	if (r < 0)
 		return r;
-	return may_write(st, c, &rm, name, doc, quiet);
+	r = may_write(st, c, &rm, name, doc, quiet);
+	if (quiet)
+		return r;
+	return store_denied(st, c, r, 0, doc == MFS_DOC_POLICY ? "model.policy" : "model.metadata",
+			    name, NULL, NULL);
 }
 
 int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
@@ -425,7 +426,7 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	const char *fname = doc == MFS_DOC_POLICY ? "policy.json" : "metadata.json";
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
-	char name[MFS_MODEL_NAME_MAX + 1], why[400];
+	char name[MFS_MODEL_NAME_MAX + 1] = "", why[400];
 	cJSON *j = NULL, *f;
 	struct key k;
 	MDB_val v;
@@ -438,10 +439,8 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		goto out;
 	r = may_write(st, c, &rm, name, doc, false);
-	if (r < 0) {
-		mdb_txn_abort(txn);
-		return r;
-	}
+	if (r < 0)
+		goto out;
 	if (doc == MFS_DOC_POLICY) {
 		r = mfs_policy_validate(buf, len, false, why, sizeof(why));
 		if (r < 0) {
@@ -475,7 +474,8 @@ out:
 	cJSON_Delete(j);
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, doc == MFS_DOC_POLICY ? "model.policy" : "model.metadata",
+			    name, NULL, NULL);
 }
 
 /* index.json is composed from the public calls: it is a view, not a table. */

@@ -1062,13 +1062,10 @@ int mfs_policy_registry_set(struct mfs_store *st, const struct mfs_caller *c,
 	MDB_val v;
 	int r;
 
-	if (!mfs_caller_is_admin(st, c)) {
-		r = mfs_log_errno(-EACCES, "refusing the registry's policy.json from uid %u: only admins may write it",
-				  (unsigned)c->uid);
-		mfs_audit_denial(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
-				 "only admins may write the registry's policy.json");
-		return r;
-	}
+	if (!mfs_caller_is_admin(st, c))
+		return mfs_audit_refuse(st, c, "registry.policy", NULL, NULL, NULL, EACCES,
+					"refusing the registry's policy.json from uid %u: only admins write it",
+					(unsigned)c->uid);
 	r = mfs_policy_validate(buf, len, true, why, sizeof(why));
 	if (r < 0)
 		return mfs_log_errno(r, "refusing the registry's policy.json: %s", why);

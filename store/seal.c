@@ -605,7 +605,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (c && c->uid != 0 && c->uid != vi.uid) {
 		r = store_model_writable(c, &rm, model);
 		if (r < 0)
-			return r;
+			return store_denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
 	}
 	r = claim(st, vid, true);
 	if (r < 0)

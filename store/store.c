@@ -154,6 +154,8 @@ int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret)
 			break;
 		}
 	}
+	if (rc == 0 && write)
+		store_events_begin(st, *ret);
 	return mfs_err_from_mdb(rc);
 }
 
@@ -172,8 +174,26 @@ static bool env_full(MDB_env *env)
 int store_txn_commit(MDB_txn *txn)
 {
 	MDB_env *env = mdb_txn_env(txn);
-	int rc = mdb_txn_commit(txn);
+	struct mfs_store *st = mdb_env_get_userctx(env);
+	char **ev = NULL;
+	/* Taken while this txn still holds LMDB's writer lock: the next
+	 * writer's records cannot mix in. */
+	size_t nev = st ? store_events_take(st, txn, &ev) : 0;
+	int rc;
 
+	/* The sink lock from before the commit to the last hand-over: a
+	 * writer that commits after us hands its records on after ours. */
+	if (nev)
+		pthread_mutex_lock(&st->sink_lock);
+	rc = mdb_txn_commit(txn);
+	for (size_t i = 0; i < nev; i++) {
+		if (rc == 0 && st->sink)
+			st->sink(st->sink_ctx, ev[i]);
+		free(ev[i]);
+	}
+	if (nev)
+		pthread_mutex_unlock(&st->sink_lock);
+	free(ev);
 	/* LMDB reports a short write of its pages - a full filesystem - as
 	 * EIO; say what it is. */
 	if (rc == EIO && env_full(env))
@@ -617,6 +637,9 @@ static int env_open_sized(struct mfs_store *st, const char *path, size_t size)
 	/* NOTLS: the daemon's threads begin and end read txns freely. */
 	if (rc == 0)
 		rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600);
+	/* store_txn_commit() finds the store (its event sink) by the env. */
+	if (rc == 0)
+		rc = mdb_env_set_userctx(st->env, st);
 	if (rc) {
 		mdb_env_close(st->env);
 		st->env = NULL;
@@ -710,6 +733,8 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 	st->dirfd = st->blobs_fd = st->drafts_fd = st->lock_fd = -1;
 	st->flags = flags;
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->ev_lock, NULL);
+	pthread_mutex_init(&st->sink_lock, NULL);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		r = -errno;
@@ -820,7 +845,10 @@ void mfs_store_close(struct mfs_store *st)
 		}
 		close(st->lock_fd);
 	}
+	store_events_release(st);
 	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->ev_lock);
+	pthread_mutex_destroy(&st->sink_lock);
 	free(st->dir);
 	free(st);
 }
@@ -877,98 +905,3 @@ void store_user_name(uid_t uid, char *buf, size_t n)
 		snprintf(buf, n, "%u", (unsigned)uid);
 }
 
-/*============================================================ audit */
-
-int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
-		const char *event, cJSON *fields)
-{
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	uint8_t kb[8];
-	uint64_t seq = 1;
-	char prev[MFS_DIGEST_HEX] = "00000000000000000000000000000000";
-	char ts[40], *line = NULL;
-	cJSON *rec = NULL;
-	struct mfs_digest d;
-	int rc, r;
-
-	rc = mdb_cursor_open(txn, st->dbi[DB_AUDIT], &cur);
-	if (rc) {
-		r = mfs_err_from_mdb(rc);
-		goto out;
-	}
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	if (rc == MDB_SUCCESS) {
-		cJSON *last;
-
-		seq = get_be64(k.mv_data) + 1;
-		last = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-		if (last) {
-			const char *h = cJSON_GetStringValue(
-				cJSON_GetObjectItemCaseSensitive(last, "hash"));
-
-			if (h && strlen(h) == 32)
-				memcpy(prev, h, 33);
-			cJSON_Delete(last);
-		}
-	}
-	mdb_cursor_close(cur);
-	cur = NULL;
-	rec = cJSON_CreateObject();
-	if (!rec) {
-		r = -ENOMEM;
-		goto out;
-	}
-	mfs_time_rfc3339(mfs_now_ns(), ts);
-	cJSON_AddNumberToObject(rec, "seq", (double)seq);
-	cJSON_AddStringToObject(rec, "time", ts);
-	cJSON_AddStringToObject(rec, "event", event);
-	cJSON_AddNumberToObject(rec, "uid", c ? c->uid : 0);
-	if (c && c->pid)
-		cJSON_AddNumberToObject(rec, "pid", c->pid);
-	if (fields) {
-		cJSON *f = fields->child;
-
-		while (f) {
-			cJSON *next = f->next;
-
-			cJSON_DetachItemViaPointer(fields, f);
-			cJSON_AddItemToObject(rec, f->string, f);
-			f = next;
-		}
-	}
-	cJSON_AddStringToObject(rec, "prev", prev);
-	/* The chain: each record's hash covers the record (with prev) so a
-	 * removed or edited line breaks every hash after it. */
-	line = cJSON_PrintUnformatted(rec);
-	if (!line) {
-		r = -ENOMEM;
-		goto out;
-	}
-	mfs_hash_buf(line, strlen(line), &d);
-	{
-		char hex[MFS_DIGEST_HEX];
-
-		mfs_digest_hex(&d, hex);
-		cJSON_AddStringToObject(rec, "hash", hex);
-	}
-	free(line);
-	line = cJSON_PrintUnformatted(rec);
-	if (!line) {
-		r = -ENOMEM;
-		goto out;
-	}
-	put_be64(kb, seq);
-	k.mv_data = kb;
-	k.mv_size = 8;
-	v.mv_data = line;
-	v.mv_size = strlen(line);
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_AUDIT], &k, &v, MDB_APPEND));
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	cJSON_Delete(rec);
-	cJSON_Delete(fields);
-	free(line);
-	return r;
-}

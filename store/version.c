@@ -318,7 +318,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv = { 0 };
-	char model[MFS_MODEL_NAME_MAX + 1], dname[24];
+	char model[MFS_MODEL_NAME_MAX + 1] = "", dname[24];
 	bool made_dir = false;
 	cJSON *f;
 	int r;
@@ -380,7 +380,7 @@ out:
 		mdb_txn_abort(txn);
 	if (made_dir)
 		unlinkat(st->drafts_fd, dname, AT_REMOVEDIR);
-	return r;
+	return store_denied(st, c, r, -EINVAL, "version.create", model, name, NULL);
 }
 
 int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
@@ -389,7 +389,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv;
-	char model[MFS_MODEL_NAME_MAX + 1];
+	char model[MFS_MODEL_NAME_MAX + 1] = "";
 	struct key k;
 	MDB_val v;
 	cJSON *f;
@@ -450,7 +450,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, -EINVAL, "version.rename", model, from, NULL);
 }
 
 static int vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
@@ -490,7 +490,7 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	MDB_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv;
-	char model[MFS_MODEL_NAME_MAX + 1], dname[24], alias[MFS_NAME_MAX + 1];
+	char model[MFS_MODEL_NAME_MAX + 1] = "", dname[24], alias[MFS_NAME_MAX + 1];
 	struct key k, idk;
 	MDB_val v;
 	cJSON *f;
@@ -561,7 +561,7 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, -EBUSY, "version.delete", model, name, NULL);
 }
 
 int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *ret_fd)
@@ -662,7 +662,7 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 	MDB_txn *txn = NULL;
 	struct rec_version rv;
 	struct rec_model rm;
-	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], why[200];
+	char name[MFS_NAME_MAX + 1] = "", model[MFS_MODEL_NAME_MAX + 1] = "", why[200];
 	char *canon = NULL;
 	struct key k;
 	MDB_val v;
@@ -713,7 +713,7 @@ out:
 	free(canon);
 	if (txn)
 		mdb_txn_abort(txn);
-	return r;
+	return store_denied(st, c, r, 0, "version.metadata", model, name, NULL);
 }
 
 /*============================================================ entries */

@@ -37,6 +37,7 @@ int cmd_diff(struct ctl *c, int argc, char **argv);
 int cmd_find(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_restore(struct ctl *c, int argc, char **argv);
+int cmd_audit(struct ctl *c, int argc, char **argv);
 
 /* ---- control.c ---- */
 /* Apply a control to model@version: while a daemon serves the store, by

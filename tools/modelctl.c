@@ -30,6 +30,7 @@ static const struct cmd cmds[] = {
 	{ "archive", cmd_lifecycle, "archive MODEL VERSION   archive a version (it can no longer be aliased)" },
 	{ "activate", cmd_lifecycle, "activate MODEL VERSION  undo deprecate/archive" },
 	{ "tag", cmd_tag, "tag MODEL VERSION NAME[=VALUE] | -d NAME   tag a sealed version" },
+	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
 };
 
 static void usage(FILE *f)
