@@ -476,3 +476,27 @@ def test_supplementary_groups_in_drafts(mounted, users):
     assert attempt(carol, "open(%r, 'wb').write(b'c')" % pjoin(vdir, 'c.bin'), '/') == 'ok'
     assert attempt(dave, "open(%r, 'wb').write(b'd')" % pjoin(vdir, 'd.bin'), '/') == 'EACCES'
     assert sorted(os.listdir(vdir)) == ['c.bin']
+
+
+@pytest.mark.mount_options('admin_group=mfs_admin')
+def test_admin_group(mounted, users):
+    '''-o admin_group: its members write any model's policy and the
+    registry's, and move any alias; they still pass gates.'''
+    util.open_path(mounted.mnt)
+    alice, erin = users['mfs_alice'], users['mfs_erin']
+    mdir = pjoin(mounted.models, 'adm')
+    assert attempt(alice, "os.mkdir('adm', 0o755)", mounted.models) == 'ok'
+    vdir = pjoin(mdir, 'versions', '1.0.0')
+    assert attempt(alice, "os.mkdir(%r); open(%r, 'wb').write(b'x');"
+                   " os.setxattr(%r, 'user.modelfs.seal', b'1')"
+                   % (vdir, pjoin(vdir, 'x.bin'), vdir), '/') == 'ok'
+    pol = json.dumps({'aliases': {'production': {'users': ['mfs_alice'],
+                                                 'gates': {'required_files': ['README.md']}},
+                                  'canary': {'users': ['mfs_alice']}}})
+    assert attempt(erin, "open('policy.json', 'w').write(%r)" % pol, mdir) == 'ok'
+    assert attempt(erin, "open(%r, 'w').write('{}')" % pjoin(mounted.mnt, 'policy.json'),
+                   '/') == 'ok'
+    assert attempt(users['mfs_dave'], "open('policy.json', 'w')", mdir) == 'EACCES'
+    # who: admins pass; gates: nobody skips them
+    assert attempt(erin, "os.symlink('versions/1.0.0', 'canary')", mdir) == 'ok'
+    assert attempt(erin, "os.symlink('versions/1.0.0', 'production')", mdir) == 'EPERM'
