@@ -28,15 +28,10 @@ int cmd_seal(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "usage: modelctl seal MODEL VERSION\n");
 		return EXIT_FAILURE;
 	}
-	served = mfs_store_served(c->store, mount, sizeof(mount));
-	if (c->mount)
-		snprintf(mount, sizeof(mount), "%s", c->mount);
-	if (served == 1 || c->mount) {
-		if (!mount[0]) {
-			fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
-				c->store);
-			return EXIT_FAILURE;
-		}
+	served = ctl_served_mount(c, mount, sizeof(mount));
+	if (served < 0)
+		return EXIT_FAILURE;
+	if (served) {
 		snprintf(path, sizeof(path), "%s/models/%s/versions/%s", mount, argv[1], argv[2]);
 		if (setxattr(path, "user.modelfs.seal", "1", 1, 0) < 0) {
 			fprintf(stderr, "modelctl: seal '%s@%s': %s\n", argv[1], argv[2],

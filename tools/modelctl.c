@@ -25,6 +25,8 @@ static const struct cmd cmds[] = {
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
 	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
+	{ "history", cmd_history, "history MODEL [ALIAS]   alias moves, oldest first" },
+	{ "rollback", cmd_rollback, "rollback MODEL ALIAS [--to VERSION]   move ALIAS back to its previous target" },
 };
 
 static void usage(FILE *f)
@@ -72,6 +74,22 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 			strerror(-r), r == -EACCES || r == -EPERM ?
 				" (give -m MOUNT to read through the mount)" : "");
 	return r;
+}
+
+int ctl_served_mount(const struct ctl *c, char *mount, size_t n)
+{
+	int served = mfs_store_served(c->store, mount, n);
+
+	if (c->mount)
+		snprintf(mount, n, "%s", c->mount);
+	if (served != 1 && !c->mount)
+		return 0;
+	if (!mount[0]) {
+		fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
+			c->store);
+		return -1;
+	}
+	return 1;
 }
 
 void ctl_split_ref(char *s, char **ret_model, char **ret_version)
