@@ -305,3 +305,20 @@ def test_tombstoned_version_shows_a_dangling_link(mounted, churn):
     view = pjoin(churn, '@h1')
     assert os.readlink(pjoin(view, 'production')) == '../versions/1.0.0'
     assert not os.path.exists(pjoin(view, 'production'))
+
+
+def test_rollback_refused_prints_the_errno(mounted, churn, users):
+    '''A user who may not move the alias: EACCES, said in the errno's words,
+    and nothing moves.'''
+    promote(churn, '1.0.0')
+    promote(churn, '1.1.0')
+    util.open_path(mounted.mnt)
+    before = history(churn)
+    res = util.run_as(users['mfs_dave'], [os.path.abspath(util.MODELCTL), '-m', mounted.mnt,
+                                          'rollback', 'churn', 'production'])
+    assert res.returncode == 1
+    assert res.stderr.decode() == (
+        "modelctl: rollback 'churn/production' to '1.0.0': Permission denied\n")
+    assert os.readlink(pjoin(churn, 'production')) == 'versions/1.1.0'
+    assert history(churn) == before
+    assert not [n for n in os.listdir(churn) if 'rollback' in n]
