@@ -157,8 +157,18 @@ static int seen_before(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	MDB_cursor *cur;
 	struct key k;
 	MDB_val kv, v;
+	cJSON *js = cJSON_CreateString(to);
+	char *q = js ? cJSON_PrintUnformatted(js) : NULL, needle[MFS_NAME_MAX * 6 + 16];
 	int rc, found = 0;
 
+	cJSON_Delete(js);
+	if (!q)
+		return -ENOMEM;
+	/* Records are cJSON's own unformatted text: a record that does not
+	 * contain "to":<to> byte for byte need not be parsed (a long history
+	 * is walked at every move). */
+	snprintf(needle, sizeof(needle), "\"to\":%s", q);
+	free(q);
 	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
 	if (rc)
 		return mfs_err_from_mdb(rc);
@@ -170,6 +180,8 @@ static int seen_before(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 
 		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
 			break;
+		if (!memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
+			continue;
 		rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
 		if (rec) {
 			const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
