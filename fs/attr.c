@@ -178,6 +178,9 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 			st->st_gid = mi.gid;
 		}
 		break;
+	case K_TIME:
+		r = tview_attr(d, ino, st);
+		break;
 	case K_ALIAS: {
 		struct mfs_alias_info ai;
 
@@ -481,6 +484,10 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	case K_LATEST:
 		/* cp -a and tar set a link's owner and times: not recorded. */
 		return 0;
+	case K_TIME:
+		if (harmless(&cur, attr, to_set))
+			return 0;
+		return tview_refuse(d, ino, NULL, "change of");
 	default:
 		if (harmless(&cur, attr, to_set))
 			return 0;
@@ -564,6 +571,8 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	uint64_t vid;
 	char label[512];
 
+	if (k == K_TIME)
+		return tview_refuse(d, ino, NULL, "extended attribute on");
 	ino_label(d, ino, label, sizeof(label));
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
 		return mfs_log_errno(-EOPNOTSUPP, "refusing extended attribute '%s' on '%s': a version keeps only its files' bytes and modes",

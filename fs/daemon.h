@@ -36,6 +36,7 @@ enum ino_kind {
 	K_DISCARD,	/* a created lineage.json in a draft (version id) */
 	K_SENTRY,	/* a file or dir of a sealed version (entry id) */
 	K_DRAFT,	/* a file or dir inside a draft (backing st_ino) */
+	K_TIME,		/* models/<m>/@<time>/ and its links (tview.c table) */
 };
 
 #define INO_ROOT 1
@@ -120,6 +121,8 @@ struct mfsd {
 		int n;
 		struct rpid *next;
 	} *rpids[256];			/* protected by lock */
+	struct tview *tviews;		/* time-travel views; protected by lock */
+	uint64_t tview_last;		/* last K_TIME id given; lock */
 };
 
 #define VSIZE_SLOTS 65536
@@ -213,6 +216,32 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *ret);
 /* Entry timeouts for an inode's kind. */
 double attr_timeout(struct mfsd *d, uint64_t ino);
 double entry_timeout(uint64_t ino);
+
+/* ---- tview.c: time-travel views, models/<m>/@<time>/ (read-only) ---- */
+/* Lookup of "@<time>" or "@h<N>" in a model directory (parent K_MODEL), or
+ * of an alias name in a view (parent K_TIME). Takes one lookup reference on
+ * success. Returns 0, or -ENOENT (a malformed moment, an alias the view
+ * does not have), -ENOTDIR, -ENOMEM. Threads: takes d->lock. */
+int tview_lookup(struct mfsd *d, uint64_t parent, const char *name,
+		 struct fuse_entry_param *e);
+/* stat of a K_TIME inode: a view (dr-xr-xr-x, the model's owner, mtime the
+ * moment) or a link in it (its size that of "../versions/<v>", the uid and
+ * time of the move that set it). Returns 0, or -ENOENT. */
+int tview_attr(struct mfsd *d, uint64_t ino, struct stat *st);
+/* A view link's target, "../versions/<v>". Returns 0, -ENOENT, -EINVAL. */
+int tview_readlink(struct mfsd *d, uint64_t ino, char *buf, size_t n);
+/* The aliases a view shows. Ownership: caller owns *ret; free(). */
+struct mfs_alias_info;
+int tview_list(struct mfsd *d, uint64_t ino, struct mfs_alias_info **ret, size_t *ret_n);
+/* Drop n lookup references of a K_TIME inode. */
+void tview_forget(struct mfsd *d, uint64_t ino, uint64_t n);
+/* Free the table (at exit). */
+void tview_free(struct mfsd *d);
+/* For a change (what: "directory", "rename", ...) of name in directory ino
+ * (or of ino itself, name NULL): -EROFS, logged, when ino is in a
+ * time-travel view or name is a valid "@<moment>" in a model directory;
+ * else 0. */
+int tview_refuse(struct mfsd *d, uint64_t ino, const char *name, const char *what);
 
 /* ---- ops tables ---- */
 extern const struct fuse_lowlevel_ops mfs_ops;

@@ -275,14 +275,16 @@ void draft_op_end(struct mfsd *d, uint64_t vid)
 	vstate_writer(d, vid, -1);
 }
 
+static void forget_one(struct mfsd *d, uint64_t ino, uint64_t n);
+
 void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *e)
 {
 	enum ino_kind k = ino_kind(e->ino);
 
 	/* The kernel did not get it (the caller was interrupted): the lookup
 	 * reference we took for it must not leak the node and its fd. */
-	if (fuse_reply_entry(req, e) < 0 && (k == K_DRAFT || k == K_ALIAS))
-		node_forget(d, e->ino, 1);
+	if (fuse_reply_entry(req, e) < 0 && (k == K_DRAFT || k == K_ALIAS || k == K_TIME))
+		forget_one(d, e->ino, 1);
 }
 
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e)
@@ -403,6 +405,8 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 			ino = ino_make(K_HISTORY, id);
 		else if (!strcmp(name, "latest"))
 			ino = ino_make(K_LATEST, id);
+		else if (name[0] == '@')
+			return tview_lookup(d, parent, name, e);
 		else {
 			struct mfs_alias_info ai;
 
@@ -475,6 +479,8 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 		ino = ino_make(K_SENTRY, ent.id);
 		break;
 	}
+	case K_TIME:
+		return tview_lookup(d, parent, name, e);
 	default:
 		return -ENOTDIR;
 	}
@@ -513,16 +519,25 @@ void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_entry(daemon_of(req), req, &e);
 }
 
+/* K_TIME inodes live in tview.c's table, the others in the node table. */
+static void forget_one(struct mfsd *d, uint64_t ino, uint64_t n)
+{
+	if (ino_kind(ino) == K_TIME)
+		tview_forget(d, ino, n);
+	else
+		node_forget(d, ino, n);
+}
+
 void dir_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	node_forget(daemon_of(req), ino, nlookup);
+	forget_one(daemon_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 void dir_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		node_forget(daemon_of(req), forgets[i].ino, forgets[i].nlookup);
+		forget_one(daemon_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -725,6 +740,18 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 		r = snap_backing(s, n->fd);
 		break;
 	}
+	case K_TIME: {
+		struct mfs_alias_info *a = NULL;
+		size_t n = 0;
+
+		/* Each link's inode is made at its lookup (readdirplus sends
+		 * none for K_TIME): the hint is the view's kind alone. */
+		r = tview_list(d, ino, &a, &n);
+		for (size_t i = 0; r == 0 && i < n; i++)
+			r = snap_add(s, a[i].name, ino_make(K_TIME, 0), S_IFLNK);
+		free(a);
+		break;
+	}
 	default:
 		r = -ENOTDIR;
 	}
@@ -770,6 +797,7 @@ static bool stateless(uint64_t ino)
 	case K_ALIAS:
 	case K_DRAFT:
 	case K_DISCARD:
+	case K_TIME:
 		return false;
 	default:
 		return ino != FUSE_ROOT_ID;
@@ -877,6 +905,9 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	uint64_t vid;
 	int fd, r;
 
+	r = tview_refuse(d, parent, name, "directory");
+	if (r < 0)
+		return r;
 	if (parent == INO_MODELS) {
 		r = mfs_model_create(d->st, &c, name, mode, &mi);
 		if (r < 0)
@@ -933,6 +964,9 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	uint64_t vid;
 	int fd, r;
 
+	r = tview_refuse(d, parent, name, "node");
+	if (r < 0)
+		return r;
 	r = draft_dirfd_mut(d, parent, &vid, &fd);
 	if (r < 0)
 		return (r == -ENOTDIR || r == -EROFS) ?
@@ -983,6 +1017,9 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	uint64_t vid;
 	int fd, r;
 
+	r = tview_refuse(d, parent, name, "removal of");
+	if (r < 0)
+		return r;
 	if (parent == INO_MODELS && dir)
 		return mfs_model_remove(d->st, &c, name);
 	if (k == K_VERSIONS && dir) {

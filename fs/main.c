@@ -581,6 +581,7 @@ out_store:
 	mfs_store_close(d.st);
 out_dlock:
 	node_table_free(&d);
+	tview_free(&d);
 	handles_free(&d);
 	free(d.vsize);
 	pthread_cond_destroy(&d.cond);

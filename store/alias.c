@@ -95,74 +95,19 @@ static void fill_alias(struct mfs_store *st, MDB_txn *txn, struct mfs_alias_info
 		snprintf(ret->version, sizeof(ret->version), "?");
 }
 
-/* Append one history record of the model (inside txn). */
-static int history_add(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
-		       cJSON *rec, uint64_t *ret_seq)
-{
-	/* The model's last sequence number lives in DB_INFO ("h" + id), so a
-	 * number is never reused even when a record is dropped. */
-	uint8_t ck[9] = { 'h' };
-	MDB_val kk = { sizeof(ck), ck }, v;
-	struct key k;
-	uint64_t seq = 1;
-	char *line;
-	int rc;
-
-	put_be64(ck + 1, model_id);
-	rc = mdb_get(txn, st->dbi[DB_INFO], &kk, &v);
-	if (rc == 0 && v.mv_size == 8)
-		seq = get_be64(v.mv_data) + 1;
-	else if (rc && rc != MDB_NOTFOUND)
-		return mfs_err_from_mdb(rc);
-	cJSON_AddNumberToObject(rec, "seq", (double)seq);
-	line = cJSON_PrintUnformatted(rec);
-	if (!line)
-		return -ENOMEM;
-	key_id_id(&k, model_id, seq);
-	v.mv_data = line;
-	v.mv_size = strlen(line);
-	rc = mdb_put(txn, st->dbi[DB_HISTORY], &k.v, &v, 0);
-	free(line);
-	if (rc == 0) {
-		uint8_t sb[8];
-
-		put_be64(sb, seq);
-		v.mv_data = sb;
-		v.mv_size = 8;
-		rc = mdb_put(txn, st->dbi[DB_INFO], &kk, &v, 0);
-	}
-	if (rc == 0 && ret_seq)
-		*ret_seq = seq;
-	return mfs_err_from_mdb(rc);
-}
-
-/* Record a move of alias `name` from version `from` to `to` (NULL: none). */
+/* Record a move of alias `name` from version `from` to `to` (NULL: none),
+ * with the approvals it used (a cJSON array, borrowed; NULL: none): one
+ * history record (history.c) and one audit record. */
 static int record_move(struct mfs_store *st, MDB_txn *txn,
 		       const struct mfs_caller *c, uint64_t model_id,
 		       const char *model, const char *name, const char *from,
 		       const char *to, const cJSON *approvals, uint64_t *ret_seq)
 {
-	char ts[40];
-	cJSON *h = cJSON_CreateObject(), *a;
+	cJSON *a;
 	const char *event = !from ? "alias.create" : !to ? "alias.remove" : "alias.move";
 	int r;
 
-	mfs_time_rfc3339(mfs_now_ns(), ts);
-	cJSON_AddStringToObject(h, "time", ts);
-	cJSON_AddStringToObject(h, "alias", name);
-	if (from)
-		cJSON_AddStringToObject(h, "from", from);
-	else
-		cJSON_AddNullToObject(h, "from");
-	if (to)
-		cJSON_AddStringToObject(h, "to", to);
-	else
-		cJSON_AddNullToObject(h, "to");
-	cJSON_AddNumberToObject(h, "uid", c->uid);
-	cJSON_AddItemToObject(h, "approvals", approvals ? cJSON_Duplicate(approvals, 1)
-						       : cJSON_CreateArray());
-	r = history_add(st, txn, model_id, h, ret_seq);
-	cJSON_Delete(h);
+	r = store_history_add(st, txn, c, model_id, name, from, to, approvals, ret_seq);
 	if (r < 0)
 		return r;
 	a = cJSON_CreateObject();
@@ -645,12 +590,17 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	/* `to` now names what `from` named: one move of `to` (or its
-	 * creation); `from` simply disappears. When `from` is a temporary name
-	 * (ln -sfn) its creation was recorded, and so is its end. */
+	 * creation); `from` disappears. When `from` is a temporary name
+	 * (ln -sfn) its creation record is dropped. */
 	r = del_alias_txn(st, o.txn, model_id, from);
 	if (r < 0)
 		goto out;
 	r = forget_creation(st, o.txn, model_id, &a);
+	/* A name with a history of its own (it was moved since its creation,
+	 * or made by a rename): its end is recorded, or a replay of the
+	 * history (time travel) would still show it. */
+	if (r == 0 && !a.hseq)
+		r = record_move(st, o.txn, c, model_id, o.model, from, fromv, NULL, NULL, NULL);
 	if (r < 0)
 		goto out;
 	{

@@ -201,6 +201,15 @@ void store_events_begin(struct mfs_store *st, MDB_txn *txn);
 size_t store_events_take(struct mfs_store *st, MDB_txn *txn, char ***ret);
 void store_events_release(struct mfs_store *st);
 
+/* Append one alias history record of the model (history.c; inside the
+ * change's write txn): alias moved from version `from` to `to` (either NULL:
+ * creation, removal) by c. approvals (may be NULL: none) is the JSON array
+ * of approvals the move used; it is copied, not consumed. The record's
+ * sequence number goes to *ret_seq (may be NULL). Returns 0 or -errno. */
+int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+		      uint64_t model_id, const char *alias, const char *from,
+		      const char *to, const struct cJSON *approvals, uint64_t *ret_seq);
+
 /* Every value of db under a key prefix, as JSON lines (audit.c). */
 int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
 		       char **ret, size_t *ret_len);

@@ -57,6 +57,16 @@ int cmd_approve(struct ctl *c, int argc, char **argv);
 int cmd_lifecycle(struct ctl *c, int argc, char **argv);
 int cmd_tag(struct ctl *c, int argc, char **argv);
 
+int cmd_history(struct ctl *c, int argc, char **argv);
+int cmd_rollback(struct ctl *c, int argc, char **argv);
+
+/* A model's history.jsonl text (cmd_history.c): rendered by st when given,
+ * else read from the store (opened and closed here) or through the mount
+ * as ctl_open_read() decides. Returns 0, or -errno (printed; -ENOENT: no
+ * such model). Ownership: caller frees *ret. */
+int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
+		     char **ret, size_t *ret_len);
+
 /* The tool's own credentials, supplementary groups included.
  * This function can't fail. */
 struct mfs_caller ctl_me(void);
@@ -65,6 +75,12 @@ struct mfs_caller ctl_me(void);
  * caller may not open the store but a mount is known, returns 0 with *ret
  * NULL: the verb reads through the mount (mount.c). */
 int ctl_open_read(struct ctl *c, struct mfs_store **ret);
+
+/* Should a mutating verb go through the mount (DESIGN §2 "One writer of
+ * record")? Returns 1 with the mount point in mount (n bytes) when a
+ * daemon serves the store or -m was given, 0 when the verb opens the store
+ * itself, -1 (printed) when the store is served at an unknown mount. */
+int ctl_served_mount(const struct ctl *c, char *mount, size_t n);
 
 /* ---- mount.c: the same facts through the mount ---- */
 /* The file MOUNT/<fmt...> as text. Ownership: caller frees. NULL if absent. */

@@ -21,17 +21,12 @@ int ctl_version_control(struct ctl *c, const char *model, const char *version,
 	struct mfs_version_info vi;
 	int served, r;
 
-	served = mfs_store_served(c->store, mount, sizeof(mount));
-	if (c->mount)
-		snprintf(mount, sizeof(mount), "%s", c->mount);
-	if (served == 1 || c->mount) {
+	served = ctl_served_mount(c, mount, sizeof(mount));
+	if (served < 0)
+		return -EINVAL;
+	if (served) {
 		/* The daemon must see the change (DESIGN §2, one writer of
 		 * record): the same control attribute a user would set. */
-		if (!mount[0]) {
-			fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
-				c->store);
-			return -EINVAL;
-		}
 		snprintf(path, sizeof(path), "%s/models/%s/versions/%s", mount, model, version);
 		r = remove ? removexattr(path, xattr) : setxattr(path, xattr, value, len, 0);
 		return r < 0 ? -errno : 0;

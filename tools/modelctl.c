@@ -31,6 +31,8 @@ static const struct cmd cmds[] = {
 	{ "activate", cmd_lifecycle, "activate MODEL VERSION  undo deprecate/archive" },
 	{ "tag", cmd_tag, "tag MODEL VERSION NAME[=VALUE] | -d NAME   tag a sealed version" },
 	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
+	{ "history", cmd_history, "history MODEL [ALIAS]   alias moves, oldest first" },
+	{ "rollback", cmd_rollback, "rollback MODEL ALIAS [--to VERSION]   move ALIAS back to its previous target" },
 };
 
 static void usage(FILE *f)
@@ -78,6 +80,22 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 			strerror(-r), r == -EACCES || r == -EPERM ?
 				" (give -m MOUNT to read through the mount)" : "");
 	return r;
+}
+
+int ctl_served_mount(const struct ctl *c, char *mount, size_t n)
+{
+	int served = mfs_store_served(c->store, mount, n);
+
+	if (c->mount)
+		snprintf(mount, n, "%s", c->mount);
+	if (served != 1 && !c->mount)
+		return 0;
+	if (!mount[0]) {
+		fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
+			c->store);
+		return -1;
+	}
+	return 1;
 }
 
 void ctl_split_ref(char *s, char **ret_model, char **ret_version)

@@ -175,7 +175,13 @@ def check(m, reg):
         reg.sealed[(model, version)] = reg.drafts.pop((model, version))
     elif op == 'alias':
         model, alias, version = args
-        reg.aliases[(model, alias)] = os.readlink(pjoin(m.models, model, alias))[len('versions/'):]
+        link = pjoin(m.models, model, alias)
+        if os.path.lexists(link):
+            reg.aliases[(model, alias)] = os.readlink(link)[len('versions/'):]
+        else:
+            # ln -sfn of a new alias is one symlink(): cut off before its
+            # commit, the alias is not there at all
+            assert (model, alias) not in reg.aliases, (model, alias)
     elif op == 'meta':
         pass            # metadata.json is the old or the new document
     elif op == 'rm-draft':

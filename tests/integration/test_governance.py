@@ -358,9 +358,14 @@ def test_rollback_exemption(mounted):
         'approvals': 1, 'exempt_rollback': True}}})
     # back to a version production named before: no approval needed
     util.run(['ln', '-sfn', 'versions/1.0.0', 'production'], cwd=mdir)
+    assert history(mdir)[-1]['rollback'] is True
     write_policy(pjoin(mdir, 'policy.json'), {'aliases': {'production': {'approvals': 1}}})
     res = util.run(['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=mdir, check=False)
     assert res.returncode != 0
+    # without the exemption, modelctl rollback meets the gates too
+    res = mounted.modelctl('-m', mounted.mnt, 'rollback', 'rb', 'production', check=False)
+    assert res.returncode == 1 and b'Operation not permitted' in res.stderr, res.stderr
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/1.0.0'
 
 
 def test_registry_policy_and_naming(mounted, users):

@@ -80,7 +80,7 @@ CASES = [
     ('model-name-colon', lambda w: os.mkdir(w.p('models/bad:name')), EINVAL, True),
     ('model-name-utf8', lambda w: os.mkdir(w.p('models/caf\u00e9')), EINVAL, True),
     ('model-name-129', lambda w: os.mkdir(w.p('models/' + 'a' * 129)), EINVAL, True),
-    ('model-at-dir', lambda w: os.mkdir(w.p('models/m/@2024-01-01T00:00:00Z')), EINVAL, True),
+    ('model-at-dir', lambda w: os.mkdir(w.p('models/m/@not-a-time')), EINVAL, True),
     ('model-at-alias', lambda w: os.symlink('versions/1.0.0', w.p('models/m/@x')), EINVAL, True),
     ('model-latest-mkdir', lambda w: os.mkdir(w.p('models/n/latest')), EINVAL, True),
     # --- version names

@@ -1,0 +1,441 @@
+/* history.c - alias history records, their replay, and the names of moments */
+#include <errno.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "history.h"
+#include "version.h"
+
+/*
+ * The history of a model is DB_HISTORY under its id, one JSON line per
+ * record keyed by sequence number. Records are written only by
+ * store_history_add(), inside the transaction of the alias change they
+ * describe, so the history never says an alias moved when it did not. The
+ * time-travel view replays them: there is no second copy of past states to
+ * fall out of step.
+ */
+
+/*============================================================ time names */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil): no timegm(), whose range and TZ handling vary. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool leap(unsigned y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* n decimal digits at *p into *ret; advances *p. */
+static bool digits(const char **p, int n, unsigned *ret)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)((*p)[i] - '0');
+	}
+	*p += n;
+	*ret = v;
+	return true;
+}
+
+int mfs_history_parse_time(const char *s, int64_t *ret_ns)
+{
+	static const unsigned mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+	int64_t frac = 0, off = 0, days, secs;
+	const char *p = s;
+
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+	    !digits(&p, 2, &d))
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (mo == 2 && leap(y)))
+		return -EINVAL;
+	if (*p) {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return -EINVAL;
+		p++;
+		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) ||
+		    *p++ != ':' || !digits(&p, 2, &sec))
+			return -EINVAL;
+		/* 60: a leap second, which POSIX time folds into the next. */
+		if (h > 23 || mi > 59 || sec > 60)
+			return -EINVAL;
+		if (*p == '.') {
+			int n = 0;
+
+			p++;
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			for (; *p >= '0' && *p <= '9'; p++, n++)
+				if (n < 9)
+					frac = frac * 10 + (*p - '0');
+			for (; n < 9; n++)
+				frac *= 10;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1;
+
+			if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) ||
+			    oh > 23 || om > 59)
+				return -EINVAL;
+			off = sign * (int64_t)(oh * 3600 + om * 60);
+		} else {
+			return -EINVAL;
+		}
+		if (*p)
+			return -EINVAL;
+	}
+	/* int64 nanoseconds span 1677-09-21 to 2262-04-11: whole years only. */
+	if (y < 1678 || y > 2261)
+		return -ERANGE;
+	days = days_from_civil(y, mo, d);
+	secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+	*ret_ns = secs * 1000000000 + frac;
+	return 0;
+}
+
+int mfs_history_parse_at(const char *name, int64_t *ret_ns, uint64_t *ret_seq)
+{
+	if (name[0] == 'h') {
+		uint64_t v = 0;
+		const char *p = name + 1;
+
+		if (!*p || (p[0] == '0' && p[1]))
+			return -EINVAL;
+		for (; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			if (v > (UINT64_MAX - 9) / 10)
+				return -ERANGE;
+			v = v * 10 + (uint64_t)(*p - '0');
+		}
+		*ret_seq = v;
+		*ret_ns = v ? 0 : INT64_MIN;
+		return 0;
+	}
+	{
+		int64_t ns;
+		int r = mfs_history_parse_time(name, &ns);
+
+		if (r < 0)
+			return r;
+		*ret_ns = ns;
+		*ret_seq = 0;
+	}
+	return 0;
+}
+
+/*============================================================ records */
+
+/* Was `to` ever a target of alias (an earlier record of the model)? */
+static int seen_before(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		       const char *alias, const char *to)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	cJSON *js = cJSON_CreateString(to);
+	char *q = js ? cJSON_PrintUnformatted(js) : NULL, needle[MFS_NAME_MAX * 6 + 16];
+	int rc, found = 0;
+
+	cJSON_Delete(js);
+	if (!q)
+		return -ENOMEM;
+	/* Records are cJSON's own unformatted text: a record that does not
+	 * contain "to":<to> byte for byte need not be parsed (a long history
+	 * is walked at every move). */
+	snprintf(needle, sizeof(needle), "\"to\":%s", q);
+	free(q);
+	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && !found;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		cJSON *rec;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		if (!memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
+			continue;
+		rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		if (rec) {
+			const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
+			const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
+
+			found = a && t && !strcmp(a, alias) && !strcmp(t, to);
+			cJSON_Delete(rec);
+		}
+	}
+	mdb_cursor_close(cur);
+	return found;
+}
+
+int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+		      uint64_t model_id, const char *alias, const char *from,
+		      const char *to, const cJSON *approvals, uint64_t *ret_seq)
+{
+	/* The model's last sequence number lives in DB_INFO ("h" + id), so a
+	 * number is never reused even when a record is dropped. */
+	uint8_t ck[9] = { 'h' };
+	MDB_val kk = { sizeof(ck), ck }, v;
+	struct passwd pw, *res = NULL;
+	char ts[40], pwbuf[1024], num[24];
+	struct key k;
+	uint64_t seq = 1;
+	cJSON *rec = NULL, *ap;
+	char *line = NULL;
+	int rc, r, rb = 0;
+
+	put_be64(ck + 1, model_id);
+	rc = mdb_get(txn, st->dbi[DB_INFO], &kk, &v);
+	if (rc == 0 && v.mv_size == 8)
+		seq = get_be64(v.mv_data) + 1;
+	else if (rc && rc != MDB_NOTFOUND)
+		return mfs_err_from_mdb(rc);
+	if (to) {
+		rb = seen_before(st, txn, model_id, alias, to);
+		if (rb < 0)
+			return rb;
+	}
+	rec = cJSON_CreateObject();
+	if (!rec)
+		return -ENOMEM;
+	mfs_time_rfc3339(mfs_now_ns(), ts);
+	cJSON_AddNumberToObject(rec, "seq", (double)seq);
+	cJSON_AddStringToObject(rec, "time", ts);
+	cJSON_AddStringToObject(rec, "alias", alias);
+	if (from)
+		cJSON_AddStringToObject(rec, "from", from);
+	else
+		cJSON_AddNullToObject(rec, "from");
+	if (to)
+		cJSON_AddStringToObject(rec, "to", to);
+	else
+		cJSON_AddNullToObject(rec, "to");
+	cJSON_AddNumberToObject(rec, "uid", c ? c->uid : 0);
+	if (getpwuid_r(c ? c->uid : 0, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res) {
+		cJSON_AddStringToObject(rec, "user", res->pw_name);
+	} else {
+		snprintf(num, sizeof(num), "%u", (unsigned)(c ? c->uid : 0));
+		cJSON_AddStringToObject(rec, "user", num);
+	}
+	ap = approvals ? cJSON_Duplicate(approvals, 1) : cJSON_CreateArray();
+	if (!ap) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cJSON_AddItemToObject(rec, "approvals", ap);
+	cJSON_AddBoolToObject(rec, "rollback", rb > 0);
+	line = cJSON_PrintUnformatted(rec);
+	if (!line) {
+		r = -ENOMEM;
+		goto out;
+	}
+	key_id_id(&k, model_id, seq);
+	v.mv_data = line;
+	v.mv_size = strlen(line);
+	rc = mdb_put(txn, st->dbi[DB_HISTORY], &k.v, &v, 0);
+	if (rc == 0) {
+		uint8_t sb[8];
+
+		put_be64(sb, seq);
+		v.mv_data = sb;
+		v.mv_size = 8;
+		rc = mdb_put(txn, st->dbi[DB_INFO], &kk, &v, 0);
+	}
+	r = mfs_err_from_mdb(rc);
+	if (r == 0 && ret_seq)
+		*ret_seq = seq;
+out:
+	free(line);
+	cJSON_Delete(rec);
+	return r;
+}
+
+/*============================================================ replay */
+
+struct state {
+	struct mfs_alias_info *a;
+	size_t n, cap;
+};
+
+/* Apply one record: `to` set (create or move) or null (remove). */
+static int apply(struct state *s, const char *alias, const char *to, int64_t t_ns,
+		 uid_t uid)
+{
+	size_t i;
+
+	if (strlen(alias) > MFS_NAME_MAX || (to && strlen(to) > MFS_NAME_MAX))
+		return 0;	/* not a record this store writes: skip */
+	for (i = 0; i < s->n && strcmp(s->a[i].name, alias); i++)
+		;
+	if (!to) {
+		if (i < s->n)
+			s->a[i] = s->a[--s->n];
+		return 0;
+	}
+	if (i == s->n) {
+		if (s->n == s->cap) {
+			void *p = realloc(s->a, (s->cap = s->cap ? 2 * s->cap : 8) * sizeof(*s->a));
+
+			if (!p)
+				return -ENOMEM;
+			s->a = p;
+		}
+		memset(&s->a[i], 0, sizeof(s->a[i]));
+		snprintf(s->a[i].name, sizeof(s->a[i].name), "%s", alias);
+		s->n++;
+	}
+	snprintf(s->a[i].version, sizeof(s->a[i].version), "%s", to);
+	s->a[i].ctime_ns = t_ns;
+	s->a[i].uid = uid;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct mfs_alias_info *)a)->name,
+		      ((const struct mfs_alias_info *)b)->name);
+}
+
+int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
+		   uint64_t at_seq, struct mfs_alias_info **ret, size_t *ret_n)
+{
+	struct state s = { 0 };
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	struct rec_model rm;
+	struct key k;
+	MDB_val kv, v;
+	int r, rc;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_get_model(st, txn, model_id, &rm, NULL, 0);
+	if (r < 0)
+		goto out;
+	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	if (rc) {
+		r = mfs_err_from_mdb(rc);
+		goto out;
+	}
+	key_id(&k, model_id);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		const char *alias, *to, *time;
+		cJSON *rec, *uid;
+		int64_t t_ns = 0;
+
+		if (kv.mv_size != 16 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		if (at_seq && get_be64((const uint8_t *)kv.mv_data + 8) > at_seq)
+			break;
+		rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		if (!rec) {
+			r = -EIO;
+			break;
+		}
+		alias = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
+		to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
+		time = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "time"));
+		uid = cJSON_GetObjectItemCaseSensitive(rec, "uid");
+		if (!alias || !time || mfs_history_parse_time(time, &t_ns) < 0)
+			r = -EIO;
+		/* By time: every record at or before it, in sequence order (a
+		 * clock stepped back leaves later records earlier in time). */
+		else if (at_seq || t_ns <= at_ns)
+			r = apply(&s, alias, to, t_ns,
+				  cJSON_IsNumber(uid) ? (uid_t)uid->valuedouble : 0);
+		cJSON_Delete(rec);
+	}
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	/* Version ids after the walk: one read transaction per thread. */
+	for (size_t i = 0; r == 0 && i < s.n; i++) {
+		struct mfs_version_info vi;
+
+		if (mfs_version_lookup(st, model_id, s.a[i].version, true, &vi) == 0)
+			s.a[i].vid = vi.id;
+	}
+	if (r < 0) {
+		free(s.a);
+		return r;
+	}
+	if (s.n)
+		qsort(s.a, s.n, sizeof(*s.a), by_name);
+	else {
+		free(s.a);
+		s.a = NULL;
+	}
+	*ret = s.a;
+	*ret_n = s.n;
+	return 0;
+}
+
+int mfs_history_previous(const char *text, size_t len, const char *alias,
+			 char *ret_version, size_t n)
+{
+	const char *p = text, *end = text + len;
+	char found[MFS_NAME_MAX + 1];
+	int r = -ENOENT;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		cJSON *rec;
+
+		if (l) {
+			const char *a, *from;
+
+			rec = cJSON_ParseWithLength(p, l);
+			if (!cJSON_IsObject(rec)) {
+				cJSON_Delete(rec);
+				return -EINVAL;
+			}
+			a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
+			from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "from"));
+			if (a && !strcmp(a, alias)) {
+				r = from && strlen(from) < sizeof(found) ? 0 : -ENOENT;
+				if (r == 0)
+					memcpy(found, from, strlen(from) + 1);
+			}
+			cJSON_Delete(rec);
+		}
+		p += l + 1;
+	}
+	if (r < 0)
+		return r;
+	if (strlen(found) >= n)
+		return -ENAMETOOLONG;
+	memcpy(ret_version, found, strlen(found) + 1);
+	return 0;
+}
