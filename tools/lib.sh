@@ -8,7 +8,8 @@ RUNTIME_PKGS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev libcjson-dev libssl-d
 	ninja-build pkg-config gcc attr)
 TEST_PKGS=(libcmocka-dev python3-pytest python3-numpy python3-sklearn
 	python3-joblib python3-onnx python3-h5py python3-torch rsync xxhash tar strace
-	lmdb-utils valgrind clang libclang-rt-14-dev)	# the last two: libFuzzer
+	lmdb-utils valgrind passwd util-linux	# passwd, util-linux: useradd and setpriv for
+	clang libclang-rt-14-dev)		# the governance tests; the last two: libFuzzer
 
 say() { printf '==> %s\n' "$*"; }
 
