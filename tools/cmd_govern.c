@@ -99,7 +99,7 @@ int cmd_tag(struct ctl *c, int argc, char **argv)
 {
 	bool remove = argc == 5 && !strcmp(argv[3], "-d");
 	char name[256], xattr[300];
-	const char *eq, *spec = remove ? argv[4] : argv[3];
+	const char *eq, *spec;
 	struct val v;
 	int r;
 
@@ -108,6 +108,9 @@ int cmd_tag(struct ctl *c, int argc, char **argv)
 				"       modelctl tag MODEL VERSION -d NAME\n");
 		return EXIT_FAILURE;
 	}
+	spec = remove ? argv[4] : argv[3];
+	if (!spec)
+		return EXIT_FAILURE;
 	eq = remove ? NULL : strchr(spec, '=');
 	snprintf(name, sizeof(name), "%.*s", (int)(eq ? (size_t)(eq - spec) : strlen(spec)), spec);
 	snprintf(xattr, sizeof(xattr), "user.modelfs.tag.%s", name);

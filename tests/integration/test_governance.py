@@ -260,8 +260,14 @@ def test_on_replace_and_lifecycle(mounted, users):
     assert attempt(users['mfs_dave'],
                    "os.setxattr(%r, 'user.modelfs.lifecycle', b'deprecated')" % v12,
                    mdir) == 'EACCES'
-    events = [r['event'] for r in audit(mounted) if r.get('model') == 'lc']
-    assert events.count('version.lifecycle') == 4, events
+    recs = [(r['event'], r.get('result'), r.get('after'), r.get('errno'), r['uid'])
+            for r in audit(mounted) if r.get('model') == 'lc' and
+            r['event'] == 'version.lifecycle']
+    assert recs == [('version.lifecycle', 'ok', 'deprecated', None, 0),
+                    ('version.lifecycle', 'ok', 'archived', None, 0),
+                    ('version.lifecycle', 'ok', 'active', None, 0),
+                    ('version.lifecycle', 'denied', None, 'EACCES',
+                     users['mfs_dave'].uid)], recs
 
 
 def test_tags(mounted):
