@@ -17,6 +17,7 @@
 #include "model.h"
 #include "semver.h"
 #include "version.h"
+#include "sha256.h"
 #include "format.h"
 #include "perm.h"
 
@@ -920,6 +921,18 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		cJSON_AddStringToObject(f, "digest", hex);
 		cJSON_AddStringToObject(f, "format", mfs_format_name(kids[i].format));
 		cJSON_AddStringToObject(f, "mode", mode);
+		{
+			/* Computed after the seal (sha256.h): absent until then. */
+			MDB_val sk = { 16, kids[i].digest.b }, sv;
+
+			if (st->sha_dbs && mdb_get(txn, st->dbi[DB_SHA256], &sk, &sv) == 0 &&
+			    sv.mv_size == MFS_SHA256_LEN) {
+				char sha[MFS_SHA256_HEX];
+
+				mfs_sha256_hex(sv.mv_data, sha);
+				cJSON_AddStringToObject(f, "sha256", sha);
+			}
+		}
 		cJSON_AddItemToArray(files, f);
 	}
 	free(kids);
@@ -1359,4 +1372,79 @@ int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
 				     (unsigned)c->uid, model, (unsigned)rm->uid,
 				     (unsigned)(rm->mode & 07777));
 	return 0;
+}
+
+/*============================================================ SHA-256 */
+
+int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int r = 0, rc;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, vid);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); r == 0 && rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_entry re;
+		struct key ek;
+		MDB_val ev;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		if (v.mv_size != 8)
+			continue;
+		key_id(&ek, get_be64(v.mv_data));
+		if (mdb_get(txn, st->dbi[DB_ENTRIES], &ek.v, &ev) != 0)
+			continue;
+		rec_get(&re, sizeof(re), &ev);
+		if (S_ISREG(re.mode))
+			r = fn(ctx, re.digest);
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+struct sha_walk {
+	struct mfs_store *st;
+	MDB_txn *txn;
+};
+
+/* 1 (stop) at the first file without its SHA-256. */
+static int sha_missing(void *ctx, const uint8_t digest[16])
+{
+	struct sha_walk *w = ctx;
+	MDB_val k = { 16, (void *)digest }, v;
+
+	return mdb_get(w->txn, w->st->dbi[DB_SHA256], &k, &v) != 0;
+}
+
+int mfs_version_sha256_complete(struct mfs_store *st, uint64_t vid, bool *ret_complete)
+{
+	struct sha_walk w = { .st = st };
+	struct rec_version rv;
+	int r;
+
+	r = store_txn_begin(st, false, &w.txn);
+	if (r < 0)
+		return r;
+	r = store_get_version(st, w.txn, vid, &rv, NULL, 0);
+	if (r == 0 && rv.state == MFS_V_TOMBSTONE)
+		r = -ENOENT;
+	if (r == 0 && (rv.state != MFS_V_SEALED || !st->sha_dbs)) {
+		*ret_complete = false;
+	} else if (r == 0) {
+		r = store_version_files(st, w.txn, vid, sha_missing, &w);
+		if (r >= 0) {
+			*ret_complete = r == 0;
+			r = 0;
+		}
+	}
+	mdb_txn_abort(w.txn);
+	return r;
 }
