@@ -35,6 +35,7 @@ int cmd_diff(struct ctl *c, int argc, char **argv);
 int cmd_find(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_restore(struct ctl *c, int argc, char **argv);
+int cmd_gc(struct ctl *c, int argc, char **argv);
 
 /* The tool's own credentials, supplementary groups included.
  * This function can't fail. */

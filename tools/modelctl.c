@@ -25,6 +25,7 @@ static const struct cmd cmds[] = {
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
 	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
+	{ "gc", cmd_gc, "gc [--dry-run]          apply retention, remove unreferenced blobs (admins)" },
 };
 
 static void usage(FILE *f)
