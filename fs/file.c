@@ -1000,7 +1000,12 @@ void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (in->kind == H_DRAFT)
 		reread_if_unref(in);
 	if (out->kind != H_DRAFT || !out->writer || in->fd < 0) {
-		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : EXDEV);
+		/* From a virtual file: EINVAL, so cp reads it with read()
+		 * to its end. With EXDEV the kernel would splice only up to
+		 * the size it last saw, and a document can grow between
+		 * cp's stat and its open (a sealed version's metadata.json
+		 * gains its files' SHA-256 after the seal). */
+		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : in->fd < 0 ? EINVAL : EXDEV);
 		return;
 	}
 	r = instant_copy(daemon_of(req), in, off_in, out, off_out, len, flags);
