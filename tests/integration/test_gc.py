@@ -248,6 +248,7 @@ def test_sha256_of_each_sealed_file_in_xattr_and_metadata(mounted):
     files = {'model.bin': payload('sha-big', 5 << 20), 'sub/cfg.json': b'{"a": 1}',
              'empty': b''}
     vdir = mounted.version('churn', '1.0.0', files, sealed=True)
+    size_at_seal = os.stat(pjoin(vdir, 'metadata.json')).st_size
     for rel, data in files.items():
         p = pjoin(vdir, rel)
         assert wait_sha256(p) == hashlib.sha256(data).hexdigest()
@@ -256,6 +257,8 @@ def test_sha256_of_each_sealed_file_in_xattr_and_metadata(mounted):
     by_path = {f['path']: f for f in reg['files']}
     for rel, data in files.items():
         assert by_path[rel]['sha256'] == hashlib.sha256(data).hexdigest()
+    # The document kept its size while the digests arrived.
+    assert os.stat(pjoin(vdir, 'metadata.json')).st_size == size_at_seal
     # An identical file in another version has it at once (same blob).
     v2 = mounted.version('churn', '1.1.0', {'copy.bin': files['model.bin']}, sealed=True)
     assert os.getxattr(pjoin(v2, 'copy.bin'), 'user.modelfs.sha256').decode() == \
@@ -272,7 +275,8 @@ def test_sha256_owed_before_a_kill_9_is_paid_after_restart(mounted):
     mounted.stop()
     mounted.modelctl('seal', 'churn', '1.0.0')
     show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
-    assert show and 'sha256' not in json.dumps(show)
+    assert sorted(f['path'] for f in show['files']) == sorted(files)
+    assert all(f['sha256'] is None for f in show['files'])
     # The daemon that starts owing them is killed at once; the next one pays.
     mounted.start()
     kill_and_restart(mounted)

@@ -112,7 +112,7 @@ static void test_sha256_is_owed_after_a_seal_and_paid_by_fill(void **state)
 	char hex[MFS_SHA256_HEX];
 	struct mfs_digest d;
 	bool complete = true;
-	size_t owed = 0, done = 0;
+	size_t owed = 0, done = 0, owed_len = 0;
 
 	vid = fx_sealed(f, mid, "1.0.0", "abc.txt", "abc");
 	mfs_hash_buf("abc", 3, &d);
@@ -122,7 +122,24 @@ static void test_sha256_is_owed_after_a_seal_and_paid_by_fill(void **state)
 	assert_int_equal(mfs_sha256_pending(f->st, &owed), 0);
 	assert_int_equal(owed, 1);
 
+	{
+		char *doc;
+
+		/* metadata.json says null, and keeps room for the digest */
+		assert_int_equal(mfs_version_render_metadata(f->st, vid, &doc, &owed_len), 0);
+		assert_non_null(strstr(doc, "\"sha256\": null"));
+		free(doc);
+	}
 	assert_int_equal(mfs_sha256_fill(f->st, &done), 0);
+	{
+		char *doc;
+		size_t len;
+
+		assert_int_equal(mfs_version_render_metadata(f->st, vid, &doc, &len), 0);
+		assert_non_null(strstr(doc, "\"sha256\": \"" ABC_SHA256 "\""));
+		assert_int_equal(len, owed_len);
+		free(doc);
+	}
 	assert_int_equal(done, 1);
 	assert_int_equal(mfs_sha256_get(f->st, &d, sha), 0);
 	mfs_sha256_hex(sha, hex);
