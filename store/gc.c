@@ -203,8 +203,10 @@ static int retain_model(struct gc *g, const struct mfs_model_info *m)
 			continue;
 		}
 		r = mfs_version_remove(g->st, g->c, m->id, vs[i].name);
-		if (r == -EBUSY || r == -ENOENT) {
-			r = 0;		/* aliased or removed since we looked */
+		if (r == -EBUSY || r == -ENOENT || r == -EACCES) {
+			/* aliased or removed since we looked, or a model the
+			 * caller may not change (logged): the rest goes on */
+			r = 0;
 			continue;
 		}
 		if (r == 0)
