@@ -18,6 +18,7 @@
 #include "version.h"
 #include "hash.h"
 #include "format.h"
+#include "sha256.h"
 
 /*
  * Sealed content answers from the store's records; drafts from the real
@@ -577,6 +578,8 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
 		return mfs_log_errno(-EOPNOTSUPP, "refusing extended attribute '%s' on '%s': a version keeps only its files' bytes and modes",
 				     name, label);
+	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "gc"))
+		return fs_gc(d, &c, value, size);
 	vid = ino_vid(d, ino, &sealed);
 	if (!strcmp(name, XA_PREFIX "seal")) {
 		if (k != K_VERSION)
@@ -623,7 +626,7 @@ void attr_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
  * on sealed files; state, version, created and sealed on versions. Controls
  * (seal, ...) are write-only and never listed, so cp -a never copies them.
  */
-static const char *const file_facts[] = { "digest", "size", "format" };
+static const char *const file_facts[] = { "digest", "size", "format", "sha256" };
 static const char *const version_facts[] = { "state", "version", "created", "sealed" };
 
 /* The value of fact name (without prefix) of ino into buf. Returns its
@@ -645,6 +648,17 @@ static int fact(struct mfsd *d, uint64_t ino, const char *name, char *buf, size_
 			return snprintf(buf, n, "%llu", (unsigned long long)e.size);
 		if (!strcmp(name, "format"))
 			return snprintf(buf, n, "%s", mfs_format_name(e.format));
+		if (!strcmp(name, "sha256")) {
+			/* Computed after the seal: ENODATA (and not listed)
+			 * until then (sha256.h). */
+			uint8_t sha[MFS_SHA256_LEN];
+			char hex[MFS_SHA256_HEX];
+
+			if (mfs_sha256_get(d->st, &e.digest, sha) < 0)
+				return -ENODATA;
+			mfs_sha256_hex(sha, hex);
+			return snprintf(buf, n, "%s", hex);
+		}
 	}
 	if (ino_kind(ino) == K_VERSION && mfs_version_get(d->st, ino_id(ino), &vi) == 0) {
 		char ts[40];
@@ -668,10 +682,24 @@ static int fact(struct mfsd *d, uint64_t ino, const char *name, char *buf, size_
 void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct mfsd *d = daemon_of(req);
-	char val[4200];
+	char val[4200], *big = NULL;
 	int len = -ENODATA;
 
-	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "store"))
+	const char *out = val;
+
+	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "gc")) {
+		/* The report of this caller's last gc (gc.c): it may be
+		 * larger than val. */
+		size_t n = 0;
+
+		len = fs_gc_report(d, caller_of(req).pid, &big, &n);
+		if (len == 0 && n > 65536) {
+			len = -E2BIG;
+		} else if (len == 0) {
+			len = (int)n;
+			out = big;
+		}
+	} else if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "store"))
 		len = snprintf(val, sizeof(val), "%s", d->store_dir);
 	else if (!strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
 		len = fact(d, ino, name + strlen(XA_PREFIX), val, sizeof(val));
@@ -687,7 +715,8 @@ void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	else if (size < (size_t)len)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, val, (size_t)len);
+		fuse_reply_buf(req, out, (size_t)len);
+	free(big);
 }
 
 void attr_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

@@ -91,6 +91,16 @@ struct vstate {
 	struct vstate *next;		/* protected by d->lock */
 };
 
+/* A count per key (a pid, a version id) in a small hash table of
+ * KCOUNT_BUCKETS chains; file.c kcount_add()/kcount_has(). */
+struct kcount {
+	uint64_t key;
+	int n;
+	struct kcount *next;
+};
+
+#define KCOUNT_BUCKETS 256
+
 struct pt;
 
 struct mfsd {
@@ -116,11 +126,16 @@ struct mfsd {
 	} *vsize;			/* VSIZE_SLOTS; protected by lock */
 	/* Processes reading a sealed file (file.c: a copy from it into a
 	 * draft may be instant, which a passthrough writer would defeat). */
-	struct rpid {
+	struct kcount *rpids[KCOUNT_BUCKETS];	/* pids; protected by lock */
+	/* Open handles of sealed files per version (gc.c: gc skips them). */
+	struct kcount *vopen[KCOUNT_BUCKETS];	/* vids; protected by lock */
+	/* The last gc report of each recent caller (gc.c). */
+	struct gcrep {
 		pid_t pid;
-		int n;
-		struct rpid *next;
-	} *rpids[256];			/* protected by lock */
+		char *json;
+		size_t len;
+		struct gcrep *next;
+	} *gcreps;			/* protected by lock */
 	struct tview *tviews;		/* time-travel views; protected by lock */
 	uint64_t tview_last;		/* last K_TIME id given; lock */
 };
@@ -243,6 +258,20 @@ void tview_free(struct mfsd *d);
  * else 0. */
 int tview_refuse(struct mfsd *d, uint64_t ino, const char *name, const char *what);
 
+/* ---- gc.c: garbage collection run by the daemon ---- */
+/* Count an open handle of a file of sealed version vid in or out. */
+void vopen_count(struct mfsd *d, uint64_t vid, int delta);
+/* setxattr user.modelfs.gc on the mount root: run gc (value "run") or plan
+ * it ("dry-run") as caller c, keeping the JSON report for c's pid.
+ * Returns 0, or -EINVAL for another value, -EACCES for non-admins, or
+ * the store's error. */
+int fs_gc(struct mfsd *d, const struct mfs_caller *c, const char *value, size_t size);
+/* The report of pid's last gc. Returns 0, or -ENODATA if it ran none.
+ * Ownership: caller owns *ret; free(). */
+int fs_gc_report(struct mfsd *d, pid_t pid, char **ret, size_t *ret_len);
+/* Free what gc left in d (at exit). */
+void fs_gc_free(struct mfsd *d);
+
 /* ---- ops tables ---- */
 extern const struct fuse_lowlevel_ops mfs_ops;
 
@@ -310,6 +339,13 @@ int handle_truncate(uint64_t fh, off_t size);
 int draft_unref(struct mfsd *d, struct node *n, bool keep);
 /* Free what open handles left in d (at exit). */
 void handles_free(struct mfsd *d);
+/* Count key in or out of table (KCOUNT_BUCKETS chains); an entry goes at
+ * 0. Threads: takes d->lock. */
+void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta);
+/* Is key counted in table? Threads: takes d->lock. */
+bool kcount_has(struct mfsd *d, struct kcount **table, uint64_t key);
+/* Free a table's entries (at exit). */
+void kcount_free(struct kcount **table);
 
 /* ---- shared helpers (dir.c) ---- */
 

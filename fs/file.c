@@ -49,6 +49,7 @@ struct handle {
 	 * its next change breaks it first. Protected by node->hlock. */
 	bool ref;
 	pid_t reader;		/* counted in d->rpids while open (0: not) */
+	uint64_t svid;		/* H_SEALED: counted in d->vopen (gc.c) */
 	/* H_DRAFT reading an instant copy's blob: node->unrefs when opened,
 	 * and the blob's fd once the file stopped being one (kept open for
 	 * reads in flight; closed at release). */
@@ -154,18 +155,17 @@ static void handle_free(struct mfsd *d, struct handle *h)
 	handle_put(d, h);
 }
 
-/* Count process pid in or out of those reading a sealed file. */
-static void reader_count(struct mfsd *d, pid_t pid, int delta)
+void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta)
 {
-	struct rpid **p, *dead = NULL;
+	struct kcount **p, *dead = NULL;
 
 	pthread_mutex_lock(&d->lock);
-	for (p = &d->rpids[(unsigned)pid % 256]; *p && (*p)->pid != pid; p = &(*p)->next)
+	for (p = &table[key % KCOUNT_BUCKETS]; *p && (*p)->key != key; p = &(*p)->next)
 		;
 	if (!*p && delta > 0) {
 		*p = calloc(1, sizeof(**p));
 		if (*p)
-			(*p)->pid = pid;
+			(*p)->key = key;
 	}
 	if (*p) {
 		(*p)->n += delta;
@@ -178,27 +178,43 @@ static void reader_count(struct mfsd *d, pid_t pid, int delta)
 	free(dead);
 }
 
-static bool is_reader(struct mfsd *d, pid_t pid)
+bool kcount_has(struct mfsd *d, struct kcount **table, uint64_t key)
 {
-	struct rpid *r;
+	struct kcount *k;
 
 	pthread_mutex_lock(&d->lock);
-	for (r = d->rpids[(unsigned)pid % 256]; r && r->pid != pid; r = r->next)
+	for (k = table[key % KCOUNT_BUCKETS]; k && k->key != key; k = k->next)
 		;
 	pthread_mutex_unlock(&d->lock);
-	return r != NULL;
+	return k != NULL;
+}
+
+void kcount_free(struct kcount **table)
+{
+	for (size_t i = 0; i < KCOUNT_BUCKETS; i++) {
+		while (table[i]) {
+			struct kcount *k = table[i];
+
+			table[i] = k->next;
+			free(k);
+		}
+	}
+}
+
+/* Count process pid in or out of those reading a sealed file. */
+static void reader_count(struct mfsd *d, pid_t pid, int delta)
+{
+	kcount_add(d, d->rpids, (uint64_t)(unsigned)pid, delta);
+}
+
+static bool is_reader(struct mfsd *d, pid_t pid)
+{
+	return kcount_has(d, d->rpids, (uint64_t)(unsigned)pid);
 }
 
 void handles_free(struct mfsd *d)
 {
-	for (size_t i = 0; i < sizeof(d->rpids) / sizeof(d->rpids[0]); i++) {
-		while (d->rpids[i]) {
-			struct rpid *r = d->rpids[i];
-
-			d->rpids[i] = r->next;
-			free(r);
-		}
-	}
+	kcount_free(d->rpids);
 }
 
 static void handle_put(struct mfsd *d, struct handle *h)
@@ -209,6 +225,8 @@ static void handle_put(struct mfsd *d, struct handle *h)
 		pt_put(d->pt, h->ino, h->pt_id);
 	if (h->reader)
 		reader_count(d, h->reader, -1);
+	if (h->svid)
+		vopen_count(d, h->svid, -1);
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->old_fd > 0)
@@ -507,6 +525,9 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			h->reader = c.pid;
 			reader_count(d, h->reader, 1);
 		}
+		/* gc leaves a version with an open file alone */
+		h->svid = e.vid;
+		vopen_count(d, h->svid, 1);
 		if (!h->pt_id) {
 			fi->keep_cache = 1;
 			posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -1005,7 +1026,12 @@ void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (in->kind == H_DRAFT)
 		reread_if_unref(in);
 	if (out->kind != H_DRAFT || !out->writer || in->fd < 0) {
-		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : EXDEV);
+		/* From a virtual file: EINVAL, so cp reads it with read()
+		 * to its end. With EXDEV the kernel would splice only up to
+		 * the size it last saw, and a document can grow between
+		 * cp's stat and its open (a sealed version's metadata.json
+		 * gains its files' SHA-256 after the seal). */
+		fuse_reply_err(req, out->kind == H_SEALED ? EROFS : in->fd < 0 ? EINVAL : EXDEV);
 		return;
 	}
 	r = instant_copy(daemon_of(req), in, off_in, out, off_out, len, flags);

@@ -20,6 +20,7 @@
 #include "model.h"
 #include "passthrough.h"
 #include "perm.h"
+#include "sha256.h"
 #include "version.h"
 
 /*
@@ -525,6 +526,9 @@ int main(int argc, char **argv)
 		mfs_log(MFS_LOG_WARN, "cannot hook the FUSE device: sealed files served by splice");
 	raise_readahead(mnt);
 	seed_drafts(&d);
+	/* SHA-256 digests owed by seals (sha256.h); stopped by
+	 * mfs_store_close(). Without it digests wait for the next start. */
+	mfs_sha256_start(d.st);
 	if (idle_start(&d, &idle) < 0)
 		goto out_unmount;
 	idle_started = d.seal_idle > 0;
@@ -583,6 +587,7 @@ out_dlock:
 	node_table_free(&d);
 	tview_free(&d);
 	handles_free(&d);
+	fs_gc_free(&d);
 	free(d.vsize);
 	pthread_cond_destroy(&d.cond);
 	pthread_mutex_destroy(&d.lock);

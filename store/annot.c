@@ -424,12 +424,3 @@ int mfs_version_annot_get(struct mfs_store *st, uint64_t vid, char **ret, size_t
 	*ret_len = strlen(s);
 	return 0;
 }
-
-int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool *ret)
-{
-	(void)st;
-	(void)txn;
-	(void)vid;
-	*ret = true;
-	return 0;
-}

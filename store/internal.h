@@ -43,6 +43,8 @@ enum {
 	DB_AUDIT,	/* be64 seq -> JSON line */
 	DB_CHILDREN,	/* "model@version" NUL be64 child vid -> "" (lineage) */
 	DB_ANNOT,	/* be64 vid -> annotations JSON (approvals, lifecycle, tags) */
+	DB_SHA256,	/* digest[16] -> SHA-256[32] of the blob (sha256.c) */
+	DB_SHA_PENDING,	/* digest[16] -> "": blobs whose SHA-256 is still owed */
 	DB_COUNT
 };
 
@@ -107,6 +109,14 @@ struct mfs_store {
 	MDB_txn *pend_txn;
 	char **pend;
 	size_t npend, pend_cap;
+	/* Held by gc while it decides which blob files to remove and removes
+	 * them, and by mfs_ref_make(): a draft's instant copy names a blob
+	 * that no LMDB record counts, so the two must not interleave. */
+	pthread_mutex_t gc_lock;
+	bool sha_dbs;			/* DB_SHA256/DB_SHA_PENDING exist (a
+					 * read-only open of an older store:
+					 * not); read-only after open */
+	struct sha_worker *sha;		/* sha256.c; NULL: no worker */
 };
 
 /* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */
@@ -227,6 +237,21 @@ int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 /* Index vid under each "model@version" its metadata names as a parent, so
  * lineage finds children without a scan (inside the seal's txn). */
 int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid);
+
+/* SHA-256 digests (sha256.c). Owe the SHA-256 of blob d: inside the
+ * seal's write txn, for a blob that has none yet. Returns 0 or -errno. */
+int store_sha256_enqueue(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16]);
+/* Forget blob d's SHA-256 (gc, inside the txn that removes the blob). */
+void store_sha256_forget(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16]);
+/* Wake the worker after a commit that enqueued. Never blocks long. */
+void store_sha256_kick(struct mfs_store *st);
+/* Stop the worker, if any (mfs_store_close). */
+void store_sha256_stop(struct mfs_store *st);
+
+/* Call fn with the digest of each regular file entry of version vid (in
+ * txn); a non-zero return stops the walk and is returned (version.c). */
+int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx);
 
 /* Lookup helpers shared by the registry modules. */
 int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,

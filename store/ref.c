@@ -70,21 +70,31 @@ int mfs_ref_make(struct mfs_store *st, int fd, const struct mfs_digest *d,
 		return -errno;
 	if (!S_ISREG(sb.st_mode) || sb.st_size != 0)
 		return -ENOTEMPTY;
+	/* gc (gc.c) must not remove the blob between our look and the
+	 * attribute that makes its scan of the drafts keep it. */
+	pthread_mutex_lock(&st->gc_lock);
 	r = mfs_blob_has(st, d, &bsize);
 	if (r < 0)
-		return r;
-	if (r == 0 || bsize != size)
-		return -ENOENT;
+		goto out;
+	if (r == 0 || bsize != size) {
+		r = -ENOENT;
+		goto out;
+	}
 	mfs_digest_hex(d, hex);
 	snprintf(buf, sizeof(buf), "%s %" PRIu64, hex, size);
-	if (fsetxattr(fd, REF_XATTR, buf, strlen(buf), 0) < 0)
-		return errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+	if (fsetxattr(fd, REF_XATTR, buf, strlen(buf), 0) < 0) {
+		r = errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+		goto out;
+	}
 	if (ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
 		fremovexattr(fd, REF_XATTR);
-		return r;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->gc_lock);
+	return r;
 }
 
 int mfs_ref_open(struct mfs_store *st, int fd, int *ret_fd)

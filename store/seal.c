@@ -481,6 +481,10 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 		v.mv_data = &rb;
 		v.mv_size = sizeof(rb);
 		r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_BLOBS], &dk, &v, 0));
+		/* Its SHA-256, owed in this txn so a crash cannot forget it;
+		 * paid after the commit (sha256.h), never waited for. */
+		if (r == 0)
+			r = store_sha256_enqueue(s->st, txn, it->d.b);
 	}
 	if (r < 0)
 		goto out;
@@ -719,6 +723,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	journalled = false;
+	store_sha256_kick(st);
 	/* 6. Blobs are read-only from now on; then the draft's names go. */
 	for (size_t i = 0; i < s.n; i++) {
 		if (s.it[i].created) {

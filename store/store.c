@@ -38,6 +38,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_ALIASES] = "aliases", [DB_HISTORY] = "history", [DB_BLOBS] = "blobs",
 	[DB_JOURNAL] = "journal", [DB_AUDIT] = "audit", [DB_CHILDREN] = "children",
 	[DB_ANNOT] = "annot",
+	[DB_SHA256] = "sha256", [DB_SHA_PENDING] = "sha_pending",
 };
 
 /*============================================================ helpers */
@@ -681,6 +682,13 @@ static int open_env(struct mfs_store *st, bool readonly)
 		return mfs_err_from_mdb(rc);
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], dbflags, &st->dbi[i]);
+		if (rc == MDB_NOTFOUND && readonly &&
+		    (i == DB_SHA256 || i == DB_SHA_PENDING)) {
+			/* A store no daemon of this version has served yet:
+			 * it has no digests to read. The writer creates them. */
+			st->dbi[i] = 0;
+			continue;
+		}
 		if (rc == MDB_NOTFOUND && readonly) {
 			mdb_txn_abort(txn);
 			return mfs_log_errno(-ENOENT, "store '%s' is not initialised",
@@ -691,6 +699,7 @@ static int open_env(struct mfs_store *st, bool readonly)
 			return mfs_err_from_mdb(rc);
 		}
 	}
+	st->sha_dbs = st->dbi[DB_SHA256] && st->dbi[DB_SHA_PENDING];
 	if (!readonly) {
 		MDB_val k = { 6, (void *)"schema" }, v;
 		uint32_t schema = MFS_SCHEMA_VERSION;
@@ -735,6 +744,7 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->ev_lock, NULL);
 	pthread_mutex_init(&st->sink_lock, NULL);
+	pthread_mutex_init(&st->gc_lock, NULL);
 	st->dir = realpath(dir, NULL);
 	if (!st->dir) {
 		r = -errno;
@@ -830,6 +840,7 @@ void mfs_store_close(struct mfs_store *st)
 {
 	if (!st)
 		return;
+	store_sha256_stop(st);
 	if (st->env)
 		mdb_env_close(st->env);
 	if (st->blobs_fd >= 0)
@@ -849,6 +860,7 @@ void mfs_store_close(struct mfs_store *st)
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->ev_lock);
 	pthread_mutex_destroy(&st->sink_lock);
+	pthread_mutex_destroy(&st->gc_lock);
 	free(st->dir);
 	free(st);
 }

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "semver.h"
 #include "version.h"
+#include "sha256.h"
 #include "format.h"
 #include "perm.h"
 
@@ -908,7 +909,8 @@ int mfs_entry_open(struct mfs_store *st, const struct mfs_entry *e, int *ret_fd)
 /*============================================================ rendering */
 
 static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
-		     uint64_t parent, const char *prefix, cJSON *files, cJSON *links)
+		     uint64_t parent, const char *prefix, cJSON *files, cJSON *links,
+		     size_t *pending)
 {
 	struct mfs_entry *kids = NULL;
 	size_t n = 0;
@@ -924,7 +926,7 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "/" : "",
 			 kids[i].name);
 		if (S_ISDIR(kids[i].mode)) {
-			r = add_files(st, txn, vid, kids[i].id, path, files, links);
+			r = add_files(st, txn, vid, kids[i].id, path, files, links, pending);
 			continue;
 		}
 		f = cJSON_CreateObject();
@@ -944,6 +946,22 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		cJSON_AddStringToObject(f, "digest", hex);
 		cJSON_AddStringToObject(f, "format", mfs_format_name(kids[i].format));
 		cJSON_AddStringToObject(f, "mode", mode);
+		{
+			/* Computed after the seal (sha256.h): null until then,
+			 * and counted so the document keeps its size. */
+			MDB_val sk = { 16, kids[i].digest.b }, sv;
+
+			if (st->sha_dbs && mdb_get(txn, st->dbi[DB_SHA256], &sk, &sv) == 0 &&
+			    sv.mv_size == MFS_SHA256_LEN) {
+				char sha[MFS_SHA256_HEX];
+
+				mfs_sha256_hex(sv.mv_data, sha);
+				cJSON_AddStringToObject(f, "sha256", sha);
+			} else {
+				cJSON_AddNullToObject(f, "sha256");
+				(*pending)++;
+			}
+		}
 		cJSON_AddItemToArray(files, f);
 	}
 	free(kids);
@@ -970,6 +988,35 @@ static char *finish(cJSON *root, size_t *ret_len)
 	return out;
 }
 
+/* A file's "sha256": null becomes 64 hex digits in quotes once computed:
+ * 62 bytes more. Spaces after the document (valid JSON) hold that room
+ * while it is owed, so a sealed version's metadata.json keeps its size as
+ * the digests arrive: a stat before a read (tar, cp, rsync) still matches
+ * what the read gives. */
+#define SHA256_ROOM (MFS_SHA256_HEX - 1 + 2 - 4)
+
+static int pad_pending(char **doc, size_t *len, size_t pending)
+{
+	size_t add = pending * SHA256_ROOM, n = *len;
+	bool nl = n && (*doc)[n - 1] == '\n';
+	char *p = realloc(*doc, n + add + 1);
+
+	if (!p) {
+		free(*doc);
+		*doc = NULL;
+		return -ENOMEM;
+	}
+	if (nl)
+		n--;
+	memset(p + n, ' ', add);
+	if (nl)
+		p[n + add] = '\n';
+	p[*len + add] = '\0';
+	*doc = p;
+	*len += add;
+	return 0;
+}
+
 int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 				size_t *ret_len)
 {
@@ -979,7 +1026,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], ts[40];
 	cJSON *reg = NULL, *aliases, *files;
 	char *user = NULL, *regtxt = NULL;
-	size_t ulen = 2;
+	size_t ulen = 2, pending = 0;
 	MDB_cursor *cur = NULL;
 	struct key k;
 	MDB_val kv, v;
@@ -1084,7 +1131,8 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 		cJSON_Delete(an);
 	}
 	files = cJSON_AddArrayToObject(reg, "files");
-	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"));
+	r = add_files(st, txn, vid, 0, "", files, cJSON_AddArrayToObject(reg, "symlinks"),
+		      &pending);
 	if (r < 0)
 		goto out;
 	{
@@ -1113,6 +1161,8 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	r = *ret ? 0 : -ENOMEM;
 	if (r == 0)
 		*ret_len = strlen(*ret);
+	if (r == 0 && pending)
+		r = pad_pending(ret, ret_len, pending);
 out:
 	if (cur)
 		mdb_cursor_close(cur);
@@ -1393,4 +1443,88 @@ int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
 				     (unsigned)c->uid, model, (unsigned)rm->uid,
 				     (unsigned)(rm->mode & 07777));
 	return 0;
+}
+
+/*============================================================ SHA-256 */
+
+int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx)
+{
+	MDB_cursor *cur;
+	struct key k;
+	MDB_val kv, v;
+	int r = 0, rc;
+
+	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	key_id(&k, vid);
+	kv = k.v;
+	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); r == 0 && rc == 0;
+	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+		struct rec_entry re;
+		struct key ek;
+		MDB_val ev;
+
+		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+			break;
+		if (v.mv_size != 8)
+			continue;
+		key_id(&ek, get_be64(v.mv_data));
+		if (mdb_get(txn, st->dbi[DB_ENTRIES], &ek.v, &ev) != 0)
+			continue;
+		rec_get(&re, sizeof(re), &ev);
+		if (S_ISREG(re.mode))
+			r = fn(ctx, re.digest);
+	}
+	mdb_cursor_close(cur);
+	return r;
+}
+
+struct sha_walk {
+	struct mfs_store *st;
+	MDB_txn *txn;
+};
+
+/* 1 (stop) at the first file without its SHA-256. */
+static int sha_missing(void *ctx, const uint8_t digest[16])
+{
+	struct sha_walk *w = ctx;
+	MDB_val k = { 16, (void *)digest }, v;
+
+	return mdb_get(w->txn, w->st->dbi[DB_SHA256], &k, &v) != 0;
+}
+
+int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool *ret)
+{
+	struct sha_walk w = { .st = st, .txn = txn };
+	struct rec_version rv;
+	int r;
+
+	r = store_get_version(st, txn, vid, &rv, NULL, 0);
+	if (r == 0 && rv.state == MFS_V_TOMBSTONE)
+		r = -ENOENT;
+	if (r == 0 && (rv.state != MFS_V_SEALED || !st->sha_dbs)) {
+		*ret = false;
+	} else if (r == 0) {
+		r = store_version_files(st, txn, vid, sha_missing, &w);
+		if (r >= 0) {
+			*ret = r == 0;
+			r = 0;
+		}
+	}
+	return r;
+}
+
+int mfs_version_sha256_complete(struct mfs_store *st, uint64_t vid, bool *ret_complete)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = store_sha256_complete(st, txn, vid, ret_complete);
+	mdb_txn_abort(txn);
+	return r;
 }

@@ -103,6 +103,13 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid,
 int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid,
 			       char **ret, size_t *ret_len);
 
+/* Does every regular file of sealed version vid have its SHA-256 yet
+ * (sha256.h; computed in the background after the seal)? A draft is never
+ * complete. For the policy gate that requires digests before promotion.
+ * Returns 0 and *ret_complete, or: -ENOENT if vid is no version or a
+ * tombstone; -errno. Threads: one read transaction, any thread. */
+int mfs_version_sha256_complete(struct mfs_store *st, uint64_t vid, bool *ret_complete);
+
 /* ---- entries of sealed versions ---- */
 
 struct mfs_entry {

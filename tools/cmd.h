@@ -67,6 +67,8 @@ int cmd_rollback(struct ctl *c, int argc, char **argv);
 int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
 		     char **ret, size_t *ret_len);
 
+int cmd_gc(struct ctl *c, int argc, char **argv);
+
 /* The tool's own credentials, supplementary groups included.
  * This function can't fail. */
 struct mfs_caller ctl_me(void);

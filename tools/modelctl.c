@@ -33,6 +33,7 @@ static const struct cmd cmds[] = {
 	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
 	{ "history", cmd_history, "history MODEL [ALIAS]   alias moves, oldest first" },
 	{ "rollback", cmd_rollback, "rollback MODEL ALIAS [--to VERSION]   move ALIAS back to its previous target" },
+	{ "gc", cmd_gc, "gc [--dry-run]          apply retention, remove unreferenced blobs (admins)" },
 };
 
 static void usage(FILE *f)

@@ -258,7 +258,31 @@ def read_json(path):
 
 
 def seal(version_dir):
+    '''Seal, and wait for the daemon's SHA-256 digests (wait_digests).'''
     os.setxattr(version_dir, SEAL_XATTR, b'1')
+    wait_digests(version_dir)
+
+
+def wait_digests(version_dir, tries=1500):
+    '''Wait (bounded) until every file of sealed *version_dir* has its
+    SHA-256, which the daemon computes after the seal: until then the
+    version's metadata.json changes (its "sha256" values), so a test
+    comparing snapshots would see a change nobody made.'''
+    for dirpath, _dirs, files in os.walk(version_dir):
+        for f in files:
+            p = pjoin(dirpath, f)
+            if dirpath == version_dir and f in ('metadata.json', 'lineage.json'):
+                continue
+            if not stat.S_ISREG(os.lstat(p).st_mode):
+                continue
+            for _ in range(tries):
+                try:
+                    os.getxattr(p, 'user.modelfs.sha256')
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ENODATA:
+                        return
+                time.sleep(0.02)
 
 
 def is_sealed(version_dir):
@@ -334,8 +358,19 @@ def tree(root, modes=True, skip_root_vfiles=False):
 def snapshot(root, exclude=('audit.jsonl', 'index.json')):
     '''Everything a user sees below *root* (types, modes, sizes, bytes, links).
 
-    Used to show that a refused operation changed nothing.
+    Used to show that a refused operation changed nothing. Sealed versions
+    are taken once their SHA-256 digests are in (wait_digests).
     '''
+    for dirpath, dirnames, _files in os.walk(root):
+        if os.path.basename(dirpath) != 'versions':
+            continue
+        for d in dirnames:
+            try:
+                sealed = os.getxattr(pjoin(dirpath, d), 'user.modelfs.state') == b'sealed'
+            except OSError:
+                sealed = False
+            if sealed:
+                wait_digests(pjoin(dirpath, d))
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

@@ -1,0 +1,426 @@
+/* sha256.c - SHA-256 digests of blobs, computed after the seal (see sha256.h) */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+#include "blob.h"
+#include "log.h"
+#include "sha256.h"
+
+/*
+ * The debt lives in DB_SHA_PENDING, so nothing here needs to survive a
+ * crash: the worker takes a batch of owed digests in a read transaction,
+ * hashes each blob with no transaction open (a 20 GiB blob takes seconds),
+ * then records the result in a short write transaction that first checks
+ * the blob is still recorded (gc may have removed it meanwhile; gc drops
+ * the debt and the digest in its own transaction, so the two agree).
+ */
+
+#define BATCH 32
+#define CHUNK (1u << 20)
+
+struct sha_worker {
+	pthread_t th;			/* read-only after start */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;		/* with mu */
+	bool stop;			/* protected by mu; also read unlocked
+					 * (atomic) by a hash in progress */
+	bool kicked;			/* protected by mu */
+};
+
+static const char backfill_key[] = "sha256_backfill";
+
+void mfs_sha256_hex(const uint8_t sha[MFS_SHA256_LEN], char out[MFS_SHA256_HEX])
+{
+	for (int i = 0; i < MFS_SHA256_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+int mfs_sha256_get(struct mfs_store *st, const struct mfs_digest *d,
+		   uint8_t out[MFS_SHA256_LEN])
+{
+	MDB_txn *txn;
+	MDB_val k = { 16, (void *)d->b }, v;
+	int r, rc;
+
+	if (!st->sha_dbs)
+		return -ENODATA;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_get(txn, st->dbi[DB_SHA256], &k, &v);
+	if (rc == 0 && v.mv_size == MFS_SHA256_LEN)
+		memcpy(out, v.mv_data, MFS_SHA256_LEN);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != MFS_SHA256_LEN))
+		return -ENODATA;
+	return mfs_err_from_mdb(rc);
+}
+
+int store_sha256_enqueue(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16])
+{
+	MDB_val k = { 16, (void *)d }, v = { 0, (void *)"" };
+
+	if (!st->sha_dbs || mdb_get(txn, st->dbi[DB_SHA256], &k, &v) == 0)
+		return 0;
+	v.mv_size = 0;
+	v.mv_data = (void *)"";
+	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_SHA_PENDING], &k, &v, 0));
+}
+
+void store_sha256_forget(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16])
+{
+	MDB_val k = { 16, (void *)d };
+
+	if (!st->sha_dbs)
+		return;
+	mdb_del(txn, st->dbi[DB_SHA256], &k, NULL);
+	mdb_del(txn, st->dbi[DB_SHA_PENDING], &k, NULL);
+}
+
+void store_sha256_kick(struct mfs_store *st)
+{
+	struct sha_worker *w = st->sha;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->kicked = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static bool stopping(struct mfs_store *st)
+{
+	return st->sha && __atomic_load_n(&st->sha->stop, __ATOMIC_ACQUIRE);
+}
+
+/*============================================================ hashing */
+
+/* SHA-256 of blob d. Returns 0, -ECANCELED when the worker is stopped,
+ * -ENOENT if the blob is gone, -errno. */
+static int hash_blob(struct mfs_store *st, const struct mfs_digest *d,
+		     uint8_t out[MFS_SHA256_LEN])
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *buf = NULL;
+	unsigned int len = 0;
+	off_t off = 0;
+	int fd = -1, r;
+
+	r = mfs_blob_open(st, d, &fd);
+	if (r < 0)
+		goto out;
+	buf = malloc(CHUNK);
+	ctx = EVP_MD_CTX_new();
+	if (!buf || !ctx) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = -EIO;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, buf, CHUNK, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+			r = -EIO;
+			goto out;
+		}
+		off += n;
+		if (stopping(st)) {
+			r = -ECANCELED;
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != MFS_SHA256_LEN)
+		r = -EIO;
+	/* The blob was read once for this: its pages need not stay. */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return r;
+}
+
+/* Record d's digest (sha, or none when the blob is gone) and clear its debt,
+ * unless gc removed the blob meanwhile. */
+static int record(struct mfs_store *st, const struct mfs_digest *d, const uint8_t *sha)
+{
+	MDB_txn *txn;
+	MDB_val k = { 16, (void *)d->b }, v;
+	int r;
+
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	if (sha && mdb_get(txn, st->dbi[DB_BLOBS], &k, &v) == 0) {
+		v.mv_size = MFS_SHA256_LEN;
+		v.mv_data = (void *)sha;
+		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_SHA256], &k, &v, 0));
+	}
+	if (r == 0) {
+		int rc = mdb_del(txn, st->dbi[DB_SHA_PENDING], &k, NULL);
+
+		if (rc && rc != MDB_NOTFOUND)
+			r = mfs_err_from_mdb(rc);
+	}
+	if (r < 0) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return store_txn_commit(txn);
+}
+
+/* Owed digests, up to BATCH. Returns how many, or -errno. */
+static int take_batch(struct mfs_store *st, struct mfs_digest *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc, n = 0;
+
+	r = store_read_cursor(st, DB_SHA_PENDING, &txn, &cur);
+	if (r < 0)
+		return r;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < BATCH;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 16)
+			memcpy(out[n++].b, k.mv_data, 16);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* One batch. Returns how many digests were paid (0: none owed, or none
+ * could be), *ret_owed how many were owed, or -ECANCELED. */
+static int work(struct mfs_store *st, int *ret_owed)
+{
+	struct mfs_digest ds[BATCH];
+	int n = take_batch(st, ds), done = 0;
+
+	*ret_owed = n > 0 ? n : 0;
+	for (int i = 0; i < n; i++) {
+		uint8_t sha[MFS_SHA256_LEN];
+		char rel[40];
+		int r = hash_blob(st, &ds[i], sha);
+
+		if (r == -ECANCELED)
+			return r;
+		mfs_blob_relpath(&ds[i], rel);
+		if (r == -ENOENT) {
+			/* gc removed it, or it is damaged (fsck says so):
+			 * nothing to hash. */
+			if (record(st, &ds[i], NULL) == 0)
+				done++;
+			continue;
+		}
+		if (r < 0) {
+			mfs_log(MFS_LOG_WARN, "SHA-256 of blob '%s': %s; retrying later", rel,
+				strerror(-r));
+			continue;
+		}
+		if (record(st, &ds[i], sha) == 0)
+			done++;
+	}
+	return done;
+}
+
+/* A store sealed before SHA-256 digests existed owes every blob's: found
+ * once, by the worker, so start-up does not wait for a walk of the blobs. */
+static int backfill(struct mfs_store *st)
+{
+	MDB_val ik = { sizeof(backfill_key) - 1, (void *)backfill_key }, v;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	struct mfs_digest *ds = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+
+	r = store_read_cursor(st, DB_BLOBS, &txn, &cur);
+	if (r < 0)
+		return r;
+	if (mdb_get(txn, st->dbi[DB_INFO], &ik, &v) == 0) {
+		mdb_cursor_close(cur);
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	for (rc = mdb_cursor_get(cur, &ik, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &ik, &v, MDB_NEXT)) {
+		MDB_val sv;
+
+		if (ik.mv_size != 16 || mdb_get(txn, st->dbi[DB_SHA256], &ik, &sv) == 0)
+			continue;
+		if (n == cap) {
+			void *p = realloc(ds, (cap = cap ? 2 * cap : 256) * sizeof(*ds));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			ds = p;
+		}
+		memcpy(ds[n++].b, ik.mv_data, 16);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	txn = NULL;
+	if (r == 0)
+		r = store_txn_begin(st, true, &txn);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = store_sha256_enqueue(st, txn, ds[i].b);
+	if (r == 0) {
+		MDB_val k = { sizeof(backfill_key) - 1, (void *)backfill_key };
+
+		v.mv_size = 1;
+		v.mv_data = (void *)"1";
+		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
+	}
+	if (txn && r == 0)
+		r = store_txn_commit(txn);
+	else if (txn)
+		mdb_txn_abort(txn);
+	if (r == 0 && n)
+		mfs_log(MFS_LOG_INFO, "SHA-256 digests owed for %zu blobs sealed before they were kept",
+			n);
+	free(ds);
+	return r;
+}
+
+int mfs_sha256_pending(struct mfs_store *st, size_t *ret_n)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	int r, rc;
+
+	if (!st->sha_dbs) {
+		*ret_n = 0;
+		return 0;
+	}
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	rc = mdb_stat(txn, st->dbi[DB_SHA_PENDING], &ms);
+	mdb_txn_abort(txn);
+	if (rc == 0)
+		*ret_n = ms.ms_entries;
+	return mfs_err_from_mdb(rc);
+}
+
+int mfs_sha256_fill(struct mfs_store *st, size_t *ret_done)
+{
+	size_t total = 0;
+	int r, owed;
+
+	if (!st->sha_dbs)
+		return -EROFS;
+	r = backfill(st);
+	while (r >= 0) {
+		r = work(st, &owed);
+		if (r <= 0)
+			break;
+		total += (size_t)r;
+	}
+	if (ret_done)
+		*ret_done = total;
+	return r < 0 ? r : 0;
+}
+
+/*============================================================ the worker */
+
+static void *worker_main(void *arg)
+{
+	struct mfs_store *st = arg;
+	struct sha_worker *w = st->sha;
+	bool backfilled = false;
+
+	for (;;) {
+		int done = 0, owed = 0;
+
+		if (!backfilled)
+			backfilled = backfill(st) == 0;
+		done = work(st, &owed);
+		if (done == -ECANCELED)
+			break;
+		pthread_mutex_lock(&w->mu);
+		if (owed == 0 || done <= 0) {
+			/* Nothing owed: until a seal commits. Owed but
+			 * unreadable: try again in a minute. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += owed ? 60 : 3600;
+			while (!w->kicked && !w->stop)
+				if (pthread_cond_timedwait(&w->cond, &w->mu, &ts) == ETIMEDOUT)
+					break;
+		}
+		w->kicked = false;
+		if (w->stop) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	return NULL;
+}
+
+int mfs_sha256_start(struct mfs_store *st)
+{
+	struct sha_worker *w;
+	int e;
+
+	if (st->sha || !st->sha_dbs)
+		return st->sha ? 0 : -EROFS;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	st->sha = w;
+	e = pthread_create(&w->th, NULL, worker_main, st);
+	if (e) {
+		st->sha = NULL;
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->mu);
+		free(w);
+		return mfs_log_errno(-e, "cannot start the SHA-256 worker: %s", strerror(e));
+	}
+	return 0;
+}
+
+void store_sha256_stop(struct mfs_store *st)
+{
+	struct sha_worker *w = st->sha;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	st->sha = NULL;
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
