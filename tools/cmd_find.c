@@ -12,6 +12,7 @@
 #include "alias.h"
 #include "meta.h"
 #include "model.h"
+#include "annot.h"
 #include "query.h"
 #include "semver.h"
 #include "version.h"
@@ -19,18 +20,22 @@
 /*
  * One JSON object per live version: the registry's fields (model, version,
  * state, major, minor, patch, prerelease, alias, latest, created, sealed,
- * size, files, format) over the user's metadata keys, so `metrics.auc`,
+ * size, files, format, lifecycle, tag) over the user's metadata keys, so `metrics.auc`,
  * `tags` or `dataset_snapshot_id` are paths like any other. The filter
  * language is store/query.h's. Formats are read only when the expression
  * or the sort asks for them (they need the version's file list).
  */
 
-/* The object a version is matched against. Consumes user, meta, aliases
- * and formats (formats may be NULL: not asked for). */
+/* The object a version is matched against. Consumes user, meta, aliases,
+ * formats (may be NULL: not asked for) and annot (its annotations: an
+ * object with lifecycle and tags, or NULL). */
 static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *version,
 		     const char *state, cJSON *aliases, bool latest, const char *created,
-		     const char *sealed, double size, double files, cJSON *formats)
+		     const char *sealed, double size, double files, cJSON *formats,
+		     cJSON *annot)
 {
+	const cJSON *lc = cJSON_GetObjectItemCaseSensitive(annot, "lifecycle");
+	cJSON *tags = cJSON_DetachItemFromObjectCaseSensitive(annot, "tags");
 	cJSON *o = cJSON_IsObject(user) ? user : cJSON_CreateObject();
 	struct mfs_semver sv;
 
@@ -61,6 +66,11 @@ static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *ve
 	SET("files", cJSON_CreateNumber(files));
 	if (formats)
 		SET("format", formats);
+	SET("lifecycle", cJSON_CreateString(cJSON_GetStringValue(lc) ? lc->valuestring : "active"));
+	SET("tag", cJSON_IsObject(tags) ? tags : cJSON_CreateObject());
+	if (!cJSON_IsObject(tags))
+		cJSON_Delete(tags);
+	cJSON_Delete(annot);
 #undef SET
 	return o;
 }
@@ -71,6 +81,7 @@ static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *
 			     const char *latest, bool with_formats)
 {
 	cJSON *user = NULL, *meta, *aliases = cJSON_CreateArray(), *formats = NULL;
+	cJSON *annot = NULL;
 	char *txt = NULL, created[40], sealed[40];
 	size_t len;
 
@@ -97,10 +108,24 @@ static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *
 		formats = f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray();
 		cJSON_Delete(r);
 	}
+	txt = NULL;
+	if (mfs_version_annot_get(st, v->id, &txt, &len) == 0)
+		annot = cJSON_ParseWithLength(txt, len);
+	free(txt);
 	return record(user, meta, m->name, v->name, mfs_vstate_name(v->state), aliases,
 		      latest && !strcmp(latest, v->name), created,
 		      v->state == MFS_V_SEALED ? sealed : NULL, (double)v->size,
-		      (double)v->nfiles, formats);
+		      (double)v->nfiles, formats, annot);
+}
+
+/* The annotations a version's registry object shows. */
+static cJSON *annot_of(cJSON *v)
+{
+	cJSON *a = cJSON_CreateObject();
+
+	cJSON_AddItemToObject(a, "lifecycle", cJSON_DetachItemFromObjectCaseSensitive(v, "lifecycle"));
+	cJSON_AddItemToObject(a, "tags", cJSON_DetachItemFromObjectCaseSensitive(v, "tags"));
+	return a;
 }
 
 /* The same object from what the mount shows (show_through_mount's view). */
@@ -123,7 +148,8 @@ static cJSON *version_object_mnt(const struct ctl *c, const char *model, const c
 		   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "sealed")),
 		   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "size")),
 		   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "file_count")),
-		   !with_formats ? NULL : f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray());
+		   !with_formats ? NULL : f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray(),
+		   annot_of(v));
 	cJSON_Delete(v);
 	return o;
 }

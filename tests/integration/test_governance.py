@@ -511,3 +511,27 @@ def test_admin_group(mounted, users):
     # who: admins pass; gates: nobody skips them
     assert attempt(erin, "os.symlink('versions/1.0.0', 'canary')", mdir) == 'ok'
     assert attempt(erin, "os.symlink('versions/1.0.0', 'production')", mdir) == 'EPERM'
+
+
+def test_find_by_lifecycle_and_tag(mounted, users):
+    mounted.model('fd')
+    for v in ('1.0.0', '1.1.0', '1.2.0'):
+        mounted.version('fd', v, {'a': v.encode()}, sealed=True)
+    mounted.modelctl('deprecate', 'fd', '1.0.0', mnt=mounted.mnt)
+    mounted.modelctl('tag', 'fd', '1.1.0', 'owner=risk', mnt=mounted.mnt)
+
+    def found(expr, **kw):
+        res = mounted.modelctl('find', expr, as_json=True, **kw).json
+        return sorted(r['version'] for r in res)
+
+    assert found('lifecycle == "deprecated"') == ['1.0.0']
+    assert found('lifecycle == "active"') == ['1.1.0', '1.2.0']
+    assert found('tag.owner == "risk"') == ['1.1.0']
+    # the same answers through the mount, for a user who cannot open the store
+    util.open_path(mounted.mnt)
+    for expr, want in (('tag.owner == "risk"', ['1.1.0']),
+                       ('lifecycle == "deprecated"', ['1.0.0'])):
+        res = util.run_as(users['mfs_dave'], [util.MODELCTL, '-m', mounted.mnt, '--json',
+                                              'find', expr])
+        assert res.returncode == 0, res.stderr
+        assert sorted(r['version'] for r in json.loads(res.stdout)) == want
