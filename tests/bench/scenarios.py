@@ -543,6 +543,8 @@ def run_promotion(ctx):
         random_file(pj(nv, 'data.bin'), a.promo_mib * MIB, 40 + i)
         with open(pj(nv, 'VERSION'), 'w') as f:
             f.write(v + '\n')
+        with open(pj(nv, 'metadata.json'), 'w') as f:
+            json.dump({'dataset_snapshot_id': 'snap-' + v, 'metrics': {'auc': 0.9}}, f)
         ctx.run(['cp', '-r', nv, pj(mdir, 'versions', v)])
         seal(ctx, pj(mdir, 'versions', v))
     for d in (mdir, ndir):
@@ -550,6 +552,17 @@ def run_promotion(ctx):
     ctx.warm(*[pj(mdir, 'versions', v, 'data.bin') for v in vers])
     dirs = {'modelfs': mdir, 'native': ndir}
     idle = swap_loop(dirs, vers, a.promo_iters)
+    # The same moves under a policy whose rule for production has gates
+    # (metadata keys, a metric, a file, a history lookup) and on_replace.
+    policy = {'aliases': {'production': {
+        'gates': {'required_keys': ['dataset_snapshot_id'], 'metrics.auc': '>= 0.5',
+                  'required_files': ['VERSION'], 'been_at': 'production'},
+        'on_replace': 'deprecated'}}}
+    with open(pj(mdir, 'policy.json'), 'w') as f:
+        json.dump(policy, f)
+    governed = swap_loop(dirs, vers, a.promo_iters)
+    with open(pj(mdir, 'policy.json'), 'w') as f:
+        f.write('{}')
     stop = pj(w, 'stop')
     readers = [subprocess.Popen([core.PYTHON, core.PROBE, 'stream',
                                  pj(mdir, 'production', 'data.bin'), stop],
@@ -593,7 +606,8 @@ def run_promotion(ctx):
                    core.pctl(ms(ln['modelfs']), p), core.pctl(ms(ln['native']), p),
                    'plain directory', target=tgt,
                    samples=samples(modelfs=ms(ln['modelfs']), reference=ms(ln['native'])))
-    for res, when in ((sys_, sfx), (idle, ' (no readers)')):
+    for res, when in ((sys_, sfx), (idle, ' (no readers)'),
+                      (governed, ' (no readers, policy with gates)')):
         for p in (50, 99):
             ctx.record('promotion', 'symlink + rename syscalls p%d%s' % (p, when), 'ms',
                        core.pctl(ms(res['modelfs']), p), core.pctl(ms(res['native']), p),

@@ -10,6 +10,7 @@
 import errno
 import os
 import subprocess
+import time
 from os.path import join as pjoin
 
 import pytest
@@ -77,8 +78,17 @@ def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path)
     assert util.read_file(pjoin(m.models, 'churn', 'production', 'w.bin')) == served
     assert 'No space' in m.log() or 'ENOSPC' in m.log() or 'space' in m.log()
 
-    # 3. space freed: the same seal works, and so do new registrations
+    # 3. space freed: the same seal works, and so do new registrations.
+    # The space comes back when the last descriptor of the filler closes:
+    # FUSE sends RELEASE after close() returns, so on a busy machine that
+    # can be a moment after rm.
     subprocess.run(['rm', '-rf', v2], check=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        sv = os.statvfs(m.store)
+        if sv.f_bavail * sv.f_frsize > 16 << 20:
+            break
+        time.sleep(0.05)
     util.seal(v3)
     assert util.read_file(pjoin(v3, 'b.bin')) == b'b' * 5000
     m.version('churn', '1.3.0', {'c.bin': os.urandom(1 << 20)}, sealed=True)
