@@ -150,49 +150,101 @@ int mfs_history_parse_at(const char *name, int64_t *ret_ns, uint64_t *ret_seq)
 
 /*============================================================ records */
 
-/* Was `to` ever a target of alias (an earlier record of the model)? */
-static int seen_before(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
-		       const char *alias, const char *to)
+/*
+ * Which versions each alias has named is indexed in DB_INFO, so a move
+ * (is it a rollback?) and the gates that ask (been_at, exempt_rollback)
+ * cost one lookup however long the history: key 'a' + be64 model id +
+ * XXH3-128 of "alias NUL version" (alias and version together are longer
+ * than an LMDB key may be), value the be64 seq of the first such move. A
+ * model's index is complete once its key 'A' + be64 model id exists; a
+ * store from before the index gets it built from the history at the first
+ * question, in the asking write transaction.
+ */
+static void target_key(uint8_t kb[25], uint64_t model_id, const char *alias,
+		       const char *version)
 {
-	MDB_cursor *cur;
-	struct key k;
-	MDB_val kv, v;
-	cJSON *js = cJSON_CreateString(to);
-	char *q = js ? cJSON_PrintUnformatted(js) : NULL, needle[MFS_NAME_MAX * 6 + 16];
-	int rc, found = 0;
+	size_t al = strlen(alias), vl = strlen(version);
+	char buf[2 * (MFS_NAME_MAX + 1)];
+	struct mfs_digest d;
 
-	cJSON_Delete(js);
-	if (!q)
-		return -ENOMEM;
-	/* Records are cJSON's own unformatted text: a record that does not
-	 * contain "to":<to> byte for byte need not be parsed (a long history
-	 * is walked at every move). */
-	snprintf(needle, sizeof(needle), "\"to\":%s", q);
-	free(q);
-	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
-	if (rc)
+	memcpy(buf, alias, al);
+	buf[al] = '\0';
+	memcpy(buf + al + 1, version, vl);
+	mfs_hash_buf(buf, al + 1 + vl, &d);
+	kb[0] = 'a';
+	put_be64(kb + 1, model_id);
+	memcpy(kb + 9, d.b, 16);
+}
+
+static int mark_target(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		       const char *alias, const char *version, uint64_t seq)
+{
+	uint8_t kb[25], sb[8];
+	MDB_val k = { sizeof(kb), kb }, v = { sizeof(sb), sb };
+	int rc;
+
+	if (strlen(alias) > MFS_NAME_MAX || strlen(version) > MFS_NAME_MAX)
+		return 0;
+	target_key(kb, model_id, alias, version);
+	put_be64(sb, seq);
+	rc = mdb_put(txn, st->dbi[DB_INFO], &k, &v, MDB_NOOVERWRITE);
+	return rc == MDB_KEYEXIST ? 0 : mfs_err_from_mdb(rc);
+}
+
+static int index_record(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+	void **x = ctx;
+	cJSON *rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
+	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
+	const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
+	int r = 0;
+
+	if (a && t)
+		r = mark_target(x[0], x[1], get_be64((const uint8_t *)k->mv_data),
+				a, t, get_be64((const uint8_t *)k->mv_data + 8));
+	cJSON_Delete(rec);
+	return r;
+}
+
+/* Make sure the model's index is complete (a write txn). */
+static int index_model(struct mfs_store *st, MDB_txn *txn, uint64_t model_id)
+{
+	uint8_t kb[9] = { 'A' };
+	MDB_val k = { sizeof(kb), kb }, v;
+	void *x[2] = { st, txn };
+	int rc, r;
+
+	put_be64(kb + 1, model_id);
+	rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
+	if (rc == 0)
+		return 0;
+	if (rc != MDB_NOTFOUND)
 		return mfs_err_from_mdb(rc);
-	key_id(&k, model_id);
-	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && !found;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-		cJSON *rec;
+	r = store_each_under(st, txn, DB_HISTORY, model_id, index_record, x);
+	if (r < 0)
+		return r;
+	v.mv_data = (void *)"1";
+	v.mv_size = 1;
+	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
+}
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
-			break;
-		if (!memmem(v.mv_data, v.mv_size, needle, strlen(needle)))
-			continue;
-		rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
-		if (rec) {
-			const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
-			const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
+int store_history_was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			 const char *alias, const char *version)
+{
+	uint8_t kb[25];
+	MDB_val k = { sizeof(kb), kb }, v;
+	int r, rc;
 
-			found = a && t && !strcmp(a, alias) && !strcmp(t, to);
-			cJSON_Delete(rec);
-		}
-	}
-	mdb_cursor_close(cur);
-	return found;
+	if (strlen(alias) > MFS_NAME_MAX || strlen(version) > MFS_NAME_MAX)
+		return 0;
+	r = index_model(st, txn, model_id);
+	if (r < 0)
+		return r;
+	target_key(kb, model_id, alias, version);
+	rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return rc ? mfs_err_from_mdb(rc) : 1;
 }
 
 int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
@@ -218,7 +270,7 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 	else if (rc && rc != MDB_NOTFOUND)
 		return mfs_err_from_mdb(rc);
 	if (to) {
-		rb = seen_before(st, txn, model_id, alias, to);
+		rb = store_history_was_at(st, txn, model_id, alias, to);
 		if (rb < 0)
 			return rb;
 	}
@@ -269,6 +321,8 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 		rc = mdb_put(txn, st->dbi[DB_INFO], &kk, &v, 0);
 	}
 	r = mfs_err_from_mdb(rc);
+	if (r == 0 && to)
+		r = mark_target(st, txn, model_id, alias, to, seq);
 	if (r == 0 && ret_seq)
 		*ret_seq = seq;
 out:

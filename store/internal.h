@@ -216,6 +216,12 @@ void store_events_release(struct mfs_store *st);
  * creation, removal) by c. approvals (may be NULL: none) is the JSON array
  * of approvals the move used; it is copied, not consumed. The record's
  * sequence number goes to *ret_seq (may be NULL). Returns 0 or -errno. */
+/* Has alias of the model ever named version (history.c; an index, one
+ * lookup)? Inside a write txn: a store from before the index gets the
+ * model's built on the way. Returns 1, 0, or -errno. */
+int store_history_was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+			 const char *alias, const char *version);
+
 int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
 		      uint64_t model_id, const char *alias, const char *from,
 		      const char *to, const struct cJSON *approvals, uint64_t *ret_seq);

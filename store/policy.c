@@ -654,31 +654,19 @@ static bool has_format(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const c
 	return store_each_under(st, txn, DB_DIRENTS, vid, format_of, &x) == 1;
 }
 
-struct each_move {
-	const cJSON *aliases;
-	const char *vname;
-};
-
-static int moved_to(const MDB_val *k, const MDB_val *v, void *ctx)
-{
-	struct each_move *x = ctx;
-	cJSON *h = cJSON_ParseWithLength(v->mv_data, v->mv_size);
-	int found;
-
-	(void)k;
-	found = one_of(x->aliases, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "alias"))) &&
-		one_of(cJSON_GetObjectItemCaseSensitive(h, "to"), x->vname);
-	cJSON_Delete(h);
-	return found;
-}
-
-/* Has vname ever been the target of one of the aliases (the history)? */
+/* Has vname ever been the target of one of the aliases (a name or a list)?
+ * Errors read as "no": the gate then refuses. */
 static bool was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 		   const cJSON *aliases, const char *vname)
 {
-	struct each_move x = { aliases, vname };
+	const cJSON *it;
 
-	return store_each_under(st, txn, DB_HISTORY, model_id, moved_to, &x) == 1;
+	if (cJSON_IsString(aliases))
+		return store_history_was_at(st, txn, model_id, aliases->valuestring, vname) == 1;
+	cJSON_ArrayForEach(it, aliases)
+		if (was_at(st, txn, model_id, it, vname))
+			return true;
+	return false;
 }
 
 static bool at_alias_now(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
