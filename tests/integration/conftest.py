@@ -153,8 +153,12 @@ class Mount:
         '''Watchdog: abort the FUSE connection so blocked syscalls return.'''
         self.timed_out = True
         proc = self.proc
+        conn = util.fuse_connection(self.mnt)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
+        if conn:
+            with open(os.path.join(conn, 'abort'), 'w') as fh:
+                fh.write('1')
         util.fusermount_u(self.mnt, lazy=True)
 
     # -- log -------------------------------------------------------------

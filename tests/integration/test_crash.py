@@ -25,8 +25,7 @@ SIZE = 3 << 20
 
 
 def kill_and_restart(mounted):
-    mounted.proc.send_signal(signal.SIGKILL)
-    mounted.proc.wait(timeout=20)
+    util.kill_daemon(mounted.proc, mounted.mnt)
     # No auto_unmount: the dead mount answers ENOTCONN until cleared.
     util.fusermount_u(mounted.mnt, lazy=True)
     mounted.proc = None

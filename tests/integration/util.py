@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import time
@@ -97,6 +98,43 @@ def umount(mount_process, mnt_dir, timeout=20):
     if code != 0:
         pytest.fail('file system process terminated with code %s' % (code,))
     return code
+
+
+def fuse_connection(mnt_dir):
+    '''The FUSE connection directory (/sys/fs/fuse/connections/N) of the
+    mount at *mnt_dir*, from /proc/self/mountinfo (stat of a hung mount
+    could hang), mounting fusectl when needed; None if not found.'''
+    mnt_dir = os.path.abspath(mnt_dir)
+    dev = None
+    with open('/proc/self/mountinfo') as fh:
+        for line in fh:
+            f = line.split()
+            if f[4] == mnt_dir and ' - fuse' in line:
+                dev = f[2]
+    if dev is None:
+        return None
+    conns = '/sys/fs/fuse/connections'
+    if not os.listdir(conns):
+        subprocess.run(['mount', '-t', 'fusectl', 'none', conns], capture_output=True)
+    path = pjoin(conns, dev.split(':')[1])
+    return path if os.path.isdir(path) else None
+
+
+def kill_daemon(proc, mnt_dir, timeout=5):
+    '''SIGKILL the daemon and wait for it. A daemon killed while the kernel
+    delivers one of its cache invalidations keeps the thread that sent it:
+    the kernel waits for a directory lock that a request to the dead daemon
+    holds, and that request waits for the connection to end. Aborting the
+    connection (what an operator does: README, "The daemon") frees both.'''
+    proc.send_signal(signal.SIGKILL)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        conn = fuse_connection(mnt_dir)
+        if conn:
+            with open(pjoin(conn, 'abort'), 'w') as fh:
+                fh.write('1')
+        return proc.wait(20)
 
 
 def cleanup(mount_process, mnt_dir):
