@@ -203,6 +203,32 @@ static bool is_int(const cJSON *j, double lo, double hi)
 	       j->valuedouble == floor(j->valuedouble);
 }
 
+/* Does every name of spec (a string, or a list of strings) pass ok? */
+static bool all_names(const cJSON *spec, bool (*ok)(const char *))
+{
+	const cJSON *it;
+
+	if (cJSON_IsString(spec))
+		return ok(spec->valuestring);
+	cJSON_ArrayForEach(it, spec)
+		if (!cJSON_IsString(it) || !ok(it->valuestring))
+			return false;
+	return true;
+}
+
+static bool known_format(const char *s)
+{
+	for (int x = 1; x < MFS_FMT_COUNT; x++)
+		if (!strcmp(s, mfs_format_name((enum mfs_format)x)))
+			return true;
+	return false;
+}
+
+static bool usable_alias(const char *s)
+{
+	return mfs_alias_name_check(s) == 0;
+}
+
 static int check_gates(const cJSON *g, const char *path, char *why, size_t n)
 {
 	char p[512];
@@ -229,35 +255,13 @@ static int check_gates(const cJSON *g, const char *path, char *why, size_t n)
 					r = bad(why, n, p, "paths are relative to the version and stay inside it");
 			}
 		} else if (!strcmp(k, "format")) {
-			const cJSON *f;
-
 			r = check_strings(it, true, p, why, n);
-			if (r == 0 && cJSON_IsString(it)) {
-				f = it;
-				goto one_format;
-			}
-			cJSON_ArrayForEach(f, it) {
-			one_format:;
-				bool known = false;
-
-				for (int x = 1; x < MFS_FMT_COUNT && r == 0; x++)
-					known = known || !strcmp(f->valuestring,
-								 mfs_format_name((enum mfs_format)x));
-				if (r == 0 && !known)
-					r = bad(why, n, p, "not a format modelfs detects (see the README's format table)");
-				if (cJSON_IsString(it))
-					break;
-			}
+			if (r == 0 && !all_names(it, known_format))
+				r = bad(why, n, p, "not a format modelfs detects (see the README's format list)");
 		} else if (!strcmp(k, "from_alias") || !strcmp(k, "been_at")) {
-			const cJSON *a;
-
 			r = check_strings(it, true, p, why, n);
-			if (r == 0 && cJSON_IsString(it) && mfs_alias_name_check(it->valuestring) < 0)
+			if (r == 0 && !all_names(it, usable_alias))
 				r = bad(why, n, p, "not a usable alias name");
-			if (cJSON_IsArray(it))
-				cJSON_ArrayForEach(a, it)
-					if (r == 0 && mfs_alias_name_check(a->valuestring) < 0)
-						r = bad(why, n, p, "not a usable alias name");
 		} else if (!strcmp(k, "depends_on_sealed") || !strcmp(k, "sha256")) {
 			r = is_bool(it) ? 0 : bad(why, n, p, "must be true or false");
 		} else {
@@ -501,7 +505,7 @@ static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *
 			return true;
 		if (cJSON_IsString(it)) {
 			struct group gr, *res = NULL;
-			char buf[4096];
+			char buf[16384];	/* groups with many members */
 
 			if (getgrnam_r(it->valuestring, &gr, buf, sizeof(buf), &res) == 0 && res &&
 			    mfs_caller_in_group(c, res->gr_gid))
