@@ -59,6 +59,7 @@ int cmd_tag(struct ctl *c, int argc, char **argv);
 
 int cmd_history(struct ctl *c, int argc, char **argv);
 int cmd_rollback(struct ctl *c, int argc, char **argv);
+int cmd_promote(struct ctl *c, int argc, char **argv);
 
 /* A model's history.jsonl text (cmd_history.c): rendered by st when given,
  * else read from the store (opened and closed here) or through the mount

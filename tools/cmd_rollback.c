@@ -1,4 +1,4 @@
-/* cmd_rollback.c - modelctl rollback MODEL ALIAS [--to VERSION] */
+/* cmd_rollback.c - modelctl rollback MODEL ALIAS [--to VERSION], promote */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -32,7 +32,7 @@ static int through_mount(const char *mount, const char *model, const char *alias
 
 	snprintf(dir, sizeof(dir), "%s/models/%s", mount, model);
 	snprintf(dst, sizeof(dst), "%s/%s", dir, alias);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.rollback.%d", dir, alias, (int)getpid());
+	snprintf(tmp, sizeof(tmp), "%s/.%s.move.%d", dir, alias, (int)getpid());
 	l = readlink(dst, cur, n - 1);
 	if (l >= 0) {
 		cur[l] = '\0';
@@ -110,21 +110,15 @@ static int previous(struct ctl *c, const char *model, const char *alias, char *p
 	return r;
 }
 
-int cmd_rollback(struct ctl *c, int argc, char **argv)
+/* Move alias of model to `to` (NULL: back to its previous target), as
+ * verb; prints the move. */
+static int move_alias(struct ctl *c, const char *verb, const char *model, const char *alias,
+		      const char *to)
 {
 	char mount[PATH_MAX] = "", cur[MFS_NAME_MAX + 1] = "", prev[MFS_NAME_MAX + 1] = "";
-	const char *model, *alias, *to = NULL;
 	bool found_prev = false;
 	int served, r;
 
-	if (argc == 5 && !strcmp(argv[3], "--to"))
-		to = argv[4];
-	else if (argc != 3) {
-		fprintf(stderr, "usage: modelctl rollback MODEL ALIAS [--to VERSION]\n");
-		return EXIT_FAILURE;
-	}
-	model = argv[1];
-	alias = argv[2];
 	served = ctl_served_mount(c, mount, sizeof(mount));
 	if (served < 0)
 		return EXIT_FAILURE;
@@ -142,12 +136,12 @@ int cmd_rollback(struct ctl *c, int argc, char **argv)
 	if (r == -EALREADY)
 		return EXIT_FAILURE;
 	if (r == -ENOENT && !to) {
-		fprintf(stderr, "modelctl: rollback '%s/%s': no previous target in its history\n",
-			model, alias);
+		fprintf(stderr, "modelctl: %s '%s/%s': no previous target in its history\n",
+			verb, model, alias);
 		return EXIT_FAILURE;
 	}
 	if (r < 0) {
-		fprintf(stderr, "modelctl: rollback '%s/%s' to '%s': %s\n", model, alias, to,
+		fprintf(stderr, "modelctl: %s '%s/%s' to '%s': %s\n", verb, model, alias, to,
 			strerror(-r));
 		return EXIT_FAILURE;
 	}
@@ -166,4 +160,26 @@ int cmd_rollback(struct ctl *c, int argc, char **argv)
 		printf("%s: %s -> %s\n", alias, cur[0] ? cur : "(none)", to);
 	}
 	return EXIT_SUCCESS;
+}
+
+int cmd_rollback(struct ctl *c, int argc, char **argv)
+{
+	if (argc == 5 && !strcmp(argv[3], "--to"))
+		return move_alias(c, "rollback", argv[1], argv[2], argv[4]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: modelctl rollback MODEL ALIAS [--to VERSION]\n");
+		return EXIT_FAILURE;
+	}
+	return move_alias(c, "rollback", argv[1], argv[2], NULL);
+}
+
+/* modelctl promote MODEL VERSION ALIAS: ln -sfn versions/VERSION ALIAS,
+ * with the same rules (gates, approvals, who). */
+int cmd_promote(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: modelctl promote MODEL VERSION ALIAS\n");
+		return EXIT_FAILURE;
+	}
+	return move_alias(c, "promote", argv[1], argv[3], argv[2]);
 }

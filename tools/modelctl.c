@@ -32,6 +32,7 @@ static const struct cmd cmds[] = {
 	{ "tag", cmd_tag, "tag MODEL VERSION NAME[=VALUE] | -d NAME   tag a sealed version" },
 	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
 	{ "history", cmd_history, "history MODEL [ALIAS]   alias moves, oldest first" },
+	{ "promote", cmd_promote, "promote MODEL VERSION ALIAS   point ALIAS at VERSION (its policy applies)" },
 	{ "rollback", cmd_rollback, "rollback MODEL ALIAS [--to VERSION]   move ALIAS back to its previous target" },
 	{ "gc", cmd_gc, "gc [--dry-run]          apply retention, remove unreferenced blobs (admins)" },
 };

@@ -535,3 +535,19 @@ def test_find_by_lifecycle_and_tag(mounted, users):
                                               'find', expr])
         assert res.returncode == 0, res.stderr
         assert sorted(r['version'] for r in json.loads(res.stdout)) == want
+
+
+def test_modelctl_promote_follows_the_policy(mounted, gov, users):
+    '''modelctl promote is ln -sfn: the same rules, through the mount.'''
+    bob, carol = users['mfs_bob'], users['mfs_carol']
+    res = util.run_as(carol, [util.MODELCTL, '-m', mounted.mnt, 'promote', 'churn', '1.1.0',
+                              'staging'])
+    assert res.returncode == 1 and b'Permission denied' in res.stderr, res.stderr
+    res = util.run_as(bob, [util.MODELCTL, '-m', mounted.mnt, 'promote', 'churn', '1.1.0',
+                            'staging'])
+    assert res.returncode == 0 and b'staging: (none) -> 1.1.0' in res.stdout, res.stderr
+    res = util.run_as(carol, [util.MODELCTL, '-m', mounted.mnt, 'promote', 'churn', '1.1.0',
+                              'production'])
+    assert res.returncode == 1 and b'Operation not permitted' in res.stderr, res.stderr
+    assert sorted(os.listdir(gov)) == ['history.jsonl', 'latest', 'metadata.json',
+                                       'policy.json', 'staging', 'versions']
