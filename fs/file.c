@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "audit.h"
 #include "model.h"
 #include "log.h"
 #include "meta.h"
@@ -25,7 +26,7 @@
  * flush), or a discarded lineage.json.
  */
 
-enum hkind { H_DRAFT = 1, H_SEALED, H_SNAP, H_DOC, H_DISCARD };
+enum hkind { H_DRAFT = 1, H_SEALED, H_SNAP, H_DOC, H_DISCARD, H_STREAM };
 
 struct handle {
 	enum hkind kind;
@@ -37,7 +38,8 @@ struct handle {
 	bool writer;
 	bool dirty;		/* H_DOC: written since the last flush */
 	char *buf;		/* H_SNAP, H_DOC */
-	size_t len, cap;
+	size_t len, cap;	/* H_STREAM: len is the stream's size */
+	struct mfs_audit_stream *stream;	/* H_STREAM: audit.jsonl */
 	int refs;		/* the open file, plus replies in flight; atomic */
 	int pt_id;		/* H_SEALED: backing id (0: served by us) */
 	/* The blob whose bytes fd reads (a sealed file, or a draft file
@@ -66,7 +68,7 @@ int handle_snapshot_size(uint64_t fh, off_t *ret)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fh;
 
-	if (!h || (h->kind != H_SNAP && h->kind != H_DOC))
+	if (!h || (h->kind != H_SNAP && h->kind != H_DOC && h->kind != H_STREAM))
 		return -ENOENT;
 	*ret = (off_t)h->len;
 	return 0;
@@ -236,6 +238,10 @@ static void handle_put(struct mfsd *d, struct handle *h)
 	if (h->node)
 		node_open_ref(d, h->node, -1);
 	free(h->buf);
+	if (h->stream) {
+		mfs_audit_stream_close(h->stream);
+		mfs_store_trim(d->st);	/* the pages a reading left mapped */
+	}
 	free(h);
 }
 
@@ -438,7 +444,16 @@ static int open_snapshot(struct mfsd *d, const struct mfs_caller *c, uint64_t in
 		return mfs_log_errno(-EPERM, "refusing to write '%s': kept by the registry",
 				     label);
 	}
-	r = vfile_render(d, c, ino, &h->buf, &h->len);
+	if (ino == INO_AUDIT) {
+		/* It grows without end: read by offset, never held whole. */
+		uint64_t size = 0;
+
+		h->kind = H_STREAM;
+		r = mfs_audit_stream_open(d->st, c, &h->stream, &size);
+		h->len = (size_t)size;
+	} else {
+		r = vfile_render(d, c, ino, &h->buf, &h->len);
+	}
 	if (r < 0) {
 		free(h);
 		return r;
@@ -781,6 +796,18 @@ void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		buf.buf[0].pos = off;
 		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 		return;
+	case H_STREAM: {
+		char *b = malloc(size ? size : 1);
+		ssize_t n = b ? mfs_audit_stream_read(d->st, h->stream, (uint64_t)off, b, size)
+			      : -ENOMEM;
+
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, b, (size_t)n);
+		free(b);
+		return;
+	}
 	case H_SNAP:
 	case H_DOC:
 		__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);

@@ -11,6 +11,7 @@
 import errno
 import json
 import os
+import random
 import re
 import shutil
 import stat
@@ -433,3 +434,35 @@ def test_a_hanging_or_failing_hook_never_blocks_the_filesystem(mounted, tmp_path
     mounted.model('after')
     wait_for(lambda: 'exited with status 3' in mounted.log_since(mark), 'the failure to be logged')
     assert audit(mounted)[-1]['model'] == 'after'
+
+
+def test_audit_jsonl_is_streamed_by_offset(mounted):
+    '''audit.jsonl is read by offset from the store, never held whole: what
+    any pattern of reads returns is the snapshot taken at open, records
+    appended later included in the next open only.'''
+    vdir = mounted.version('big', '1.0.0', {'a': b'a'}, sealed=True)
+    for i in range(1500):
+        os.setxattr(vdir, 'user.modelfs.tag.t%04d' % i, b'v' * (i % 37))
+    path = os.path.join(mounted.mnt, 'audit.jsonl')
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        whole = util.read_fd(fd, 4096)
+        assert len(whole) == size and size > 200000
+        lines = whole.decode().splitlines()
+        assert [json.loads(l)['seq'] for l in lines] == list(range(1, len(lines) + 1))
+        # later records do not change this open's snapshot
+        os.setxattr(vdir, 'user.modelfs.tag.late', b'x')
+        rng = random.Random(7)
+        for _ in range(200):
+            off = rng.randrange(0, size)
+            n = rng.randrange(1, 70000)
+            assert os.pread(fd, n, off) == whole[off:off + n], (off, n)
+        assert os.pread(fd, 100, size) == b''
+        assert os.pread(fd, 100, size - 10) == whole[-10:]
+    finally:
+        os.close(fd)
+    again = util.read_file(path)
+    assert again.startswith(whole) and b'"tag":"late"' in again[len(whole):]
+    # stat without an open file answers the whole trail's size
+    assert os.stat(path).st_size == len(again)
