@@ -230,10 +230,10 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
 		       char **ret, size_t *ret_len);
 
-/* -EACCES (logged) unless c may write model rm (W and X on its directory):
- * the rule for versions and, until policies land, aliases. */
-int store_model_writable(const struct mfs_caller *c, const struct rec_model *rm,
-			 const char *model);
+/* -EACCES (logged) unless c may write model rm (W and X on its directory)
+ * or is a registry admin: the rule for versions and model documents. */
+int store_model_writable(struct mfs_store *st, const struct mfs_caller *c,
+			 const struct rec_model *rm, const char *model);
 
 /* The text stored under be64 id in db, or dflt when there is none, as a
  * NUL-terminated copy. Ownership: caller owns *ret; free(). */

@@ -378,7 +378,7 @@ static int may_write(struct mfs_store *st, const struct mfs_caller *c,
 	if (doc != MFS_DOC_POLICY) {
 		if (quiet)
 			return mfs_perm_check(c, rm->uid, rm->gid, rm->mode, W_OK | X_OK);
-		return store_model_writable(c, rm, name);
+		return store_model_writable(st, c, rm, name);
 	}
 	if (!c || c->uid == rm->uid || mfs_caller_is_admin(st, c))
 		return 0;

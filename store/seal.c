@@ -607,7 +607,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	snprintf(label, sizeof(label), "%s@%s", model, vi.name);
 	s.label = label;
 	if (c && c->uid != 0 && c->uid != vi.uid) {
-		r = store_model_writable(c, &rm, model);
+		r = store_model_writable(st, c, &rm, model);
 		if (r < 0)
 			return store_denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
 	}

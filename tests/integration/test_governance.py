@@ -551,3 +551,16 @@ def test_modelctl_promote_follows_the_policy(mounted, gov, users):
     assert res.returncode == 1 and b'Operation not permitted' in res.stderr, res.stderr
     assert sorted(os.listdir(gov)) == ['history.jsonl', 'latest', 'metadata.json',
                                        'policy.json', 'staging', 'versions']
+
+
+@pytest.mark.mount_options('admin_group=mfs_admin')
+def test_admins_manage_versions_of_any_model(mounted, users):
+    '''Registry admins pass the model directory's write check (as root
+    does): they register and remove versions in models they do not own.'''
+    util.open_path(mounted.mnt)
+    alice, erin = users['mfs_alice'], users['mfs_erin']
+    assert attempt(alice, "os.mkdir('own', 0o755)", mounted.models) == 'ok'
+    mdir = pjoin(mounted.models, 'own')
+    assert attempt(erin, "os.mkdir('versions/1.0.0')", mdir) == 'ok'
+    assert attempt(erin, "os.rmdir('versions/1.0.0')", mdir) == 'ok'
+    assert attempt(users['mfs_dave'], "os.mkdir('versions/1.0.0')", mdir) == 'EACCES'
