@@ -40,8 +40,8 @@ int mfs_alias_name_check(const char *name)
 	return 0;
 }
 
-static int get_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
-			 const char *name, struct rec_alias *ret)
+int store_get_alias(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		    const char *name, struct rec_alias *ret)
 {
 	struct key k;
 	MDB_val v;
@@ -207,7 +207,7 @@ int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, txn, model_id, name, &ra);
+	r = store_get_alias(st, txn, model_id, name, &ra);
 	if (r == 0)
 		fill_alias(st, txn, ret, name, strlen(name), &ra);
 	mdb_txn_abort(txn);
@@ -423,7 +423,7 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	r = begin(st, model_id, "alias.create", name, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, o.txn, model_id, name, &ra);
+	r = store_get_alias(st, o.txn, model_id, name, &ra);
 	if (r == 0 && !move) {
 		r = -EEXIST;
 		goto out;
@@ -528,10 +528,10 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	r = begin(st, model_id, "alias.move", to, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, o.txn, model_id, from, &a);
+	r = store_get_alias(st, o.txn, model_id, from, &a);
 	if (r < 0)
 		goto out;
-	hb = get_alias_txn(st, o.txn, model_id, to, &b);
+	hb = store_get_alias(st, o.txn, model_id, to, &b);
 	if (hb < 0 && hb != -ENOENT) {
 		r = hb;
 		goto out;
@@ -634,7 +634,7 @@ int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 	r = begin(st, model_id, "alias.remove", name, &o);
 	if (r < 0)
 		return r;
-	r = get_alias_txn(st, o.txn, model_id, name, &ra);
+	r = store_get_alias(st, o.txn, model_id, name, &ra);
 	if (r == 0)
 		r = store_get_version(st, o.txn, ra.vid, &rv, vname, sizeof(vname));
 	if (r == 0) {

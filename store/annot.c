@@ -300,25 +300,10 @@ int store_annot_set_lifecycle(struct mfs_store *st, MDB_txn *txn,
 	return store_audit(st, txn, c, "version.lifecycle", f);
 }
 
-static int points_at(const MDB_val *k, const MDB_val *v, void *ctx)
-{
-	struct rec_alias ra;
-
-	(void)k;
-	rec_get(&ra, sizeof(ra), v);
-	return ra.vid == *(const uint64_t *)ctx;
-}
-
-/* Does an alias of the model point at vid? */
-static bool aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id, uint64_t vid)
-{
-	return store_each_under(st, txn, DB_ALIASES, model_id, points_at, &vid) == 1;
-}
-
 int mfs_version_set_lifecycle(struct mfs_store *st, const struct mfs_caller *c,
 			      uint64_t vid, const char *state, size_t len)
 {
-	char s[16];
+	char s[16], alias[MFS_NAME_MAX + 1];
 	struct ctx x;
 	int r;
 
@@ -334,9 +319,10 @@ int mfs_version_set_lifecycle(struct mfs_store *st, const struct mfs_caller *c,
 	if (!may_annotate(st, c, &x))
 		return deny(st, c, &x, "version.lifecycle", NULL, -EACCES,
 			    "only the version's creator, the model's writers and admins set its lifecycle");
-	if (!strcmp(s, "archived") && aliased(st, x.txn, x.rv.model_id, vid)) {
-		mfs_log(MFS_LOG_WARN, "refusing to archive '%s@%s': an alias points at it; move the alias first",
-			x.model, x.name);
+	if (!strcmp(s, "archived") &&
+	    store_vid_aliased(st, x.txn, x.rv.model_id, vid, alias, sizeof(alias)) == 1) {
+		mfs_log(MFS_LOG_WARN, "refusing to archive '%s@%s': alias '%s' points at it; move the alias first",
+			x.model, x.name, alias);
 		return finish(&x, -EBUSY);
 	}
 	r = store_annot_set_lifecycle(st, x.txn, c, vid, s, NULL);

@@ -239,11 +239,10 @@ static int recompute(enum chain ch, const void *key, size_t keylen, const char *
 
 static void add_user(cJSON *rec, uid_t uid)
 {
-	struct passwd pw, *res = NULL;
-	char buf[1024];
+	char name[256];
 
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		cJSON_AddStringToObject(rec, "user", res->pw_name);
+	if (store_user_name(uid, name, sizeof(name)))
+		cJSON_AddStringToObject(rec, "user", name);
 	else
 		cJSON_AddNumberToObject(rec, "user", uid);
 }

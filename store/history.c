@@ -255,8 +255,7 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 	 * number is never reused even when a record is dropped. */
 	uint8_t ck[9] = { 'h' };
 	MDB_val kk = { sizeof(ck), ck }, v;
-	struct passwd pw, *res = NULL;
-	char ts[40], pwbuf[1024], num[24];
+	char ts[40], name[256];
 	struct key k;
 	uint64_t seq = 1;
 	cJSON *rec = NULL, *ap;
@@ -290,12 +289,8 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 	else
 		cJSON_AddNullToObject(rec, "to");
 	cJSON_AddNumberToObject(rec, "uid", c ? c->uid : 0);
-	if (getpwuid_r(c ? c->uid : 0, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res) {
-		cJSON_AddStringToObject(rec, "user", res->pw_name);
-	} else {
-		snprintf(num, sizeof(num), "%u", (unsigned)(c ? c->uid : 0));
-		cJSON_AddStringToObject(rec, "user", num);
-	}
+	store_user_name(c ? c->uid : 0, name, sizeof(name));
+	cJSON_AddStringToObject(rec, "user", name);
 	ap = approvals ? cJSON_Duplicate(approvals, 1) : cJSON_CreateArray();
 	if (!ap) {
 		r = -ENOMEM;

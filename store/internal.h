@@ -260,6 +260,18 @@ int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx);
 
 /* Lookup helpers shared by the registry modules. */
+/* The alias row name of model_id. Returns 0, -ENOENT, or -EIO (a damaged
+ * row). */
+int store_get_alias(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		    const char *name, struct rec_alias *ret);
+/* Does an alias of model_id point at vid? Returns 1 (its name copied into
+ * ret_alias, n bytes), 0, or -errno. */
+int store_vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		      uint64_t vid, char *ret_alias, size_t n);
+/* The version "model@version" names. Returns 0, or -ENOENT when the
+ * registry does not have it. */
+int store_resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
+		      struct rec_version *rv);
 int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		      struct rec_version *ret, char *ret_name, size_t n);
 int store_put_version(struct mfs_store *st, MDB_txn *txn,
@@ -278,8 +290,9 @@ int store_each_under(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
  * JSON). Caller cJSON_Delete()s. */
 struct cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id);
 
-/* The user name of uid, or its number. This function can't fail. */
-void store_user_name(uid_t uid, char *buf, size_t n);
+/* The user name of uid into buf, or its number when it has none (then
+ * returns false). This function can't fail. */
+bool store_user_name(uid_t uid, char *buf, size_t n);
 
 /* ---- policy.c: the effective policy and its checks (inside a txn) ---- */
 

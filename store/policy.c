@@ -679,15 +679,10 @@ static bool at_alias_now(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	const cJSON *it;
 
 	if (cJSON_IsString(aliases)) {
-		struct key k;
-		MDB_val v;
 		struct rec_alias ra;
 
-		key_id_name(&k, model_id, aliases->valuestring);
-		if (mdb_get(txn, st->dbi[DB_ALIASES], &k.v, &v))
-			return false;
-		rec_get(&ra, sizeof(ra), &v);
-		return ra.vid == vid;
+		return store_get_alias(st, txn, model_id, aliases->valuestring, &ra) == 0 &&
+		       ra.vid == vid;
 	}
 	cJSON_ArrayForEach(it, aliases)
 		if (at_alias_now(st, txn, model_id, it, vid))
@@ -704,30 +699,13 @@ static int deps_sealed(struct mfs_store *st, MDB_txn *txn, const cJSON *deps,
 
 	cJSON_ArrayForEach(it, deps) {
 		const char *ref = cJSON_IsString(it) ? it->valuestring : it->string;
-		const char *at = ref ? strrchr(ref, '@') : NULL;
-		char model[MFS_MODEL_NAME_MAX + 1];
-		MDB_val mk, mv;
-		struct rec_model rm;
 		struct rec_version rv;
-		struct key k;
 
 		if (!ref)
 			continue;
 		snprintf(bad_ref, n, "%s", ref);
-		if (!at || at == ref || (size_t)(at - ref) > MFS_MODEL_NAME_MAX ||
-		    strlen(at + 1) > MFS_NAME_MAX)
+		if (store_resolve_ref(st, txn, ref, &rv) < 0)
 			return -ENOENT;
-		memcpy(model, ref, (size_t)(at - ref));
-		model[at - ref] = '\0';
-		mk.mv_data = model;
-		mk.mv_size = strlen(model);
-		if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &mv))
-			return -ENOENT;
-		rec_get(&rm, sizeof(rm), &mv);
-		key_id_name(&k, rm.id, at + 1);
-		if (mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &mv))
-			return -ENOENT;
-		rec_get(&rv, sizeof(rv), &mv);
 		if (rv.state != MFS_V_SEALED)
 			return -EINVAL;
 	}

@@ -906,14 +906,16 @@ cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id)
 	return cJSON_ParseWithLength(v.mv_data, v.mv_size);
 }
 
-void store_user_name(uid_t uid, char *buf, size_t n)
+bool store_user_name(uid_t uid, char *buf, size_t n)
 {
 	struct passwd pw, *res = NULL;
 	char pwbuf[1024];
 
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res) {
 		snprintf(buf, n, "%s", res->pw_name);
-	else
-		snprintf(buf, n, "%u", (unsigned)uid);
+		return true;
+	}
+	snprintf(buf, n, "%u", (unsigned)uid);
+	return false;
 }
 

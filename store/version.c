@@ -454,8 +454,8 @@ out:
 	return store_denied(st, c, r, -EINVAL, "version.rename", model, from, NULL);
 }
 
-static int vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
-		       uint64_t vid, char *ret_alias, size_t n)
+int store_vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+		      uint64_t vid, char *ret_alias, size_t n)
 {
 	MDB_cursor *cur;
 	struct key k;
@@ -535,7 +535,7 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		mdb_del(txn, st->dbi[DB_VMETA], &idk.v, NULL);
 		r = store_audit(st, txn, c, "version.discard", f);
 	} else {
-		r = vid_aliased(st, txn, model_id, rv.id, alias, sizeof(alias));
+		r = store_vid_aliased(st, txn, model_id, rv.id, alias, sizeof(alias));
 		if (r != 0) {
 			cJSON_Delete(f);
 			if (r > 0)
@@ -1071,11 +1071,10 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	cJSON_AddStringToObject(reg, "created", ts);
 	cJSON_AddNumberToObject(reg, "created_uid", rv.uid);
 	{
-		struct passwd pw, *res = NULL;
-		char pwbuf[1024], host[256];
+		char who[256], host[256];
 
-		if (getpwuid_r(rv.uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-			cJSON_AddStringToObject(reg, "created_user", res->pw_name);
+		if (store_user_name(rv.uid, who, sizeof(who)))
+			cJSON_AddStringToObject(reg, "created_user", who);
 		else
 			cJSON_AddNullToObject(reg, "created_user");
 		/* The embedded store serves one host: it is where the version
@@ -1207,8 +1206,8 @@ int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 
 /* Resolve "model@version" inside txn. Returns 0 and fills rv/vid, or
  * -ENOENT (unresolved: the registry does not have it). */
-static int resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
-		       struct rec_version *rv)
+int store_resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
+		      struct rec_version *rv)
 {
 	const char *at = strrchr(ref, '@');
 	char model[MFS_MODEL_NAME_MAX + 1];
@@ -1278,9 +1277,9 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 		mk.mv_size = (size_t)(at - ref);
 		if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &mv) != 0)
 			continue;
-		if (resolve_ref(st, txn, ref, &pv) < 0 || pv.state == MFS_V_DRAFT) {
+		if (store_resolve_ref(st, txn, ref, &pv) < 0 || pv.state == MFS_V_DRAFT) {
 			r = mfs_log_errno(-EINVAL, "refusing to seal '%s': parent '%s' is %s; seal it first",
-					  self, ref, resolve_ref(st, txn, ref, &pv) < 0 ?
+					  self, ref, store_resolve_ref(st, txn, ref, &pv) < 0 ?
 						     "not a version of that model" : "a draft");
 			break;
 		}
@@ -1305,7 +1304,7 @@ static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const char *ref,
 		"run_id", "code_commit" };
 	cJSON *o = cJSON_CreateObject(), *meta = NULL, *it;
 	struct rec_version rv;
-	bool found = resolve_ref(st, txn, ref, &rv) == 0 && rv.state != MFS_V_TOMBSTONE;
+	bool found = store_resolve_ref(st, txn, ref, &rv) == 0 && rv.state != MFS_V_TOMBSTONE;
 
 	cJSON_AddStringToObject(o, "ref", ref);
 	cJSON_AddBoolToObject(o, "resolved", found);
