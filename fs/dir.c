@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "perm.h"
 #include "alias.h"
 #include "log.h"
 #include "model.h"
@@ -487,31 +488,50 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 	return make_entry(d, ino, e);
 }
 
-/* May every user search directory ino? If not, names found in it are not
- * cached by the kernel: a cached name would let the next user's walk skip
- * the lookup, and with it the search permission check (the kernel makes
- * none without default_permissions). */
-static bool searchable_by_all(struct mfsd *d, uint64_t ino)
+/* Directory ino's attributes into *st (returns attr_get()'s answer), and
+ * whether c may access it for mask into *ret_may (0 or -errno; root
+ * passes). Names in a directory that not every user may search are not
+ * cached by the kernel (see shared()). */
+static int dir_attr(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int mask,
+		    struct stat *st, int *ret_may)
 {
-	struct stat st;
+	int r = attr_get(d, ino, st);
 
-	if (ino == FUSE_ROOT_ID || ino == INO_MODELS)
-		return true;
-	return attr_get(d, ino, &st) == 0 && (st.st_mode & S_IXOTH);
+	*ret_may = !c->uid ? 0 : r < 0 ? r :
+		   mfs_perm_check(c, st->st_uid, st->st_gid, st->st_mode, mask);
+	return r;
+}
+
+/* May every user search the directory (attr_get() gave r and st)? If not,
+ * names found in it are not cached: a cached name would let the next
+ * user's walk skip the lookup, and with it the search permission check
+ * (the kernel makes none without default_permissions). */
+static bool shared(int r, const struct stat *st)
+{
+	return r == 0 && (st->st_mode & S_IXOTH);
 }
 
 void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct mfsd *d = daemon_of(req);
 	struct fuse_entry_param e;
 	struct mfs_caller c = caller_of(req);
-	/* Without default_permissions the kernel checks no search
-	 * permission on a walk: the registry does (root passes). */
-	int r = c.uid ? fs_may(daemon_of(req), &c, parent, X_OK) : 0;
+	struct stat pst;
+	int pr = 1, r = 0;	/* pr: the parent not looked at yet */
 
+	/* Without default_permissions the kernel checks no search
+	 * permission on a walk: the registry does. Root's lookups look at
+	 * the parent only when the answer may be cached. */
+	if (c.uid)
+		pr = dir_attr(d, &c, parent, X_OK, &pst, &r);
 	if (r == 0)
-		r = do_lookup(daemon_of(req), &c, parent, name, &e);
-	if (r == 0 && e.entry_timeout > 0 && !searchable_by_all(daemon_of(req), parent))
-		e.entry_timeout = 0;
+		r = do_lookup(d, &c, parent, name, &e);
+	if (r == 0 && e.entry_timeout > 0) {
+		if (pr > 0)
+			pr = attr_get(d, parent, &pst);
+		if (!shared(pr, &pst))
+			e.entry_timeout = 0;
+	}
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -762,18 +782,17 @@ void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirsnap *s = calloc(1, sizeof(*s));
 	struct mfs_caller c = caller_of(req);
+	struct stat st;
 	int r = s ? 0 : -ENOMEM;
 
-	if (r == 0 && c.uid)
-		r = fs_may(daemon_of(req), &c, ino, R_OK);
+	if (r == 0)
+		s->private = !shared(dir_attr(daemon_of(req), &c, ino, R_OK, &st, &r), &st);
 	if (r == 0)
 		r = snap_add(s, ".", ino, S_IFDIR);
 	if (r == 0)
 		r = snap_add(s, "..", FUSE_ROOT_ID, S_IFDIR);
 	if (r == 0)
 		r = build_snap(daemon_of(req), ino, s);
-	if (r == 0)
-		s->private = !searchable_by_all(daemon_of(req), ino);
 	if (r < 0) {
 		snap_free(s);
 		fuse_reply_err(req, -r);
