@@ -564,3 +564,17 @@ def test_admins_manage_versions_of_any_model(mounted, users):
     assert attempt(erin, "os.mkdir('versions/1.0.0')", mdir) == 'ok'
     assert attempt(erin, "os.rmdir('versions/1.0.0')", mdir) == 'ok'
     assert attempt(users['mfs_dave'], "os.mkdir('versions/1.0.0')", mdir) == 'EACCES'
+
+
+def test_approvers_restrict_who_may_approve(mounted, gov, users):
+    policy = util.read_json(pjoin(gov, 'policy.json'))
+    policy['aliases']['production']['approvers'] = {'groups': ['mfs_ops']}
+    write_policy(pjoin(gov, 'policy.json'), policy)
+    v11 = pjoin(gov, 'versions', '1.1.0')
+    stmt = "os.setxattr(%r, 'user.modelfs.approve', b'production')" % v11
+    assert attempt(users['mfs_dave'], stmt, '/') == 'EACCES'
+    assert attempt(users['mfs_carol'], stmt, '/') == 'ok'
+    assert [a['user'] for a in registry_of(gov, '1.1.0')['approvals']] == ['mfs_carol']
+    denied = [r for r in audit(mounted) if r.get('event') == 'version.approve'
+              and r.get('result') == 'denied']
+    assert denied[-1]['errno'] == 'EACCES' and denied[-1]['uid'] == users['mfs_dave'].uid
