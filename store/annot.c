@@ -211,21 +211,8 @@ int mfs_version_approve(struct mfs_store *st, const struct mfs_caller *c, uint64
 	rule = store_policy_rule(&p, alias);
 	approvers = cJSON_GetObjectItemCaseSensitive(rule, "approvers");
 	r = 0;
-	if (approvers && !mfs_caller_is_admin(st, c)) {
-		/* Reuse the alias rule's check on a rule made of the approvers. */
-		struct store_policy only = { 0 };
-		cJSON *doc = cJSON_CreateObject(), *al_o = cJSON_AddObjectToObject(doc, "aliases");
-		char why[300];
-
-		cJSON_AddItemToObject(al_o, alias, cJSON_Duplicate(approvers, 1));
-		only.model = doc;
-		if (cJSON_GetArraySize(approvers) == 0)
-			r = -EACCES;
-		else
-			r = store_policy_check_who(st, &only, c, &(struct rec_model){ .mode = 0 },
-						   x.model, alias, why, sizeof(why));
-		store_policy_free(&only);
-	}
+	if (approvers && !mfs_caller_is_admin(st, c) && !store_policy_lists(c, approvers))
+		r = -EACCES;
 	store_policy_free(&p);
 	if (r < 0)
 		return deny(st, c, &x, "version.approve", alias, -EACCES,

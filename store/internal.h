@@ -309,6 +309,9 @@ const struct cJSON *store_policy_key(const struct store_policy *p, const char *k
  * one (production: protected), or NULL. Borrowed. */
 const struct cJSON *store_policy_rule(const struct store_policy *p, const char *alias);
 bool store_policy_protected(const struct store_policy *p, const char *alias);
+/* Is c one of the users, or in one of the groups, that who (an object
+ * with "users" and/or "groups") names? */
+bool store_policy_lists(const struct mfs_caller *c, const struct cJSON *who);
 /* May c create, move or remove alias (its rule's users/groups, else the
  * default alias rule)? Returns 0, or -EACCES with why. Admins pass. */
 int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,

@@ -515,6 +515,12 @@ static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *
 	return false;
 }
 
+bool store_policy_lists(const struct mfs_caller *c, const cJSON *who)
+{
+	return listed(c, cJSON_GetObjectItemCaseSensitive(who, "users"),
+		      cJSON_GetObjectItemCaseSensitive(who, "groups"));
+}
+
 static bool names_someone(const cJSON *rule)
 {
 	return cJSON_GetObjectItemCaseSensitive(rule, "users") ||
@@ -529,8 +535,7 @@ static bool named_anywhere(const struct store_policy *p, const struct mfs_caller
 
 	for (int i = 0; i < 2; i++)
 		cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(docs[i], "aliases"))
-			if (listed(c, cJSON_GetObjectItemCaseSensitive(rule, "users"),
-				   cJSON_GetObjectItemCaseSensitive(rule, "groups")))
+			if (store_policy_lists(c, rule))
 				return true;
 	return false;
 }
@@ -544,8 +549,7 @@ int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,
 	if (mfs_caller_is_admin(st, c))
 		return 0;
 	if (rule && names_someone(rule)) {
-		if (listed(c, cJSON_GetObjectItemCaseSensitive(rule, "users"),
-			   cJSON_GetObjectItemCaseSensitive(rule, "groups")))
+		if (store_policy_lists(c, rule))
 			return 0;
 		snprintf(why, n, "policy of '%s': alias '%s' may be moved only by the users and groups its rule names",
 			 model, alias);
