@@ -142,9 +142,7 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_policy_check_model_name(st, txn, name);
 	if (r < 0) {
 		mdb_txn_abort(txn);
-		mfs_audit_denial(st, c, "model.create", name, NULL, NULL, -r,
-				 "the registry's naming.models rule refuses the name");
-		return r;
+		return store_denied(st, c, r, -EINVAL, "model.create", name, NULL, NULL);
 	}
 	r = store_next_id(st, txn, &rm.id);
 	if (r < 0)

@@ -620,8 +620,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	r = store_policy_check_seal(st, vid);
 	if (r < 0) {
-		mfs_audit_denial(st, c, "version.seal", model, vi.name, NULL, -r,
-				 "semver.major_on_breaking_change: changed features need a major version");
+		r = store_denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
 		goto out;
 	}
 	r = mfs_version_draft_open(st, vid, O_RDONLY, &s.root);

@@ -302,16 +302,6 @@ static int new_name_ok(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	return r;
 }
 
-/* End txn and record a semver.monotonic refusal. Returns r. */
-static int denied(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
-		  const char *event, const char *model, const char *name, int r)
-{
-	mdb_txn_abort(txn);
-	mfs_audit_denial(st, c, event, model, name, NULL, -r,
-			 "semver.monotonic: new versions must be above every existing one");
-	return r;
-}
-
 int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name, mode_t mode,
 		       struct mfs_version_info *ret)
@@ -334,8 +324,6 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		goto out;
 	r = new_name_ok(st, txn, model_id, model, name, NULL);
-	if (r == -EPERM)
-		return denied(st, txn, c, "version.create", model, name, r);
 	if (r < 0)
 		goto out;
 	r = store_next_id(st, txn, &rv.id);
@@ -427,8 +415,6 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	r = new_name_ok(st, txn, model_id, model, to, from);
-	if (r == -EPERM)
-		return denied(st, txn, c, "version.rename", model, to, r);
 	if (r < 0)
 		goto out;
 	rc = mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);

@@ -296,6 +296,9 @@ def test_semver_monotonic(mounted, gov, users):
     assert attempt(alice, "os.mkdir('versions/1.2.0')", gov) == 'ok'
     assert attempt(alice, "os.rename('versions/1.2.0', 'versions/0.9.0')", gov) == 'EPERM'
     assert attempt(alice, "os.rename('versions/1.2.0', 'versions/1.3.0')", gov) == 'ok'
+    denied = [(r['event'], r['errno']) for r in audit(mounted)
+              if r.get('result') == 'denied' and r.get('model') == 'churn']
+    assert ('version.create', 'EPERM') in denied and ('version.rename', 'EPERM') in denied
 
 
 def test_semver_major_on_breaking_change(mounted):
