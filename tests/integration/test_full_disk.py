@@ -50,12 +50,29 @@ def fill(path, chunk=1 << 20):
     return n
 
 
+def wait_free(path, nbytes, timeout=20):
+    '''Wait until the filesystem holding path has nbytes free.'''
+    deadline = time.monotonic() + timeout
+    while True:
+        sv = os.statvfs(path)
+        free = sv.f_bavail * sv.f_frsize
+        if free >= nbytes:
+            return
+        assert time.monotonic() < deadline, f'only {free} bytes free after {timeout} s'
+        time.sleep(0.05)
+
+
 def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path):
     m = small
     served = os.urandom(4 << 20)
     m.version('churn', '1.0.0', {'w.bin': served}, sealed=True)
     os.symlink('versions/1.0.0', pjoin(m.models, 'churn', 'production'))
-    v3 = m.version('churn', '1.2.0', {'a.bin': os.urandom(100000), 'b.bin': b'b' * 5000})
+    # Many files, so that recording the seal needs more LMDB pages than the
+    # ones earlier commits freed: LMDB reuses those in place, and a commit
+    # that fits in them needs no new disk space and succeeds on a full disk.
+    files = {'a.bin': os.urandom(100000), 'b.bin': b'b' * 5000}
+    files.update({f'shards/{i:04d}.txt': f'shard {i}\n'.encode() for i in range(600)})
+    v3 = m.version('churn', '1.2.0', files)
 
     # 1. a copy bigger than the disk
     big = pjoin(str(tmp_path), 'big.bin')
@@ -67,9 +84,16 @@ def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path)
     assert util.read_file(pjoin(m.models, 'churn', 'production', 'w.bin')) == served
     assert os.getxattr(v2, 'user.modelfs.state') == b'draft'
 
-    # 2. a seal on a full disk: the commit cannot be written
+    # 2. a seal on a full disk: the commit cannot be written.
+    # The space of the partial copy comes back when the daemon closes its
+    # file, at the RELEASE that FUSE sends after cp's close() returned: on a
+    # busy machine that lands after the unlink, and if it lands after the
+    # fill the disk is no longer full at the seal. Wait for it, then fill,
+    # then top up once more in case anything else was released meanwhile.
     os.unlink(pjoin(v2, 'big.bin'))
+    wait_free(m.store, 16 << 20)
     fill(pjoin(v2, 'filler'))
+    fill(pjoin(v2, 'filler2'), chunk=4096)
     with pytest.raises(OSError) as e:
         util.seal(v3)
     assert e.value.errno == errno.ENOSPC, m.log()
@@ -83,12 +107,7 @@ def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path)
     # FUSE sends RELEASE after close() returns, so on a busy machine that
     # can be a moment after rm.
     subprocess.run(['rm', '-rf', v2], check=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        sv = os.statvfs(m.store)
-        if sv.f_bavail * sv.f_frsize > 16 << 20:
-            break
-        time.sleep(0.05)
+    wait_free(m.store, 16 << 20)
     util.seal(v3)
     assert util.read_file(pjoin(v3, 'b.bin')) == b'b' * 5000
     m.version('churn', '1.3.0', {'c.bin': os.urandom(1 << 20)}, sealed=True)
