@@ -20,24 +20,49 @@
 /*
  * One JSON object per live version: the registry's fields (model, version,
  * state, major, minor, patch, prerelease, alias, latest, created, sealed,
- * size, files, format, lifecycle, tag) over the user's metadata keys, so `metrics.auc`,
- * `tags` or `dataset_snapshot_id` are paths like any other. The filter
+ * size, files, format, lifecycle, tag, approvals, approved_by) over the
+ * user's metadata keys, so `metrics.auc`, `tags` or `dataset_snapshot_id`
+ * are paths like any other. The filter
  * language is store/query.h's. Formats are read only when the expression
  * or the sort asks for them (they need the version's file list).
  */
 
 /* The object a version is matched against. Consumes user, meta, aliases,
  * formats (may be NULL: not asked for) and annot (its annotations: an
- * object with lifecycle and tags, or NULL). */
+ * object with lifecycle, tags and approvals, or NULL). */
 static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *version,
 		     const char *state, cJSON *aliases, bool latest, const char *created,
 		     const char *sealed, double size, double files, cJSON *formats,
 		     cJSON *annot)
 {
-	const cJSON *lc = cJSON_GetObjectItemCaseSensitive(annot, "lifecycle");
+	const cJSON *lc = cJSON_GetObjectItemCaseSensitive(annot, "lifecycle"), *a;
 	cJSON *tags = cJSON_DetachItemFromObjectCaseSensitive(annot, "tags");
 	cJSON *o = cJSON_IsObject(user) ? user : cJSON_CreateObject();
+	cJSON *counts = cJSON_CreateObject(), *by = cJSON_CreateObject();
 	struct mfs_semver sv;
+
+	/* approvals.ALIAS: how many have approved it for ALIAS (the store
+	 * keeps one approval per user and alias, never the creator's);
+	 * approved_by.ALIAS: their names. */
+	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(annot, "approvals")) {
+		const char *al = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "alias"));
+		const char *who = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "user"));
+		cJSON *n, *names;
+
+		if (!al)
+			continue;
+		n = cJSON_GetObjectItemCaseSensitive(counts, al);
+		if (!n) {
+			n = cJSON_AddNumberToObject(counts, al, 0);
+			names = cJSON_AddArrayToObject(by, al);
+		} else {
+			names = cJSON_GetObjectItemCaseSensitive(by, al);
+		}
+		if (n)
+			cJSON_SetNumberValue(n, n->valuedouble + 1);
+		if (names && who)
+			cJSON_AddItemToArray(names, cJSON_CreateString(who));
+	}
 
 	if (o != user)
 		cJSON_Delete(user);
@@ -68,6 +93,8 @@ static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *ve
 		SET("format", formats);
 	SET("lifecycle", cJSON_CreateString(cJSON_GetStringValue(lc) ? lc->valuestring : "active"));
 	SET("tag", cJSON_IsObject(tags) ? tags : cJSON_CreateObject());
+	SET("approvals", counts);
+	SET("approved_by", by);
 	if (!cJSON_IsObject(tags))
 		cJSON_Delete(tags);
 	cJSON_Delete(annot);
@@ -125,6 +152,7 @@ static cJSON *annot_of(cJSON *v)
 
 	cJSON_AddItemToObject(a, "lifecycle", cJSON_DetachItemFromObjectCaseSensitive(v, "lifecycle"));
 	cJSON_AddItemToObject(a, "tags", cJSON_DetachItemFromObjectCaseSensitive(v, "tags"));
+	cJSON_AddItemToObject(a, "approvals", cJSON_DetachItemFromObjectCaseSensitive(v, "approvals"));
 	return a;
 }
 
@@ -305,7 +333,8 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 		for (size_t i = 0; i < nh; i++) {
 			cJSON *o = cJSON_CreateObject();
 			static const char *const keys[] = { "model", "version", "state", "aliases",
-				"created", "sealed", "size", "files", "format", "metadata" };
+				"created", "sealed", "size", "files", "format", "lifecycle", "tag",
+				"approved_by", "metadata" };
 
 			for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 				cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(hits[i], keys[k]);

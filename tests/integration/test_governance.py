@@ -516,12 +516,21 @@ def test_admin_group(mounted, users):
     assert attempt(erin, "os.symlink('versions/1.0.0', 'production')", mdir) == 'EPERM'
 
 
-def test_find_by_lifecycle_and_tag(mounted, users):
+def test_find_by_lifecycle_tag_and_approvals(mounted, users):
     mounted.model('fd')
     for v in ('1.0.0', '1.1.0', '1.2.0'):
         mounted.version('fd', v, {'a': v.encode()}, sealed=True)
     mounted.modelctl('deprecate', 'fd', '1.0.0', mnt=mounted.mnt)
     mounted.modelctl('tag', 'fd', '1.1.0', 'owner=risk', mnt=mounted.mnt)
+    util.open_path(mounted.mnt)
+    for who, version, alias in (('mfs_bob', '1.1.0', 'production'),
+                                ('mfs_carol', '1.1.0', 'production'),
+                                ('mfs_carol', '1.1.0', 'production'),  # again: still one
+                                ('mfs_carol', '1.2.0', 'production'),
+                                ('mfs_bob', '1.2.0', 'staging')):
+        res = util.run_as(users[who], [util.MODELCTL, '-m', mounted.mnt, 'approve', 'fd',
+                                       version, alias])
+        assert res.returncode == 0, res.stderr
 
     def found(expr, **kw):
         res = mounted.modelctl('find', expr, as_json=True, **kw).json
@@ -530,10 +539,20 @@ def test_find_by_lifecycle_and_tag(mounted, users):
     assert found('lifecycle == "deprecated"') == ['1.0.0']
     assert found('lifecycle == "active"') == ['1.1.0', '1.2.0']
     assert found('tag.owner == "risk"') == ['1.1.0']
+    assert found('approvals.production >= 2') == ['1.1.0']
+    assert found('approvals.production >= 1') == ['1.1.0', '1.2.0']
+    assert found('approvals.staging == 1') == ['1.2.0']
+    assert found('not exists(approvals.production)') == ['1.0.0']
+    assert found('approved_by.production contains "mfs_bob"') == ['1.1.0']
+    assert [r['version'] for r in mounted.modelctl('find', 'model == "fd"', '--sort',
+                                                   '-approvals.production',
+                                                   as_json=True).json] == \
+        ['1.1.0', '1.2.0', '1.0.0']
     # the same answers through the mount, for a user who cannot open the store
-    util.open_path(mounted.mnt)
     for expr, want in (('tag.owner == "risk"', ['1.1.0']),
-                       ('lifecycle == "deprecated"', ['1.0.0'])):
+                       ('lifecycle == "deprecated"', ['1.0.0']),
+                       ('approvals.production >= 2', ['1.1.0']),
+                       ('approved_by.staging contains "mfs_bob"', ['1.2.0'])):
         res = util.run_as(users['mfs_dave'], [util.MODELCTL, '-m', mounted.mnt, '--json',
                                               'find', expr])
         assert res.returncode == 0, res.stderr
