@@ -178,6 +178,17 @@ def check(m, reg):
     elif op == 'alias':
         model, alias, version = args
         link = pjoin(m.models, model, alias)
+        # ln -sfn makes a temporary link ("Cu" and six random characters,
+        # coreutils' name) then renames it over the alias. Killed between
+        # the two, ln cannot remove it: it stays, an alias of the version
+        # being promoted, which the user removes as on any filesystem.
+        mdir = pjoin(m.models, model)
+        known = {a for (mm, a) in reg.aliases if mm == model} | {'latest', alias}
+        for name in os.listdir(mdir):
+            if os.path.islink(pjoin(mdir, name)) and name not in known:
+                assert len(name) == 8 and name.startswith('Cu'), (model, name)
+                assert os.readlink(pjoin(mdir, name)) == 'versions/' + version, (model, name)
+                os.unlink(pjoin(mdir, name))
         if os.path.lexists(link):
             reg.aliases[(model, alias)] = os.readlink(link)[len('versions/'):]
         else:

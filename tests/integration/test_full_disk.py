@@ -62,6 +62,15 @@ def wait_free(path, nbytes, timeout=20):
         time.sleep(0.05)
 
 
+def free_draft(store, vdir):
+    '''Remove the draft vdir of a full disk: its files, then (once their
+    space is back) the version.'''
+    for name in os.listdir(vdir):
+        os.unlink(pjoin(vdir, name))
+    wait_free(store, 16 << 20)
+    os.rmdir(vdir)
+
+
 def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path):
     m = small
     served = os.urandom(4 << 20)
@@ -103,11 +112,10 @@ def test_registrations_that_do_not_fit_fail_and_nothing_is_lost(small, tmp_path)
     assert 'No space' in m.log() or 'ENOSPC' in m.log() or 'space' in m.log()
 
     # 3. space freed: the same seal works, and so do new registrations.
-    # The space comes back when the last descriptor of the filler closes:
-    # FUSE sends RELEASE after close() returns, so on a busy machine that
-    # can be a moment after rm.
-    subprocess.run(['rm', '-rf', v2], check=True)
-    wait_free(m.store, 16 << 20)
+    # The space comes back when the daemon lets go of the filler's file,
+    # at the RELEASE and FORGET that FUSE sends after close() and unlink()
+    # returned: wait for it before the next commit.
+    free_draft(m.store, v2)
     util.seal(v3)
     assert util.read_file(pjoin(v3, 'b.bin')) == b'b' * 5000
     m.version('churn', '1.3.0', {'c.bin': os.urandom(1 << 20)}, sealed=True)
@@ -133,7 +141,7 @@ def test_alias_moves_and_metadata_on_a_full_disk(small):
     else:
         assert target == 'versions/1.1.0'
     assert util.read_file(pjoin(m.models, 'churn', 'production', 'w.bin')) in (b'one', b'two')
-    subprocess.run(['rm', '-rf', pjoin(m.models, 'fill', 'versions', '0.0.1')], check=True)
+    free_draft(m.store, filler)
     subprocess.run(['ln', '-sfn', 'versions/1.1.0', pjoin(m.models, 'churn', 'production')],
                    check=True)
     assert util.read_file(pjoin(m.models, 'churn', 'production', 'w.bin')) == b'two'

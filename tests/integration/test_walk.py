@@ -9,6 +9,7 @@
 
 import errno
 import os
+import time
 import subprocess
 from os.path import join as pjoin
 
@@ -53,14 +54,13 @@ def test_sealed_listing_is_stable_and_a_draft_listing_is_live(mounted):
 
 
 def test_seal_by_the_idle_thread_is_seen_by_the_next_stat(mounted):
-    mounted.remount(['seal_idle=1'])
+    mounted.remount(['seal_idle=3'])
     vdir = mounted.version('m', '1.0.0', {'a': b'a'})
     st = os.stat(vdir)
     assert os.getxattr(vdir, 'user.modelfs.state') == b'draft'
-    for _ in range(100):
+    for _ in range(250):
         if os.getxattr(vdir, 'user.modelfs.state') == b'sealed':
             break
-        import time
         time.sleep(0.1)
     assert os.getxattr(vdir, 'user.modelfs.state') == b'sealed'
     assert listing(vdir) == ['a', 'lineage.json', 'metadata.json']

@@ -321,6 +321,8 @@ def wait_digests(version_dir, tries=1500):
                     if exc.errno != errno.ENODATA:
                         return
                 time.sleep(0.02)
+            else:
+                pytest.fail('no SHA-256 for %s after %.0f s' % (p, tries * 0.02))
 
 
 def is_sealed(version_dir):
