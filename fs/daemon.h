@@ -207,19 +207,31 @@ int fs_deny(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, const char
 
 /* ---- vfile.c ---- */
 struct handle;
-/* Render the virtual file ino as c sees it (audit.jsonl differs per
- * caller; NULL: an admin's view). Returns 0, or -errno.
+struct mfs_stream;
+/* Render the virtual document ino as c sees it. Returns 0, or -errno
+ * (-ENOENT: ino is no document, or a log: vfile_stream()).
  * Ownership: caller owns *ret; free(). */
 int vfile_render(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, char **ret,
 		 size_t *ret_len);
+/* After reading virtual file ino: give back the store pages a read of a
+ * file that spans the whole registry left mapped. */
+void vfile_done(struct mfsd *d, uint64_t ino);
+/* Is ino a log (audit.jsonl, history.jsonl), read as a stream? */
+bool vfile_is_stream(uint64_t ino);
+/* Open the log ino as c sees it (audit.jsonl differs per caller; NULL: an
+ * admin's view) as a stream (stream.h). Returns 0, or -errno.
+ * Ownership: caller owns *ret; mfs_stream_close(). */
+int vfile_stream(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
+		 struct mfs_stream **ret, uint64_t *ret_size);
 /* Is ino a document users may write (model metadata/policy, draft
  * metadata.json)? */
 bool vfile_writable(struct mfsd *d, uint64_t ino);
-/* The size vfile_render() would give now, rendering only if the store
- * changed since the last time (stat of audit.jsonl or index.json must not
- * cost a rendering of the registry each time). audit.jsonl: the size of
- * an admin's view, an upper bound of what others read (fstat of an open
- * handle gives its snapshot's exact size). Returns 0 or -errno. */
+/* The size vfile_render() or vfile_stream() would give now, counting only
+ * if the store changed since the last time (stat of audit.jsonl or
+ * index.json must not cost a pass over the registry each time).
+ * audit.jsonl: the size of an admin's view, an upper bound of what others
+ * read (fstat of an open handle gives its snapshot's exact size). Returns
+ * 0 or -errno. */
 int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret);
 /* Store a written document. Returns 0, or -EINVAL (logged) etc. */
 int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,

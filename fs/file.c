@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "audit.h"
+#include "stream.h"
 #include "model.h"
 #include "log.h"
 #include "meta.h"
@@ -39,7 +40,7 @@ struct handle {
 	bool dirty;		/* H_DOC: written since the last flush */
 	char *buf;		/* H_SNAP, H_DOC */
 	size_t len, cap;	/* H_STREAM: len is the stream's size */
-	struct mfs_audit_stream *stream;	/* H_STREAM: audit.jsonl */
+	struct mfs_stream *stream;	/* H_STREAM: a log (vfile_stream) */
 	int refs;		/* the open file, plus replies in flight; atomic */
 	int pt_id;		/* H_SEALED: backing id (0: served by us) */
 	/* The blob whose bytes fd reads (a sealed file, or a draft file
@@ -239,8 +240,8 @@ static void handle_put(struct mfsd *d, struct handle *h)
 		node_open_ref(d, h->node, -1);
 	free(h->buf);
 	if (h->stream) {
-		mfs_audit_stream_close(h->stream);
-		mfs_store_trim(d->st);	/* the pages a reading left mapped */
+		mfs_stream_close(h->stream);
+		vfile_done(d, h->ino);	/* the pages a reading left mapped */
 	}
 	free(h);
 }
@@ -444,12 +445,12 @@ static int open_snapshot(struct mfsd *d, const struct mfs_caller *c, uint64_t in
 		return mfs_log_errno(-EPERM, "refusing to write '%s': kept by the registry",
 				     label);
 	}
-	if (ino == INO_AUDIT) {
+	if (vfile_is_stream(ino)) {
 		/* It grows without end: read by offset, never held whole. */
 		uint64_t size = 0;
 
 		h->kind = H_STREAM;
-		r = mfs_audit_stream_open(d->st, c, &h->stream, &size);
+		r = vfile_stream(d, c, ino, &h->stream, &size);
 		h->len = (size_t)size;
 	} else {
 		r = vfile_render(d, c, ino, &h->buf, &h->len);
@@ -798,7 +799,7 @@ void file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	case H_STREAM: {
 		char *b = malloc(size ? size : 1);
-		ssize_t n = b ? mfs_audit_stream_read(d->st, h->stream, (uint64_t)off, b, size)
+		ssize_t n = b ? mfs_stream_read(d->st, h->stream, (uint64_t)off, b, size)
 			      : -ENOMEM;
 
 		if (n < 0)

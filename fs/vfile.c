@@ -9,16 +9,21 @@
 #include "audit.h"
 #include "model.h"
 #include "policy.h"
+#include "stream.h"
 #include "version.h"
 
 /*
- * Every virtual file is rendered whole at open into a byte-stable snapshot
- * (so stat size equals read size) by one function of the store. Writable
- * documents are buffered by file.c and handed back to the store at close.
+ * A virtual document is rendered whole at open into a byte-stable snapshot
+ * (so stat size equals read size) by one function of the store; a log
+ * (audit.jsonl, history.jsonl) is opened as a stream of the store, a
+ * snapshot read by offset. Writable documents are buffered by file.c and
+ * handed back to the store at close.
  */
 
 typedef int (*render_fn)(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret,
 			 size_t *ret_len);
+typedef int (*stream_fn)(struct mfsd *d, const struct mfs_caller *c, uint64_t id,
+			 struct mfs_stream **ret, uint64_t *ret_size);
 
 static int r_mmeta(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
@@ -30,9 +35,18 @@ static int r_policy(struct mfsd *d, const struct mfs_caller *c, uint64_t id, cha
 	return mfs_model_doc_get(d->st, id, MFS_DOC_POLICY, ret, len);
 }
 
-static int r_history(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
+/* The logs that grow without end are streams: read by offset, never
+ * rendered whole (stream.h). */
+static int s_history(struct mfsd *d, const struct mfs_caller *c, uint64_t id,
+		     struct mfs_stream **ret, uint64_t *size)
 {
-	return mfs_alias_history_render(d->st, id, ret, len);
+	return mfs_alias_history_stream_open(d->st, id, ret, size);
+}
+
+static int s_audit(struct mfsd *d, const struct mfs_caller *c, uint64_t id,
+		   struct mfs_stream **ret, uint64_t *size)
+{
+	return mfs_audit_stream_open(d->st, c, ret, size);
 }
 
 static int r_vmeta(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
@@ -45,50 +59,80 @@ static int r_lineage(struct mfsd *d, const struct mfs_caller *c, uint64_t id, ch
 	return mfs_version_render_lineage(d->st, id, ret, len);
 }
 
-/* The two renderings that read the whole registry leave its pages
- * mapped: give them back, so the daemon's size does not grow with it. */
-static int r_audit(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
-{
-	int r = mfs_audit_render(d->st, c, ret, len);
-
-	mfs_store_trim(d->st);
-	return r;
-}
-
 static int r_index(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
-	int r = mfs_model_index_render(d->st, ret, len);
-
-	mfs_store_trim(d->st);
-	return r;
+	return mfs_model_index_render(d->st, ret, len);
 }
 
 static const struct vfile {
 	enum ino_kind kind;
 	uint64_t fixed;		/* K_FIXED rows: the inode */
 	const char *name;
-	render_fn render;
+	render_fn render;	/* a document: rendered whole */
+	stream_fn stream;	/* or a log: read by offset */
+	/* Reading it reads the whole registry, which leaves its pages
+	 * mapped: give them back after, so the daemon's size does not grow
+	 * with the registry. */
+	bool trim;
 } vfiles[] = {
-	{ K_FIXED, INO_AUDIT, "audit.jsonl", r_audit },
-	{ K_FIXED, INO_INDEX, "index.json", r_index },
-	{ K_MMETA, 0, "metadata.json", r_mmeta },
-	{ K_POLICY, 0, "policy.json", r_policy },
-	{ K_HISTORY, 0, "history.jsonl", r_history },
-	{ K_VMETA, 0, "metadata.json", r_vmeta },
-	{ K_VLINEAGE, 0, "lineage.json", r_lineage },
+	{ K_FIXED, INO_AUDIT, "audit.jsonl", NULL, s_audit, true },
+	{ K_FIXED, INO_INDEX, "index.json", r_index, NULL, true },
+	{ K_MMETA, 0, "metadata.json", r_mmeta, NULL, false },
+	{ K_POLICY, 0, "policy.json", r_policy, NULL, false },
+	{ K_HISTORY, 0, "history.jsonl", NULL, s_history, false },
+	{ K_VMETA, 0, "metadata.json", r_vmeta, NULL, false },
+	{ K_VLINEAGE, 0, "lineage.json", r_lineage, NULL, false },
 };
+
+static const struct vfile *vfile_of(uint64_t ino)
+{
+	enum ino_kind k = ino_kind(ino);
+
+	for (size_t i = 0; i < sizeof(vfiles) / sizeof(vfiles[0]); i++)
+		if (vfiles[i].kind == k && (k != K_FIXED || vfiles[i].fixed == ino))
+			return &vfiles[i];
+	return NULL;
+}
+
+bool vfile_is_stream(uint64_t ino)
+{
+	const struct vfile *v = vfile_of(ino);
+
+	return v && v->stream;
+}
+
+void vfile_done(struct mfsd *d, uint64_t ino)
+{
+	const struct vfile *v = vfile_of(ino);
+
+	if (v && v->trim)
+		mfs_store_trim(d->st);
+}
 
 int vfile_render(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, char **ret,
 		 size_t *ret_len)
 {
-	enum ino_kind k = ino_kind(ino);
+	const struct vfile *v = vfile_of(ino);
+	int r;
 
-	for (size_t i = 0; i < sizeof(vfiles) / sizeof(vfiles[0]); i++) {
-		if (vfiles[i].kind != k || (k == K_FIXED && vfiles[i].fixed != ino))
-			continue;
-		return vfiles[i].render(d, c, ino_id(ino), ret, ret_len);
-	}
-	return -ENOENT;
+	if (!v || !v->render)
+		return -ENOENT;
+	r = v->render(d, c, ino_id(ino), ret, ret_len);
+	vfile_done(d, ino);
+	return r;
+}
+
+int vfile_stream(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
+		 struct mfs_stream **ret, uint64_t *ret_size)
+{
+	const struct vfile *v = vfile_of(ino);
+	int r;
+
+	if (!v || !v->stream)
+		return -ENOENT;
+	r = v->stream(d, c, ino_id(ino), ret, ret_size);	/* a pass over it */
+	vfile_done(d, ino);
+	return r;
 }
 
 int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret)
@@ -113,15 +157,13 @@ int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret)
 		}
 		pthread_mutex_unlock(&d->lock);
 	}
-	if (ino == INO_AUDIT) {
-		/* The whole trail's size, counted without holding it. */
-		struct mfs_audit_stream *as = NULL;
+	if (vfile_is_stream(ino)) {
+		/* A log's size, counted without holding it. */
+		struct mfs_stream *s = NULL;
 		uint64_t size = 0;
 
-		r = mfs_audit_stream_open(d->st, NULL, &as, &size);
-		mfs_audit_stream_close(as);
-		mfs_store_trim(d->st);
-		buf = NULL;
+		r = vfile_stream(d, NULL, ino, &s, &size);
+		mfs_stream_close(s);
 		len = (size_t)size;
 	} else {
 		r = vfile_render(d, NULL, ino, &buf, &len);

@@ -657,3 +657,55 @@ int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret
 	put_be64(k, model_id);
 	return store_render_lines(st, DB_HISTORY, k, 8, ret, ret_len);
 }
+
+/* The creation records of the model's aliases that a rename onto
+ * another alias may still drop (forget_creation()). */
+static int droppable(struct mfs_store *st, MDB_txn *txn, const void *prefix, size_t plen,
+		     uint64_t **ret_seqs, size_t *ret_n)
+{
+	MDB_cursor *cur;
+	MDB_val k = { plen, (void *)prefix }, v;
+	uint64_t *seqs = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*ret_seqs = NULL;
+	*ret_n = 0;
+	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	if (rc)
+		return mfs_err_from_mdb(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct rec_alias ra;
+
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		rec_get(&ra, sizeof(ra), &v);
+		if (!ra.hseq)
+			continue;
+		if (n == cap) {
+			void *p = realloc(seqs, (cap = cap ? 2 * cap : 8) * sizeof(*seqs));
+
+			if (!p) {
+				mdb_cursor_close(cur);
+				free(seqs);
+				return -ENOMEM;
+			}
+			seqs = p;
+		}
+		seqs[n++] = ra.hseq;
+	}
+	mdb_cursor_close(cur);
+	*ret_seqs = seqs;
+	*ret_n = n;
+	return 0;
+}
+
+int mfs_alias_history_stream_open(struct mfs_store *st, uint64_t model_id,
+				  struct mfs_stream **ret, uint64_t *ret_size)
+{
+	uint8_t k[8];
+
+	put_be64(k, model_id);
+	return store_stream_open(st, DB_HISTORY, k, 8, NULL, droppable, NULL, ret, ret_size);
+}

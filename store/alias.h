@@ -100,4 +100,10 @@ int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret,
 			     size_t *ret_len);
 
+/* The same as a stream (stream.h): read by offset, never held whole.
+ * Ownership: caller owns *ret; mfs_stream_close(). */
+struct mfs_stream;
+int mfs_alias_history_stream_open(struct mfs_store *st, uint64_t model_id,
+				  struct mfs_stream **ret, uint64_t *ret_size);
+
 #endif

@@ -671,183 +671,42 @@ int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **re
 
 /*============================================================ stream */
 
-struct mfs_audit_stream {
-	pthread_mutex_t lock;
+/* What a non-admin's stream needs to tell which records it shows. */
+struct reader {
 	struct mfs_caller c;
 	gid_t groups[256];
-	bool all;			/* an admin: every record */
 	struct owned o;
-	uint64_t last_seq;		/* the snapshot's last record */
-	char *last;			/* its text as at open (NULL: unseen) */
-	size_t last_len;
-	uint64_t size;
-	uint64_t pos_off, pos_seq;	/* the next visible record at or after
-					 * pos_seq starts at byte pos_off */
 };
 
-/* The text of record (k, v) as s shows it, or NULL when s does not. */
-static const char *stream_text(struct mfs_store *st, MDB_txn *txn,
-			       struct mfs_audit_stream *s, const MDB_val *k,
+static const char *reader_text(struct mfs_store *st, MDB_txn *txn, void *ctx,
 			       const MDB_val *v, size_t *ret_len)
 {
-	if (get_be64(k->mv_data) == s->last_seq) {
-		*ret_len = s->last_len;
-		return s->last;
-	}
-	if (!s->all && !visible(st, txn, &s->c, v, &s->o))
+	struct reader *rd = ctx;
+
+	if (!visible(st, txn, &rd->c, v, &rd->o))
 		return NULL;
 	*ret_len = v->mv_size;
 	return v->mv_data;
 }
 
 int mfs_audit_stream_open(struct mfs_store *st, const struct mfs_caller *c,
-			  struct mfs_audit_stream **ret, uint64_t *ret_size)
+			  struct mfs_stream **ret, uint64_t *ret_size)
 {
-	struct mfs_audit_stream *s = calloc(1, sizeof(*s));
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	int r, rc;
+	struct reader *rd;
 
-	if (!s)
+	if (!c || mfs_caller_is_admin(st, c))
+		return store_stream_open(st, DB_AUDIT, NULL, 0, NULL, NULL, NULL, ret, ret_size);
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
 		return -ENOMEM;
-	pthread_mutex_init(&s->lock, NULL);
-	s->all = !c || mfs_caller_is_admin(st, c);
-	if (c) {
-		s->c = *c;
-		s->c.ngroups = c->ngroups < 0 ? 0 : c->ngroups > 256 ? 256 : c->ngroups;
-		if (s->c.ngroups && c->groups)
-			memcpy(s->groups, c->groups, (size_t)s->c.ngroups * sizeof(gid_t));
-		s->c.groups = s->groups;
-	}
-	s->o.state = -1;
-	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
-	if (r < 0)
-		goto fail;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	if (rc == 0 && k.mv_size == 8) {
-		s->last_seq = get_be64(k.mv_data);
-		if (s->all || visible(st, txn, &s->c, &v, &s->o)) {
-			s->last = malloc(v.mv_size ? v.mv_size : 1);
-			if (!s->last) {
-				r = -ENOMEM;
-				goto fail;
-			}
-			memcpy(s->last, v.mv_data, v.mv_size);
-			s->last_len = v.mv_size;
-		}
-	}
-	/* The size: one pass, nothing kept. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		size_t len;
-
-		if (k.mv_size != 8 || get_be64(k.mv_data) > s->last_seq)
-			break;
-		if (stream_text(st, txn, s, &k, &v, &len))
-			s->size += len + 1;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	*ret = s;
-	*ret_size = s->size;
-	return 0;
-fail:
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
-	mfs_audit_stream_close(s);
-	return r;
-}
-
-/* Copy bytes [off, off + n) of record text (len bytes, then a newline)
- * into buf. */
-static void copy_line(char *buf, const char *text, size_t len, size_t off, size_t n)
-{
-	size_t t = off < len ? (n < len - off ? n : len - off) : 0;
-
-	if (t)
-		memcpy(buf, text + off, t);
-	if (t < n)
-		buf[t] = '\n';
-}
-
-ssize_t mfs_audit_stream_read(struct mfs_store *st, struct mfs_audit_stream *s,
-			      uint64_t off, char *buf, size_t n)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint8_t kb[8];
-	size_t got = 0;
-	int r, rc;
-
-	if (off >= s->size || n == 0)
-		return 0;
-	if (n > s->size - off)
-		n = (size_t)(s->size - off);
-	pthread_mutex_lock(&s->lock);
-	if (off < s->pos_off) {
-		/* A reader went back: start over. */
-		s->pos_off = 0;
-		s->pos_seq = 0;
-	}
-	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
-	if (r < 0) {
-		pthread_mutex_unlock(&s->lock);
-		return r;
-	}
-	put_be64(kb, s->pos_seq);
-	k.mv_data = kb;
-	k.mv_size = 8;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && got < n;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : UINT64_MAX;
-		const char *text;
-		size_t len, at, take;
-
-		if (seq > s->last_seq)
-			break;
-		text = stream_text(st, txn, s, &k, &v, &len);
-		if (!text) {
-			s->pos_seq = seq + 1;
-			continue;
-		}
-		if (s->pos_off + len + 1 <= off) {
-			/* Before the range asked: passed for good. */
-			s->pos_off += len + 1;
-			s->pos_seq = seq + 1;
-			continue;
-		}
-		at = (size_t)(off + got - s->pos_off);
-		take = len + 1 - at < n - got ? len + 1 - at : n - got;
-		copy_line(buf + got, text, len, at, take);
-		got += take;
-		if (at + take < len + 1)
-			break;	/* the rest of this record: the next read */
-		s->pos_off += len + 1;
-		s->pos_seq = seq + 1;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	pthread_mutex_unlock(&s->lock);
-	/* Records that became invisible since open (a model given away): the
-	 * snapshot keeps its size, and what is missing reads as newlines. */
-	if (got < n) {
-		memset(buf + got, '\n', n - got);
-		got = n;
-	}
-	return (ssize_t)got;
-}
-
-void mfs_audit_stream_close(struct mfs_audit_stream *s)
-{
-	if (!s)
-		return;
-	pthread_mutex_destroy(&s->lock);
-	free(s->last);
-	free(s);
+	rd->c = *c;
+	rd->c.ngroups = c->ngroups < 0 ? 0 : c->ngroups > 256 ? 256 : c->ngroups;
+	if (rd->c.ngroups && c->groups)
+		memcpy(rd->groups, c->groups, (size_t)rd->c.ngroups * sizeof(gid_t));
+	rd->c.groups = rd->groups;
+	rd->o.state = -1;
+	return store_stream_open(st, DB_AUDIT, NULL, 0, reader_text, NULL, rd, ret,
+				 ret_size);
 }
 
 /*============================================================ verify, key */

@@ -57,21 +57,12 @@ int mfs_audit_refuse(struct mfs_store *st, const struct mfs_caller *c, const cha
 		     const char *model, const char *version, const char *alias,
 		     int err, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
-/* The trail as c sees it (as mfs_audit_render()), read by offset without
- * holding it in memory: a snapshot of the records up to the last one at
- * open (the last record, which a merged denial may still rewrite, is
- * copied), its size in bytes, and a position kept between reads so a
- * sequential reader costs one pass. Threads: one stream may be read from
- * several threads (it locks itself).
- * Ownership: caller owns *ret; mfs_audit_stream_close(). */
-struct mfs_audit_stream;
+/* The trail as c sees it (as mfs_audit_render()), as a stream
+ * (stream.h): read by offset, never held whole. c NULL: every record.
+ * Ownership: caller owns *ret; mfs_stream_close(). */
+struct mfs_stream;
 int mfs_audit_stream_open(struct mfs_store *st, const struct mfs_caller *c,
-			  struct mfs_audit_stream **ret, uint64_t *ret_size);
-/* Copy up to n bytes from offset off into buf. Returns how many (0 at the
- * end), or -errno. */
-ssize_t mfs_audit_stream_read(struct mfs_store *st, struct mfs_audit_stream *s,
-			      uint64_t off, char *buf, size_t n);
-void mfs_audit_stream_close(struct mfs_audit_stream *s);
+			  struct mfs_stream **ret, uint64_t *ret_size);
 
 /* The trail as c may see it, as JSON lines, oldest first: every record for
  * an admin (mfs_caller_is_admin(); c NULL counts as one: the store's owner

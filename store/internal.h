@@ -230,6 +230,29 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
 		       char **ret, size_t *ret_len);
 
+/* The text a stream shows for record v (*ret_len bytes), or NULL when its
+ * reader does not see it. ctx: the opener's, as given to
+ * store_stream_open(). */
+typedef const char *(*store_stream_text_fn)(struct mfs_store *st, MDB_txn *txn,
+					     void *ctx, const MDB_val *v, size_t *ret_len);
+
+/* The numbers of the records of the log under prefix that may be
+ * rewritten or dropped while a stream of it is open: the stream copies
+ * them at open. Ownership: *ret_seqs is malloc()ed (NULL when none). */
+typedef int (*store_stream_pins_fn)(struct mfs_store *st, MDB_txn *txn, const void *prefix,
+				    size_t plen, uint64_t **ret_seqs, size_t *ret_n);
+
+/* Open a stream (stream.h) over the records of db whose keys are prefix
+ * (plen bytes, at most 8) then a big-endian sequence number. text NULL
+ * shows every record as stored. The last record is always copied at open;
+ * pins (may be NULL) names more. ctx (may be NULL) is the stream's from
+ * this call on, freed by free() at close, or at once when this fails.
+ * Returns 0 with *ret and its size, or -errno. */
+struct mfs_stream;
+int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t plen,
+		      store_stream_text_fn text, store_stream_pins_fn pins, void *ctx,
+		      struct mfs_stream **ret, uint64_t *ret_size);
+
 /* -EACCES (logged) unless c may write model rm (W and X on its directory)
  * or is a registry admin: the rule for versions and model documents. */
 int store_model_writable(struct mfs_store *st, const struct mfs_caller *c,

@@ -1,0 +1,300 @@
+/* stream.c - a log of JSON-line records read by offset (stream.h) */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "stream.h"
+
+/* A record copied at open: the log may still rewrite or drop it. */
+struct pin {
+	uint64_t seq;
+	char *text;		/* NULL: this reader does not see it */
+	size_t len;
+};
+
+struct mfs_stream {
+	pthread_mutex_t lock;
+	int db;
+	uint8_t prefix[8];
+	size_t plen;
+	store_stream_text_fn text;	/* NULL: every record as stored */
+	void *ctx;
+	uint64_t last_seq;		/* the snapshot's last record */
+	struct pin *pins;		/* by seq; the last record is one */
+	size_t npins;
+	uint64_t size;
+	uint64_t pos_off, pos_seq;	/* the next shown record at or after
+					 * pos_seq starts at byte pos_off */
+};
+
+/* Position cur at the first record of s at or after seq (op
+ * MDB_SET_RANGE), or move it (MDB_LAST, MDB_PREV); *ret_seq is the
+ * record's number. Returns false when there is none in the log. */
+static bool seek(struct mfs_stream *s, MDB_cursor *cur, uint64_t seq, MDB_val *k,
+		 MDB_val *v, MDB_cursor_op op, uint64_t *ret_seq)
+{
+	uint8_t kb[16];
+	int rc;
+
+	if (op == MDB_SET_RANGE) {
+		memcpy(kb, s->prefix, s->plen);
+		put_be64(kb + s->plen, seq);
+		k->mv_data = kb;
+		k->mv_size = s->plen + 8;
+	}
+	rc = mdb_cursor_get(cur, k, v, op);
+	if (rc || k->mv_size != s->plen + 8 || memcmp(k->mv_data, s->prefix, s->plen))
+		return false;
+	*ret_seq = get_be64((const uint8_t *)k->mv_data + s->plen);
+	return true;
+}
+
+/* The text of record v as s shows it now, or NULL when s does not. */
+static const char *text_now(struct mfs_store *st, MDB_txn *txn, struct mfs_stream *s,
+			    const MDB_val *v, size_t *ret_len)
+{
+	if (s->text)
+		return s->text(st, txn, s->ctx, v, ret_len);
+	*ret_len = v->mv_size;
+	return v->mv_data;
+}
+
+/* The snapshot's first record at or after seq: a pinned copy, or the
+ * log's own (pins win: they are the record as at open). Returns false
+ * past the snapshot's end; *ret_text NULL: a record this reader does not
+ * see. */
+static bool next(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs_stream *s,
+		 uint64_t seq, uint64_t *ret_seq, const char **ret_text, size_t *ret_len)
+{
+	const struct pin *p = NULL;
+	MDB_val k, v;
+	uint64_t dseq = 0;
+	bool in_log = seek(s, cur, seq, &k, &v, MDB_SET_RANGE, &dseq);
+
+	for (size_t i = 0; i < s->npins && !p; i++)
+		if (s->pins[i].seq >= seq)
+			p = &s->pins[i];
+	if (p && (!in_log || p->seq <= dseq)) {
+		*ret_seq = p->seq;
+		*ret_text = p->text;
+		*ret_len = p->len;
+	} else if (in_log) {
+		*ret_seq = dseq;
+		*ret_text = text_now(st, txn, s, &v, ret_len);
+	} else {
+		return false;
+	}
+	return *ret_seq <= s->last_seq;
+}
+
+/* The number of the log's last record (0: none). */
+static uint64_t last_seq(struct mfs_stream *s, MDB_cursor *cur)
+{
+	uint8_t kb[16];
+	MDB_val k = { s->plen + 8, kb }, v;
+	uint64_t seq = 0;
+	int rc;
+
+	memcpy(kb, s->prefix, s->plen);
+	memset(kb + s->plen, 0xff, 8);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == s->plen + 8 && !memcmp(k.mv_data, kb, s->plen + 8))
+		return UINT64_MAX;
+	/* The record before the first key past the log, or the last one. */
+	return seek(s, cur, 0, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST, &seq) ? seq : 0;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Copy the records numbered seqs[0..n) (those in the log) and the last
+ * one into s->pins. */
+static int pin(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs_stream *s,
+	       uint64_t *seqs, size_t n)
+{
+	s->pins = calloc(n + 1, sizeof(*s->pins));
+	if (!s->pins)
+		return -ENOMEM;
+	seqs[n++] = s->last_seq;
+	qsort(seqs, n, sizeof(*seqs), cmp_seq);
+	for (size_t i = 0; i < n; i++) {
+		struct pin *p = &s->pins[s->npins];
+		MDB_val k, v;
+		uint64_t seq;
+		const char *t;
+
+		if ((i && seqs[i] == seqs[i - 1]) || !seqs[i] || seqs[i] > s->last_seq ||
+		    !seek(s, cur, seqs[i], &k, &v, MDB_SET_RANGE, &seq) || seq != seqs[i])
+			continue;
+		p->seq = seq;
+		t = text_now(st, txn, s, &v, &p->len);
+		if (t) {
+			p->text = malloc(p->len ? p->len : 1);
+			if (!p->text)
+				return -ENOMEM;
+			memcpy(p->text, t, p->len);
+		}
+		s->npins++;
+	}
+	return 0;
+}
+
+int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t plen,
+		      store_stream_text_fn text, store_stream_pins_fn pins, void *ctx,
+		      struct mfs_stream **ret, uint64_t *ret_size)
+{
+	struct mfs_stream *s = calloc(1, sizeof(*s));
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	uint64_t *seqs = NULL, seq;
+	size_t nseqs = 0, len;
+	const char *t;
+	int r;
+
+	*ret = NULL;
+	if (!s || plen > sizeof(s->prefix)) {
+		r = s ? -EINVAL : -ENOMEM;
+		free(ctx);
+		free(s);
+		return r;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	s->db = db;
+	if (plen)
+		memcpy(s->prefix, prefix, plen);
+	s->plen = plen;
+	s->text = text;
+	s->ctx = ctx;
+	r = store_read_cursor(st, db, &txn, &cur);
+	if (r < 0)
+		goto fail;
+	s->last_seq = last_seq(s, cur);
+	if (pins)
+		r = pins(st, txn, prefix, plen, &seqs, &nseqs);
+	if (r == 0) {
+		/* room for the last record */
+		void *p = realloc(seqs, (nseqs + 1) * sizeof(*seqs));
+
+		r = p ? 0 : -ENOMEM;
+		if (p)
+			seqs = p;
+	}
+	if (r == 0)
+		r = pin(st, txn, cur, s, seqs, nseqs);
+	if (r < 0)
+		goto fail;
+	/* The size: one pass, nothing kept. */
+	for (seq = 0; next(st, txn, cur, s, seq, &seq, &t, &len); seq++)
+		if (t)
+			s->size += len + 1;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	free(seqs);
+	*ret = s;
+	*ret_size = s->size;
+	return 0;
+fail:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	free(seqs);
+	mfs_stream_close(s);
+	return r;
+}
+
+uint64_t mfs_stream_size(const struct mfs_stream *s)
+{
+	return s->size;
+}
+
+/* Copy bytes [off, off + n) of record text (len bytes, then a newline)
+ * into buf. */
+static void copy_line(char *buf, const char *text, size_t len, size_t off, size_t n)
+{
+	size_t t = off < len ? (n < len - off ? n : len - off) : 0;
+
+	if (t)
+		memcpy(buf, text + off, t);
+	if (t < n)
+		buf[t] = '\n';
+}
+
+ssize_t mfs_stream_read(struct mfs_store *st, struct mfs_stream *s, uint64_t off,
+			char *buf, size_t n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	uint64_t seq;
+	const char *text;
+	size_t got = 0, len;
+	int r;
+
+	if (off >= s->size || n == 0)
+		return 0;
+	if (n > s->size - off)
+		n = (size_t)(s->size - off);
+	pthread_mutex_lock(&s->lock);
+	if (off < s->pos_off) {
+		/* A reader went back: start over. */
+		s->pos_off = 0;
+		s->pos_seq = 0;
+	}
+	r = store_read_cursor(st, s->db, &txn, &cur);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	for (seq = s->pos_seq; got < n && next(st, txn, cur, s, seq, &seq, &text, &len);
+	     seq++) {
+		size_t at, take;
+
+		if (!text) {
+			s->pos_seq = seq + 1;
+			continue;
+		}
+		if (s->pos_off + len + 1 <= off) {
+			/* Before the range asked: passed for good. */
+			s->pos_off += len + 1;
+			s->pos_seq = seq + 1;
+			continue;
+		}
+		at = (size_t)(off + got - s->pos_off);
+		take = len + 1 - at < n - got ? len + 1 - at : n - got;
+		copy_line(buf + got, text, len, at, take);
+		got += take;
+		if (at + take < len + 1)
+			break;	/* the rest of this record: the next read */
+		s->pos_off += len + 1;
+		s->pos_seq = seq + 1;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	pthread_mutex_unlock(&s->lock);
+	/* Records gone since open that were not pinned (an audit record
+	 * that became invisible): the snapshot keeps its size, and what is
+	 * missing reads as newlines at its end. */
+	if (got < n) {
+		memset(buf + got, '\n', n - got);
+		got = n;
+	}
+	return (ssize_t)got;
+}
+
+void mfs_stream_close(struct mfs_stream *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->ctx);
+	for (size_t i = 0; i < s->npins; i++)
+		free(s->pins[i].text);
+	free(s->pins);
+	free(s);
+}
