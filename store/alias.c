@@ -14,6 +14,7 @@
 #include "meta.h"
 #include "log.h"
 #include "model.h"
+#include "perm.h"
 #include "semver.h"
 #include "audit.h"
 
@@ -367,6 +368,31 @@ static int may(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
 	return r;
 }
 
+/*
+ * A link renamed or exchanged onto an alias whose rule names who may move
+ * it gets that alias's target: when the link's own name has no such rule
+ * (ln -sfn's temporary link), anyone under the default rule may have set
+ * it - swapped it, in the middle of a permitted user's promotion, for one
+ * pointing elsewhere. So it must be the caller's own (they set it last),
+ * or the caller an admin. Returns 0, or -EACCES with why.
+ */
+static int own_link(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
+		    const char *name, const struct rec_alias *ra, const char *onto)
+{
+	char who[64];
+
+	if (ra->uid == c->uid || mfs_caller_is_admin(st, c) ||
+	    !store_policy_restricted(&o->pol, onto) || store_policy_restricted(&o->pol, name))
+		return 0;
+	store_user_name(ra->uid, who, sizeof(who));
+	o->alias = onto;
+	snprintf(o->why, sizeof(o->why),
+		 "link '%s' of '%s' was last set by %s, not by the caller: only one's own link "
+		 "may become alias '%s', whose rule names who may move it", name, o->model, who,
+		 onto);
+	return -EACCES;
+}
+
 static int gates(struct mfs_store *st, const struct mfs_caller *c, struct op *o,
 		 uint64_t model_id, const char *name, uint64_t vid, cJSON **ret_approvals)
 {
@@ -563,6 +589,10 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	r = may(st, c, &o, from, !(flags & MFS_ALIAS_EXCHANGE));
 	if (r == 0)
 		r = may(st, c, &o, to, false);
+	if (r == 0)
+		r = own_link(st, c, &o, from, &a, to);
+	if (r == 0 && (flags & MFS_ALIAS_EXCHANGE))
+		r = own_link(st, c, &o, to, &b, from);
 	if (r == 0)
 		r = gates(st, c, &o, model_id, to, a.vid, &appr_to);
 	if (r == 0 && (flags & MFS_ALIAS_EXCHANGE)) {

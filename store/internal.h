@@ -332,6 +332,8 @@ const struct cJSON *store_policy_key(const struct store_policy *p, const char *k
  * one (production: protected), or NULL. Borrowed. */
 const struct cJSON *store_policy_rule(const struct store_policy *p, const char *alias);
 bool store_policy_protected(const struct store_policy *p, const char *alias);
+/* Does the alias's rule name who may move it (users or groups)? */
+bool store_policy_restricted(const struct store_policy *p, const char *alias);
 /* Is c one of the users, or in one of the groups, that who (an object
  * with "users" and/or "groups") names? */
 bool store_policy_lists(const struct mfs_caller *c, const struct cJSON *who);

@@ -527,6 +527,13 @@ static bool names_someone(const cJSON *rule)
 	       cJSON_GetObjectItemCaseSensitive(rule, "groups");
 }
 
+bool store_policy_restricted(const struct store_policy *p, const char *alias)
+{
+	const cJSON *rule = store_policy_rule(p, alias);
+
+	return rule && names_someone(rule);
+}
+
 /* Is the caller named in any alias rule of the model (the default rule
  * lets them make ln's temporary links)? */
 static bool named_anywhere(const struct store_policy *p, const struct mfs_caller *c)

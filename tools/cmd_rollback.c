@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,7 +33,6 @@ static int through_mount(const char *mount, const char *model, const char *alias
 
 	snprintf(dir, sizeof(dir), "%s/models/%s", mount, model);
 	snprintf(dst, sizeof(dst), "%s/%s", dir, alias);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.move.%d", dir, alias, (int)getpid());
 	l = readlink(dst, cur, n - 1);
 	if (l >= 0) {
 		cur[l] = '\0';
@@ -42,8 +42,20 @@ static int through_mount(const char *mount, const char *model, const char *alias
 		return -errno;
 	}
 	snprintf(target, sizeof(target), "versions/%s", to);
-	if (symlink(target, tmp) < 0)
-		return -errno;
+	/* A name nobody can guess or take first (a link someone else made
+	 * or swapped in is refused by the daemon anyway). */
+	for (int tries = 0;; tries++) {
+		uint64_t rnd;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return -EIO;
+		snprintf(tmp, sizeof(tmp), "%s/.%s.move.%016llx", dir, alias,
+			 (unsigned long long)rnd);
+		if (symlink(target, tmp) == 0)
+			break;
+		if (errno != EEXIST || tries == 8)
+			return -errno;
+	}
 	if (rename(tmp, dst) < 0) {
 		int e = errno;
 

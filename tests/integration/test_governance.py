@@ -600,3 +600,56 @@ def test_approvers_restrict_who_may_approve(mounted, gov, users):
     denied = [r for r in audit(mounted) if r.get('event') == 'version.approve'
               and r.get('result') == 'denied']
     assert denied[-1]['errno'] == 'EACCES' and denied[-1]['uid'] == users['mfs_dave'].uid
+
+
+EXCHANGE = ('import ctypes\n    libc = ctypes.CDLL(None, use_errno=True)\n'
+            '    if libc.renameat2(-100, os.fsencode(%r), -100, os.fsencode(%r), 2):\n'
+            '        raise OSError(ctypes.get_errno(), "renameat2")')
+
+
+def test_a_swapped_temporary_link_cannot_become_a_restricted_alias(mounted, users):
+    '''ln -sfn is symlink(tmp) then rename(tmp, production). Someone under
+    the default rule (named in another alias rule) may touch links without
+    a rule of their own, so he can swap the promoter's temporary link for
+    his own between the two steps: the rename must then be refused, not
+    point production where its permitted mover never said.'''
+    alice, bob, carol = users['mfs_alice'], users['mfs_bob'], users['mfs_carol']
+    util.open_path(mounted.mnt)
+    assert attempt(alice, "os.mkdir('sw', 0o755)", mounted.models) == 'ok'
+    mdir = pjoin(mounted.models, 'sw')
+    for v in ('1.0.0', '2.0.0'):
+        vdir = pjoin(mdir, 'versions', v)
+        assert attempt(alice, "os.mkdir(%r); open(%r, 'wb').write(b'x')\n    "
+                       "os.setxattr(%r, 'user.modelfs.seal', b'1')"
+                       % (vdir, pjoin(vdir, 'w'), vdir), '/') == 'ok'
+    assert attempt(alice, "open('policy.json', 'w').write(%r)" % json.dumps(
+        {'aliases': {'production': {'users': ['mfs_carol']},
+                     'staging': {'users': ['mfs_bob']}}}), mdir) == 'ok'
+    # bob may not move production himself
+    assert attempt(bob, "os.symlink('versions/2.0.0', 'production')", mdir) == 'EACCES'
+    # ... so he swaps carol's temporary link for his own in between
+    assert attempt(carol, "os.symlink('versions/1.0.0', 'CuTEST01')", mdir) == 'ok'
+    assert attempt(bob, "os.symlink('versions/2.0.0', '.atk')", mdir) == 'ok'
+    assert attempt(bob, EXCHANGE % ('.atk', 'CuTEST01'), mdir) == 'ok'
+    mark = mounted.log_mark()
+    assert attempt(carol, "os.rename('CuTEST01', 'production')", mdir) == 'EACCES'
+    assert not os.path.lexists(pjoin(mdir, 'production'))
+    assert "last set by mfs_bob" in mounted.log_since(mark)
+    denied = [r for r in audit(mounted) if r.get('model') == 'sw' and
+              r.get('result') == 'denied' and r.get('alias') == 'production']
+    assert denied[-1]['uid'] == carol.uid and denied[-1]['errno'] == 'EACCES'
+    # nor by exchange onto production once it exists
+    assert attempt(carol, "os.symlink('versions/1.0.0', 'CuTEST02')\n    "
+                   "os.rename('CuTEST02', 'production')", mdir) == 'ok'
+    assert attempt(carol, EXCHANGE % ('CuTEST01', 'production'), mdir) == 'EACCES'
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/1.0.0'
+    # carol's own ln -sfn, and an admin's rename of anyone's link, work
+    res = util.run_as(carol, ['ln', '-sfn', 'versions/2.0.0', 'production'], cwd=mdir)
+    assert res.returncode == 0, res.stderr
+    os.rename(pjoin(mdir, 'CuTEST01'), pjoin(mdir, 'production'))
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/2.0.0'
+    assert [(h['alias'], h['from'], h['to'], h['user']) for h in history(mdir)
+            if h['alias'] == 'production'] == [
+        ('production', None, '1.0.0', 'mfs_carol'),
+        ('production', '1.0.0', '2.0.0', 'mfs_carol'),
+        ('production', '2.0.0', '2.0.0', 'root')]
