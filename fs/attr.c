@@ -330,8 +330,9 @@ static bool harmless(const struct stat *cur, const struct stat *want, int to_set
 static int set_draft_as(struct mfsd *d, int fd, bool is_link, struct stat *attr,
 			int to_set, struct fuse_file_info *fi);
 
-static int set_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n, int fd,
-		     bool is_link, struct stat *attr, int to_set, struct fuse_file_info *fi)
+static int set_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t vid, struct node *n,
+		     int fd, bool is_link, struct stat *attr, int to_set,
+		     struct fuse_file_info *fi)
 {
 	int r;
 
@@ -341,8 +342,9 @@ static int set_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n,
 		if (r < 0)
 			return r;
 	}
-	as_caller(d, c);
-	r = set_draft_as(d, fd, is_link, attr, to_set, fi);
+	r = as_caller(d, c, vid);
+	if (r == 0)
+		r = set_draft_as(d, fd, is_link, attr, to_set, fi);
 	as_daemon(d);
 	return r;
 }
@@ -437,7 +439,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			n->h_valid = false;
 			pthread_mutex_unlock(&n->hlock);
 		}
-		r = set_draft(d, &c, n, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
+		r = set_draft(d, &c, n->vid, n, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
 		if (gate)
 			vstate_writer(d, n->vid, -1);
 		return r;
@@ -454,7 +456,7 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			goto sealed;
 		if (r < 0)
 			return r;
-		r = set_draft(d, &c, NULL, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
+		r = set_draft(d, &c, vid, NULL, fd, false, attr, to_set & ~FUSE_SET_ATTR_SIZE, fi);
 		close(fd);
 		return r;
 	}

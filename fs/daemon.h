@@ -111,6 +111,7 @@ struct mfsd {
 	char *store_dir;		/* read-only after start */
 	int seal_idle;			/* seconds, 0: off; read-only */
 	bool daemon_root;		/* euid 0: can chown; read-only */
+	uid_t daemon_uid;		/* its euid; read-only */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* writers dropped; with lock */
 	struct node *nodes[4096];	/* protected by lock */
@@ -388,12 +389,16 @@ int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
 int draft_relpath(int fd, char *buf, size_t n);
 /* /proc/self/fd/N for an O_PATH fd. */
 void fd_path(int fd, char buf[64]);
-/* Run the calling thread's file system accesses as the caller (fsuid and
- * fsgid), so the kernel applies POSIX permissions to draft files and new
- * files belong to their creator; as_daemon() switches back. No-ops unless
- * the daemon runs as root and the caller is not root. Only syscalls on
- * draft files go between the two: store/ paths are the daemon's. */
-void as_caller(struct mfsd *d, const struct mfs_caller *c);
+/* Run the calling thread's file system accesses inside draft vid as the
+ * caller (fsuid, fsgid and groups), so the kernel applies POSIX
+ * permissions to draft files and new files belong to their creator;
+ * as_daemon() switches back (call it whatever this returned). Only
+ * syscalls on draft files go between the two: store/ paths are the
+ * daemon's. A daemon not run as root cannot take anyone's identity: then
+ * only root, the daemon's own user and the version's creator may act
+ * inside a draft, and anyone else gets -EACCES (logged). Returns 0 or
+ * -EACCES. */
+int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
 void as_daemon(struct mfsd *d);
 
 #endif

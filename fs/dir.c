@@ -948,8 +948,8 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
 		r = -EEXIST;
 	else {
-		as_caller(d, &c);
-		if (mkdirat(fd, name, mode & 07777) < 0)
+		r = as_caller(d, &c, vid);
+		if (r == 0 && mkdirat(fd, name, mode & 07777) < 0)
 			r = -errno;
 		as_daemon(d);
 	}
@@ -1000,8 +1000,8 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	if (ino_kind(parent) == K_VERSION && is_root_draft_vfile(parent, name))
 		r = -EEXIST;
 	else {
-		as_caller(d, &c);
-		if (mknodat(fd, name, mode, rdev) < 0)
+		r = as_caller(d, &c, vid);
+		if (r == 0 && mknodat(fd, name, mode, rdev) < 0)
 			r = -errno;
 		as_daemon(d);
 	}
@@ -1088,8 +1088,8 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	}
 	if (r < 0)
 		return r;
-	as_caller(d, &c);
-	if (unlinkat(fd, name, dir ? AT_REMOVEDIR : 0) < 0)
+	r = as_caller(d, &c, vid);
+	if (r == 0 && unlinkat(fd, name, dir ? AT_REMOVEDIR : 0) < 0)
 		r = -errno;
 	as_daemon(d);
 	draft_op_end(d, vid);

@@ -389,9 +389,12 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 		}
 	}
 	fd_path(n->fd, path);
-	as_caller(d, c);
-	h->fd = open(path, backing_flags(flags));
-	r = h->fd < 0 ? -errno : 0;
+	h->fd = -1;
+	r = as_caller(d, c, n->vid);
+	if (r == 0) {
+		h->fd = open(path, backing_flags(flags));
+		r = h->fd < 0 ? -errno : 0;
+	}
 	as_daemon(d);
 	if (h->fd >= 0)
 		r = open_ref(d, n, h, flags);
@@ -681,12 +684,15 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 		r = mfs_log_errno(-EROFS, "refusing to create '%s': the version is sealed", name);
 		goto fail;
 	}
-	as_caller(d, &c);
-	bfd = openat(fd, name, backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW,
-		     mode & 07777);
-	if (bfd < 0 && errno == EEXIST && !(fi->flags & O_EXCL))
-		bfd = openat(fd, name, backing_flags(fi->flags) | O_NOFOLLOW);
-	r = bfd < 0 ? -errno : 0;
+	bfd = -1;
+	r = as_caller(d, &c, vid);
+	if (r == 0) {
+		bfd = openat(fd, name, backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW,
+			     mode & 07777);
+		if (bfd < 0 && errno == EEXIST && !(fi->flags & O_EXCL))
+			bfd = openat(fd, name, backing_flags(fi->flags) | O_NOFOLLOW);
+		r = bfd < 0 ? -errno : 0;
+	}
 	as_daemon(d);
 	if (r < 0)
 		goto fail;

@@ -70,10 +70,12 @@ int node_draft_get(struct mfsd *d, const struct mfs_caller *c, uint64_t model_id
 	uint64_t ino;
 	int fd;
 
-	as_caller(d, c);
-	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
+	fd = as_caller(d, c, vid);
+	if (fd == 0) {
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	}
 	as_daemon(d);
 	if (fd < 0)
 		return fd;
@@ -508,16 +510,28 @@ int idle_start(struct mfsd *d, pthread_t *ret)
 
 /*============================================================ credentials */
 
-void as_caller(struct mfsd *d, const struct mfs_caller *c)
+int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 {
-	if (!d->daemon_root || !c || c->uid == 0)
-		return;
+	struct mfs_version_info vi = { .name = "" };
+
+	if (!c || c->uid == 0)
+		return 0;
+	if (!d->daemon_root) {
+		/* The kernel checks the daemon's own credentials, which would
+		 * let every caller do what the daemon's user may. */
+		if (c->uid == d->daemon_uid ||
+		    (mfs_version_get(d->st, vid, &vi) == 0 && vi.uid == c->uid))
+			return 0;
+		return mfs_log_errno(-EACCES, "refusing uid %u inside the draft '%s': a daemon not run as root cannot act as its callers, so only the version's creator may",
+				     (unsigned)c->uid, vi.name);
+	}
 	/* Per thread on Linux: other requests keep their own identity. The
 	 * raw system call, not glibc's setgroups(), which would change every
 	 * thread of the process. */
 	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
 	setfsgid(c->gid);
 	setfsuid(c->uid);
+	return 0;
 }
 
 void as_daemon(struct mfsd *d)

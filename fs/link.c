@@ -108,8 +108,8 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 		r = mfs_log_errno(-EINVAL, "refusing symlink '%s' in '%s': the name is the registry's",
 				  name, label);
 	if (r == 0) {
-		as_caller(d, &c);
-		if (symlinkat(target, fd, name) < 0)
+		r = as_caller(d, &c, vid);
+		if (r == 0 && symlinkat(target, fd, name) < 0)
 			r = -errno;
 		as_daemon(d);
 	}
@@ -205,10 +205,12 @@ static int rename_onto_meta(struct mfsd *d, const struct mfs_caller *c, int fd,
 	size_t len = 0, cap = 0;
 	int r = 0, f;
 
-	as_caller(d, c);
-	f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (f < 0)
-		f = -errno;
+	f = as_caller(d, c, vid);
+	if (f == 0) {
+		f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (f < 0)
+			f = -errno;
+	}
 	as_daemon(d);
 	if (f < 0)
 		return f;
@@ -241,8 +243,8 @@ static int rename_onto_meta(struct mfsd *d, const struct mfs_caller *c, int fd,
 	if (r == 0)
 		r = mfs_version_meta_set(d->st, c, vid, buf ? buf : "", len);
 	if (r == 0) {
-		as_caller(d, c);
-		if (unlinkat(fd, name, 0) < 0)
+		r = as_caller(d, c, vid);
+		if (r == 0 && unlinkat(fd, name, 0) < 0)
 			r = -errno;
 		as_daemon(d);
 	}
@@ -335,8 +337,9 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 	}
 	if (nk == K_VERSION && !strcmp(newname, "lineage.json")) {
 		/* Accepted and discarded, like writing it. */
-		as_caller(d, &c);
-		r = unlinkat(fd1, name, 0) < 0 ? -errno : 0;
+		r = as_caller(d, &c, v1);
+		if (r == 0 && unlinkat(fd1, name, 0) < 0)
+			r = -errno;
 		as_daemon(d);
 		goto out;
 	}
@@ -344,8 +347,8 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 		r = rename_onto_meta(d, &c, fd1, name, v1);
 		goto out;
 	}
-	as_caller(d, &c);
-	if (renameat2(fd1, name, fd2, newname, flags) < 0)
+	r = as_caller(d, &c, v1);
+	if (r == 0 && renameat2(fd1, name, fd2, newname, flags) < 0)
 		r = -errno;
 	as_daemon(d);
 	if (r == 0)
@@ -403,8 +406,8 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 	{
 		struct mfs_caller c = caller_of(req);
 
-		as_caller(d, &c);
-		if (linkat(AT_FDCWD, p, fd, newname, AT_SYMLINK_FOLLOW) < 0)
+		r = as_caller(d, &c, vid);
+		if (r == 0 && linkat(AT_FDCWD, p, fd, newname, AT_SYMLINK_FOLLOW) < 0)
 			r = -errno;
 		as_daemon(d);
 		if (r == 0)

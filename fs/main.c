@@ -481,6 +481,7 @@ int main(int argc, char **argv)
 	d.mount = mnt;
 	d.seal_idle = o.seal_idle;
 	d.daemon_root = geteuid() == 0;
+	d.daemon_uid = geteuid();
 	/* Root's supplementary groups must not leak into the per-request
 	 * identity the daemon takes for draft files (fsuid/fsgid). */
 	if (d.daemon_root && setgroups(0, NULL) < 0)

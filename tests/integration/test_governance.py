@@ -7,6 +7,7 @@
 import errno
 import json
 import os
+import stat
 import subprocess
 from os.path import join as pjoin
 
@@ -653,3 +654,75 @@ def test_a_swapped_temporary_link_cannot_become_a_restricted_alias(mounted, user
         ('production', None, '1.0.0', 'mfs_carol'),
         ('production', '1.0.0', '2.0.0', 'mfs_carol'),
         ('production', '2.0.0', '2.0.0', 'root')]
+
+
+@pytest.fixture()
+def fuse_conf_allow_other():
+    '''What a daemon run by another user needs: /etc/fuse.conf with
+    user_allow_other (README), and /dev/fuse open to everyone (Debian's
+    default; some containers make it root's only). Both restored after.'''
+    conf = '/etc/fuse.conf'
+    old = open(conf).read() if os.path.exists(conf) else None
+    dev_mode = stat.S_IMODE(os.stat('/dev/fuse').st_mode)
+    if old is None or not any(line.strip() == 'user_allow_other'
+                              for line in old.splitlines()):
+        with open(conf, 'w') as fh:
+            fh.write((old or '') + '\nuser_allow_other\n')
+    try:
+        os.chmod('/dev/fuse', 0o666)
+        yield
+    finally:
+        os.chmod('/dev/fuse', dev_mode)
+        if old is None:
+            os.unlink(conf)
+        else:
+            with open(conf, 'w') as fh:
+                fh.write(old)
+
+
+def test_a_daemon_not_run_as_root_keeps_drafts_to_their_creators(tmp_path, users,
+                                                                   fuse_conf_allow_other):
+    '''A daemon run by alice cannot take its callers' identities, so the
+    kernel would check alice's credentials for every draft file: only the
+    version's creator (and alice) may act inside a draft.'''
+    alice, bob, dave = users['mfs_alice'], users['mfs_bob'], users['mfs_dave']
+    base = tmp_path / 'nonroot'
+    base.mkdir()
+    os.chown(base, alice.uid, alice.gid)
+    mnt = str(base / 'mnt')
+    os.mkdir(mnt)
+    os.chown(mnt, alice.uid, alice.gid)
+    util.open_path(mnt)
+    log_path = str(tmp_path / 'modelfs.log')
+    with open(log_path, 'ab') as log:
+        proc = subprocess.Popen(
+            ['setpriv', '--reuid=%d' % alice.uid, '--regid=%d' % alice.gid, '--init-groups',
+             '--', util.MODELFS, '-f', '-o', 'store=%s,allow_other' % (base / 'store'), mnt],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        util.wait_for_mount(proc, mnt, log_path=log_path)
+        models = pjoin(mnt, 'models')
+        vdir = pjoin(models, 'b', 'versions', '1.0.0')
+        assert attempt(bob, "os.makedirs(%r)\n    open(%r, 'w').write('mine')"
+                       % (vdir, pjoin(vdir, 'w')), '/') == 'ok'
+        # dave: nothing inside bob's draft, though the kernel would let
+        # the daemon's user (alice) do it all
+        for stmt in ("open(%r).read()" % pjoin(vdir, 'w'),
+                     "open(%r, 'w').write('not yours')" % pjoin(vdir, 'w'),
+                     "open(%r, 'w').write('x')" % pjoin(vdir, 'new'),
+                     "os.unlink(%r)" % pjoin(vdir, 'w'),
+                     "os.mkdir(%r)" % pjoin(vdir, 'sub')):
+            assert attempt(dave, stmt, '/') == 'EACCES', stmt
+        with open(log_path) as fh:
+            assert "a daemon not run as root cannot act as its callers" in fh.read()
+        # the creator and the daemon's user may
+        assert attempt(bob, "open(%r, 'a').write('!')" % pjoin(vdir, 'w'), '/') == 'ok'
+        assert attempt(alice, "assert open(%r).read() == 'mine!'" % pjoin(vdir, 'w'),
+                       '/') == 'ok'
+        # sealed, the recorded modes apply: dave reads it
+        assert attempt(bob, "os.setxattr(%r, 'user.modelfs.seal', b'1')" % vdir, '/') == 'ok'
+        assert attempt(dave, "assert open(%r).read() == 'mine!'" % pjoin(vdir, 'w'),
+                       '/') == 'ok'
+        util.umount(proc, mnt)
+    finally:
+        util.cleanup(proc, mnt)
