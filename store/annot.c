@@ -1,5 +1,6 @@
 /* annot.c - approvals, lifecycle and tags of sealed versions */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,28 @@ static int annot_put(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const cJS
 	return r;
 }
 
-cJSON *store_annot_approvals(const cJSON *annot, const char *alias, uid_t creator)
+/* Would uid, with its account's groups now, pass approvers (or is it an
+ * admin)? */
+static bool approver_now(struct mfs_store *st, uid_t uid, const cJSON *approvers)
+{
+	struct mfs_caller c = { .uid = uid, .gid = (gid_t)-1 };
+	struct passwd pw, *res = NULL;
+	gid_t groups[256];
+	int ng = 256;
+	char buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res) {
+		c.gid = pw.pw_gid;
+		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ng) < 0)
+			ng = 256;	/* the first 256 */
+		c.groups = groups;
+		c.ngroups = ng;
+	}
+	return mfs_caller_is_admin(st, &c) || store_policy_lists(&c, approvers);
+}
+
+cJSON *store_annot_approvals(struct mfs_store *st, const cJSON *annot, const char *alias,
+			     uid_t creator, const cJSON *approvers)
 {
 	cJSON *out = cJSON_CreateArray();
 	const cJSON *a;
@@ -86,7 +108,7 @@ cJSON *store_annot_approvals(const cJSON *annot, const char *alias, uid_t creato
 			continue;
 		for (int i = 0; i < nseen; i++)
 			dup = dup || seen[i] == uid;
-		if (dup || nseen == 128)
+		if (dup || nseen == 128 || (approvers && !approver_now(st, uid, approvers)))
 			continue;
 		seen[nseen++] = uid;
 		cJSON_AddItemToArray(out, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "user"), 1));

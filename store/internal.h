@@ -363,10 +363,14 @@ int store_policy_check_model_name(struct mfs_store *st, MDB_txn *txn, const char
 /* The version's annotations ({} when none). Caller cJSON_Delete()s. */
 int store_annot_load(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		     struct cJSON **ret);
-/* Names of the distinct users who approved alias, the creator excluded.
- * Caller cJSON_Delete()s (never NULL unless out of memory). */
-struct cJSON *store_annot_approvals(const struct cJSON *annot, const char *alias,
-				    uid_t creator);
+/* Names of the distinct users who approved alias, the creator excluded,
+ * and, when approvers (the rule's "approvers" object) is not NULL, only
+ * those it names now (or admins): an approval given before the rule named
+ * its approvers, or by someone who left their group since, does not
+ * count. Caller cJSON_Delete()s (never NULL unless out of memory). */
+struct cJSON *store_annot_approvals(struct mfs_store *st, const struct cJSON *annot,
+				    const char *alias, uid_t creator,
+				    const struct cJSON *approvers);
 /* Set a version's lifecycle inside txn (audited with reason). */
 int store_annot_set_lifecycle(struct mfs_store *st, MDB_txn *txn,
 			      const struct mfs_caller *c, uint64_t vid,

@@ -158,12 +158,19 @@ static int bad(char *why, size_t n, const char *path, const char *complaint)
 }
 
 /* A list of principals: user or group names, or numeric ids. */
+/* Bounds that keep every check cheap: who may move an alias is asked
+ * inside the write transaction that every registry change waits for. */
+#define MAX_PRINCIPALS 1000	/* names in one users or groups list */
+#define MAX_RULES 256		/* alias rules in one policy */
+
 static int check_principals(const cJSON *j, const char *path, char *why, size_t n)
 {
 	const cJSON *it;
 
 	if (!cJSON_IsArray(j))
 		return bad(why, n, path, "must be a list of names or numeric ids");
+	if (cJSON_GetArraySize(j) > MAX_PRINCIPALS)
+		return bad(why, n, path, "at most 1000 names: name a group instead");
 	cJSON_ArrayForEach(it, j) {
 		if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
 		    it->valuedouble < 4294967295.0 && it->valuedouble == floor(it->valuedouble))
@@ -383,6 +390,8 @@ static int validate_json(const cJSON *j, bool registry, char *why, size_t n)
 		} else if (!strcmp(k, "aliases")) {
 			if (!cJSON_IsObject(it))
 				return bad(why, n, k, "must be an object of alias rules");
+			if (cJSON_GetArraySize(it) > MAX_RULES)
+				return bad(why, n, k, "at most 256 alias rules");
 			cJSON_ArrayForEach(a, it) {
 				char p[300];
 
@@ -487,11 +496,53 @@ bool store_policy_protected(const struct store_policy *p, const char *alias)
 
 /*============================================================ who */
 
-/* Is the caller one of the users / a member of one of the groups listed? */
+/* The name of group gid into name (false: none). The entry holds the
+ * member list, which may be long: the buffer grows until it fits. */
+static bool group_name(gid_t gid, char *name, size_t n)
+{
+	struct group gr, *res = NULL;
+	size_t cap = 16384;
+	char *buf = NULL;
+	bool ok = false;
+	int e;
+
+	for (;;) {
+		char *p = realloc(buf, cap);
+
+		if (!p)
+			break;
+		buf = p;
+		e = getgrgid_r(gid, &gr, buf, cap, &res);
+		if (e != ERANGE || cap >= (64u << 20))
+			break;
+		cap *= 2;
+	}
+	if (buf && e == 0 && res) {
+		snprintf(name, n, "%s", res->gr_name);
+		ok = true;
+	}
+	free(buf);
+	return ok;
+}
+
+static bool names_group(const cJSON *groups, const char *name)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, groups)
+		if (cJSON_IsString(it) && !strcmp(it->valuestring, name))
+			return true;
+	return false;
+}
+
+/* Is the caller one of the users / a member of one of the groups listed?
+ * Group names are compared with the names of the caller's groups - a few
+ * lookups, however long the list is. */
 static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *groups)
 {
-	char me[256];
+	char me[256], gname[256];
 	const cJSON *it;
+	bool any_name = false;
 
 	store_user_name(c->uid, me, sizeof(me));
 	cJSON_ArrayForEach(it, users) {
@@ -503,15 +554,16 @@ static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *
 	cJSON_ArrayForEach(it, groups) {
 		if (cJSON_IsNumber(it) && mfs_caller_in_group(c, (gid_t)it->valuedouble))
 			return true;
-		if (cJSON_IsString(it)) {
-			struct group gr, *res = NULL;
-			char buf[16384];	/* groups with many members */
-
-			if (getgrnam_r(it->valuestring, &gr, buf, sizeof(buf), &res) == 0 && res &&
-			    mfs_caller_in_group(c, res->gr_gid))
-				return true;
-		}
+		any_name = any_name || cJSON_IsString(it);
 	}
+	if (!any_name)
+		return false;
+	if (group_name(c->gid, gname, sizeof(gname)) && names_group(groups, gname))
+		return true;
+	for (int i = 0; i < c->ngroups && c->groups; i++)
+		if (c->groups[i] != c->gid && group_name(c->groups[i], gname, sizeof(gname)) &&
+		    names_group(groups, gname))
+			return true;
 	return false;
 }
 
@@ -859,12 +911,15 @@ int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
 	}
 	need = cJSON_GetObjectItemCaseSensitive(rule, "approvals");
 	if (cJSON_IsNumber(need) && need->valuedouble >= 1) {
-		cJSON *got = store_annot_approvals(annot, alias, rv.uid);
+		cJSON *got = store_annot_approvals(st, annot, alias, rv.uid,
+						   cJSON_GetObjectItemCaseSensitive(rule, "approvers"));
 		int have = cJSON_GetArraySize(got);
 
 		if (have < (int)need->valuedouble) {
-			snprintf(why, n, "policy of '%s': alias '%s' needs %d approvals of version '%s' by users other than its creator; it has %d",
-				 model, alias, (int)need->valuedouble, vname, have);
+			snprintf(why, n, "policy of '%s': alias '%s' needs %d approvals of version '%s' by users other than its creator%s; it has %d",
+				 model, alias, (int)need->valuedouble, vname,
+				 cJSON_GetObjectItemCaseSensitive(rule, "approvers") ?
+					 " whom its approvers names" : "", have);
 			cJSON_Delete(got);
 			r = -EPERM;
 			goto out;

@@ -726,3 +726,26 @@ def test_a_daemon_not_run_as_root_keeps_drafts_to_their_creators(tmp_path, users
         util.umount(proc, mnt)
     finally:
         util.cleanup(proc, mnt)
+
+
+def test_approvals_count_only_approvers_the_rule_names_at_the_move(mounted, gov, users):
+    '''An approval given before the rule named its approvers (or by someone
+    who has left their group since) does not count at the move.'''
+    bob, carol, dave = users['mfs_bob'], users['mfs_carol'], users['mfs_dave']
+    res = util.run_as(bob, ['ln', '-sfn', 'versions/1.1.0', 'staging'], cwd=gov)
+    assert res.returncode == 0, res.stderr
+    v11 = pjoin(gov, 'versions', '1.1.0')
+    stmt = "os.setxattr(%r, 'user.modelfs.approve', b'production')" % v11
+    assert attempt(dave, stmt, '/') == 'ok'      # no approvers rule yet
+    assert attempt(carol, stmt, '/') == 'ok'
+    policy = util.read_json(pjoin(gov, 'policy.json'))
+    policy['aliases']['production']['approvers'] = {'groups': ['mfs_ops']}
+    write_policy(pjoin(gov, 'policy.json'), policy)
+    mark = mounted.log_mark()
+    res = util.run_as(carol, ['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=gov)
+    assert res.returncode != 0 and b'Operation not permitted' in res.stderr, res.stderr
+    assert 'whom its approvers names; it has 1' in mounted.log_since(mark)
+    assert attempt(bob, stmt, '/') == 'ok'       # mfs_ops
+    res = util.run_as(carol, ['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=gov)
+    assert res.returncode == 0, res.stderr
+    assert sorted(history(gov)[-1]['approvals']) == ['mfs_bob', 'mfs_carol']

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
@@ -92,6 +94,44 @@ static void test_refused(void **state)
 	}
 }
 
+/* A list of n names ("u0", "u1", ...) as users of alias p, or n rules. */
+static char *big_policy(int n, bool rules)
+{
+	size_t cap = 64 + (size_t)n * 24;
+	char *doc = malloc(cap);
+	size_t len;
+
+	assert_non_null(doc);
+	len = (size_t)snprintf(doc, cap, rules ? "{\"aliases\": {" : "{\"aliases\": {\"p\": {\"users\": [");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(doc + len, cap - len, rules ? "%s\"a%d\": {}" : "%s\"u%d\"",
+					i ? ", " : "", i);
+	snprintf(doc + len, cap - len, rules ? "}}" : "]}}}");
+	return doc;
+}
+
+static void test_bounds_keep_checks_cheap(void **state)
+{
+	char why[512];
+	char *doc;
+
+	(void)state;
+	doc = big_policy(1000, false);
+	assert_int_equal(mfs_policy_validate(doc, strlen(doc), false, why, sizeof(why)), 0);
+	free(doc);
+	doc = big_policy(1001, false);
+	assert_int_equal(mfs_policy_validate(doc, strlen(doc), false, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "aliases.p.users: at most 1000 names"));
+	free(doc);
+	doc = big_policy(256, true);
+	assert_int_equal(mfs_policy_validate(doc, strlen(doc), false, why, sizeof(why)), 0);
+	free(doc);
+	doc = big_policy(257, true);
+	assert_int_equal(mfs_policy_validate(doc, strlen(doc), false, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "aliases: at most 256 alias rules"));
+	free(doc);
+}
+
 static void test_registry_only_naming(void **state)
 {
 	const char *doc = "{\"naming\": {\"models\": \"^[a-z][a-z0-9-]*$\"}}";
@@ -166,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_bounds_keep_checks_cheap),
 		cmocka_unit_test(test_registry_only_naming),
 		cmocka_unit_test(test_gate_numbers),
 		cmocka_unit_test(test_gate_strings_bools_exists),
