@@ -117,7 +117,7 @@ struct mfsd {
 	struct node *nodes[4096];	/* protected by lock */
 	struct vstate *vs;		/* protected by lock */
 	bool stopping;			/* protected by lock */
-	int forgetting;			/* forget_sealed() threads; lock, cond */
+	int forgetting;			/* forget_*() threads; lock, cond */
 	int64_t start_ns;		/* read-only after start */
 	/* Sizes of virtual files by store generation (vfile_size): enough
 	 * slots for the documents of ~30,000 versions walked by ls -lR (1.5 MiB). */
@@ -192,6 +192,11 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
  * names below the version's directory, so it forgets the draft's nodes
  * and the daemon closes their descriptors. */
 void forget_sealed(struct mfsd *d, uint64_t vid);
+/* After a model's mode or owner changed: the same for the names in its
+ * directory the kernel may cache (versions/ and the documents), so the
+ * next walk through it asks the registry, which checks search permission
+ * with the new mode. */
+void forget_model_names(struct mfsd *d, uint64_t model_id);
 /* Wait for those threads (at exit). */
 void forget_wait(struct mfsd *d);
 /* Start the seal_idle thread (no-op when d->seal_idle is 0). */

@@ -508,7 +508,8 @@ static int dir_attr(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, in
  * (the kernel makes none without default_permissions). */
 static bool shared(int r, const struct stat *st)
 {
-	return r == 0 && (st->st_mode & S_IXOTH);
+	/* All three: a mode may deny a group what it grants everyone else. */
+	return r == 0 && (st->st_mode & 0111) == 0111;
 }
 
 void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

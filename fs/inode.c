@@ -377,10 +377,13 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	return r;
 }
 
+/* Names to drop from the kernel's cache, from a thread of their own. */
+#define FORGET_MAX 4
 struct forget {
 	struct mfsd *d;
 	uint64_t parent;
-	char name[MFS_NAME_MAX + 1];
+	int n;
+	char name[FORGET_MAX][MFS_NAME_MAX + 1];
 };
 
 static void *forget_main(void *arg)
@@ -388,9 +391,11 @@ static void *forget_main(void *arg)
 	struct forget *f = arg;
 	struct mfsd *d = f->d;
 
-	/* Not from the request that sealed: the kernel may hold locks the
+	/* Not from the request that asked: the kernel may hold locks the
 	 * invalidation needs. An entry busy as someone's cwd stays usable. */
-	fuse_lowlevel_notify_inval_entry(d->se, f->parent, f->name, strlen(f->name));
+	for (int i = 0; i < f->n; i++)
+		fuse_lowlevel_notify_inval_entry(d->se, f->parent, f->name[i],
+						 strlen(f->name[i]));
 	free(f);
 	pthread_mutex_lock(&d->lock);
 	d->forgetting--;
@@ -399,21 +404,22 @@ static void *forget_main(void *arg)
 	return NULL;
 }
 
-void forget_sealed(struct mfsd *d, uint64_t vid)
+/* Drop names[0..n) of directory parent (n <= FORGET_MAX). */
+static void forget_names(struct mfsd *d, uint64_t parent, const char *const *names, int n)
 {
-	struct mfs_version_info vi;
 	struct forget *f;
 	pthread_attr_t attr;
 	pthread_t t;
 
-	if (!d->se || mfs_version_get(d->st, vid, &vi) < 0)
+	if (!d->se)
 		return;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return;
 	f->d = d;
-	f->parent = ino_make(K_VERSIONS, vi.model_id);
-	snprintf(f->name, sizeof(f->name), "%s", vi.name);
+	f->parent = parent;
+	for (int i = 0; i < n && i < FORGET_MAX; i++)
+		snprintf(f->name[f->n++], sizeof(f->name[0]), "%s", names[i]);
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping) {
 		pthread_mutex_unlock(&d->lock);
@@ -431,6 +437,23 @@ void forget_sealed(struct mfsd *d, uint64_t vid)
 		pthread_mutex_unlock(&d->lock);
 	}
 	pthread_attr_destroy(&attr);
+}
+
+void forget_sealed(struct mfsd *d, uint64_t vid)
+{
+	struct mfs_version_info vi;
+	const char *name = vi.name;
+
+	if (d->se && mfs_version_get(d->st, vid, &vi) == 0)
+		forget_names(d, ino_make(K_VERSIONS, vi.model_id), &name, 1);
+}
+
+void forget_model_names(struct mfsd *d, uint64_t model_id)
+{
+	static const char *const names[] = { "versions", "metadata.json", "policy.json",
+					     "history.jsonl" };
+
+	forget_names(d, ino_make(K_MODEL, model_id), names, 4);
 }
 
 void forget_wait(struct mfsd *d)

@@ -749,3 +749,35 @@ def test_approvals_count_only_approvers_the_rule_names_at_the_move(mounted, gov,
     res = util.run_as(carol, ['ln', '-sfn', 'versions/1.1.0', 'production'], cwd=gov)
     assert res.returncode == 0, res.stderr
     assert sorted(history(gov)[-1]['approvals']) == ['mfs_bob', 'mfs_carol']
+
+
+def test_chmod_and_group_denials_hold_against_cached_names(mounted, users):
+    '''The kernel checks no search permission on a walk through names it
+    has cached: a chmod must make it forget them, and a mode that denies a
+    group what it grants others must keep names uncached.'''
+    util.open_path(mounted.mnt)
+    alice, bob, dave = users['mfs_alice'], users['mfs_bob'], users['mfs_dave']
+    for name in ('open', 'grp'):
+        mdir = pjoin(mounted.models, name)
+        vdir = pjoin(mdir, 'versions', '1.0.0')
+        assert attempt(alice, "os.mkdir(%r, 0o755); os.mkdir(%r)\n    "
+                       "open(%r, 'wb').write(b'x')\n    "
+                       "os.setxattr(%r, 'user.modelfs.seal', b'1')"
+                       % (mdir, vdir, pjoin(vdir, 'w.bin'), vdir), '/') == 'ok'
+    # bob reads through open/ (names now cached), then alice closes it
+    reads = ("open(%r).read(); open(%r).read(); os.listdir(%r)"
+             % (pjoin(mounted.models, 'open', 'versions', '1.0.0', 'w.bin'),
+                pjoin(mounted.models, 'open', 'policy.json'),
+                pjoin(mounted.models, 'open', 'versions')))
+    assert attempt(bob, reads, '/') == 'ok'
+    assert attempt(alice, "os.chmod(%r, 0o700)" % pjoin(mounted.models, 'open'), '/') == 'ok'
+    for _ in range(100):            # the invalidation runs on its own thread
+        if attempt(bob, reads, '/') == 'EACCES':
+            break
+    assert attempt(bob, reads, '/') == 'EACCES'
+    # grp/: group mfs_ml may not search it, everyone else may
+    os.chown(pjoin(mounted.models, 'grp'), alice.uid, bob.groups[0])
+    assert attempt(alice, "os.chmod(%r, 0o705)" % pjoin(mounted.models, 'grp'), '/') == 'ok'
+    f = pjoin(mounted.models, 'grp', 'versions', '1.0.0', 'w.bin')
+    assert attempt(dave, "open(%r).read()" % f, '/') == 'ok'
+    assert attempt(bob, "open(%r).read()" % f, '/') == 'EACCES'
