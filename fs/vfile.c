@@ -61,7 +61,7 @@ static int r_lineage(struct mfsd *d, const struct mfs_caller *c, uint64_t id, ch
 
 static int r_index(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
-	return mfs_model_index_render(d->st, ret, len);
+	return mfs_model_index_render(d->st, c, ret, len);
 }
 
 static const struct vfile {

@@ -477,7 +477,8 @@ out:
 }
 
 /* index.json is composed from the public calls: it is a view, not a table. */
-int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len)
+int mfs_model_index_render(struct mfs_store *st, const struct mfs_caller *c, char **ret,
+			   size_t *ret_len)
 {
 	struct mfs_model_info *m = NULL;
 	size_t n = 0;
@@ -488,15 +489,21 @@ int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len)
 	r = mfs_model_list(st, &m, &n);
 	if (r < 0)
 		return r;
+	if (c && mfs_caller_is_admin(st, c))
+		c = NULL;
 	root = cJSON_CreateObject();
 	models = cJSON_AddArrayToObject(root, "models");
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct mfs_version_info *v = NULL, lv;
 		struct mfs_alias_info *a = NULL;
 		size_t nv = 0, na = 0, sealed = 0, drafts = 0;
-		cJSON *o = cJSON_CreateObject(), *al;
+		cJSON *o, *al;
 		char ts[40];
 
+		/* What is inside a model it may not search is not c's to see. */
+		if (c && mfs_perm_check(c, m[i].uid, m[i].gid, m[i].mode, X_OK) < 0)
+			continue;
+		o = cJSON_CreateObject();
 		cJSON_AddItemToArray(models, o);
 		cJSON_AddStringToObject(o, "model", m[i].name);
 		cJSON_AddNumberToObject(o, "owner_uid", m[i].uid);

@@ -70,8 +70,10 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 			    uint64_t id, enum mfs_model_doc doc, bool quiet);
 
-/* index.json: every model with owner, version count, latest and aliases.
- * Ownership: caller owns *ret; free(). */
-int mfs_model_index_render(struct mfs_store *st, char **ret, size_t *ret_len);
+/* index.json: every model with owner, version count, latest and aliases,
+ * as c sees it: only the models whose directory c may search (admins and
+ * c NULL: all). Ownership: caller owns *ret; free(). */
+int mfs_model_index_render(struct mfs_store *st, const struct mfs_caller *c, char **ret,
+			   size_t *ret_len);
 
 #endif

@@ -456,6 +456,11 @@ def test_posix_search_read_and_access(mounted, users):
     assert attempt(dave, "os.chdir(%r)" % pjoin(mounted.models, 'priv'), '/') == 'EACCES'
     assert attempt(dave, "assert not os.access(%r, os.X_OK)"
                    % pjoin(mounted.models, 'priv'), '/') == 'ok'
+    # index.json tells dave nothing of what is inside priv/; bob sees it
+    index = ("import json\n    print(sorted(m['model'] for m in json.load(open(%r))['models']))"
+             "\n    sys.exit(0)" % pjoin(mounted.mnt, 'index.json'))
+    assert attempt(dave, index, '/') == '[]'
+    assert attempt(bob, index, '/') == "['priv']"
     # bob: group mfs_ml (r-x): may read, may not write
     assert attempt(bob, "os.stat(%r)" % f, '/') == 'ok'
     assert attempt(bob, "assert os.access(%r, os.R_OK)" % f, '/') == 'ok'
