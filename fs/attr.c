@@ -696,9 +696,10 @@ void attr_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	if (ino == FUSE_ROOT_ID && !strcmp(name, XA_PREFIX "gc")) {
 		/* The report of this caller's last gc (gc.c): it may be
 		 * larger than val. */
+		struct mfs_caller c = caller_of(req);
 		size_t n = 0;
 
-		len = fs_gc_report(d, caller_of(req).pid, &big, &n);
+		len = fs_gc_report(d, &c, &big, &n);
 		if (len == 0 && n > 65536) {
 			len = -E2BIG;
 		} else if (len == 0) {

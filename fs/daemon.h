@@ -133,6 +133,7 @@ struct mfsd {
 	/* The last gc report of each recent caller (gc.c). */
 	struct gcrep {
 		pid_t pid;
+		uid_t uid;		/* a reused pid is another user's */
 		char *json;
 		size_t len;
 		struct gcrep *next;
@@ -284,9 +285,9 @@ void vopen_count(struct mfsd *d, uint64_t vid, int delta);
  * Returns 0, or -EINVAL for another value, -EACCES for non-admins, or
  * the store's error. */
 int fs_gc(struct mfsd *d, const struct mfs_caller *c, const char *value, size_t size);
-/* The report of pid's last gc. Returns 0, or -ENODATA if it ran none.
- * Ownership: caller owns *ret; free(). */
-int fs_gc_report(struct mfsd *d, pid_t pid, char **ret, size_t *ret_len);
+/* The report of c's last gc (its pid and uid). Returns 0, or -ENODATA if
+ * it ran none. Ownership: caller owns *ret; free(). */
+int fs_gc_report(struct mfsd *d, const struct mfs_caller *c, char **ret, size_t *ret_len);
 /* Free what gc left in d (at exit). */
 void fs_gc_free(struct mfsd *d);
 

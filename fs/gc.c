@@ -17,6 +17,8 @@
  * the same process (the FUSE request's pid): a getxattr that ran gc
  * itself would run it twice, since getfattr and most callers ask for the
  * size first, and a virtual report file would be shared by all callers.
+ * The report is kept by pid and uid: a pid reused by another user finds
+ * none.
  * Reports of the last few callers are kept; a caller that ran none gets
  * ENODATA.
  */
@@ -47,9 +49,9 @@ static void free_reports(struct gcrep *r)
 	}
 }
 
-/* Keep json (consumed) as pid's report, dropping its previous one and all
+/* Keep json (consumed) as c's report, dropping its previous one and all
  * but the last GC_REPORTS_KEPT callers'. */
-static void keep_report(struct mfsd *d, pid_t pid, char *json, size_t len)
+static void keep_report(struct mfsd *d, const struct mfs_caller *c, char *json, size_t len)
 {
 	struct gcrep **p, *r = calloc(1, sizeof(*r)), *old = NULL, *tail = NULL;
 	int n = 0;
@@ -58,12 +60,13 @@ static void keep_report(struct mfsd *d, pid_t pid, char *json, size_t len)
 		free(json);
 		return;
 	}
-	r->pid = pid;
+	r->pid = c->pid;
+	r->uid = c->uid;
 	r->json = json;
 	r->len = len;
 	pthread_mutex_lock(&d->lock);
 	for (p = &d->gcreps; *p; p = &(*p)->next) {
-		if ((*p)->pid == pid) {
+		if ((*p)->pid == c->pid) {
 			old = *p;
 			*p = old->next;
 			old->next = NULL;
@@ -108,18 +111,18 @@ int fs_gc(struct mfsd *d, const struct mfs_caller *c, const char *value, size_t 
 	mfs_gc_report_release(&rep);
 	if (r < 0)
 		return r;
-	keep_report(d, c->pid, json, len);
+	keep_report(d, c, json, len);
 	return 0;
 }
 
-int fs_gc_report(struct mfsd *d, pid_t pid, char **ret, size_t *ret_len)
+int fs_gc_report(struct mfsd *d, const struct mfs_caller *c, char **ret, size_t *ret_len)
 {
 	struct gcrep *r;
 	char *copy = NULL;
 	size_t len = 0;
 
 	pthread_mutex_lock(&d->lock);
-	for (r = d->gcreps; r && r->pid != pid; r = r->next)
+	for (r = d->gcreps; r && (r->pid != c->pid || r->uid != c->uid); r = r->next)
 		;
 	if (r) {
 		copy = malloc(r->len + 1);

@@ -271,12 +271,22 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 				  (unsigned)c->uid, name);
 		goto out;
 	}
-	if (mode != (mode_t)-1)
-		rm.mode = S_IFDIR | (mode & 07777);
-	if (uid != (uid_t)-1)
-		rm.uid = uid;
+	/* POSIX chown(2)/chmod(2): an owner gives the model only to a group
+	 * of theirs, and the set-group-ID bit goes when the group is not. */
+	if (c && c->uid != 0 && gid != (gid_t)-1 && gid != rm.gid && !mfs_caller_in_group(c, gid)) {
+		r = mfs_log_errno(-EPERM, "refusing uid %u: model '%s' may be given only to a group of its owner's",
+				  (unsigned)c->uid, name);
+		goto out;
+	}
 	if (gid != (gid_t)-1)
 		rm.gid = gid;
+	if (mode != (mode_t)-1) {
+		rm.mode = S_IFDIR | (mode & 07777);
+		if (c && c->uid != 0 && !mfs_caller_in_group(c, rm.gid))
+			rm.mode &= ~(mode_t)S_ISGID;
+	}
+	if (uid != (uid_t)-1)
+		rm.uid = uid;
 	nk.mv_data = name;
 	nk.mv_size = strlen(name);
 	v.mv_data = &rm;

@@ -786,3 +786,18 @@ def test_chmod_and_group_denials_hold_against_cached_names(mounted, users):
     f = pjoin(mounted.models, 'grp', 'versions', '1.0.0', 'w.bin')
     assert attempt(dave, "open(%r).read()" % f, '/') == 'ok'
     assert attempt(bob, "open(%r).read()" % f, '/') == 'EACCES'
+
+
+def test_an_owner_gives_a_model_only_to_a_group_of_theirs(mounted, users):
+    import grp
+    util.open_path(mounted.mnt)
+    alice = users['mfs_alice']
+    mdir = pjoin(mounted.models, 'g')
+    ml, ops = grp.getgrnam('mfs_ml').gr_gid, grp.getgrnam('mfs_ops').gr_gid
+    assert attempt(alice, "os.mkdir(%r, 0o755)" % mdir, '/') == 'ok'
+    assert attempt(alice, "os.chown(%r, -1, %d)" % (mdir, ops), '/') == 'EPERM'
+    assert attempt(alice, "os.chown(%r, -1, %d)" % (mdir, ml), '/') == 'ok'
+    assert os.stat(mdir).st_gid == ml
+    os.chown(mdir, -1, ops)                     # root may
+    assert attempt(alice, "os.chmod(%r, 0o2775)" % mdir, '/') == 'ok'
+    assert os.stat(mdir).st_mode & 0o7777 == 0o775   # set-group-ID dropped
