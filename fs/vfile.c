@@ -56,7 +56,7 @@ static int r_vmeta(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char
 
 static int r_lineage(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)
 {
-	return mfs_version_render_lineage(d->st, id, ret, len);
+	return mfs_version_render_lineage(d->st, c, id, ret, len);
 }
 
 static int r_index(struct mfsd *d, const struct mfs_caller *c, uint64_t id, char **ret, size_t *len)

@@ -1281,10 +1281,16 @@ static cJSON *meta_of(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 	return store_get_json(st, txn, DB_VMETA, vid);
 }
 
+/* May c see inside model rm (c NULL: anyone)? */
+static bool model_visible(const struct mfs_caller *c, const struct rec_model *rm)
+{
+	return !c || mfs_perm_check(c, rm->uid, rm->gid, rm->mode, X_OK) == 0;
+}
+
 /* One node of the graph: its ref, whether the registry has it, and the
- * provenance keys its metadata names. */
-static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const char *ref,
-			   cJSON **ret_parents)
+ * provenance keys its metadata names (when c may see them). */
+static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+			   const char *ref, cJSON **ret_parents)
 {
 	static const char *const keys[] = { "dataset_snapshot_id", "feature_set_version",
 		"run_id", "code_commit" };
@@ -1294,6 +1300,15 @@ static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const char *ref,
 
 	cJSON_AddStringToObject(o, "ref", ref);
 	cJSON_AddBoolToObject(o, "resolved", found);
+	if (found && c) {
+		struct rec_model rm;
+
+		if (store_get_model(st, txn, rv.model_id, &rm, NULL, 0) < 0 ||
+		    !model_visible(c, &rm)) {
+			*ret_parents = cJSON_CreateArray();
+			return o;
+		}
+	}
 	if (found) {
 		cJSON_AddStringToObject(o, "state", mfs_vstate_name(rv.state));
 		meta = meta_of(st, txn, rv.id);
@@ -1309,8 +1324,8 @@ static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const char *ref,
 	return o;
 }
 
-int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
-			       size_t *ret_len)
+int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
+			       uint64_t vid, char **ret, size_t *ret_len)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -1322,6 +1337,8 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 	MDB_val kv, v;
 	int r, rc;
 
+	if (c && mfs_caller_is_admin(st, c))
+		c = NULL;
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
@@ -1348,7 +1365,7 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 	it = meta ? cJSON_GetObjectItemCaseSensitive(meta, "parents") : NULL;
 	queue = cJSON_IsArray(it) ? cJSON_Duplicate(it, 1) : cJSON_CreateArray();
 	cJSON_ArrayForEach(it, queue) {
-		cJSON *pp, *node = lineage_node(st, txn, it->valuestring, &pp);
+		cJSON *pp, *node = lineage_node(st, txn, c, it->valuestring, &pp);
 
 		cJSON_Delete(pp);
 		cJSON_AddItemToArray(parents, node);
@@ -1373,7 +1390,8 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 		if (store_get_version(st, txn, get_be64((uint8_t *)kv.mv_data + strlen(self) + 1),
 				      &cv, cn, sizeof(cn)) < 0 ||
 		    cv.state != MFS_V_SEALED ||
-		    store_get_model(st, txn, cv.model_id, &cm, cmn, sizeof(cmn)) < 0)
+		    store_get_model(st, txn, cv.model_id, &cm, cmn, sizeof(cmn)) < 0 ||
+		    !model_visible(c, &cm))
 			continue;
 		snprintf(ref, sizeof(ref), "%s@%s", cmn, cn);
 		cJSON_AddItemToArray(children, cJSON_CreateString(ref));
@@ -1395,7 +1413,7 @@ int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid, char **ret,
 			if (!cJSON_IsString(it) || cJSON_GetObjectItemCaseSensitive(seen, it->valuestring))
 				continue;
 			cJSON_AddTrueToObject(seen, it->valuestring);
-			node = lineage_node(st, txn, it->valuestring, &pp);
+			node = lineage_node(st, txn, c, it->valuestring, &pp);
 			cJSON_AddNumberToObject(node, "depth", depth);
 			cJSON_AddItemToArray(ancestors, node);
 			cJSON_ArrayForEach(p, pp)

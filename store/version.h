@@ -97,11 +97,14 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 int mfs_version_check_parents(struct mfs_store *st, uint64_t vid);
 
 /* Render metadata.json / lineage.json of a version. Ownership: caller owns
- * *ret (NUL-terminated); free(). Returns 0, or -ENOENT, -ENOMEM. */
+ * *ret (NUL-terminated); free(). Returns 0, or -ENOENT, -ENOMEM. The
+ * lineage is as c sees it: versions of models c may not search show only
+ * their ref among the parents and ancestors, and are left out of the
+ * children (c NULL or an admin: everything). */
 int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid,
 				char **ret, size_t *ret_len);
-int mfs_version_render_lineage(struct mfs_store *st, uint64_t vid,
-			       char **ret, size_t *ret_len);
+int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
+			       uint64_t vid, char **ret, size_t *ret_len);
 
 /* Does every regular file of sealed version vid have its SHA-256 yet
  * (sha256.h; computed in the background after the seal)? A draft is never

@@ -35,7 +35,7 @@ static cJSON *lineage_of(struct mfs_store *st, const char *ref)
 	    mfs_version_lookup(st, mi.id, version, false, &vi) < 0 ||
 	    vi.state != MFS_V_SEALED)
 		return NULL;
-	if (mfs_version_render_lineage(st, vi.id, &txt, &len) == 0)
+	if (mfs_version_render_lineage(st, NULL, vi.id, &txt, &len) == 0)
 		j = cJSON_ParseWithLength(txt, len);
 	free(txt);
 	return j;

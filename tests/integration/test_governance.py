@@ -801,3 +801,36 @@ def test_an_owner_gives_a_model_only_to_a_group_of_theirs(mounted, users):
     os.chown(mdir, -1, ops)                     # root may
     assert attempt(alice, "os.chmod(%r, 0o2775)" % mdir, '/') == 'ok'
     assert os.stat(mdir).st_mode & 0o7777 == 0o775   # set-group-ID dropped
+
+
+def test_lineage_shows_only_what_the_reader_may_see(mounted, users):
+    '''lineage.json names versions of other models: of a model the reader
+    may not search, only the ref of a parent, and no children.'''
+    util.open_path(mounted.mnt)
+    alice, dave = users['mfs_alice'], users['mfs_dave']
+
+    def version(model, mode, parents):
+        mdir = pjoin(mounted.models, model)
+        vdir = pjoin(mdir, 'versions', '1.0.0')
+        meta = {'dataset_snapshot_id': 'ds-' + model, 'parents': parents}
+        assert attempt(alice, "os.mkdir(%r, %d); os.mkdir(%r)\n    "
+                       "open(%r, 'wb').write(b'x'); open(%r, 'w').write(%r)\n    "
+                       "os.setxattr(%r, 'user.modelfs.seal', b'1')"
+                       % (mdir, mode, vdir, pjoin(vdir, 'w'), pjoin(vdir, 'metadata.json'),
+                          json.dumps(meta), vdir), '/') == 'ok'
+        return pjoin(vdir, 'lineage.json')
+
+    base = version('base', 0o755, [])
+    secret = version('secret', 0o700, ['base@1.0.0'])
+    top = version('top', 0o755, ['secret@1.0.0'])
+    read = "import json\n    print(json.dumps(json.load(open(%r))))\n    sys.exit(0)"
+    # alice sees everything
+    assert json.loads(attempt(alice, read % base, '/'))['children'] == ['secret@1.0.0']
+    node = json.loads(attempt(alice, read % top, '/'))['parents'][0]
+    assert node['dataset_snapshot_id'] == 'ds-secret' and node['state'] == 'sealed'
+    # dave: no child in secret/, and of the parent in secret/ its ref only
+    assert json.loads(attempt(dave, read % base, '/'))['children'] == []
+    lin = json.loads(attempt(dave, read % top, '/'))
+    assert lin['parents'] == [{'ref': 'secret@1.0.0', 'resolved': True}]
+    assert [a['ref'] for a in lin['ancestors']] == ['secret@1.0.0']
+    assert attempt(dave, read % secret, '/') == 'EACCES'
