@@ -338,7 +338,7 @@ static int set_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t vid, s
 
 	if ((to_set & FUSE_SET_ATTR_SIZE) && !(fi && fi->fh) && !is_link && n) {
 		/* truncate(2) of an instant copy: an ordinary file first. */
-		r = draft_unref(d, n, attr->st_size != 0);
+		r = draft_unref(d, c, n, attr->st_size != 0);
 		if (r < 0)
 			return r;
 	}

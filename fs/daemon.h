@@ -354,8 +354,9 @@ int handle_snapshot_size(uint64_t fh, off_t *ret);
 /* ftruncate through an open handle. Returns 0 or -errno. */
 int handle_truncate(uint64_t fh, off_t size);
 /* Make draft file n an ordinary file if it is an instant copy (ref.h),
- * keeping its bytes if keep. Returns 0 or -errno. */
-int draft_unref(struct mfsd *d, struct node *n, bool keep);
+ * keeping its bytes if keep, for c, who must be allowed to write it.
+ * Returns 0 or -errno (-EACCES: c may not). */
+int draft_unref(struct mfsd *d, const struct mfs_caller *c, struct node *n, bool keep);
 /* Free what open handles left in d (at exit). */
 void handles_free(struct mfsd *d);
 /* Count key in or out of table (KCOUNT_BUCKETS chains); an entry goes at

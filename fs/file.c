@@ -94,15 +94,23 @@ static int unref(struct handle *h, bool keep)
 	return r;
 }
 
-int draft_unref(struct mfsd *d, struct node *n, bool keep)
+int draft_unref(struct mfsd *d, const struct mfs_caller *c, struct node *n, bool keep)
 {
 	char path[64];
 	int wfd, r;
 
+	/* Opened as the caller: one who may not write the file must not
+	 * get as far as changing it. */
 	fd_path(n->fd, path);
-	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	wfd = as_caller(d, c, n->vid);
+	if (wfd == 0) {
+		wfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (wfd < 0)
+			wfd = -errno;
+	}
+	as_daemon(d);
 	if (wfd < 0)
-		return -errno;
+		return wfd;
 	r = mfs_ref_break(d->st, wfd, keep);
 	close(wfd);
 	__atomic_add_fetch(&n->unrefs, 1, __ATOMIC_ACQ_REL);

@@ -834,3 +834,20 @@ def test_lineage_shows_only_what_the_reader_may_see(mounted, users):
     assert lin['parents'] == [{'ref': 'secret@1.0.0', 'resolved': True}]
     assert [a['ref'] for a in lin['ancestors']] == ['secret@1.0.0']
     assert attempt(dave, read % secret, '/') == 'EACCES'
+
+
+def test_a_truncate_refused_leaves_an_instant_copy_whole(mounted, users):
+    '''truncate(2) by path of an instant copy first turns it back into an
+    ordinary file: that must not happen for a caller who may not write it.'''
+    util.open_path(mounted.mnt)
+    data = os.urandom(65536)
+    src = mounted.version('ic', '1.0.0', {'w.bin': data}, sealed=True)
+    dst = pjoin(mounted.models, 'ic', 'versions', '1.1.0')
+    os.mkdir(dst)
+    subprocess.run(['cp', pjoin(src, 'w.bin'), pjoin(dst, 'w.bin')], check=True)
+    assert os.stat(pjoin(dst, 'w.bin')).st_mode & 0o777 == 0o644
+    assert attempt(users['mfs_dave'], "os.truncate(%r, 0)" % pjoin(dst, 'w.bin'),
+                   '/') == 'EACCES'
+    assert util.read_file(pjoin(dst, 'w.bin')) == data
+    util.seal(dst)
+    assert util.read_file(pjoin(dst, 'w.bin')) == data
