@@ -236,9 +236,10 @@ bool vfile_writable(struct mfsd *d, uint64_t ino);
 /* The size vfile_render() or vfile_stream() would give now, counting only
  * if the store changed since the last time (stat of audit.jsonl or
  * index.json must not cost a pass over the registry each time).
- * audit.jsonl: the size of an admin's view, an upper bound of what others
- * read (fstat of an open handle gives its snapshot's exact size). Returns
- * 0 or -errno. */
+ * Files that differ per reader (audit.jsonl, index.json, lineage.json):
+ * the size of an admin's view, an upper bound of what others read (fstat
+ * of an open handle gives its snapshot's exact size; they are read with
+ * direct_io, to their end). Returns 0 or -errno. */
 int vfile_size(struct mfsd *d, uint64_t ino, size_t *ret);
 /* Store a written document. Returns 0, or -EINVAL (logged) etc. */
 int vfile_store(struct mfsd *d, const struct mfs_caller *c, uint64_t ino,
@@ -403,8 +404,8 @@ void fd_path(int fd, char buf[64]);
  * syscalls on draft files go between the two: store/ paths are the
  * daemon's. A daemon not run as root cannot take anyone's identity: then
  * only root, the daemon's own user and the version's creator may act
- * inside a draft, and anyone else gets -EACCES (logged). Returns 0 or
- * -EACCES. */
+ * inside a draft, and anyone else gets -EACCES (logged). Returns 0,
+ * -EACCES, or -ENOENT when the version went meanwhile. */
 int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
 void as_daemon(struct mfsd *d);
 

@@ -535,16 +535,20 @@ int idle_start(struct mfsd *d, pthread_t *ret)
 
 int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 {
-	struct mfs_version_info vi = { .name = "" };
+	struct mfs_version_info vi;
 
 	if (!c || c->uid == 0)
 		return 0;
 	if (!d->daemon_root) {
 		/* The kernel checks the daemon's own credentials, which would
 		 * let every caller do what the daemon's user may. */
-		if (c->uid == d->daemon_uid ||
-		    (mfs_version_get(d->st, vid, &vi) == 0 && vi.uid == c->uid))
+		int r;
+
+		if (c->uid == d->daemon_uid)
 			return 0;
+		r = mfs_version_get(d->st, vid, &vi);
+		if (r < 0 || vi.uid == c->uid)
+			return r;	/* gone meanwhile: -ENOENT */
 		return mfs_log_errno(-EACCES, "refusing uid %u inside the draft '%s': a daemon not run as root cannot act as its callers, so only the version's creator may",
 				     (unsigned)c->uid, vi.name);
 	}

@@ -157,12 +157,12 @@ static int bad(char *why, size_t n, const char *path, const char *complaint)
 	return -EINVAL;
 }
 
-/* A list of principals: user or group names, or numeric ids. */
 /* Bounds that keep every check cheap: who may move an alias is asked
  * inside the write transaction that every registry change waits for. */
 #define MAX_PRINCIPALS 1000	/* names in one users or groups list */
 #define MAX_RULES 256		/* alias rules in one policy */
 
+/* A list of principals: user or group names, or numeric ids. */
 static int check_principals(const cJSON *j, const char *path, char *why, size_t n)
 {
 	const cJSON *it;
@@ -525,22 +525,44 @@ static bool group_name(gid_t gid, char *name, size_t n)
 	return ok;
 }
 
-static bool names_group(const cJSON *groups, const char *name)
-{
-	const cJSON *it;
+/* The names of a caller's groups, looked up once per check however many
+ * rules it reads. */
+struct gnames {
+	bool done;
+	int n;
+	char (*name)[256];	/* malloc()ed: gnames_free() */
+};
 
-	cJSON_ArrayForEach(it, groups)
-		if (cJSON_IsString(it) && !strcmp(it->valuestring, name))
-			return true;
-	return false;
+static void gnames_of(const struct mfs_caller *c, struct gnames *g)
+{
+	int ng = c->groups && c->ngroups > 0 ? c->ngroups : 0;
+
+	if (g->done)
+		return;
+	g->done = true;
+	g->name = malloc((size_t)(ng + 1) * sizeof(*g->name));
+	if (!g->name)
+		return;		/* no names: only numeric ids match */
+	if (group_name(c->gid, g->name[g->n], sizeof(g->name[0])))
+		g->n++;
+	for (int i = 0; i < ng; i++)
+		if (c->groups[i] != c->gid &&
+		    group_name(c->groups[i], g->name[g->n], sizeof(g->name[0])))
+			g->n++;
+}
+
+static void gnames_free(struct gnames *g)
+{
+	free(g->name);
 }
 
 /* Is the caller one of the users / a member of one of the groups listed?
- * Group names are compared with the names of the caller's groups - a few
- * lookups, however long the list is. */
-static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *groups)
+ * Group names are compared with the names of the caller's groups (g,
+ * filled at the first need): a few lookups, however long the list is. */
+static bool listed(const struct mfs_caller *c, struct gnames *g, const cJSON *users,
+		   const cJSON *groups)
 {
-	char me[256], gname[256];
+	char me[256];
 	const cJSON *it;
 	bool any_name = false;
 
@@ -558,19 +580,27 @@ static bool listed(const struct mfs_caller *c, const cJSON *users, const cJSON *
 	}
 	if (!any_name)
 		return false;
-	if (group_name(c->gid, gname, sizeof(gname)) && names_group(groups, gname))
-		return true;
-	for (int i = 0; i < c->ngroups && c->groups; i++)
-		if (c->groups[i] != c->gid && group_name(c->groups[i], gname, sizeof(gname)) &&
-		    names_group(groups, gname))
-			return true;
+	gnames_of(c, g);
+	cJSON_ArrayForEach(it, groups)
+		for (int i = 0; cJSON_IsString(it) && i < g->n; i++)
+			if (!strcmp(it->valuestring, g->name[i]))
+				return true;
 	return false;
+}
+
+static bool lists(const struct mfs_caller *c, struct gnames *g, const cJSON *who)
+{
+	return listed(c, g, cJSON_GetObjectItemCaseSensitive(who, "users"),
+		      cJSON_GetObjectItemCaseSensitive(who, "groups"));
 }
 
 bool store_policy_lists(const struct mfs_caller *c, const cJSON *who)
 {
-	return listed(c, cJSON_GetObjectItemCaseSensitive(who, "users"),
-		      cJSON_GetObjectItemCaseSensitive(who, "groups"));
+	struct gnames g = { 0 };
+	bool yes = lists(c, &g, who);
+
+	gnames_free(&g);
+	return yes;
 }
 
 static bool names_someone(const cJSON *rule)
@@ -591,12 +621,15 @@ bool store_policy_restricted(const struct store_policy *p, const char *alias)
 static bool named_anywhere(const struct store_policy *p, const struct mfs_caller *c)
 {
 	const cJSON *docs[2] = { p->model, p->registry }, *rule;
+	struct gnames g = { 0 };
+	bool yes = false;
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2 && !yes; i++)
 		cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(docs[i], "aliases"))
-			if (store_policy_lists(c, rule))
-				return true;
-	return false;
+			if ((yes = lists(c, &g, rule)))
+				break;
+	gnames_free(&g);
+	return yes;
 }
 
 int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,

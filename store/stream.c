@@ -14,19 +14,22 @@ struct pin {
 	size_t len;
 };
 
+/* Read-only after open, except where a field says lock: protected by
+ * lock, which reads hold. */
 struct mfs_stream {
 	pthread_mutex_t lock;
 	int db;
 	uint8_t prefix[8];
 	size_t plen;
 	store_stream_text_fn text;	/* NULL: every record as stored */
-	void *ctx;
+	void *ctx;			/* text's state; lock */
 	uint64_t last_seq;		/* the snapshot's last record */
 	struct pin *pins;		/* by seq; the last record is one */
 	size_t npins;
 	uint64_t size;
-	uint64_t pos_off, pos_seq;	/* the next shown record at or after
-					 * pos_seq starts at byte pos_off */
+	uint64_t pos_off, pos_seq;	/* lock: the next shown record at or
+					 * after pos_seq starts at pos_off */
+	int err;			/* lock: a failed cursor read (-errno) */
 };
 
 /* Position cur at the first record of s at or after seq (op
@@ -45,6 +48,8 @@ static bool seek(struct mfs_stream *s, MDB_cursor *cur, uint64_t seq, MDB_val *k
 		k->mv_size = s->plen + 8;
 	}
 	rc = mdb_cursor_get(cur, k, v, op);
+	if (rc && rc != MDB_NOTFOUND)
+		s->err = mfs_err_from_mdb(rc);	/* not the end: a damaged store */
 	if (rc || k->mv_size != s->plen + 8 || memcmp(k->mv_data, s->prefix, s->plen))
 		return false;
 	*ret_seq = get_be64((const uint8_t *)k->mv_data + s->plen);
@@ -72,10 +77,19 @@ static bool next(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs
 	MDB_val k, v;
 	uint64_t dseq = 0;
 	bool in_log = seek(s, cur, seq, &k, &v, MDB_SET_RANGE, &dseq);
+	size_t lo = 0, hi = s->npins;
 
-	for (size_t i = 0; i < s->npins && !p; i++)
-		if (s->pins[i].seq >= seq)
-			p = &s->pins[i];
+	/* The first pin at or after seq: they are sorted. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->pins[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->npins)
+		p = &s->pins[lo];
 	if (p && (!in_log || p->seq <= dseq)) {
 		*ret_seq = p->seq;
 		*ret_text = p->text;
@@ -86,7 +100,9 @@ static bool next(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs
 	} else {
 		return false;
 	}
-	return *ret_seq <= s->last_seq;
+	/* UINT64_MAX: no number modelfs gives (a damaged store's); the
+	 * walks count past every record they read. */
+	return *ret_seq <= s->last_seq && *ret_seq != UINT64_MAX;
 }
 
 /* The number of the log's last record (0: none). */
@@ -157,7 +173,6 @@ int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t p
 	const char *t;
 	int r;
 
-	*ret = NULL;
 	if (!s || plen > sizeof(s->prefix)) {
 		r = s ? -EINVAL : -ENOMEM;
 		free(ctx);
@@ -190,9 +205,13 @@ int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t p
 	if (r < 0)
 		goto fail;
 	/* The size: one pass, nothing kept. */
-	for (seq = 0; next(st, txn, cur, s, seq, &seq, &t, &len); seq++)
+	for (seq = 0; next(st, txn, cur, s, seq, &seq, &t, &len); seq++) {
 		if (t)
 			s->size += len + 1;
+	}
+	r = s->err;
+	if (r < 0)
+		goto fail;
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	free(seqs);
@@ -274,9 +293,13 @@ ssize_t mfs_stream_read(struct mfs_store *st, struct mfs_stream *s, uint64_t off
 		s->pos_off += len + 1;
 		s->pos_seq = seq + 1;
 	}
+	r = s->err;
+	s->err = 0;
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	pthread_mutex_unlock(&s->lock);
+	if (r < 0)
+		return r;
 	/* Records gone since open that were not pinned (an audit record
 	 * that became invisible): the snapshot keeps its size, and what is
 	 * missing reads as newlines at its end. */
