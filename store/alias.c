@@ -682,10 +682,11 @@ int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret,
 			     size_t *ret_len)
 {
-	uint8_t k[8];
+	struct mfs_stream *s;
+	uint64_t size;
+	int r = mfs_alias_history_stream_open(st, model_id, &s, &size);
 
-	put_be64(k, model_id);
-	return store_render_lines(st, DB_HISTORY, k, 8, ret, ret_len);
+	return r < 0 ? r : store_stream_render(st, s, ret, ret_len);
 }
 
 /* The creation records of the model's aliases that a rename onto

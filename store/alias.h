@@ -95,7 +95,8 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 		     uint64_t model_id, const char *name);
 
-/* The model's alias history as JSON lines, oldest first.
+/* The model's alias history as JSON lines, oldest first: one whole read
+ * of mfs_alias_history_stream_open()'s stream.
  * Ownership: caller owns *ret; free(). */
 int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret,
 			     size_t *ret_len);

@@ -46,80 +46,6 @@ enum chain { CH_XXH3, CH_SHA256, CH_HMAC };
 
 static const char *const chain_names[] = { "xxh3", "sha256", "hmac-sha256" };
 
-/*============================================================ lines */
-
-/* A growing buffer of lines. */
-struct lines {
-	char *p;
-	size_t len, cap;
-};
-
-static int lines_add(struct lines *l, const void *s, size_t n)
-{
-	if (l->len + n + 2 > l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 4096;
-		char *p;
-
-		while (cap < l->len + n + 2)
-			cap *= 2;
-		p = realloc(l->p, cap);
-		if (!p)
-			return -ENOMEM;
-		l->p = p;
-		l->cap = cap;
-	}
-	memcpy(l->p + l->len, s, n);
-	l->len += n;
-	l->p[l->len++] = '\n';
-	l->p[l->len] = '\0';
-	return 0;
-}
-
-static int lines_finish(struct lines *l, int r, char **ret, size_t *ret_len)
-{
-	if (r < 0) {
-		free(l->p);
-		return r;
-	}
-	if (!l->p) {
-		l->p = strdup("");
-		if (!l->p)
-			return -ENOMEM;
-	}
-	*ret = l->p;
-	*ret_len = l->len;
-	return 0;
-}
-
-/* Render every value of db whose key starts with prefix (n bytes) as lines. */
-int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
-		       char **ret, size_t *ret_len)
-{
-	struct lines l = { 0 };
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = { n, (void *)prefix }, v;
-	int r, rc;
-
-	r = store_txn_begin(st, false, &txn);
-	if (r < 0)
-		return r;
-	rc = mdb_cursor_open(txn, st->dbi[db], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return mfs_err_from_mdb(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, n ? MDB_SET_RANGE : MDB_FIRST);
-	     rc == 0 && r == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (n && (k.mv_size < n || memcmp(k.mv_data, prefix, n)))
-			break;
-		r = lines_add(&l, v.mv_data, v.mv_size);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return lines_finish(&l, r, ret, ret_len);
-}
-
 /*============================================================ links */
 
 static void hex_of(const unsigned char *md, unsigned n, char *out)
@@ -645,30 +571,6 @@ static bool visible(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller 
 	return ok;
 }
 
-int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **ret,
-		     size_t *ret_len)
-{
-	struct lines l = { 0 };
-	struct owned o = { "", -1 };
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
-
-	if (mfs_caller_is_admin(st, c))
-		return store_render_lines(st, DB_AUDIT, NULL, 0, ret, ret_len);
-	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
-	if (r < 0)
-		return r;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		if (visible(st, txn, c, &v, &o))
-			r = lines_add(&l, v.mv_data, v.mv_size);
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return lines_finish(&l, r, ret, ret_len);
-}
-
 /*============================================================ stream */
 
 /* What a non-admin's stream needs to tell which records it shows. */
@@ -707,6 +609,16 @@ int mfs_audit_stream_open(struct mfs_store *st, const struct mfs_caller *c,
 	rd->o.state = -1;
 	return store_stream_open(st, DB_AUDIT, NULL, 0, reader_text, NULL, rd, ret,
 				 ret_size);
+}
+
+int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **ret,
+		     size_t *ret_len)
+{
+	struct mfs_stream *s;
+	uint64_t size;
+	int r = mfs_audit_stream_open(st, c, &s, &size);
+
+	return r < 0 ? r : store_stream_render(st, s, ret, ret_len);
 }
 
 /*============================================================ verify, key */

@@ -68,8 +68,8 @@ int mfs_audit_stream_open(struct mfs_store *st, const struct mfs_caller *c,
  * an admin (mfs_caller_is_admin(); c NULL counts as one: the store's owner
  * reading it directly); for others, the records of models c owns now, and
  * c's own records that name no model or a model that does not exist (a
- * refused or removed one).
- * Ownership: caller owns *ret; free(). */
+ * refused or removed one). One whole read of mfs_audit_stream_open()'s
+ * stream. Ownership: caller owns *ret; free(). */
 int mfs_audit_render(struct mfs_store *st, const struct mfs_caller *c, char **ret,
 		     size_t *ret_len);
 

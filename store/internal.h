@@ -226,10 +226,6 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 		      uint64_t model_id, const char *alias, const char *from,
 		      const char *to, const struct cJSON *approvals, uint64_t *ret_seq);
 
-/* Every value of db under a key prefix, as JSON lines (audit.c). */
-int store_render_lines(struct mfs_store *st, int db, const void *prefix, size_t n,
-		       char **ret, size_t *ret_len);
-
 /* The text a stream shows for record v (*ret_len bytes), or NULL when its
  * reader does not see it. ctx: the opener's, as given to
  * store_stream_open(). */
@@ -252,6 +248,13 @@ struct mfs_stream;
 int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t plen,
 		      store_stream_text_fn text, store_stream_pins_fn pins, void *ctx,
 		      struct mfs_stream **ret, uint64_t *ret_size);
+
+/* Everything stream s holds, read into one NUL-terminated buffer (*ret,
+ * *ret_len bytes; caller free()s); closes s either way. The renderings of
+ * the logs (mfs_audit_render(), mfs_alias_history_render()) are this.
+ * Returns 0 or -errno. */
+int store_stream_render(struct mfs_store *st, struct mfs_stream *s, char **ret,
+			size_t *ret_len);
 
 /* -EACCES (logged) unless c may write model rm (W and X on its directory)
  * or is a registry admin: the rule for versions and model documents. */

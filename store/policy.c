@@ -944,15 +944,14 @@ int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
 	}
 	need = cJSON_GetObjectItemCaseSensitive(rule, "approvals");
 	if (cJSON_IsNumber(need) && need->valuedouble >= 1) {
-		cJSON *got = store_annot_approvals(st, annot, alias, rv.uid,
-						   cJSON_GetObjectItemCaseSensitive(rule, "approvers"));
+		const cJSON *approvers = cJSON_GetObjectItemCaseSensitive(rule, "approvers");
+		cJSON *got = store_annot_approvals(st, annot, alias, rv.uid, approvers);
 		int have = cJSON_GetArraySize(got);
 
 		if (have < (int)need->valuedouble) {
 			snprintf(why, n, "policy of '%s': alias '%s' needs %d approvals of version '%s' by users other than its creator%s; it has %d",
 				 model, alias, (int)need->valuedouble, vname,
-				 cJSON_GetObjectItemCaseSensitive(rule, "approvers") ?
-					 " whom its approvers names" : "", have);
+				 approvers ? " whom its approvers names" : "", have);
 			cJSON_Delete(got);
 			r = -EPERM;
 			goto out;

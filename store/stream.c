@@ -310,6 +310,30 @@ ssize_t mfs_stream_read(struct mfs_store *st, struct mfs_stream *s, uint64_t off
 	return (ssize_t)got;
 }
 
+int store_stream_render(struct mfs_store *st, struct mfs_stream *s, char **ret,
+			size_t *ret_len)
+{
+	char *buf = malloc((size_t)s->size + 1);
+	size_t got = 0;
+	ssize_t n = 0;
+
+	while (buf && got < s->size) {
+		n = mfs_stream_read(st, s, got, buf + got, (size_t)s->size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	mfs_stream_close(s);
+	if (!buf || n < 0) {
+		free(buf);
+		return buf ? (int)n : -ENOMEM;
+	}
+	buf[got] = '\0';
+	*ret = buf;
+	*ret_len = got;
+	return 0;
+}
+
 void mfs_stream_close(struct mfs_stream *s)
 {
 	if (!s)

@@ -2,10 +2,11 @@
 
 /*
  * A stream must read, in any chunking and from any offset, exactly what
- * the log's whole rendering gives (mfs_audit_render(),
- * mfs_alias_history_render(): the oracles), as at open: records appended,
- * rewritten or dropped after open do not change it; an audit record its
- * reader may no longer see is left out, and newlines keep the size.
+ * one whole read gives - the log's rendering (mfs_audit_render(),
+ * mfs_alias_history_render()), whose records are counted and named here -
+ * as at open: records appended, rewritten or dropped after open do not
+ * change it; an audit record its reader may no longer see is left out,
+ * and newlines keep the size.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +70,21 @@ static void assert_reads_as(struct fixture *f, struct mfs_stream *s, const char 
 	}
 }
 
+/* How many lines text holds, and how many of them contain needle. */
+static size_t lines_with(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *l = text; *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+
+		n += !needle || memmem(l, len, needle, strlen(needle)) != NULL;
+		l += len + (nl != NULL);
+	}
+	return n;
+}
+
 static void models(struct fixture *f, const struct mfs_caller *c, const char *prefix, int n)
 {
 	char name[64];
@@ -94,6 +110,9 @@ static void test_stream_audit_reads_as_the_rendering(void **state)
 	mfs_stream_close(s);
 	models(f, &f->me, "m", 40);
 	assert_int_equal(mfs_audit_render(f->st, NULL, &want, &len), 0);
+	assert_int_equal(lines_with(want, NULL), 40);
+	assert_int_equal(lines_with(want, "\"event\":\"model.create\""), 40);
+	assert_non_null(strstr(want, "\"model\":\"m39\""));
 	assert_int_equal(mfs_audit_stream_open(f->st, NULL, &s, &size), 0);
 	assert_int_equal(size, len);
 	assert_reads_as(f, s, want, len);
@@ -121,6 +140,9 @@ static void test_stream_audit_shows_what_the_caller_may_see(void **state)
 					  EACCES, "no"), 0);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(mfs_audit_render(f->st, who[i], &want, &len), 0);
+		/* alice: her 7 models and bob's refusal on one; bob: his 3 */
+		assert_int_equal(lines_with(want, NULL), i ? 3 : 8);
+		assert_int_equal(lines_with(want, "\"model\":\"b"), i ? 3 : 0);
 		assert_int_equal(mfs_audit_stream_open(f->st, who[i], &s, &size), 0);
 		assert_reads_as(f, s, want, len);
 		mfs_stream_close(s);
@@ -171,6 +193,17 @@ static void test_stream_history_is_the_model_s_own(void **state)
 	assert_int_equal(mfs_alias_set(f->st, &f->me, m1, "canary", a), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(mfs_alias_history_render(f->st, mids[i], &want, &len), 0);
+		if (i == 0) {	/* five moves of production, one canary */
+			assert_int_equal(lines_with(want, NULL), 6);
+			assert_int_equal(lines_with(want, "\"alias\":\"production\""), 5);
+		}
+		if (i == 1) {	/* staging's records only */
+			assert_true(len > 0);
+			assert_int_equal(lines_with(want, "\"alias\":\"staging\""),
+					 lines_with(want, NULL));
+		}
+		if (i == 2)
+			assert_int_equal(len, 0);
 		assert_int_equal(mfs_alias_history_stream_open(f->st, mids[i], &s, &size), 0);
 		assert_int_equal(size, len);
 		if (i == 2)
