@@ -394,7 +394,7 @@ void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *
 int make_entry(struct mfsd *d, uint64_t ino, struct fuse_entry_param *e);
 /* The path of a draft file's fd below its version root ("" at the root).
  * Returns 0, or -errno, -EIO if fd is not inside a draft. */
-int draft_relpath(int fd, char *buf, size_t n);
+int draft_relpath(struct mfsd *d, int fd, char *buf, size_t n);
 /* /proc/self/fd/N for an O_PATH fd. */
 void fd_path(int fd, char buf[64]);
 /* Run the calling thread's file system accesses inside draft vid as the

@@ -81,8 +81,9 @@ void fd_path(int fd, char buf[64])
 	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 }
 
-int draft_relpath(int fd, char *buf, size_t n)
+int draft_relpath(struct mfsd *d, int fd, char *buf, size_t n)
 {
+	const char *drafts = mfs_store_drafts_dir(d->st);
 	char p[64], real[4096], *s, *del;
 	ssize_t l;
 
@@ -95,10 +96,11 @@ int draft_relpath(int fd, char *buf, size_t n)
 	del = strstr(real, " (deleted)");
 	if (del && !del[10])
 		*del = '\0';
-	s = strstr(real, "/drafts/");
-	if (!s)
+	/* DRAFTS/<vid>/path */
+	s = real;
+	if (strncmp(s, drafts, strlen(drafts)) || s[strlen(drafts)] != '/')
 		return -EIO;
-	s = strchr(s + 8, '/');
+	s = strchr(s + strlen(drafts) + 1, '/');
 	snprintf(buf, n, "%s", s ? s + 1 : "");
 	return 0;
 }
@@ -147,7 +149,7 @@ void ino_label(struct mfsd *d, uint64_t ino, char *buf, size_t n)
 		if (nd && mfs_version_get(d->st, nd->vid, &vi) == 0) {
 			char rel[4096] = "";
 
-			draft_relpath(nd->fd, rel, sizeof(rel));
+			draft_relpath(d, nd->fd, rel, sizeof(rel));
 			snprintf(buf, n, "%s@%s: %s", model_name(d, vi.model_id, &mi),
 				 vi.name, rel);
 			return;
@@ -319,7 +321,7 @@ int sealed_twin(struct mfsd *d, uint64_t ino, uint64_t *ret_vid, uint64_t *ret_e
 	char rel[4096], *save = NULL, *tok;
 	uint64_t eid = 0;
 
-	if (!n || draft_relpath(n->fd, rel, sizeof(rel)) < 0)
+	if (!n || draft_relpath(d, n->fd, rel, sizeof(rel)) < 0)
 		return -ENOENT;
 	for (tok = strtok_r(rel, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
 		struct mfs_entry e;

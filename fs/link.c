@@ -97,7 +97,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 				     name, parent == FUSE_ROOT_ID ? "/" : label);
 	if (r < 0)
 		return r;
-	r = draft_relpath(fd, rel, sizeof(rel));
+	r = draft_relpath(d, fd, rel, sizeof(rel));
 	if (r == 0)
 		r = mfs_version_draft_open(d->st, vid, O_PATH, &root);
 	if (r == 0 && !mfs_version_link_inside(root, rel, target))

@@ -14,6 +14,7 @@
 #include <grp.h>
 
 #include "audit.h"
+#include "config.h"
 #include "daemon.h"
 #include "hook.h"
 #include "log.h"
@@ -43,6 +44,7 @@ struct opts {
 	bool foreground, debug, help, version;
 	char *audit_key, *admin_group, *hook;	/* -o audit_key=, admin_group=, hook= */
 	int hook_timeout;
+	struct mfs_config where;	/* -o db=, blobs=, drafts= */
 	struct fuse_args fargs;		/* what libfuse gets */
 };
 
@@ -58,6 +60,11 @@ static void usage(FILE *f, const char *prog)
 		"  -o store=DIR       the store (default: $MODELFS_STORE, else\n"
 		"                     $XDG_DATA_HOME/modelfs, ~/.local/share/modelfs,\n"
 		"                     or /var/lib/modelfs for root)\n"
+		"  -o db=URI          the registry's database: a PostgreSQL URI or\n"
+		"                     connection string (default: $MODELFS_DB, else\n"
+		"                     LMDB in STORE/meta); no password: use PGPASSFILE\n"
+		"  -o blobs=DIR       the blob directory (shared by the hosts of one db)\n"
+		"  -o drafts=DIR      where this host's drafts live (default STORE/drafts)\n"
 		"  -o seal_idle=N     seal drafts left untouched for N seconds\n"
 		"  -o nopassthrough   serve sealed files through the daemon (splice)\n"
 		"                     even where the kernel could read them directly\n"
@@ -89,6 +96,19 @@ static int parse_o(struct opts *o, char *list)
 			o->store = o->store_owned = strdup(tok + 6);
 			if (!o->store)
 				return -1;
+		} else if (!strncmp(tok, "db=", 3) || !strncmp(tok, "blobs=", 6) ||
+			   !strncmp(tok, "drafts=", 7)) {
+			const char *v = strchr(tok, '=') + 1;
+			char *dst = tok[0] == 'd' && tok[1] == 'b' ? o->where.db :
+				    tok[0] == 'b' ? o->where.blobs : o->where.drafts;
+
+			if (!v[0] || strlen(v) >= MFS_CONFIG_VALUE_MAX ||
+			    (dst != o->where.db && v[0] != '/')) {
+				fprintf(stderr, "modelfs: bad '%s': %s\n", tok,
+					dst == o->where.db ? "give a database URI" : "give an absolute path");
+				return -1;
+			}
+			strcpy(dst, v);
 		} else if (!strncmp(tok, "seal_idle=", 10)) {
 			char *end;
 			long v = strtol(tok + 10, &end, 10);
@@ -387,6 +407,15 @@ int main(int argc, char **argv)
 	mfs_log_init("modelfs", 0, MFS_LOG_INFO);
 	store = o.store ? strdup(o.store) : default_store();
 	if (!store || mfs_store_prepare(store, MFS_STORE_CREATE) < 0)
+		goto out_args;
+	if (!o.where.db[0] && getenv("MODELFS_DB") && *getenv("MODELFS_DB"))
+		snprintf(o.where.db, sizeof(o.where.db), "%s", getenv("MODELFS_DB"));
+	if (!o.where.blobs[0] && getenv("MODELFS_BLOBS") && *getenv("MODELFS_BLOBS"))
+		snprintf(o.where.blobs, sizeof(o.where.blobs), "%s", getenv("MODELFS_BLOBS"));
+	/* What is given is recorded in STORE/config, so modelctl -s STORE and
+	 * a remount without options find the same registry. */
+	if ((o.where.db[0] || o.where.blobs[0] || o.where.drafts[0]) &&
+	    mfs_config_set(store, &o.where) < 0)
 		goto out_args;
 	{
 		char *abs = realpath(store, NULL);

@@ -41,45 +41,45 @@ int mfs_alias_name_check(const char *name)
 	return 0;
 }
 
-int store_get_alias(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_get_alias(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		    const char *name, struct rec_alias *ret)
 {
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int rc;
 
 	if (strlen(name) > MFS_NAME_MAX)
 		return -ENOENT;
 	key_id_name(&k, model_id, name);
-	rc = mdb_get(txn, st->dbi[DB_ALIASES], &k.v, &v);
+	rc = kv_get(txn, DB_ALIASES, &k.v, &v);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	if (v.mv_size != sizeof(*ret))
+		return rc;
+	if (v.len != sizeof(*ret))
 		return -EIO;
-	memcpy(ret, v.mv_data, sizeof(*ret));
+	memcpy(ret, v.data, sizeof(*ret));
 	return 0;
 }
 
-static int put_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int put_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *name, const struct rec_alias *ra)
 {
 	struct key k;
-	MDB_val v = { sizeof(*ra), (void *)ra };
+	struct kv_val v = { sizeof(*ra), (void *)ra };
 
 	key_id_name(&k, model_id, name);
-	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_ALIASES], &k.v, &v, 0));
+	return kv_put(txn, DB_ALIASES, &k.v, &v, 0);
 }
 
-static int del_alias_txn(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int del_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *name)
 {
 	struct key k;
 
 	key_id_name(&k, model_id, name);
-	return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_ALIASES], &k.v, NULL));
+	return kv_del(txn, DB_ALIASES, &k.v);
 }
 
-static void fill_alias(struct mfs_store *st, MDB_txn *txn, struct mfs_alias_info *ret,
+static void fill_alias(struct mfs_store *st, struct kv_txn *txn, struct mfs_alias_info *ret,
 		       const char *name, size_t len, const struct rec_alias *ra)
 {
 	struct rec_version rv;
@@ -99,7 +99,7 @@ static void fill_alias(struct mfs_store *st, MDB_txn *txn, struct mfs_alias_info
 /* Record a move of alias `name` from version `from` to `to` (NULL: none),
  * with the approvals it used (a cJSON array, borrowed; NULL: none): one
  * history record (history.c) and one audit record. */
-static int record_move(struct mfs_store *st, MDB_txn *txn,
+static int record_move(struct mfs_store *st, struct kv_txn *txn,
 		       const struct mfs_caller *c, uint64_t model_id,
 		       const char *model, const char *name, const char *from,
 		       const char *to, const cJSON *approvals, uint64_t *ret_seq)
@@ -201,7 +201,7 @@ int mfs_alias_resolve_target(struct mfs_store *st, uint64_t model_id,
 int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,
 		  struct mfs_alias_info *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct rec_alias ra;
 	int r;
 
@@ -211,17 +211,17 @@ int mfs_alias_get(struct mfs_store *st, uint64_t model_id, const char *name,
 	r = store_get_alias(st, txn, model_id, name, &ra);
 	if (r == 0)
 		fill_alias(st, txn, ret, name, strlen(name), &ra);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
 static int list_filtered(struct mfs_store *st, uint64_t model_id, uint64_t vid,
 			 struct mfs_alias_info **ret, size_t *ret_n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
+	struct kv_txn *txn;
+	struct kv_cursor *cur = NULL;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	struct mfs_alias_info *arr = NULL;
 	size_t n = 0, cap = 0;
 	int r, rc;
@@ -229,18 +229,18 @@ static int list_filtered(struct mfs_store *st, uint64_t model_id, uint64_t vid,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	rc = kv_cursor_open(txn, DB_ALIASES, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	key_id(&k, model_id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_alias ra;
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
 		rec_get(&ra, sizeof(ra), &v);
 		if (vid && ra.vid != vid)
@@ -254,16 +254,16 @@ static int list_filtered(struct mfs_store *st, uint64_t model_id, uint64_t vid,
 			}
 			arr = p;
 		}
-		fill_alias(st, txn, &arr[n++], (char *)kv.mv_data + 8,
-			   kv.mv_size - 8, &ra);
+		fill_alias(st, txn, &arr[n++], (char *)kv.data + 8,
+			   kv.len - 8, &ra);
 	}
 	*ret = arr;
 	*ret_n = n;
 	arr = NULL;
 out:
 	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+		kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	free(arr);
 	return r;
 }
@@ -322,7 +322,7 @@ int mfs_alias_latest(struct mfs_store *st, uint64_t model_id,
 /* Common prologue of the mutating calls: a write txn, the model and its
  * policy. Who may do what is the policy's rule per alias name. */
 struct op {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct rec_model rm;
 	char model[MFS_MODEL_NAME_MAX + 1];
 	struct store_policy pol;
@@ -345,7 +345,7 @@ static int begin(struct mfs_store *st, uint64_t model_id, const char *event,
 	if (r == 0)
 		r = store_policy_load(st, o->txn, model_id, &o->pol);
 	if (r < 0) {
-		mdb_txn_abort(o->txn);
+		kv_txn_abort(o->txn);
 		o->txn = NULL;
 	}
 	return r;
@@ -421,7 +421,7 @@ static int end(struct mfs_store *st, const struct mfs_caller *c, struct op *o, i
 	if (r == 0)
 		return store_txn_commit(o->txn);
 	if (o->txn)
-		mdb_txn_abort(o->txn);
+		kv_txn_abort(o->txn);
 	if (o->why[0]) {
 		mfs_log(MFS_LOG_WARN, "refusing %s of alias '%s' by uid %u: %s", o->event,
 			o->alias ? o->alias : "?", (unsigned)c->uid, o->why);
@@ -513,27 +513,27 @@ int mfs_alias_set(struct mfs_store *st, const struct mfs_caller *c,
 /* A link made under a temporary name and renamed onto an alias (ln -sfn,
  * mv -T) is one move in the history: drop the temporary name's creation
  * record. The audit trail keeps both events. */
-static int forget_creation(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int forget_creation(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			   const struct rec_alias *a)
 {
-	MDB_cursor *cur;
+	struct kv_cursor *cur;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int rc;
 
 	if (!a->hseq)
 		return 0;
-	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	rc = kv_cursor_open(txn, DB_HISTORY, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id_id(&k, model_id, a->hseq);
 	kv = k.v;
-	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_KEY);
-	mdb_cursor_close(cur);
+	rc = kv_cursor_get(cur, &kv, &v, KV_SET_KEY);
+	kv_cursor_close(cur);
 	/* Concurrent promotions interleave their records: drop this one
 	 * wherever it is (sequence numbers may skip, never repeat). */
 	if (rc == 0)
-		return mfs_err_from_mdb(mdb_del(txn, st->dbi[DB_HISTORY], &k.v, NULL));
+		return kv_del(txn, DB_HISTORY, &k.v);
 	return 0;
 }
 
@@ -691,25 +691,25 @@ int mfs_alias_history_render(struct mfs_store *st, uint64_t model_id, char **ret
 
 /* The creation records of the model's aliases that a rename onto
  * another alias may still drop (forget_creation()). */
-static int droppable(struct mfs_store *st, MDB_txn *txn, const void *prefix, size_t plen,
+static int droppable(struct mfs_store *st, struct kv_txn *txn, const void *prefix, size_t plen,
 		     uint64_t **ret_seqs, size_t *ret_n)
 {
-	MDB_cursor *cur;
-	MDB_val k = { plen, (void *)prefix }, v;
+	struct kv_cursor *cur;
+	struct kv_val k = { plen, (void *)prefix }, v;
 	uint64_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
 	*ret_seqs = NULL;
 	*ret_n = 0;
-	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	rc = kv_cursor_open(txn, DB_ALIASES, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		return rc;
+	for (rc = kv_cursor_get(cur, &k, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_alias ra;
 
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+		if (k.len < plen || memcmp(k.data, prefix, plen))
 			break;
 		rec_get(&ra, sizeof(ra), &v);
 		if (!ra.hseq)
@@ -718,7 +718,7 @@ static int droppable(struct mfs_store *st, MDB_txn *txn, const void *prefix, siz
 			void *p = realloc(seqs, (cap = cap ? 2 * cap : 8) * sizeof(*seqs));
 
 			if (!p) {
-				mdb_cursor_close(cur);
+				kv_cursor_close(cur);
 				free(seqs);
 				return -ENOMEM;
 			}
@@ -726,7 +726,7 @@ static int droppable(struct mfs_store *st, MDB_txn *txn, const void *prefix, siz
 		}
 		seqs[n++] = ra.hseq;
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	*ret_seqs = seqs;
 	*ret_n = n;
 	return 0;

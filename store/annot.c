@@ -24,7 +24,7 @@
  * the write transaction of each change: annotations are few and small.
  */
 
-int store_annot_load(struct mfs_store *st, MDB_txn *txn, uint64_t vid, cJSON **ret)
+int store_annot_load(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, cJSON **ret)
 {
 	cJSON *j = store_get_json(st, txn, DB_ANNOT, vid);
 
@@ -50,19 +50,19 @@ static cJSON *member(cJSON *obj, const char *name, bool array)
 	return array ? cJSON_AddArrayToObject(obj, name) : cJSON_AddObjectToObject(obj, name);
 }
 
-static int annot_put(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const cJSON *j)
+static int annot_put(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, const cJSON *j)
 {
 	char *s = cJSON_PrintUnformatted(j);
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r;
 
 	if (!s)
 		return -ENOMEM;
 	key_id(&k, vid);
-	v.mv_data = s;
-	v.mv_size = strlen(s);
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_ANNOT], &k.v, &v, 0));
+	v.data = s;
+	v.len = strlen(s);
+	r = kv_put(txn, DB_ANNOT, &k.v, &v, 0);
 	free(s);
 	return r;
 }
@@ -119,7 +119,7 @@ cJSON *store_annot_approvals(struct mfs_store *st, const cJSON *annot, const cha
 /* The common prologue: a write txn, the sealed version, its model, its
  * annotations. */
 struct ctx {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct rec_version rv;
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1];
@@ -144,7 +144,7 @@ static int begin(struct mfs_store *st, uint64_t vid, const char *what, struct ct
 	if (r == 0)
 		r = store_annot_load(st, x->txn, vid, &x->annot);
 	if (r < 0) {
-		mdb_txn_abort(x->txn);
+		kv_txn_abort(x->txn);
 		x->txn = NULL;
 	}
 	return r;
@@ -156,7 +156,7 @@ static int finish(struct ctx *x, int r)
 	if (!x->txn)
 		return r;
 	if (r < 0) {
-		mdb_txn_abort(x->txn);
+		kv_txn_abort(x->txn);
 		return r;
 	}
 	return store_txn_commit(x->txn);
@@ -267,7 +267,7 @@ int mfs_version_approve(struct mfs_store *st, const struct mfs_caller *c, uint64
 	return finish(&x, r);
 }
 
-int store_annot_set_lifecycle(struct mfs_store *st, MDB_txn *txn,
+int store_annot_set_lifecycle(struct mfs_store *st, struct kv_txn *txn,
 			      const struct mfs_caller *c, uint64_t vid,
 			      const char *state, const char *reason)
 {
@@ -381,7 +381,7 @@ int mfs_version_tag(struct mfs_store *st, const struct mfs_caller *c, uint64_t v
 
 bool mfs_version_archived(struct mfs_store *st, uint64_t vid)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	cJSON *a = NULL;
 	bool archived = false;
 
@@ -392,14 +392,14 @@ bool mfs_version_archived(struct mfs_store *st, uint64_t vid)
 
 		archived = lc && !strcmp(lc, "archived");
 	}
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	cJSON_Delete(a);
 	return archived;
 }
 
 int mfs_version_annot_get(struct mfs_store *st, uint64_t vid, char **ret, size_t *ret_len)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	cJSON *a = NULL;
 	char *s;
 	int r;
@@ -408,7 +408,7 @@ int mfs_version_annot_get(struct mfs_store *st, uint64_t vid, char **ret, size_t
 	if (r < 0)
 		return r;
 	r = store_annot_load(st, txn, vid, &a);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r < 0)
 		return r;
 	s = cJSON_PrintUnformatted(a);

@@ -88,10 +88,10 @@ static int link_of(enum chain ch, const void *key, size_t keylen, const char *pr
 
 /* The chain fields of a stored record. Returns 0, or -EBADMSG if it is not
  * a record of any scheme. Ownership: *ret_rec is the caller's (cJSON_Delete). */
-static int parse_record(const MDB_val *v, cJSON **ret_rec, enum chain *ret_ch,
+static int parse_record(const struct kv_val *v, cJSON **ret_rec, enum chain *ret_ch,
 			const char **ret_prev, const char **ret_hash)
 {
-	cJSON *rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
+	cJSON *rec = cJSON_ParseWithLength(v->data, v->len);
 	const char *ch, *prev, *hash;
 
 	if (!cJSON_IsObject(rec)) {
@@ -122,9 +122,9 @@ static int parse_record(const MDB_val *v, cJSON **ret_rec, enum chain *ret_ch,
 /* Recompute a record's own hash. Returns 0, -EBADMSG if its text cannot
  * carry one, -ENOKEY for an HMAC record without a key, or -errno. */
 static int recompute(enum chain ch, const void *key, size_t keylen, const char *prev,
-		     cJSON *rec, const MDB_val *v, char out[65])
+		     cJSON *rec, const struct kv_val *v, char out[65])
 {
-	const char *t = v->mv_data;
+	const char *t = v->data;
 
 	if (ch == CH_XXH3) {
 		cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(rec, "hash");
@@ -142,12 +142,12 @@ static int recompute(enum chain ch, const void *key, size_t keylen, const char *
 	}
 	if (ch == CH_HMAC && !key)
 		return -ENOKEY;
-	if (v->mv_size < SUFFIX_LEN + 2 ||
-	    memcmp(t + v->mv_size - SUFFIX_LEN, HASH_SUFFIX, sizeof(HASH_SUFFIX) - 1) ||
-	    memcmp(t + v->mv_size - 2, "\"}", 2))
+	if (v->len < SUFFIX_LEN + 2 ||
+	    memcmp(t + v->len - SUFFIX_LEN, HASH_SUFFIX, sizeof(HASH_SUFFIX) - 1) ||
+	    memcmp(t + v->len - 2, "\"}", 2))
 		return -EBADMSG;
 	{
-		size_t n = v->mv_size - SUFFIX_LEN;
+		size_t n = v->len - SUFFIX_LEN;
 		char *text = malloc(n + 1);
 		int r;
 
@@ -174,7 +174,7 @@ static void add_user(cJSON *rec, uid_t uid)
 }
 
 /* Keep a copy of a record for the event sink until its txn commits. */
-static void pend_add(struct mfs_store *st, MDB_txn *txn, const char *line)
+static void pend_add(struct mfs_store *st, struct kv_txn *txn, const char *line)
 {
 	char *copy;
 
@@ -205,11 +205,11 @@ static void pend_add(struct mfs_store *st, MDB_txn *txn, const char *line)
  * parsed record (NULL: none) and, with ret_merged, a copy of its text if it
  * is a merged denial (NULL otherwise). Ownership: *ret_last and
  * *ret_merged are the caller's. */
-static int last_record_raw(struct mfs_store *st, MDB_txn *txn, uint64_t *ret_seq,
+static int last_record_raw(struct mfs_store *st, struct kv_txn *txn, uint64_t *ret_seq,
 			   char prev[65], cJSON **ret_last, char **ret_merged)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int rc;
 
 	*ret_seq = 0;
@@ -217,27 +217,27 @@ static int last_record_raw(struct mfs_store *st, MDB_txn *txn, uint64_t *ret_seq
 	if (ret_merged)
 		*ret_merged = NULL;
 	strcpy(prev, ZERO64);
-	rc = mdb_cursor_open(txn, st->dbi[DB_AUDIT], &cur);
+	rc = kv_cursor_open(txn, DB_AUDIT, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	if (rc == MDB_SUCCESS && k.mv_size == 8) {
-		cJSON *last = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		return rc;
+	rc = kv_cursor_get(cur, &k, &v, KV_LAST);
+	if (rc == 0 && k.len == 8) {
+		cJSON *last = cJSON_ParseWithLength(v.data, v.len);
 		const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "hash"));
 
-		*ret_seq = get_be64(k.mv_data);
+		*ret_seq = get_be64(k.data);
 		if (h && strlen(h) <= 64)
 			strcpy(prev, h);
 		*ret_last = last;
 		if (ret_merged && cJSON_GetObjectItemCaseSensitive(last, "count"))
-			*ret_merged = strndup(v.mv_data, v.mv_size);
+			*ret_merged = strndup(v.data, v.len);
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? 0 : mfs_err_from_mdb(rc);
+	kv_cursor_close(cur);
+	return rc == 0 || rc == KV_NOTFOUND ? 0 : rc;
 }
 
 /* The same without the text. */
-static int last_record(struct mfs_store *st, MDB_txn *txn, uint64_t *ret_seq,
+static int last_record(struct mfs_store *st, struct kv_txn *txn, uint64_t *ret_seq,
 		       char prev[65], cJSON **ret_last)
 {
 	return last_record_raw(st, txn, ret_seq, prev, ret_last, NULL);
@@ -245,13 +245,13 @@ static int last_record(struct mfs_store *st, MDB_txn *txn, uint64_t *ret_seq,
 
 /* Chain rec (without prev/chain/hash) after prev and store it under seq,
  * replacing what is there. Consumes rec. */
-static int put_record(struct mfs_store *st, MDB_txn *txn, uint64_t seq, const char *prev,
+static int put_record(struct mfs_store *st, struct kv_txn *txn, uint64_t seq, const char *prev,
 		      cJSON *rec, bool notify)
 {
 	enum chain ch = st->audit_key ? CH_HMAC : CH_SHA256;
 	char hash[65], *line = NULL, *stored = NULL;
 	uint8_t kb[8];
-	MDB_val k = { 8, kb }, v;
+	struct kv_val k = { 8, kb }, v;
 	size_t n;
 	int r;
 
@@ -275,9 +275,9 @@ static int put_record(struct mfs_store *st, MDB_txn *txn, uint64_t seq, const ch
 	memcpy(stored, line, n - 1);
 	snprintf(stored + n - 1, SUFFIX_LEN + 1, HASH_SUFFIX "%s\"}", hash);
 	put_be64(kb, seq);
-	v.mv_data = stored;
-	v.mv_size = strlen(stored);
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_AUDIT], &k, &v, 0));
+	v.data = stored;
+	v.len = strlen(stored);
+	r = kv_put(txn, DB_AUDIT, &k, &v, 0);
 	if (r == 0 && notify)
 		pend_add(st, txn, stored);
 out:
@@ -323,7 +323,7 @@ static cJSON *new_record(uint64_t seq, const struct mfs_caller *c, const char *e
 	return rec;
 }
 
-int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 		const char *event, cJSON *fields)
 {
 	char prev[65], *merged = NULL;
@@ -379,7 +379,7 @@ static bool repeats(cJSON *last, cJSON *rec)
 
 /* Rewrite the last record (a denial) with one more in its count: the same
  * seq, linked to the same predecessor, so the chain stays whole. */
-static int merge_into(struct mfs_store *st, MDB_txn *txn, uint64_t seq, cJSON *last)
+static int merge_into(struct mfs_store *st, struct kv_txn *txn, uint64_t seq, cJSON *last)
 {
 	cJSON *count = cJSON_GetObjectItemCaseSensitive(last, "count");
 	double n = cJSON_IsNumber(count) ? count->valuedouble : 1;
@@ -406,7 +406,7 @@ int mfs_audit_denial(struct mfs_store *st, const struct mfs_caller *c, const cha
 		     const char *model, const char *version, const char *alias,
 		     int err, const char *reason)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	cJSON *f, *rec = NULL, *last = NULL;
 	char prev[65], *merged = NULL;
 	uint64_t seq;
@@ -457,7 +457,7 @@ out:
 	cJSON_Delete(last);
 	cJSON_Delete(rec);
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);
@@ -477,14 +477,14 @@ int store_denied_id(struct mfs_store *st, const struct mfs_caller *c, int r, int
 {
 	char model[256] = "";
 	struct rec_model rm;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 
 	if (!(r == -EACCES || r == -EPERM || r == -EROFS || (also && r == also)))
 		return r;
 	if (store_txn_begin(st, false, &txn) == 0) {
 		if (store_get_model(st, txn, model_id, &rm, model, sizeof(model)) < 0)
 			model[0] = '\0';
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	}
 	return store_denied(st, c, r, also, op, model, NULL, alias);
 }
@@ -512,7 +512,7 @@ int mfs_audit_denial_ids(struct mfs_store *st, const struct mfs_caller *c, const
 	char model[256] = "", vname[256] = "";
 	struct rec_version rv;
 	struct rec_model rm;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	if (st->flags & MFS_STORE_READONLY)
@@ -526,7 +526,7 @@ int mfs_audit_denial_ids(struct mfs_store *st, const struct mfs_caller *c, const
 		vname[0] = '\0';
 	if (model_id && store_get_model(st, txn, model_id, &rm, model, sizeof(model)) < 0)
 		model[0] = '\0';
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (!vname[0] && version)
 		snprintf(vname, sizeof(vname), "%s", version);
 	return mfs_audit_denial(st, c, op, model[0] ? model : NULL, vname[0] ? vname : NULL,
@@ -544,10 +544,10 @@ struct owned {
 	int state;	/* 1 c owns it, 0 another does, -1 no such model */
 };
 
-static bool visible(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
-		    const MDB_val *v, struct owned *o)
+static bool visible(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
+		    const struct kv_val *v, struct owned *o)
 {
-	cJSON *rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
+	cJSON *rec = cJSON_ParseWithLength(v->data, v->len);
 	const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "model"));
 	cJSON *uid = cJSON_GetObjectItemCaseSensitive(rec, "uid");
 	bool author = cJSON_IsNumber(uid) && uid->valuedouble == (double)c->uid, ok;
@@ -555,10 +555,10 @@ static bool visible(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller 
 	if (!rec)
 		return false;
 	if (m && strcmp(m, o->name)) {
-		MDB_val k = { strlen(m), (void *)m }, mv;
+		struct kv_val k = { strlen(m), (void *)m }, mv;
 		struct rec_model rm;
 
-		if (k.mv_size && mdb_get(txn, st->dbi[DB_MODELS], &k, &mv) == 0) {
+		if (k.len && kv_get(txn, DB_MODELS, &k, &mv) == 0) {
 			rec_get(&rm, sizeof(rm), &mv);
 			o->state = rm.uid == c->uid;
 		} else {
@@ -580,15 +580,15 @@ struct reader {
 	struct owned o;
 };
 
-static const char *reader_text(struct mfs_store *st, MDB_txn *txn, void *ctx,
-			       const MDB_val *v, size_t *ret_len)
+static const char *reader_text(struct mfs_store *st, struct kv_txn *txn, void *ctx,
+			       const struct kv_val *v, size_t *ret_len)
 {
 	struct reader *rd = ctx;
 
 	if (!visible(st, txn, &rd->c, v, &rd->o))
 		return NULL;
-	*ret_len = v->mv_size;
-	return v->mv_data;
+	*ret_len = v->len;
+	return v->data;
 }
 
 int mfs_audit_stream_open(struct mfs_store *st, const struct mfs_caller *c,
@@ -629,18 +629,18 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t keylen,
 	struct mfs_audit_check res = { 0 };
 	char prev[65] = "";
 	enum chain top = CH_XXH3, ch = CH_XXH3;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int r, rc;
 
 	strcpy(res.head, "");
 	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
 	if (r < 0)
 		return r;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0 && r == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+		uint64_t seq = k.len == 8 ? get_be64(k.data) : 0;
 		const char *p = NULL, *h = NULL, *why = NULL;
 		cJSON *rec = NULL, *s;
 		char hex[65];
@@ -679,8 +679,8 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t keylen,
 		}
 		cJSON_Delete(rec);
 	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	if (r == 0 && key && res.count && ch != CH_HMAC) {
 		/* Only key holders extend an HMAC chain: one that ends
 		 * without HMAC was extended (or rebuilt) without the key. */
@@ -696,13 +696,13 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t keylen,
 /* last_record() in a read transaction of its own. */
 static int read_last(struct mfs_store *st, uint64_t *ret_seq, char prev[65], cJSON **ret_last)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r = store_txn_begin(st, false, &txn);
 
 	if (r < 0)
 		return r;
 	r = last_record(st, txn, ret_seq, prev, ret_last);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
@@ -817,7 +817,7 @@ void mfs_store_set_event_sink(struct mfs_store *st, mfs_event_sink_fn fn, void *
 
 /*============================================================ pending events */
 
-void store_events_begin(struct mfs_store *st, MDB_txn *txn)
+void store_events_begin(struct mfs_store *st, struct kv_txn *txn)
 {
 	pthread_mutex_lock(&st->ev_lock);
 	for (size_t i = 0; i < st->npend; i++)
@@ -827,7 +827,7 @@ void store_events_begin(struct mfs_store *st, MDB_txn *txn)
 	pthread_mutex_unlock(&st->ev_lock);
 }
 
-size_t store_events_take(struct mfs_store *st, MDB_txn *txn, char ***ret)
+size_t store_events_take(struct mfs_store *st, struct kv_txn *txn, char ***ret)
 {
 	size_t n = 0;
 

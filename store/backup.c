@@ -117,20 +117,20 @@ static int referenced(struct mfs_store *st, struct mfs_digest **ret, uint64_t **
 	struct mfs_digest *d = NULL;
 	uint64_t *sz = NULL;
 	size_t n = 0, cap = 0;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int r, rc;
 
 	r = store_read_cursor(st, DB_BLOBS, &txn, &cur);
 	if (r < 0)
 		return r;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_blob rb = { 0, 0 };
 
 		rec_get(&rb, sizeof(rb), &v);
-		if (k.mv_size != sizeof(*d) || rb.refs == 0)
+		if (k.len != sizeof(*d) || rb.refs == 0)
 			continue;
 		if (n == cap) {
 			void *p1 = realloc(d, (cap = cap ? 2 * cap : 256) * sizeof(*d));
@@ -144,15 +144,15 @@ static int referenced(struct mfs_store *st, struct mfs_digest **ret, uint64_t **
 			}
 			sz = p2;
 		}
-		memcpy(&d[n], k.mv_data, sizeof(*d));
+		memcpy(&d[n], k.data, sizeof(*d));
 		sz[n++] = rb.size;
 	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND) {
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
+	if (rc != KV_NOTFOUND) {
 		free(d);
 		free(sz);
-		return mfs_err_from_mdb(rc);
+		return rc;
 	}
 	*ret = d;
 	*ret_size = sz;
@@ -206,17 +206,19 @@ int mfs_backup(struct mfs_store *st, const char *dir, struct mfs_backup_stats *r
 {
 	struct mfs_backup_stats stats = { 0, 0, 0 };
 	char meta[PATH_MAX];
-	int dst_blobs = -1, r, rc;
+	int dst_blobs = -1, r;
 
 	r = new_store_dir(dir);
 	if (r < 0)
 		return r;
 	/* 1. the snapshot */
 	snprintf(meta, sizeof(meta), "%s/meta", dir);
-	rc = mdb_env_copy2(st->env, meta, MDB_CP_COMPACT);
-	if (rc)
-		return mfs_log_errno(mfs_err_from_mdb(rc), "copying the database to '%s': %s",
-				     meta, mdb_strerror(rc));
+	r = kv_copy(st->kv, meta);
+	if (r == -ENOTSUP)
+		return mfs_log_errno(r, "backup copies an LMDB store; back a %s registry up with its own tools (pg_dump) and the blob directory",
+				     kv_engine(st->kv));
+	if (r < 0)
+		return r;
 	r = fsync_path(AT_FDCWD, meta, O_DIRECTORY);
 	if (r == 0) {
 		char data[PATH_MAX + 16];

@@ -36,7 +36,7 @@ static int ensure_subdir(struct mfs_store *st, const struct mfs_digest *d)
 	if (mkdirat(st->blobs_fd, sub, 0700) == 0) {
 		/* A new ab/ must itself survive a crash: fsync blobs/. */
 		if (mfs_sys->fsync(st->blobs_fd) < 0)
-			return mfs_log_errno(-errno, "fsync '%s/blobs': %s", st->dir,
+			return mfs_log_errno(-errno, "fsync '%s': %s", st->blobs_dir,
 					     strerror(errno));
 		return 0;
 	}
@@ -53,15 +53,15 @@ int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
 	mfs_blob_relpath(d, rel);
 	r = ensure_subdir(st, d);
 	if (r < 0)
-		return mfs_log_errno(r, "mkdir '%s/blobs/%.2s': %s", st->dir, rel,
+		return mfs_log_errno(r, "mkdir '%s/%.2s': %s", st->blobs_dir, rel,
 				     strerror(-r));
 	if (mfs_sys->linkat(dirfd, path, st->blobs_fd, rel, 0) == 0) {
 		*ret_created = true;
 		return 0;
 	}
 	if (errno != EEXIST)
-		return mfs_log_errno(-errno, "linkat '%s' to '%s/blobs/%s': %s",
-				     path, st->dir, rel, strerror(errno));
+		return mfs_log_errno(-errno, "linkat '%s' to '%s/%s': %s",
+				     path, st->blobs_dir, rel, strerror(errno));
 	/* The content is already there (dedup), or a damaged blob squats the
 	 * name: a size mismatch is certain damage. */
 	if (fstatat(st->blobs_fd, rel, &b, 0) < 0)
@@ -106,7 +106,7 @@ int mfs_blob_sync_dirs(struct mfs_store *st, const struct mfs_digest *d, size_t 
 			int e = errno;
 
 			close(fd);
-			return mfs_log_errno(-e, "fsync '%s/blobs/%s': %s", st->dir,
+			return mfs_log_errno(-e, "fsync '%s/%s': %s", st->blobs_dir,
 					     sub, strerror(e));
 		}
 		close(fd);
@@ -115,7 +115,7 @@ int mfs_blob_sync_dirs(struct mfs_store *st, const struct mfs_digest *d, size_t 
 	 * failed (or was cut short by a crash) must be durable before any
 	 * version relies on it. */
 	if (n && mfs_sys->fsync(st->blobs_fd) < 0)
-		return mfs_log_errno(-errno, "fsync '%s/blobs': %s", st->dir, strerror(errno));
+		return mfs_log_errno(-errno, "fsync '%s': %s", st->blobs_dir, strerror(errno));
 	return 0;
 }
 

@@ -27,7 +27,7 @@ struct ref {
 
 struct ctx {
 	struct mfs_store *st;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	mfs_fsck_report_fn report;
 	void *rctx;
 	struct mfs_fsck_result *res;
@@ -71,18 +71,18 @@ static struct ref *find_ref(struct ctx *c, const uint8_t d[16])
 
 static int count_refs(struct ctx *c)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int rc;
 
-	rc = mdb_cursor_open(c->txn, c->st->dbi[DB_ENTRIES], &cur);
+	rc = kv_cursor_open(c->txn, DB_ENTRIES, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		return rc;
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_entry re;
 
-		if (v.mv_size < sizeof(re))
+		if (v.len < sizeof(re))
 			continue;
 		rec_get(&re, sizeof(re), &v);
 		if (!S_ISREG(re.mode))
@@ -92,7 +92,7 @@ static int count_refs(struct ctx *c)
 							   sizeof(*c->refs));
 
 			if (!p) {
-				mdb_cursor_close(cur);
+				kv_cursor_close(cur);
 				return -ENOMEM;
 			}
 			c->refs = p;
@@ -102,7 +102,7 @@ static int count_refs(struct ctx *c)
 		c->refs[c->n].size = re.size;
 		c->n++;
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	/* Merge duplicates into counts. */
 	if (c->n)
 		qsort(c->refs, c->n, sizeof(*c->refs), cmp_ref);
@@ -122,13 +122,13 @@ static int count_refs(struct ctx *c)
 
 static int check_blobs(struct ctx *c, unsigned flags)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int rc;
 
 	/* Every referenced digest must have a blob record and a file. */
 	for (size_t i = 0; i < c->n; i++) {
-		MDB_val dk = { 16, c->refs[i].d };
+		struct kv_val dk = { 16, c->refs[i].d };
 		struct mfs_digest d;
 		struct rec_blob rb;
 		char rel[40];
@@ -138,7 +138,7 @@ static int check_blobs(struct ctx *c, unsigned flags)
 		memcpy(d.b, c->refs[i].d, 16);
 		mfs_blob_relpath(&d, rel);
 		c->res->blobs++;
-		if (mdb_get(c->txn, c->st->dbi[DB_BLOBS], &dk, &v) != 0) {
+		if (kv_get(c->txn, DB_BLOBS, &dk, &v) != 0) {
 			say(c, MFS_FSCK_ERROR, rel, "blob is referenced by %llu files but has no blob record",
 			    (unsigned long long)c->refs[i].refs);
 		} else {
@@ -169,18 +169,18 @@ static int check_blobs(struct ctx *c, unsigned flags)
 		}
 	}
 	/* Blob records nothing references. */
-	rc = mdb_cursor_open(c->txn, c->st->dbi[DB_BLOBS], &cur);
+	rc = kv_cursor_open(c->txn, DB_BLOBS, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		return rc;
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_blob rb;
 		struct mfs_digest d;
 		char rel[40];
 
-		if (k.mv_size != 16)
+		if (k.len != 16)
 			continue;
-		memcpy(d.b, k.mv_data, 16);
+		memcpy(d.b, k.data, 16);
 		rec_get(&rb, sizeof(rb), &v);
 		if (!find_ref(c, d.b) && rb.refs) {
 			mfs_blob_relpath(&d, rel);
@@ -188,20 +188,20 @@ static int check_blobs(struct ctx *c, unsigned flags)
 			    (unsigned long long)rb.refs);
 		}
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	return 0;
 }
 
 static int on_obj(void *ctx, const struct mfs_digest *d, uint64_t size)
 {
 	struct ctx *c = ctx;
-	MDB_val dk = { 16, (void *)d->b }, v;
+	struct kv_val dk = { 16, (void *)d->b }, v;
 	char rel[40];
 
 	if (find_ref(c, d->b))
 		return 0;
 	mfs_blob_relpath(d, rel);
-	if (mdb_get(c->txn, c->st->dbi[DB_JOURNAL], &dk, &v) == 0)
+	if (kv_get(c->txn, DB_JOURNAL, &dk, &v) == 0)
 		say(c, MFS_FSCK_WARNING, rel, "blob of a seal in progress (or interrupted: removed at the next start)");
 	else
 		say(c, MFS_FSCK_WARNING, rel, "cruft: blob (%llu bytes) that no version references; gc removes it",
@@ -222,8 +222,8 @@ int mfs_fsck_run(struct mfs_store *st, unsigned flags, mfs_fsck_report_fn report
 {
 	struct mfs_fsck_result res = { 0 };
 	struct ctx c = { .st = st, .report = report, .rctx = rctx, .res = &res };
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct kv_cursor *cur = NULL;
+	struct kv_val k, v;
 	int r;
 
 	r = store_txn_begin(st, false, &c.txn);
@@ -234,12 +234,12 @@ int mfs_fsck_run(struct mfs_store *st, unsigned flags, mfs_fsck_report_fn report
 		r = check_blobs(&c, flags);
 	if (r == 0)
 		r = mfs_blob_iterate(st, on_obj, on_cruft, &c);
-	if (r == 0 && mdb_cursor_open(c.txn, st->dbi[DB_VERSIONS], &cur) == 0) {
-		while (mdb_cursor_get(cur, &k, &v, res.versions ? MDB_NEXT : MDB_FIRST) == 0)
+	if (r == 0 && kv_cursor_open(c.txn, DB_VERSIONS, &cur) == 0) {
+		while (kv_cursor_get(cur, &k, &v, res.versions ? KV_NEXT : KV_FIRST) == 0)
 			res.versions++;
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	}
-	mdb_txn_abort(c.txn);
+	kv_txn_abort(c.txn);
 	free(c.refs);
 	if (r == 0)
 		*ret = res;

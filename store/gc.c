@@ -146,14 +146,14 @@ static int dec_file(void *ctx, const uint8_t digest[16])
 /* The references vid's entries hold, into g->dec. */
 static int plan_release(struct gc *g, uint64_t vid)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(g->st, false, &txn);
 	if (r < 0)
 		return r;
 	r = store_version_files(g->st, txn, vid, dec_file, g);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
@@ -236,11 +236,11 @@ static int retention(struct gc *g)
 static int release_one(struct gc *g, uint64_t vid, bool *ret_any)
 {
 	struct mfs_store *st = g->st;
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
 	struct rec_version rv;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r, rc;
 
 	*ret_any = false;
@@ -250,77 +250,77 @@ static int release_one(struct gc *g, uint64_t vid, bool *ret_any)
 	r = store_get_version(st, txn, vid, &rv, NULL, 0);
 	if (r < 0 || rv.state != MFS_V_TOMBSTONE)
 		goto out;
-	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	rc = kv_cursor_open(txn, DB_DIRENTS, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	key_id(&k, vid);
 	for (;;) {
 		struct rec_entry re;
 		struct key ek;
-		MDB_val ev;
+		struct kv_val ev;
 
 		kv = k.v;
-		rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))))
+		rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE);
+		if (rc == KV_NOTFOUND || (rc == 0 && (kv.len < 8 || memcmp(kv.data, k.b, 8))))
 			break;
 		if (rc) {
-			r = mfs_err_from_mdb(rc);
+			r = rc;
 			goto out;
 		}
 		*ret_any = true;
-		if (v.mv_size == 8) {
-			key_id(&ek, get_be64(v.mv_data));
-			if (mdb_get(txn, st->dbi[DB_ENTRIES], &ek.v, &ev) == 0) {
+		if (v.len == 8) {
+			key_id(&ek, get_be64(v.data));
+			if (kv_get(txn, DB_ENTRIES, &ek.v, &ev) == 0) {
 				rec_get(&re, sizeof(re), &ev);
 				if (S_ISREG(re.mode)) {
-					MDB_val bk = { 16, re.digest }, bv;
+					struct kv_val bk = { 16, re.digest }, bv;
 					struct rec_blob rb;
 
-					if (mdb_get(txn, st->dbi[DB_BLOBS], &bk, &bv) == 0) {
+					if (kv_get(txn, DB_BLOBS, &bk, &bv) == 0) {
 						rec_get(&rb, sizeof(rb), &bv);
 						if (rb.refs)
 							rb.refs--;
-						bv.mv_data = &rb;
-						bv.mv_size = sizeof(rb);
-						r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_BLOBS],
-									     &bk, &bv, 0));
+						bv.data = &rb;
+						bv.len = sizeof(rb);
+						r = kv_put(txn, DB_BLOBS,
+									     &bk, &bv, 0);
 						if (r < 0)
 							goto out;
 					}
 				}
-				rc = mdb_del(txn, st->dbi[DB_ENTRIES], &ek.v, NULL);
+				rc = kv_del(txn, DB_ENTRIES, &ek.v);
 				if (rc) {
-					r = mfs_err_from_mdb(rc);
+					r = rc;
 					goto out;
 				}
 			}
 		}
-		rc = mdb_cursor_del(cur, 0);
+		rc = kv_cursor_del(cur);
 		if (rc) {
-			r = mfs_err_from_mdb(rc);
+			r = rc;
 			goto out;
 		}
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	cur = NULL;
 	r = store_txn_commit(txn);
 	txn = NULL;
 out:
 	if (cur)
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return r;
 }
 
 /* Tombstones that still hold entries. Ownership: caller frees *ret. */
 static int holding_tombstones(struct gc *g, uint64_t **ret, size_t *ret_n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur, *dcur = NULL;
-	MDB_val k, v;
+	struct kv_txn *txn;
+	struct kv_cursor *cur, *dcur = NULL;
+	struct kv_val k, v;
 	uint64_t *ids = NULL;
 	size_t n = 0, cap = 0;
 	int r, rc;
@@ -328,33 +328,33 @@ static int holding_tombstones(struct gc *g, uint64_t **ret, size_t *ret_n)
 	r = store_read_cursor(g->st, DB_VERSION_IDS, &txn, &cur);
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(txn, g->st->dbi[DB_DIRENTS], &dcur);
-	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	rc = kv_cursor_open(txn, DB_DIRENTS, &dcur);
+	for (rc = rc ? rc : kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0 && r == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_version rv;
 		struct key dk;
-		MDB_val kv, dv;
+		struct kv_val kv, dv;
 		uint64_t vid;
 
-		if (k.mv_size != 8)
+		if (k.len != 8)
 			continue;
-		vid = get_be64(k.mv_data);
+		vid = get_be64(k.data);
 		if (store_get_version(g->st, txn, vid, &rv, NULL, 0) < 0 ||
 		    rv.state != MFS_V_TOMBSTONE)
 			continue;
 		key_id(&dk, vid);
 		kv = dk.v;
-		if (mdb_cursor_get(dcur, &kv, &dv, MDB_SET_RANGE) != 0 || kv.mv_size < 8 ||
-		    memcmp(kv.mv_data, dk.b, 8))
+		if (kv_cursor_get(dcur, &kv, &dv, KV_SET_RANGE) != 0 || kv.len < 8 ||
+		    memcmp(kv.data, dk.b, 8))
 			continue;
 		r = grow(&ids, n, &cap, sizeof(*ids));
 		if (r == 0)
 			ids[n++] = vid;
 	}
 	if (dcur)
-		mdb_cursor_close(dcur);
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+		kv_cursor_close(dcur);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	if (r < 0) {
 		free(ids);
 		return r;
@@ -479,42 +479,42 @@ static int push_cand(struct cands *cs, const uint8_t d[16], uint64_t size)
 /* Blob records whose refcount is (or, planned, would be) 0. */
 static int unreferenced(struct gc *g, struct cands *cs)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int r, rc;
 
 	r = store_read_cursor(g->st, DB_BLOBS, &txn, &cur);
 	if (r < 0)
 		return r;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0 && r == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct rec_blob rb;
 
-		if (k.mv_size != 16)
+		if (k.len != 16)
 			continue;
 		rec_get(&rb, sizeof(rb), &v);
-		if (rb.refs <= dec_of(g, k.mv_data) && !kept(g, k.mv_data))
-			r = push_cand(cs, k.mv_data, rb.size);
+		if (rb.refs <= dec_of(g, k.data) && !kept(g, k.data))
+			r = push_cand(cs, k.data, rb.size);
 	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	return r;
 }
 
 struct cruft_walk {
 	struct gc *g;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct cands *cs;
 };
 
 static int on_blob_file(void *ctx, const struct mfs_digest *d, uint64_t size)
 {
 	struct cruft_walk *w = ctx;
-	MDB_val k = { 16, (void *)d->b }, v;
+	struct kv_val k = { 16, (void *)d->b }, v;
 
-	if (mdb_get(w->txn, w->g->st->dbi[DB_BLOBS], &k, &v) == 0 ||
-	    mdb_get(w->txn, w->g->st->dbi[DB_JOURNAL], &k, &v) == 0 || kept(w->g, d->b))
+	if (kv_get(w->txn, DB_BLOBS, &k, &v) == 0 ||
+	    kv_get(w->txn, DB_JOURNAL, &k, &v) == 0 || kept(w->g, d->b))
 		return 0;
 	return push_cand(w->cs, d->b, size);
 }
@@ -529,7 +529,7 @@ static int cruft_files(struct gc *g, struct cands *cs)
 	if (r < 0)
 		return r;
 	r = mfs_blob_iterate(g->st, on_blob_file, NULL, &w);
-	mdb_txn_abort(w.txn);
+	kv_txn_abort(w.txn);
 	return r;
 }
 
@@ -542,7 +542,7 @@ static int remove_blobs(struct gc *g, struct cands *cs, bool cruft)
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < cs->n; i += SWEEP_BATCH) {
-		MDB_txn *txn;
+		struct kv_txn *txn;
 		uint64_t blobs = 0, bytes = 0;
 
 		r = store_txn_begin(st, true, &txn);
@@ -550,16 +550,16 @@ static int remove_blobs(struct gc *g, struct cands *cs, bool cruft)
 			break;
 		for (size_t j = i; r == 0 && j < cs->n && j < i + SWEEP_BATCH; j++) {
 			struct mfs_digest *d = &cs->c[j].d;
-			MDB_val k = { 16, d->b }, v;
+			struct kv_val k = { 16, d->b }, v;
 			struct rec_blob rb = { 0, 0 };
-			bool has_rec = mdb_get(txn, st->dbi[DB_BLOBS], &k, &v) == 0;
+			bool has_rec = kv_get(txn, DB_BLOBS, &k, &v) == 0;
 			uint64_t size = 0;
 			char rel[40];
 			int has;
 
 			if (has_rec)
 				rec_get(&rb, sizeof(rb), &v);
-			if (cruft ? (has_rec || mdb_get(txn, st->dbi[DB_JOURNAL], &k, &v) == 0)
+			if (cruft ? (has_rec || kv_get(txn, DB_JOURNAL, &k, &v) == 0)
 				  : (!has_rec || rb.refs != 0))
 				continue;	/* referenced since we looked */
 			has = mfs_blob_has(st, d, &size);
@@ -578,17 +578,17 @@ static int remove_blobs(struct gc *g, struct cands *cs, bool cruft)
 				}
 			}
 			if (has_rec) {
-				int rc = mdb_del(txn, st->dbi[DB_BLOBS], &k, NULL);
+				int rc = kv_del(txn, DB_BLOBS, &k);
 
 				if (rc)
-					r = mfs_err_from_mdb(rc);
+					r = rc;
 			}
 			store_sha256_forget(st, txn, d->b);
 			mfs_log(MFS_LOG_DEBUG, "gc: removed blob '%s' (%llu bytes)", rel,
 				(unsigned long long)size);
 		}
 		if (r < 0) {
-			mdb_txn_abort(txn);
+			kv_txn_abort(txn);
 			break;
 		}
 		/* The files are gone whatever the commit says; a record left
@@ -646,7 +646,7 @@ static int sweep(struct gc *g)
 
 static int audit_run(struct gc *g)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	cJSON *f = cJSON_CreateObject();
 	int r;
 
@@ -663,7 +663,7 @@ static int audit_run(struct gc *g)
 	}
 	r = store_audit(g->st, txn, g->c, "store.gc", f);
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);

@@ -176,63 +176,63 @@ static void target_key(uint8_t kb[25], uint64_t model_id, const char *alias,
 	memcpy(kb + 9, d.b, 16);
 }
 
-static int mark_target(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int mark_target(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		       const char *alias, const char *version, uint64_t seq)
 {
 	uint8_t kb[25], sb[8];
-	MDB_val k = { sizeof(kb), kb }, v = { sizeof(sb), sb };
+	struct kv_val k = { sizeof(kb), kb }, v = { sizeof(sb), sb };
 	int rc;
 
 	if (strlen(alias) > MFS_NAME_MAX || strlen(version) > MFS_NAME_MAX)
 		return 0;
 	target_key(kb, model_id, alias, version);
 	put_be64(sb, seq);
-	rc = mdb_put(txn, st->dbi[DB_INFO], &k, &v, MDB_NOOVERWRITE);
-	return rc == MDB_KEYEXIST ? 0 : mfs_err_from_mdb(rc);
+	rc = kv_put(txn, DB_INFO, &k, &v, KV_NOOVERWRITE);
+	return rc == -EEXIST ? 0 : rc;
 }
 
-static int index_record(const MDB_val *k, const MDB_val *v, void *ctx)
+static int index_record(const struct kv_val *k, const struct kv_val *v, void *ctx)
 {
 	void **x = ctx;
-	cJSON *rec = cJSON_ParseWithLength(v->mv_data, v->mv_size);
+	cJSON *rec = cJSON_ParseWithLength(v->data, v->len);
 	const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
 	const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
 	int r = 0;
 
 	if (a && t)
-		r = mark_target(x[0], x[1], get_be64((const uint8_t *)k->mv_data),
-				a, t, get_be64((const uint8_t *)k->mv_data + 8));
+		r = mark_target(x[0], x[1], get_be64((const uint8_t *)k->data),
+				a, t, get_be64((const uint8_t *)k->data + 8));
 	cJSON_Delete(rec);
 	return r;
 }
 
 /* Make sure the model's index is complete (a write txn). */
-static int index_model(struct mfs_store *st, MDB_txn *txn, uint64_t model_id)
+static int index_model(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id)
 {
 	uint8_t kb[9] = { 'A' };
-	MDB_val k = { sizeof(kb), kb }, v;
+	struct kv_val k = { sizeof(kb), kb }, v;
 	void *x[2] = { st, txn };
 	int rc, r;
 
 	put_be64(kb + 1, model_id);
-	rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
+	rc = kv_get(txn, DB_INFO, &k, &v);
 	if (rc == 0)
 		return 0;
-	if (rc != MDB_NOTFOUND)
-		return mfs_err_from_mdb(rc);
+	if (rc != KV_NOTFOUND)
+		return rc;
 	r = store_each_under(st, txn, DB_HISTORY, model_id, index_record, x);
 	if (r < 0)
 		return r;
-	v.mv_data = (void *)"1";
-	v.mv_size = 1;
-	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
+	v.data = (void *)"1";
+	v.len = 1;
+	return kv_put(txn, DB_INFO, &k, &v, 0);
 }
 
-int store_history_was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_history_was_at(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *alias, const char *version)
 {
 	uint8_t kb[25];
-	MDB_val k = { sizeof(kb), kb }, v;
+	struct kv_val k = { sizeof(kb), kb }, v;
 	int r, rc;
 
 	if (strlen(alias) > MFS_NAME_MAX || strlen(version) > MFS_NAME_MAX)
@@ -241,20 +241,20 @@ int store_history_was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	if (r < 0)
 		return r;
 	target_key(kb, model_id, alias, version);
-	rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
-	if (rc == MDB_NOTFOUND)
+	rc = kv_get(txn, DB_INFO, &k, &v);
+	if (rc == KV_NOTFOUND)
 		return 0;
-	return rc ? mfs_err_from_mdb(rc) : 1;
+	return rc ? (rc) : 1;
 }
 
-int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+int store_history_add(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 		      uint64_t model_id, const char *alias, const char *from,
 		      const char *to, const cJSON *approvals, uint64_t *ret_seq)
 {
 	/* The model's last sequence number lives in DB_INFO ("h" + id), so a
 	 * number is never reused even when a record is dropped. */
 	uint8_t ck[9] = { 'h' };
-	MDB_val kk = { sizeof(ck), ck }, v;
+	struct kv_val kk = { sizeof(ck), ck }, v;
 	char ts[40], name[256];
 	struct key k;
 	uint64_t seq = 1;
@@ -263,11 +263,11 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 	int rc, r, rb = 0;
 
 	put_be64(ck + 1, model_id);
-	rc = mdb_get(txn, st->dbi[DB_INFO], &kk, &v);
-	if (rc == 0 && v.mv_size == 8)
-		seq = get_be64(v.mv_data) + 1;
-	else if (rc && rc != MDB_NOTFOUND)
-		return mfs_err_from_mdb(rc);
+	rc = kv_get(txn, DB_INFO, &kk, &v);
+	if (rc == 0 && v.len == 8)
+		seq = get_be64(v.data) + 1;
+	else if (rc && rc != KV_NOTFOUND)
+		return rc;
 	if (to) {
 		rb = store_history_was_at(st, txn, model_id, alias, to);
 		if (rb < 0)
@@ -304,18 +304,18 @@ int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_calle
 		goto out;
 	}
 	key_id_id(&k, model_id, seq);
-	v.mv_data = line;
-	v.mv_size = strlen(line);
-	rc = mdb_put(txn, st->dbi[DB_HISTORY], &k.v, &v, 0);
+	v.data = line;
+	v.len = strlen(line);
+	rc = kv_put(txn, DB_HISTORY, &k.v, &v, 0);
 	if (rc == 0) {
 		uint8_t sb[8];
 
 		put_be64(sb, seq);
-		v.mv_data = sb;
-		v.mv_size = 8;
-		rc = mdb_put(txn, st->dbi[DB_INFO], &kk, &v, 0);
+		v.data = sb;
+		v.len = 8;
+		rc = kv_put(txn, DB_INFO, &kk, &v, 0);
 	}
-	r = mfs_err_from_mdb(rc);
+	r = rc;
 	if (r == 0 && to)
 		r = mark_target(st, txn, model_id, alias, to, seq);
 	if (r == 0 && ret_seq)
@@ -376,11 +376,11 @@ int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
 		   uint64_t at_seq, struct mfs_alias_info **ret, size_t *ret_n)
 {
 	struct state s = { 0 };
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
+	struct kv_txn *txn;
+	struct kv_cursor *cur = NULL;
 	struct rec_model rm;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r, rc;
 
 	r = store_txn_begin(st, false, &txn);
@@ -389,24 +389,24 @@ int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
 	r = store_get_model(st, txn, model_id, &rm, NULL, 0);
 	if (r < 0)
 		goto out;
-	rc = mdb_cursor_open(txn, st->dbi[DB_HISTORY], &cur);
+	rc = kv_cursor_open(txn, DB_HISTORY, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	key_id(&k, model_id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0 && r == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		const char *alias, *to, *time;
 		cJSON *rec, *uid;
 		int64_t t_ns = 0;
 
-		if (kv.mv_size != 16 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len != 16 || memcmp(kv.data, k.b, 8))
 			break;
-		if (at_seq && get_be64((const uint8_t *)kv.mv_data + 8) > at_seq)
+		if (at_seq && get_be64((const uint8_t *)kv.data + 8) > at_seq)
 			break;
-		rec = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+		rec = cJSON_ParseWithLength(v.data, v.len);
 		if (!rec) {
 			r = -EIO;
 			break;
@@ -426,8 +426,8 @@ int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
 	}
 out:
 	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+		kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	/* Version ids after the walk: one read transaction per thread. */
 	for (size_t i = 0; r == 0 && i < s.n; i++) {
 		struct mfs_version_info vi;

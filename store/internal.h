@@ -1,16 +1,16 @@
-/* internal.h - private to store/: the store struct, LMDB schema, helpers */
+/* internal.h - private to store/: the store struct, the record schema, helpers */
 #ifndef MFS_INTERNAL_H
 #define MFS_INTERNAL_H
 
 /*
- * Nothing outside store/ includes this header (a test checks that fs/ and
- * tools/ never name lmdb.h). Records are fixed little-endian structs
- * followed by variable bytes; keys are big-endian so LMDB's memcmp order is
- * numeric order. A store is a local file set: it is never moved between
- * hosts of different byte order (backup/restore go through modelctl).
+ * Nothing outside store/ includes this header. The records live in the
+ * tables of the storage seam (kv.h), whichever engine holds them. Records
+ * are fixed little-endian structs followed by variable bytes; keys are
+ * big-endian so the seam's memcmp order is numeric order. Every host of one
+ * registry is little-endian (x86-64, arm64): the record layout is the same
+ * on all of them.
  */
 
-#include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,11 +19,10 @@
 
 #include "store.h"
 #include "hash.h"
+#include "kv.h"
 #include "audit.h"
 
 #define MFS_SCHEMA_VERSION 1
-#define MFS_MAP_SIZE (64ULL << 30)	/* sparse: users never meet MAP_FULL */
-#define MFS_MAP_SIZE_MIN (1ULL << 30)	/* when the address space refuses that */
 
 enum {
 	DB_INFO,	/* "schema" -> u32, "seq" -> u64 next id */
@@ -86,15 +85,13 @@ struct rec_blob {
 
 struct mfs_store {
 	char *dir;			/* read-only after open */
+	char *blobs_dir, *drafts_dir;	/* read-only after open (NULL: none) */
 	unsigned flags;			/* read-only after open */
 	int dirfd, blobs_fd, drafts_fd;	/* read-only after open */
 	int lock_fd;			/* read-only after open */
-	MDB_env *env;			/* read-only after open */
-	MDB_dbi dbi[DB_COUNT];		/* read-only after open */
-	pthread_mutex_t lock;		/* protects sealing[], map_* */
+	struct kv *kv;			/* read-only after open */
+	pthread_mutex_t lock;		/* protects sealing[] */
 	uint64_t sealing[64];		/* vids being sealed; protected by lock */
-	uintptr_t map_base;		/* LMDB's map (mfs_store_trim); lock */
-	size_t map_len;			/* lock */
 	gid_t admin_gid;		/* set before serving, then read-only */
 	bool has_admin_gid;
 	void *audit_key;		/* set before serving, then read-only */
@@ -102,35 +99,31 @@ struct mfs_store {
 	mfs_event_sink_fn sink;		/* set before serving, then read-only */
 	void *sink_ctx;
 	/* Audit records of the open write txn, for the sink at its commit
-	 * (audit.c). LMDB has one write txn at a time; the lock is for
+	 * (audit.c). The seam has one write txn at a time; the lock is for
 	 * readers' commits that look. */
 	pthread_mutex_t ev_lock;	/* protects pend* */
 	pthread_mutex_t sink_lock;	/* keeps sink calls in commit order */
-	MDB_txn *pend_txn;
+	struct kv_txn *pend_txn;
 	char **pend;
 	size_t npend, pend_cap;
 	/* Held by gc while it decides which blob files to remove and removes
 	 * them, and by mfs_ref_make(): a draft's instant copy names a blob
-	 * that no LMDB record counts, so the two must not interleave. */
+	 * that no record counts, so the two must not interleave. */
 	pthread_mutex_t gc_lock;
-	bool sha_dbs;			/* DB_SHA256/DB_SHA_PENDING exist (a
-					 * read-only open of an older store:
-					 * not); read-only after open */
 	struct sha_worker *sha;		/* sha256.c; NULL: no worker */
 };
 
-/* Translate an LMDB or errno code to 0/-errno: the one place (STYLE A2). */
-int mfs_err_from_mdb(int rc);
-
-/* Begin a transaction; on MDB_MAP_RESIZED adopt the new size and retry. */
-int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret);
-/* Commit; returns 0/-errno. The txn is gone either way. */
-int store_txn_commit(MDB_txn *txn);
+/* Begin a transaction of the store's kv (a write one also starts the
+ * audit events it will hand to the sink). Returns 0 or -errno. */
+int store_txn_begin(struct mfs_store *st, bool write, struct kv_txn **ret);
+/* Commit, then hand the txn's audit records to the event sink; returns
+ * 0/-errno. The txn is gone either way. */
+int store_txn_commit(struct kv_txn *txn);
 
 /* A read transaction and a cursor over db, for a walk of all of it; end
- * both with mdb_cursor_close() and mdb_txn_abort(). Returns 0/-errno. */
-int store_read_cursor(struct mfs_store *st, int db, MDB_txn **ret_txn,
-		      MDB_cursor **ret_cur);
+ * both with kv_cursor_close() and kv_txn_abort(). Returns 0/-errno. */
+int store_read_cursor(struct mfs_store *st, int db, struct kv_txn **ret_txn,
+		      struct kv_cursor **ret_cur);
 
 /* Copy len bytes (UINT64_MAX: to the end) of sfd from offset 0 to dfd at
  * offset 0: in the kernel on one filesystem, through a buffer across two.
@@ -144,7 +137,7 @@ int store_copy(int sfd, int dfd, uint64_t len, uint64_t *ret_copied);
 #define STORE_SYNCFS_MIN 32
 
 /* Next id from the store-wide sequence (inside a write txn). */
-int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret);
+int store_next_id(struct mfs_store *st, struct kv_txn *txn, uint64_t *ret);
 
 static inline void put_be64(uint8_t *p, uint64_t v)
 {
@@ -163,21 +156,21 @@ static inline uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
-/* Copy a fixed record out of an LMDB value (values are not aligned). A
+/* Copy a fixed record out of a kv value (values are not aligned). A
  * short or long value (a damaged store) never over-reads: the copy is cut
  * or zero-filled. */
-static inline void rec_get(void *dst, size_t n, const MDB_val *v)
+static inline void rec_get(void *dst, size_t n, const struct kv_val *v)
 {
-	size_t k = v->mv_size < n ? v->mv_size : n;
+	size_t k = v->len < n ? v->len : n;
 
-	memcpy(dst, v->mv_data, k);
+	memcpy(dst, v->data, k);
 	memset((char *)dst + k, 0, n - k);
 }
 
 /* Key buffer big enough for two ids and a NAME_MAX name. */
 struct key {
 	uint8_t b[16 + 256];
-	MDB_val v;
+	struct kv_val v;
 };
 
 void key_id(struct key *k, uint64_t a);
@@ -188,7 +181,7 @@ void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name);
 /* Audit record of a registry event (inside the event's write txn). fields is
  * a cJSON object (may be NULL) that the call consumes. */
 struct cJSON;
-int store_audit(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 		const char *event, struct cJSON *fields);
 
 /* Record r as a denial of op when it is a refusal (-EACCES, -EPERM, -EROFS,
@@ -203,12 +196,12 @@ int store_denied_id(struct mfs_store *st, const struct mfs_caller *c, int r, int
 		    const char *op, uint64_t model_id, const char *alias);
 
 /* The event sink's pending records (audit.c): a write txn's begin clears
- * them (aborts happen in many places with mdb_txn_abort), store_audit()
+ * them (aborts happen in many places with kv_txn_abort), store_audit()
  * adds, and store_txn_commit() takes them (returns how many; *ret is the
  * caller's: free each and the array) to hand on after the commit.
  * release frees everything at close. */
-void store_events_begin(struct mfs_store *st, MDB_txn *txn);
-size_t store_events_take(struct mfs_store *st, MDB_txn *txn, char ***ret);
+void store_events_begin(struct mfs_store *st, struct kv_txn *txn);
+size_t store_events_take(struct mfs_store *st, struct kv_txn *txn, char ***ret);
 void store_events_release(struct mfs_store *st);
 
 /* Append one alias history record of the model (history.c; inside the
@@ -219,23 +212,23 @@ void store_events_release(struct mfs_store *st);
 /* Has alias of the model ever named version (history.c; an index, one
  * lookup)? Inside a write txn: a store from before the index gets the
  * model's built on the way. Returns 1, 0, or -errno. */
-int store_history_was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_history_was_at(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *alias, const char *version);
 
-int store_history_add(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+int store_history_add(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 		      uint64_t model_id, const char *alias, const char *from,
 		      const char *to, const struct cJSON *approvals, uint64_t *ret_seq);
 
 /* The text a stream shows for record v (*ret_len bytes), or NULL when its
  * reader does not see it. ctx: the opener's, as given to
  * store_stream_open(). */
-typedef const char *(*store_stream_text_fn)(struct mfs_store *st, MDB_txn *txn,
-					     void *ctx, const MDB_val *v, size_t *ret_len);
+typedef const char *(*store_stream_text_fn)(struct mfs_store *st, struct kv_txn *txn,
+					     void *ctx, const struct kv_val *v, size_t *ret_len);
 
 /* The numbers of the records of the log under prefix that may be
  * rewritten or dropped while a stream of it is open: the stream copies
  * them at open. Ownership: *ret_seqs is malloc()ed (NULL when none). */
-typedef int (*store_stream_pins_fn)(struct mfs_store *st, MDB_txn *txn, const void *prefix,
+typedef int (*store_stream_pins_fn)(struct mfs_store *st, struct kv_txn *txn, const void *prefix,
 				    size_t plen, uint64_t **ret_seqs, size_t *ret_n);
 
 /* Open a stream (stream.h) over the records of db whose keys are prefix
@@ -268,13 +261,13 @@ int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 
 /* Index vid under each "model@version" its metadata names as a parent, so
  * lineage finds children without a scan (inside the seal's txn). */
-int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid);
+int store_link_parents(struct mfs_store *st, struct kv_txn *txn, uint64_t vid);
 
 /* SHA-256 digests (sha256.c). Owe the SHA-256 of blob d: inside the
  * seal's write txn, for a blob that has none yet. Returns 0 or -errno. */
-int store_sha256_enqueue(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16]);
+int store_sha256_enqueue(struct mfs_store *st, struct kv_txn *txn, const uint8_t d[16]);
 /* Forget blob d's SHA-256 (gc, inside the txn that removes the blob). */
-void store_sha256_forget(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16]);
+void store_sha256_forget(struct mfs_store *st, struct kv_txn *txn, const uint8_t d[16]);
 /* Wake the worker after a commit that enqueued. Never blocks long. */
 void store_sha256_kick(struct mfs_store *st);
 /* Stop the worker, if any (mfs_store_close). */
@@ -282,39 +275,39 @@ void store_sha256_stop(struct mfs_store *st);
 
 /* Call fn with the digest of each regular file entry of version vid (in
  * txn); a non-zero return stops the walk and is returned (version.c). */
-int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+int store_version_files(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx);
 
 /* Lookup helpers shared by the registry modules. */
 /* The alias row name of model_id. Returns 0, -ENOENT, or -EIO (a damaged
  * row). */
-int store_get_alias(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_get_alias(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		    const char *name, struct rec_alias *ret);
 /* Does an alias of model_id point at vid? Returns 1 (its name copied into
  * ret_alias, n bytes), 0, or -errno. */
-int store_vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_vid_aliased(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		      uint64_t vid, char *ret_alias, size_t n);
 /* The version "model@version" names. Returns 0, or -ENOENT when the
  * registry does not have it. */
-int store_resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
+int store_resolve_ref(struct mfs_store *st, struct kv_txn *txn, const char *ref,
 		      struct rec_version *rv);
-int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+int store_get_version(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 		      struct rec_version *ret, char *ret_name, size_t n);
-int store_put_version(struct mfs_store *st, MDB_txn *txn,
+int store_put_version(struct mfs_store *st, struct kv_txn *txn,
 		      const struct rec_version *rv, const char *name);
-int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
+int store_get_model(struct mfs_store *st, struct kv_txn *txn, uint64_t id,
 		    struct rec_model *ret, char *ret_name, size_t n);
 
 /* Call fn(key, value, ctx) for each record of db whose key starts with
  * be64 id, in key order, until fn returns non-zero (which is returned).
  * Returns 0 when every record was seen, or -errno. */
-typedef int (*store_each_fn)(const MDB_val *k, const MDB_val *v, void *ctx);
-int store_each_under(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+typedef int (*store_each_fn)(const struct kv_val *k, const struct kv_val *v, void *ctx);
+int store_each_under(struct mfs_store *st, struct kv_txn *txn, int db, uint64_t id,
 		     store_each_fn fn, void *ctx);
 
 /* The JSON stored under be64 id in db, parsed, or NULL (none, or not
  * JSON). Caller cJSON_Delete()s. */
-struct cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id);
+struct cJSON *store_get_json(struct mfs_store *st, struct kv_txn *txn, int db, uint64_t id);
 
 /* The user name of uid into buf, or its number when it has none (then
  * returns false). This function can't fail. */
@@ -326,7 +319,7 @@ bool store_user_name(uid_t uid, char *buf, size_t n);
 struct store_policy {
 	struct cJSON *model, *registry;
 };
-int store_policy_load(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_policy_load(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		      struct store_policy *ret);
 void store_policy_free(struct store_policy *p);
 /* A top-level key: the model's, else the registry's. Borrowed. */
@@ -348,23 +341,23 @@ int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,
 /* May alias point at vid (not archived; the rule's gates and approvals)?
  * Returns 0 and the approvals used (*ret_approvals, a cJSON array of user
  * names, or NULL; caller deletes), or -EPERM with why. */
-int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
+int store_policy_check_gates(struct mfs_store *st, struct kv_txn *txn,
 			     const struct store_policy *p, const struct mfs_caller *c,
 			     uint64_t model_id, const char *model, const char *alias,
 			     uint64_t vid, struct cJSON **ret_approvals, char *why, size_t n);
 /* semver.monotonic for a new version name: 0 or -EPERM (logged). */
-int store_policy_check_new_version(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_policy_check_new_version(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 				   const char *model, const char *name);
 /* semver.major_on_breaking_change for a draft about to be sealed (its own
  * read txn): 0 or -EPERM (logged). */
 int store_policy_check_seal(struct mfs_store *st, uint64_t vid);
 /* The registry's naming.models for a new model name: 0 or -EINVAL (logged). */
-int store_policy_check_model_name(struct mfs_store *st, MDB_txn *txn, const char *name);
+int store_policy_check_model_name(struct mfs_store *st, struct kv_txn *txn, const char *name);
 
 /* ---- annot.c: approvals, lifecycle and tags of versions ---- */
 
 /* The version's annotations ({} when none). Caller cJSON_Delete()s. */
-int store_annot_load(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+int store_annot_load(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 		     struct cJSON **ret);
 /* Names of the distinct users who approved alias, the creator excluded,
  * and, when approvers (the rule's "approvers" object) is not NULL, only
@@ -375,10 +368,10 @@ struct cJSON *store_annot_approvals(struct mfs_store *st, const struct cJSON *an
 				    const char *alias, uid_t creator,
 				    const struct cJSON *approvers);
 /* Set a version's lifecycle inside txn (audited with reason). */
-int store_annot_set_lifecycle(struct mfs_store *st, MDB_txn *txn,
+int store_annot_set_lifecycle(struct mfs_store *st, struct kv_txn *txn,
 			      const struct mfs_caller *c, uint64_t vid,
 			      const char *state, const char *reason);
 /* Has every regular file of vid its SHA-256? */
-int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool *ret);
+int store_sha256_complete(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, bool *ret);
 
 #endif

@@ -49,27 +49,27 @@ static void fill_info(struct mfs_model_info *ret, const struct rec_model *rm,
 	ret->ctime_ns = rm->ctime_ns;
 }
 
-int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
+int store_get_model(struct mfs_store *st, struct kv_txn *txn, uint64_t id,
 		    struct rec_model *ret, char *ret_name, size_t n)
 {
 	struct key k;
-	MDB_val name, v;
+	struct kv_val name, v;
 	int rc;
 
 	key_id(&k, id);
-	rc = mdb_get(txn, st->dbi[DB_MODEL_IDS], &k.v, &name);
+	rc = kv_get(txn, DB_MODEL_IDS, &k.v, &name);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	rc = mdb_get(txn, st->dbi[DB_MODELS], &name, &v);
+		return rc;
+	rc = kv_get(txn, DB_MODELS, &name, &v);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	if (v.mv_size != sizeof(*ret))
+		return rc;
+	if (v.len != sizeof(*ret))
 		return -EIO;
-	memcpy(ret, v.mv_data, sizeof(*ret));
+	memcpy(ret, v.data, sizeof(*ret));
 	if (ret_name && n) {
-		size_t l = name.mv_size < n - 1 ? name.mv_size : n - 1;
+		size_t l = name.len < n - 1 ? name.len : n - 1;
 
-		memcpy(ret_name, name.mv_data, l);
+		memcpy(ret_name, name.data, l);
 		ret_name[l] = '\0';
 	}
 	return 0;
@@ -78,31 +78,31 @@ int store_get_model(struct mfs_store *st, MDB_txn *txn, uint64_t id,
 int mfs_model_lookup(struct mfs_store *st, const char *name,
 		     struct mfs_model_info *ret)
 {
-	MDB_txn *txn;
-	MDB_val k = { strlen(name), (void *)name }, v;
+	struct kv_txn *txn;
+	struct kv_val k = { strlen(name), (void *)name }, v;
 	int r, rc;
 
-	if (k.mv_size == 0 || k.mv_size > MFS_MODEL_NAME_MAX)
+	if (k.len == 0 || k.len > MFS_MODEL_NAME_MAX)
 		return -ENOENT;
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_get(txn, st->dbi[DB_MODELS], &k, &v);
-	if (rc == 0 && v.mv_size != sizeof(struct rec_model))
-		rc = MDB_CORRUPTED;
+	rc = kv_get(txn, DB_MODELS, &k, &v);
+	if (rc == 0 && v.len != sizeof(struct rec_model))
+		rc = -EIO;
 	if (rc == 0) {
 		struct rec_model rm;
 
 		rec_get(&rm, sizeof(rm), &v);
-		fill_info(ret, &rm, name, k.mv_size);
+		fill_info(ret, &rm, name, k.len);
 	}
-	mdb_txn_abort(txn);
-	return mfs_err_from_mdb(rc);
+	kv_txn_abort(txn);
+	return rc;
 }
 
 int mfs_model_get(struct mfs_store *st, uint64_t id, struct mfs_model_info *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct rec_model rm;
 	char name[MFS_MODEL_NAME_MAX + 1];
 	int r;
@@ -111,7 +111,7 @@ int mfs_model_get(struct mfs_store *st, uint64_t id, struct mfs_model_info *ret)
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r == 0)
 		fill_info(ret, &rm, name, strlen(name));
 	return r;
@@ -120,10 +120,10 @@ int mfs_model_get(struct mfs_store *st, uint64_t id, struct mfs_model_info *ret)
 int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 		     const char *name, mode_t mode, struct mfs_model_info *ret)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm = { 0 };
 	struct key k;
-	MDB_val nk = { strlen(name), (void *)name }, v;
+	struct kv_val nk = { strlen(name), (void *)name }, v;
 	cJSON *f;
 	int r, rc;
 
@@ -134,14 +134,14 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_get(txn, st->dbi[DB_MODELS], &nk, &v);
+	rc = kv_get(txn, DB_MODELS, &nk, &v);
 	if (rc == 0) {
 		r = -EEXIST;
 		goto out;
 	}
 	r = store_policy_check_model_name(st, txn, name);
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return store_denied(st, c, r, -EINVAL, "model.create", name, NULL, NULL);
 	}
 	r = store_next_id(st, txn, &rm.id);
@@ -151,15 +151,15 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	rm.gid = c->gid;
 	rm.mode = S_IFDIR | (mode & 07777);
 	rm.ctime_ns = mfs_now_ns();
-	v.mv_size = sizeof(rm);
-	v.mv_data = &rm;
-	rc = mdb_put(txn, st->dbi[DB_MODELS], &nk, &v, MDB_NOOVERWRITE);
+	v.len = sizeof(rm);
+	v.data = &rm;
+	rc = kv_put(txn, DB_MODELS, &nk, &v, KV_NOOVERWRITE);
 	if (!rc) {
 		key_id(&k, rm.id);
-		rc = mdb_put(txn, st->dbi[DB_MODEL_IDS], &k.v, &nk, 0);
+		rc = kv_put(txn, DB_MODEL_IDS, &k.v, &nk, 0);
 	}
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	f = cJSON_CreateObject();
@@ -170,37 +170,37 @@ int mfs_model_create(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_txn_commit(txn);
 	txn = NULL;
 	if (r == 0 && ret)
-		fill_info(ret, &rm, name, nk.mv_size);
+		fill_info(ret, &rm, name, nk.len);
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return r;
 }
 
-static int has_prefix(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+static int has_prefix(struct mfs_store *st, struct kv_txn *txn, int db, uint64_t id,
 		      bool *ret)
 {
-	MDB_cursor *cur;
+	struct kv_cursor *cur;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int rc;
 
 	key_id(&k, id);
 	kv = k.v;
-	rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+	rc = kv_cursor_open(txn, db, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
-	*ret = rc == 0 && kv.mv_size >= 8 && !memcmp(kv.mv_data, k.b, 8);
-	mdb_cursor_close(cur);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : mfs_err_from_mdb(rc);
+		return rc;
+	rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE);
+	*ret = rc == 0 && kv.len >= 8 && !memcmp(kv.data, k.b, 8);
+	kv_cursor_close(cur);
+	return rc == 0 || rc == KV_NOTFOUND ? 0 : rc;
 }
 
 int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 		     const char *name)
 {
-	MDB_txn *txn = NULL;
-	MDB_val nk = { strlen(name), (void *)name }, v;
+	struct kv_txn *txn = NULL;
+	struct kv_val nk = { strlen(name), (void *)name }, v;
 	struct rec_model rm;
 	struct key k;
 	bool busy;
@@ -210,9 +210,9 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_get(txn, st->dbi[DB_MODELS], &nk, &v);
+	rc = kv_get(txn, DB_MODELS, &nk, &v);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	rec_get(&rm, sizeof(rm), &v);
@@ -234,10 +234,10 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	key_id(&k, rm.id);
-	mdb_del(txn, st->dbi[DB_MODELS], &nk, NULL);
-	mdb_del(txn, st->dbi[DB_MODEL_IDS], &k.v, NULL);
-	mdb_del(txn, st->dbi[DB_MMETA], &k.v, NULL);
-	mdb_del(txn, st->dbi[DB_POLICY], &k.v, NULL);
+	kv_del(txn, DB_MODELS, &nk);
+	kv_del(txn, DB_MODEL_IDS, &k.v);
+	kv_del(txn, DB_MMETA, &k.v);
+	kv_del(txn, DB_POLICY, &k.v);
 	f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "model", name);
 	r = store_audit(st, txn, c, "model.remove", f);
@@ -247,17 +247,17 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 	txn = NULL;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, 0, "model.remove", name, NULL, NULL);
 }
 
 int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 		      uint64_t id, mode_t mode, uid_t uid, gid_t gid)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm;
 	char name[MFS_MODEL_NAME_MAX + 1] = "";
-	MDB_val nk, v;
+	struct kv_val nk, v;
 	int r;
 
 	r = store_txn_begin(st, true, &txn);
@@ -287,18 +287,18 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	if (uid != (uid_t)-1)
 		rm.uid = uid;
-	nk.mv_data = name;
-	nk.mv_size = strlen(name);
-	v.mv_data = &rm;
-	v.mv_size = sizeof(rm);
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_MODELS], &nk, &v, 0));
+	nk.data = name;
+	nk.len = strlen(name);
+	v.data = &rm;
+	v.len = sizeof(rm);
+	r = kv_put(txn, DB_MODELS, &nk, &v, 0);
 	if (r < 0)
 		goto out;
 	r = store_txn_commit(txn);
 	txn = NULL;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, 0, "model.setattr", name, NULL, NULL);
 }
 
@@ -311,9 +311,9 @@ static int cmp_model(const void *a, const void *b)
 int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
 		   size_t *ret_n)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
+	struct kv_val k, v;
 	struct mfs_model_info *arr = NULL;
 	size_t n = 0, cap = 0;
 	int r, rc;
@@ -321,14 +321,14 @@ int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(txn, st->dbi[DB_MODELS], &cur);
+	rc = kv_cursor_open(txn, DB_MODELS, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size != sizeof(struct rec_model))
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+		if (v.len != sizeof(struct rec_model))
 			continue;
 		if (n == cap) {
 			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
@@ -343,7 +343,7 @@ int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
 			struct rec_model rm;
 
 			rec_get(&rm, sizeof(rm), &v);
-			fill_info(&arr[n++], &rm, k.mv_data, k.mv_size);
+			fill_info(&arr[n++], &rm, k.data, k.len);
 		}
 	}
 	if (n)
@@ -354,8 +354,8 @@ int mfs_model_list(struct mfs_store *st, struct mfs_model_info **ret,
 	r = 0;
 out:
 	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+		kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	free(arr);
 	return r;
 }
@@ -401,7 +401,7 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 {
 	struct rec_model rm;
 	char name[MFS_MODEL_NAME_MAX + 1];
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	if (id == 0 && doc == MFS_DOC_POLICY) {
@@ -417,7 +417,7 @@ int mfs_model_doc_may_write(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r < 0)
 		return r;
 	r = may_write(st, c, &rm, name, doc, quiet);
@@ -432,12 +432,12 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 		      size_t len)
 {
 	const char *fname = doc == MFS_DOC_POLICY ? "policy.json" : "metadata.json";
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm;
 	char name[MFS_MODEL_NAME_MAX + 1] = "", why[400];
 	cJSON *j = NULL, *f;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r;
 
 	r = store_txn_begin(st, true, &txn);
@@ -463,10 +463,10 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	/* Stored as written: users keep these files in git and diff them. */
 	key_id(&k, id);
-	v.mv_data = (void *)buf;
-	v.mv_size = len;
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA],
-				     &k.v, &v, 0));
+	v.data = (void *)buf;
+	v.len = len;
+	r = kv_put(txn, doc == MFS_DOC_POLICY ? DB_POLICY : DB_MMETA,
+				     &k.v, &v, 0);
 	if (r < 0)
 		goto out;
 	f = cJSON_CreateObject();
@@ -481,7 +481,7 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	cJSON_Delete(j);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, 0, doc == MFS_DOC_POLICY ? "model.policy" : "model.metadata",
 			    name, NULL, NULL);
 }

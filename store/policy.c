@@ -448,7 +448,7 @@ int mfs_policy_validate(const char *buf, size_t len, bool registry, char *why, s
 
 /*============================================================ effective policy */
 
-int store_policy_load(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_policy_load(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		      struct store_policy *ret)
 {
 	ret->model = model_id ? store_get_json(st, txn, DB_POLICY, model_id) : NULL;
@@ -691,7 +691,7 @@ static bool one_of(const cJSON *spec, const char *s)
 }
 
 /* The entry at a relative path of a sealed version, or -ENOENT. */
-static int entry_at(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const char *path,
+static int entry_at(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, const char *path,
 		    struct rec_entry *ret)
 {
 	uint64_t parent = 0;
@@ -700,7 +700,7 @@ static int entry_at(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const char
 	while (*path) {
 		size_t l = strcspn(path, "/");
 		struct key k;
-		MDB_val v;
+		struct kv_val v;
 
 		if (l == 0) {
 			path++;
@@ -711,11 +711,11 @@ static int entry_at(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const char
 		memcpy(seg, path, l);
 		seg[l] = '\0';
 		key_id_id_name(&k, vid, parent, seg);
-		if (mdb_get(txn, st->dbi[DB_DIRENTS], &k.v, &v) || v.mv_size != 8)
+		if (kv_get(txn, DB_DIRENTS, &k.v, &v) || v.len != 8)
 			return -ENOENT;
-		parent = get_be64(v.mv_data);
+		parent = get_be64(v.data);
 		key_id(&k, parent);
-		if (mdb_get(txn, st->dbi[DB_ENTRIES], &k.v, &v))
+		if (kv_get(txn, DB_ENTRIES, &k.v, &v))
 			return -ENOENT;
 		rec_get(ret, sizeof(*ret), &v);
 		path += l;
@@ -725,29 +725,29 @@ static int entry_at(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const char
 
 struct each_format {
 	struct mfs_store *st;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	const cJSON *spec;
 };
 
-static int format_of(const MDB_val *k, const MDB_val *v, void *ctx)
+static int format_of(const struct kv_val *k, const struct kv_val *v, void *ctx)
 {
 	struct each_format *x = ctx;
 	struct rec_entry re;
 	struct key ek;
-	MDB_val ev;
+	struct kv_val ev;
 
 	(void)k;
-	if (v->mv_size != 8)
+	if (v->len != 8)
 		return 0;
-	key_id(&ek, get_be64(v->mv_data));
-	if (mdb_get(x->txn, x->st->dbi[DB_ENTRIES], &ek.v, &ev))
+	key_id(&ek, get_be64(v->data));
+	if (kv_get(x->txn, DB_ENTRIES, &ek.v, &ev))
 		return 0;
 	rec_get(&re, sizeof(re), &ev);
 	return S_ISREG(re.mode) && one_of(x->spec, mfs_format_name((enum mfs_format)re.format));
 }
 
 /* Does any regular file of the version have one of the formats in spec? */
-static bool has_format(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const cJSON *spec)
+static bool has_format(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, const cJSON *spec)
 {
 	struct each_format x = { st, txn, spec };
 
@@ -756,7 +756,7 @@ static bool has_format(struct mfs_store *st, MDB_txn *txn, uint64_t vid, const c
 
 /* Has vname ever been the target of one of the aliases (a name or a list)?
  * Errors read as "no": the gate then refuses. */
-static bool was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static bool was_at(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		   const cJSON *aliases, const char *vname)
 {
 	const cJSON *it;
@@ -769,7 +769,7 @@ static bool was_at(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 	return false;
 }
 
-static bool at_alias_now(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static bool at_alias_now(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const cJSON *aliases, uint64_t vid)
 {
 	const cJSON *it;
@@ -788,7 +788,7 @@ static bool at_alias_now(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 
 /* Every "model@version" of depends_on (a list, or an object whose keys are
  * refs) names a sealed version; refs outside the registry fail too. */
-static int deps_sealed(struct mfs_store *st, MDB_txn *txn, const cJSON *deps,
+static int deps_sealed(struct mfs_store *st, struct kv_txn *txn, const cJSON *deps,
 		       char *bad_ref, size_t n)
 {
 	const cJSON *it;
@@ -808,7 +808,7 @@ static int deps_sealed(struct mfs_store *st, MDB_txn *txn, const cJSON *deps,
 	return 0;
 }
 
-int store_policy_check_gates(struct mfs_store *st, MDB_txn *txn,
+int store_policy_check_gates(struct mfs_store *st, struct kv_txn *txn,
 			     const struct store_policy *p, const struct mfs_caller *c,
 			     uint64_t model_id, const char *model, const char *alias,
 			     uint64_t vid, cJSON **ret_approvals, char *why, size_t n)
@@ -978,14 +978,14 @@ struct vscan {
 	char name[MFS_NAME_MAX + 1];
 };
 
-static int scan_version(const MDB_val *k, const MDB_val *v, void *ctx)
+static int scan_version(const struct kv_val *k, const struct kv_val *v, void *ctx)
 {
 	struct vscan *x = ctx;
 	struct rec_version rv;
 	struct mfs_semver sv;
 	char name[MFS_NAME_MAX + 1];
 
-	snprintf(name, sizeof(name), "%.*s", (int)(k->mv_size - 8), (char *)k->mv_data + 8);
+	snprintf(name, sizeof(name), "%.*s", (int)(k->len - 8), (char *)k->data + 8);
 	rec_get(&rv, sizeof(rv), v);
 	if (mfs_semver_parse(name, &sv) < 0)
 		return 0;
@@ -1000,7 +1000,7 @@ static int scan_version(const MDB_val *k, const MDB_val *v, void *ctx)
 	return 0;
 }
 
-int store_policy_check_new_version(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_policy_check_new_version(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 				   const char *model, const char *name)
 {
 	struct store_policy p;
@@ -1029,7 +1029,7 @@ static bool bumps_major(const struct mfs_semver *a, const struct mfs_semver *b)
 
 int store_policy_check_seal(struct mfs_store *st, uint64_t vid)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct store_policy p;
 	struct rec_version rv;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1];
@@ -1045,7 +1045,7 @@ int store_policy_check_seal(struct mfs_store *st, uint64_t vid)
 	if (r == 0)
 		r = store_get_model(st, txn, rv.model_id, &rm, model, sizeof(model));
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	store_policy_load(st, txn, rv.model_id, &p);
@@ -1068,14 +1068,14 @@ int store_policy_check_seal(struct mfs_store *st, uint64_t vid)
 					  model, name, x.name, x.name);
 	}
 out:
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	cJSON_Delete(meta);
 	cJSON_Delete(pmeta);
 	store_policy_free(&p);
 	return r;
 }
 
-int store_policy_check_model_name(struct mfs_store *st, MDB_txn *txn, const char *name)
+int store_policy_check_model_name(struct mfs_store *st, struct kv_txn *txn, const char *name)
 {
 	struct store_policy p;
 	const char *pat;
@@ -1101,14 +1101,14 @@ int mfs_policy_keep_last(struct mfs_store *st, uint64_t model_id,
 {
 	struct store_policy p;
 	const cJSON *k;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
 	store_policy_load(st, txn, model_id, &p);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	k = cJSON_GetObjectItemCaseSensitive(store_policy_key(&p, "retention"), "keep_last");
 	*ret_keep_last = cJSON_IsNumber(k) && k->valuedouble >= 1 ? (unsigned)k->valuedouble : 0;
 	store_policy_free(&p);
@@ -1124,10 +1124,10 @@ int mfs_policy_registry_set(struct mfs_store *st, const struct mfs_caller *c,
 			    const char *buf, size_t len)
 {
 	char why[300];
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	cJSON *f, *j = NULL;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r;
 
 	if (!mfs_caller_is_admin(st, c))
@@ -1141,9 +1141,9 @@ int mfs_policy_registry_set(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	key_id(&k, REGISTRY_POLICY_ID);
-	v.mv_data = (void *)buf;
-	v.mv_size = len;
-	r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_POLICY], &k.v, &v, 0));
+	v.data = (void *)buf;
+	v.len = len;
+	r = kv_put(txn, DB_POLICY, &k.v, &v, 0);
 	if (r == 0) {
 		j = cJSON_ParseWithLength(buf, len);
 		f = cJSON_CreateObject();
@@ -1151,7 +1151,7 @@ int mfs_policy_registry_set(struct mfs_store *st, const struct mfs_caller *c,
 		r = store_audit(st, txn, c, "registry.policy", f);
 	}
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);

@@ -274,7 +274,7 @@ static int walk(struct seal *s, const char *dir, uint32_t parent)
  * seal's draft file. Returns -EAGAIN then, so the caller waits. */
 static int journal(struct seal *s, uint64_t vid)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct key k;
 	int r;
 
@@ -283,47 +283,47 @@ static int journal(struct seal *s, uint64_t vid)
 		return r;
 	key_id(&k, vid);
 	for (size_t i = 0; i < s->n && r == 0; i++) {
-		MDB_val dk = { 16, s->it[i].d.b }, v;
+		struct kv_val dk = { 16, s->it[i].d.b }, v;
 
 		if (!S_ISREG(s->it[i].sb.st_mode) || s->it[i].ref)
 			continue;	/* a reference creates no name */
-		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
+		if (kv_get(txn, DB_BLOBS, &dk, &v) == 0)
 			continue;	/* referenced already: never ours to remove */
-		if (mdb_get(txn, s->st->dbi[DB_JOURNAL], &dk, &v) == 0 && v.mv_size == 8 &&
-		    get_be64(v.mv_data) != vid) {
+		if (kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len == 8 &&
+		    get_be64(v.data) != vid) {
 			r = -EAGAIN;
 			break;
 		}
-		r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_JOURNAL], &dk, &k.v, 0));
+		r = kv_put(txn, DB_JOURNAL, &dk, &k.v, 0);
 	}
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);
 }
 
 /* Delete the journal entries this seal owns (inside txn). */
-static void unjournal(struct seal *s, MDB_txn *txn, uint64_t vid)
+static void unjournal(struct seal *s, struct kv_txn *txn, uint64_t vid)
 {
 	for (size_t i = 0; i < s->n; i++) {
-		MDB_val dk = { 16, s->it[i].d.b }, v;
+		struct kv_val dk = { 16, s->it[i].d.b }, v;
 
 		if (S_ISREG(s->it[i].sb.st_mode) &&
-		    mdb_get(txn, s->st->dbi[DB_JOURNAL], &dk, &v) == 0 && v.mv_size == 8 &&
-		    get_be64(v.mv_data) == vid)
-			mdb_del(txn, s->st->dbi[DB_JOURNAL], &dk, NULL);
+		    kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len == 8 &&
+		    get_be64(v.data) == vid)
+			kv_del(txn, DB_JOURNAL, &dk);
 	}
 }
 
-static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it)
+static int put_entry(struct seal *s, struct kv_txn *txn, uint64_t vid, struct item *it)
 {
 	struct rec_entry re = { 0 };
 	const char *name = strrchr(it->path, '/');
 	size_t nl, tl = it->target ? strlen(it->target) : 0;
 	uint8_t *buf;
 	struct key k, dk;
-	MDB_val v, idv;
+	struct kv_val v, idv;
 	int r;
 
 	name = name ? name + 1 : it->path;
@@ -352,16 +352,16 @@ static int put_entry(struct seal *s, MDB_txn *txn, uint64_t vid, struct item *it
 	if (tl)
 		memcpy(buf + sizeof(re) + nl, it->target, tl);
 	key_id(&k, re.id);
-	v.mv_data = buf;
-	v.mv_size = sizeof(re) + nl + tl;
-	r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_ENTRIES], &k.v, &v, 0));
+	v.data = buf;
+	v.len = sizeof(re) + nl + tl;
+	r = kv_put(txn, DB_ENTRIES, &k.v, &v, 0);
 	free(buf);
 	if (r < 0)
 		return r;
 	key_id_id_name(&dk, vid, re.parent, name);
-	idv.mv_data = k.b;
-	idv.mv_size = 8;
-	return mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_DIRENTS], &dk.v, &idv, 0));
+	idv.data = k.b;
+	idv.len = 8;
+	return kv_put(txn, DB_DIRENTS, &dk.v, &idv, 0);
 }
 
 /* Step 3 for one file: link it under its digest. A name we create must be
@@ -372,8 +372,8 @@ static int link_one(struct seal *s, struct item *it)
 {
 	struct stat b;
 	char rel[40];
-	MDB_txn *txn;
-	MDB_val dk = { 16, it->d.b }, v;
+	struct kv_txn *txn;
+	struct kv_val dk = { 16, it->d.b }, v;
 	bool referenced = false, created = false;
 	int r;
 
@@ -402,8 +402,8 @@ static int link_one(struct seal *s, struct item *it)
 	if (b.st_ino == it->sb.st_ino)
 		return 0;	/* a hard link within this draft, linked just now */
 	if (store_txn_begin(s->st, false, &txn) == 0) {
-		referenced = mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0;
-		mdb_txn_abort(txn);
+		referenced = kv_get(txn, DB_BLOBS, &dk, &v) == 0;
+		kv_txn_abort(txn);
 	}
 	if (referenced)
 		return 0;
@@ -425,7 +425,7 @@ static int link_one(struct seal *s, struct item *it)
 static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 		  const char *model)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_version rv;
 	char name[MFS_NAME_MAX + 1];
 	uint64_t total = 0, nfiles = 0;
@@ -445,7 +445,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	}
 	for (size_t i = 0; i < s->n && r == 0; i++) {
 		struct item *it = &s->it[i];
-		MDB_val dk = { 16, it->d.b }, v;
+		struct kv_val dk = { 16, it->d.b }, v;
 		struct rec_blob rb = { 0, 0 };
 
 		r = put_entry(s, txn, vid, it);
@@ -453,7 +453,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 			continue;
 		nfiles++;
 		total += (uint64_t)it->sb.st_size;
-		if (mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == 0)
+		if (kv_get(txn, DB_BLOBS, &dk, &v) == 0)
 			rec_get(&rb, sizeof(rb), &v);
 		if (rb.refs == 0 || !it->created) {
 			/* gc removes a blob only in a write txn after seeing refs
@@ -478,9 +478,9 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 		}
 		rb.refs++;
 		rb.size = (uint64_t)it->sb.st_size;
-		v.mv_data = &rb;
-		v.mv_size = sizeof(rb);
-		r = mfs_err_from_mdb(mdb_put(txn, s->st->dbi[DB_BLOBS], &dk, &v, 0));
+		v.data = &rb;
+		v.len = sizeof(rb);
+		r = kv_put(txn, DB_BLOBS, &dk, &v, 0);
 		/* Its SHA-256, owed in this txn so a crash cannot forget it;
 		 * paid after the commit (sha256.h), never waited for. */
 		if (r == 0)
@@ -518,7 +518,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	txn = NULL;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return r;
 }
 
@@ -527,17 +527,17 @@ out:
  * references, and clear its journal entries. */
 static void abandon(struct seal *s)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 
 	if (store_txn_begin(s->st, true, &txn) < 0)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
-		MDB_val dk = { 16, s->it[i].d.b }, v;
+		struct kv_val dk = { 16, s->it[i].d.b }, v;
 
 		if (!S_ISREG(s->it[i].sb.st_mode))
 			continue;
 		if (s->it[i].created &&
-		    mdb_get(txn, s->st->dbi[DB_BLOBS], &dk, &v) == MDB_NOTFOUND)
+		    kv_get(txn, DB_BLOBS, &dk, &v) == KV_NOTFOUND)
 			mfs_blob_unlink(s->st, &s->it[i].d);
 	}
 	unjournal(s, txn, s->vid);
@@ -585,7 +585,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	struct mfs_version_info vi;
 	char model[MFS_NAME_MAX + 1], label[600], dname[24];
 	struct rec_model rm;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	size_t nfiles = 0;
 	bool claimed = false, journalled = false;
 	int r;
@@ -601,7 +601,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, vi.model_id, &rm, model, sizeof(model));
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r < 0)
 		return r;
 	snprintf(label, sizeof(label), "%s@%s", model, vi.name);

@@ -47,43 +47,39 @@ void mfs_sha256_hex(const uint8_t sha[MFS_SHA256_LEN], char out[MFS_SHA256_HEX])
 int mfs_sha256_get(struct mfs_store *st, const struct mfs_digest *d,
 		   uint8_t out[MFS_SHA256_LEN])
 {
-	MDB_txn *txn;
-	MDB_val k = { 16, (void *)d->b }, v;
+	struct kv_txn *txn;
+	struct kv_val k = { 16, (void *)d->b }, v;
 	int r, rc;
 
-	if (!st->sha_dbs)
-		return -ENODATA;
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_get(txn, st->dbi[DB_SHA256], &k, &v);
-	if (rc == 0 && v.mv_size == MFS_SHA256_LEN)
-		memcpy(out, v.mv_data, MFS_SHA256_LEN);
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != MFS_SHA256_LEN))
+	rc = kv_get(txn, DB_SHA256, &k, &v);
+	if (rc == 0 && v.len == MFS_SHA256_LEN)
+		memcpy(out, v.data, MFS_SHA256_LEN);
+	kv_txn_abort(txn);
+	if (rc == KV_NOTFOUND || (rc == 0 && v.len != MFS_SHA256_LEN))
 		return -ENODATA;
-	return mfs_err_from_mdb(rc);
+	return rc;
 }
 
-int store_sha256_enqueue(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16])
+int store_sha256_enqueue(struct mfs_store *st, struct kv_txn *txn, const uint8_t d[16])
 {
-	MDB_val k = { 16, (void *)d }, v = { 0, (void *)"" };
+	struct kv_val k = { 16, (void *)d }, v = { 0, (void *)"" };
 
-	if (!st->sha_dbs || mdb_get(txn, st->dbi[DB_SHA256], &k, &v) == 0)
+	if (kv_get(txn, DB_SHA256, &k, &v) == 0)
 		return 0;
-	v.mv_size = 0;
-	v.mv_data = (void *)"";
-	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_SHA_PENDING], &k, &v, 0));
+	v.len = 0;
+	v.data = (void *)"";
+	return kv_put(txn, DB_SHA_PENDING, &k, &v, 0);
 }
 
-void store_sha256_forget(struct mfs_store *st, MDB_txn *txn, const uint8_t d[16])
+void store_sha256_forget(struct mfs_store *st, struct kv_txn *txn, const uint8_t d[16])
 {
-	MDB_val k = { 16, (void *)d };
+	struct kv_val k = { 16, (void *)d };
 
-	if (!st->sha_dbs)
-		return;
-	mdb_del(txn, st->dbi[DB_SHA256], &k, NULL);
-	mdb_del(txn, st->dbi[DB_SHA_PENDING], &k, NULL);
+	kv_del(txn, DB_SHA256, &k);
+	kv_del(txn, DB_SHA_PENDING, &k);
 }
 
 void store_sha256_kick(struct mfs_store *st)
@@ -166,26 +162,26 @@ out:
  * unless gc removed the blob meanwhile. */
 static int record(struct mfs_store *st, const struct mfs_digest *d, const uint8_t *sha)
 {
-	MDB_txn *txn;
-	MDB_val k = { 16, (void *)d->b }, v;
+	struct kv_txn *txn;
+	struct kv_val k = { 16, (void *)d->b }, v;
 	int r;
 
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	if (sha && mdb_get(txn, st->dbi[DB_BLOBS], &k, &v) == 0) {
-		v.mv_size = MFS_SHA256_LEN;
-		v.mv_data = (void *)sha;
-		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_SHA256], &k, &v, 0));
+	if (sha && kv_get(txn, DB_BLOBS, &k, &v) == 0) {
+		v.len = MFS_SHA256_LEN;
+		v.data = (void *)sha;
+		r = kv_put(txn, DB_SHA256, &k, &v, 0);
 	}
 	if (r == 0) {
-		int rc = mdb_del(txn, st->dbi[DB_SHA_PENDING], &k, NULL);
+		int rc = kv_del(txn, DB_SHA_PENDING, &k);
 
-		if (rc && rc != MDB_NOTFOUND)
-			r = mfs_err_from_mdb(rc);
+		if (rc && rc != KV_NOTFOUND)
+			r = rc;
 	}
 	if (r < 0) {
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		return r;
 	}
 	return store_txn_commit(txn);
@@ -194,21 +190,21 @@ static int record(struct mfs_store *st, const struct mfs_digest *d, const uint8_
 /* Owed digests, up to BATCH. Returns how many, or -errno. */
 static int take_batch(struct mfs_store *st, struct mfs_digest *out)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	int r, rc, n = 0;
 
 	r = store_read_cursor(st, DB_SHA_PENDING, &txn, &cur);
 	if (r < 0)
 		return r;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < BATCH;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 16)
-			memcpy(out[n++].b, k.mv_data, 16);
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0 && n < BATCH;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+		if (k.len == 16)
+			memcpy(out[n++].b, k.data, 16);
 	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	return n;
 }
 
@@ -250,9 +246,9 @@ static int work(struct mfs_store *st, int *ret_owed)
  * once, by the worker, so start-up does not wait for a walk of the blobs. */
 static int backfill(struct mfs_store *st)
 {
-	MDB_val ik = { sizeof(backfill_key) - 1, (void *)backfill_key }, v;
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	struct kv_val ik = { sizeof(backfill_key) - 1, (void *)backfill_key }, v;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
 	struct mfs_digest *ds = NULL;
 	size_t n = 0, cap = 0;
 	int r, rc;
@@ -260,16 +256,16 @@ static int backfill(struct mfs_store *st)
 	r = store_read_cursor(st, DB_BLOBS, &txn, &cur);
 	if (r < 0)
 		return r;
-	if (mdb_get(txn, st->dbi[DB_INFO], &ik, &v) == 0) {
-		mdb_cursor_close(cur);
-		mdb_txn_abort(txn);
+	if (kv_get(txn, DB_INFO, &ik, &v) == 0) {
+		kv_cursor_close(cur);
+		kv_txn_abort(txn);
 		return 0;
 	}
-	for (rc = mdb_cursor_get(cur, &ik, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &ik, &v, MDB_NEXT)) {
-		MDB_val sv;
+	for (rc = kv_cursor_get(cur, &ik, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &ik, &v, KV_NEXT)) {
+		struct kv_val sv;
 
-		if (ik.mv_size != 16 || mdb_get(txn, st->dbi[DB_SHA256], &ik, &sv) == 0)
+		if (ik.len != 16 || kv_get(txn, DB_SHA256, &ik, &sv) == 0)
 			continue;
 		if (n == cap) {
 			void *p = realloc(ds, (cap = cap ? 2 * cap : 256) * sizeof(*ds));
@@ -280,26 +276,26 @@ static int backfill(struct mfs_store *st)
 			}
 			ds = p;
 		}
-		memcpy(ds[n++].b, ik.mv_data, 16);
+		memcpy(ds[n++].b, ik.data, 16);
 	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	txn = NULL;
 	if (r == 0)
 		r = store_txn_begin(st, true, &txn);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = store_sha256_enqueue(st, txn, ds[i].b);
 	if (r == 0) {
-		MDB_val k = { sizeof(backfill_key) - 1, (void *)backfill_key };
+		struct kv_val k = { sizeof(backfill_key) - 1, (void *)backfill_key };
 
-		v.mv_size = 1;
-		v.mv_data = (void *)"1";
-		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
+		v.len = 1;
+		v.data = (void *)"1";
+		r = kv_put(txn, DB_INFO, &k, &v, 0);
 	}
 	if (txn && r == 0)
 		r = store_txn_commit(txn);
 	else if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	if (r == 0 && n)
 		mfs_log(MFS_LOG_INFO, "SHA-256 digests owed for %zu blobs sealed before they were kept",
 			n);
@@ -309,22 +305,18 @@ static int backfill(struct mfs_store *st)
 
 int mfs_sha256_pending(struct mfs_store *st, size_t *ret_n)
 {
-	MDB_txn *txn;
-	MDB_stat ms;
-	int r, rc;
+	struct kv_txn *txn;
+	uint64_t n = 0;
+	int r;
 
-	if (!st->sha_dbs) {
-		*ret_n = 0;
-		return 0;
-	}
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_stat(txn, st->dbi[DB_SHA_PENDING], &ms);
-	mdb_txn_abort(txn);
-	if (rc == 0)
-		*ret_n = ms.ms_entries;
-	return mfs_err_from_mdb(rc);
+	r = kv_count(txn, DB_SHA_PENDING, &n);
+	kv_txn_abort(txn);
+	if (r == 0)
+		*ret_n = (size_t)n;
+	return r;
 }
 
 int mfs_sha256_fill(struct mfs_store *st, size_t *ret_done)
@@ -332,7 +324,7 @@ int mfs_sha256_fill(struct mfs_store *st, size_t *ret_done)
 	size_t total = 0;
 	int r, owed;
 
-	if (!st->sha_dbs)
+	if (st->flags & MFS_STORE_READONLY)
 		return -EROFS;
 	r = backfill(st);
 	while (r >= 0) {
@@ -389,7 +381,7 @@ int mfs_sha256_start(struct mfs_store *st)
 	struct sha_worker *w;
 	int e;
 
-	if (st->sha || !st->sha_dbs)
+	if (st->sha || (st->flags & MFS_STORE_READONLY))
 		return st->sha ? 0 : -EROFS;
 	w = calloc(1, sizeof(*w));
 	if (!w)

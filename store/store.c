@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "blob.h"
+#include "config.h"
 #include "log.h"
 #include "sys.h"
 #include "version.h"
@@ -43,41 +44,6 @@ static const char *const db_names[DB_COUNT] = {
 
 /*============================================================ helpers */
 
-int mfs_err_from_mdb(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_KEYEXIST:
-		return -EEXIST;
-	case MDB_MAP_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_PANIC:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		return -EIO;
-	case MDB_READERS_FULL:
-	case MDB_TXN_FULL:
-	case MDB_CURSOR_FULL:
-	case MDB_PAGE_FULL:
-		return -ENOSPC;
-	case MDB_MAP_RESIZED:
-		return -EAGAIN;
-	case MDB_BAD_TXN:
-	case MDB_BAD_RSLOT:
-	case MDB_BAD_VALSIZE:
-	case MDB_BAD_DBI:
-	case MDB_INCOMPATIBLE:
-		return -EINVAL;
-	default:
-		return rc > 0 ? -rc : (rc < 0 ? -EIO : 0);
-	}
-}
-
 int64_t mfs_now_ns(void)
 {
 	struct timespec ts;
@@ -100,8 +66,8 @@ void mfs_time_rfc3339(int64_t ns, char out[40])
 void key_id(struct key *k, uint64_t a)
 {
 	put_be64(k->b, a);
-	k->v.mv_data = k->b;
-	k->v.mv_size = 8;
+	k->v.data = k->b;
+	k->v.len = 8;
 }
 
 void key_id_name(struct key *k, uint64_t a, const char *name)
@@ -110,16 +76,16 @@ void key_id_name(struct key *k, uint64_t a, const char *name)
 
 	put_be64(k->b, a);
 	memcpy(k->b + 8, name, n);
-	k->v.mv_data = k->b;
-	k->v.mv_size = 8 + n;
+	k->v.data = k->b;
+	k->v.len = 8 + n;
 }
 
 void key_id_id(struct key *k, uint64_t a, uint64_t b)
 {
 	put_be64(k->b, a);
 	put_be64(k->b + 8, b);
-	k->v.mv_data = k->b;
-	k->v.mv_size = 16;
+	k->v.data = k->b;
+	k->v.len = 16;
 }
 
 void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name)
@@ -129,64 +95,33 @@ void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name)
 	put_be64(k->b, a);
 	put_be64(k->b + 8, b);
 	memcpy(k->b + 16, name, n);
-	k->v.mv_data = k->b;
-	k->v.mv_size = 16 + n;
+	k->v.data = k->b;
+	k->v.len = 16 + n;
 }
 
-int store_txn_begin(struct mfs_store *st, bool write, MDB_txn **ret)
+int store_txn_begin(struct mfs_store *st, bool write, struct kv_txn **ret)
 {
-	int rc;
+	int r = kv_txn_begin(st->kv, write, ret);
 
-	for (int tries = 0; tries < 3; tries++) {
-		int dead = 0;
-
-		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, ret);
-		if (rc == MDB_MAP_RESIZED) {
-			/* Another process grew the map: adopt its size. */
-			mdb_env_set_mapsize(st->env, 0);
-		} else if (rc == MDB_READERS_FULL) {
-			/* Readers beside the daemon (modelctl) killed with -9
-			 * leave their slots taken: clear the dead ones. */
-			mdb_reader_check(st->env, &dead);
-			if (!dead)
-				break;
-			mfs_log(MFS_LOG_INFO, "cleared %d reader slots of dead processes", dead);
-		} else {
-			break;
-		}
-	}
-	if (rc == 0 && write)
+	if (r == 0 && write)
 		store_events_begin(st, *ret);
-	return mfs_err_from_mdb(rc);
+	return r;
 }
 
-/* Is the filesystem under env (nearly) full? */
-static bool env_full(MDB_env *env)
+int store_txn_commit(struct kv_txn *txn)
 {
-	struct statvfs vfs;
-	int fd;
-
-	if (mdb_env_get_fd(env, &fd) != 0 || fstatvfs(fd, &vfs) < 0)
-		return false;
-	/* root may use the blocks reserved for it */
-	return (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize < (1u << 20);
-}
-
-int store_txn_commit(MDB_txn *txn)
-{
-	MDB_env *env = mdb_txn_env(txn);
-	struct mfs_store *st = mdb_env_get_userctx(env);
+	struct mfs_store *st = kv_userdata(kv_txn_kv(txn));
 	char **ev = NULL;
-	/* Taken while this txn still holds LMDB's writer lock: the next
+	/* Taken while this txn still holds the writer's lock: the next
 	 * writer's records cannot mix in. */
-	size_t nev = st ? store_events_take(st, txn, &ev) : 0;
+	size_t nev = st && kv_txn_writable(txn) ? store_events_take(st, txn, &ev) : 0;
 	int rc;
 
 	/* The sink lock from before the commit to the last hand-over: a
 	 * writer that commits after us hands its records on after ours. */
 	if (nev)
 		pthread_mutex_lock(&st->sink_lock);
-	rc = mdb_txn_commit(txn);
+	rc = kv_txn_commit(txn);
 	for (size_t i = 0; i < nev; i++) {
 		if (rc == 0 && st->sink)
 			st->sink(st->sink_ctx, ev[i]);
@@ -195,24 +130,20 @@ int store_txn_commit(MDB_txn *txn)
 	if (nev)
 		pthread_mutex_unlock(&st->sink_lock);
 	free(ev);
-	/* LMDB reports a short write of its pages - a full filesystem - as
-	 * EIO; say what it is. */
-	if (rc == EIO && env_full(env))
-		return -ENOSPC;
-	return mfs_err_from_mdb(rc);
+	return rc;
 }
 
-int store_read_cursor(struct mfs_store *st, int db, MDB_txn **ret_txn,
-		      MDB_cursor **ret_cur)
+int store_read_cursor(struct mfs_store *st, int db, struct kv_txn **ret_txn,
+		      struct kv_cursor **ret_cur)
 {
 	int r = store_txn_begin(st, false, ret_txn), rc;
 
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(*ret_txn, st->dbi[db], ret_cur);
+	rc = kv_cursor_open(*ret_txn, db, ret_cur);
 	if (rc) {
-		mdb_txn_abort(*ret_txn);
-		return mfs_err_from_mdb(rc);
+		kv_txn_abort(*ret_txn);
+		return rc;
 	}
 	return 0;
 }
@@ -253,30 +184,30 @@ int store_copy(int sfd, int dfd, uint64_t len, uint64_t *ret_copied)
 	return r;
 }
 
-int store_next_id(struct mfs_store *st, MDB_txn *txn, uint64_t *ret)
+int store_next_id(struct mfs_store *st, struct kv_txn *txn, uint64_t *ret)
 {
-	MDB_val k = { 3, (void *)"seq" }, v;
+	struct kv_val k = { 3, (void *)"seq" }, v;
 	uint64_t next = 1;
 	int rc;
 
-	rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
-	if (rc == MDB_SUCCESS && v.mv_size == 8)
-		memcpy(&next, v.mv_data, 8);
-	else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
-		return mfs_err_from_mdb(rc);
+	rc = kv_get(txn, DB_INFO, &k, &v);
+	if (rc == 0 && v.len == 8)
+		memcpy(&next, v.data, 8);
+	else if (rc != KV_NOTFOUND && rc != 0)
+		return rc;
 	*ret = next;
 	next++;
-	v.mv_size = 8;
-	v.mv_data = &next;
-	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0));
+	v.len = 8;
+	v.data = &next;
+	return kv_put(txn, DB_INFO, &k, &v, 0);
 }
 
 int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 		   char **ret, size_t *ret_len)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	char *out;
 	int r, rc;
 
@@ -284,24 +215,24 @@ int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 	if (r < 0)
 		return r;
 	key_id(&k, id);
-	rc = mdb_get(txn, st->dbi[db], &k.v, &v);
-	if (rc == MDB_NOTFOUND) {
-		v.mv_data = (void *)dflt;
-		v.mv_size = strlen(dflt);
+	rc = kv_get(txn, db, &k.v, &v);
+	if (rc == KV_NOTFOUND) {
+		v.data = (void *)dflt;
+		v.len = strlen(dflt);
 		rc = 0;
 	}
 	if (rc) {
-		mdb_txn_abort(txn);
-		return mfs_err_from_mdb(rc);
+		kv_txn_abort(txn);
+		return rc;
 	}
-	out = malloc(v.mv_size + 1);
+	out = malloc(v.len + 1);
 	if (out) {
-		memcpy(out, v.mv_data, v.mv_size);
-		out[v.mv_size] = '\0';
+		memcpy(out, v.data, v.len);
+		out[v.len] = '\0';
 		*ret = out;
-		*ret_len = v.mv_size;
+		*ret_len = v.len;
 	}
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return out ? 0 : -ENOMEM;
 }
 
@@ -309,7 +240,8 @@ int store_get_text(struct mfs_store *st, int db, uint64_t id, const char *dflt,
 
 static bool is_store_entry(const char *name)
 {
-	static const char *const known[] = { "meta", "blobs", "drafts", "lock" };
+	static const char *const known[] = { "meta", "blobs", "drafts", "lock", "config",
+					     ".config.tmp" };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(name, known[i]))
@@ -322,7 +254,7 @@ static int classify_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	int entries = 0, foreign = 0, has_meta = 0;
+	int entries = 0, foreign = 0, has_meta = 0;	/* meta/ or config */
 
 	if (!d)
 		return -errno;
@@ -330,7 +262,7 @@ static int classify_dir(const char *dir)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		entries++;
-		if (!strcmp(de->d_name, "meta"))
+		if (!strcmp(de->d_name, "meta") || !strcmp(de->d_name, "config"))
 			has_meta = 1;
 		if (!is_store_entry(de->d_name))
 			foreign++;
@@ -469,23 +401,23 @@ int mfs_store_served(const char *dir, char *mount, size_t n)
  * Only the journal is read, so start-up stays O(1) in the registry size. */
 static int recover_journal(struct mfs_store *st)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
+	struct kv_val k, v;
 	int r, rc, n = 0;
 
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	rc = mdb_cursor_open(txn, st->dbi[DB_JOURNAL], &cur);
+	rc = kv_cursor_open(txn, DB_JOURNAL, &cur);
 	if (rc)
-		goto mdb_out;
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == MDB_SUCCESS) {
+		goto kv_out;
+	while ((rc = kv_cursor_get(cur, &k, &v, KV_FIRST)) == 0) {
 		struct mfs_digest d;
-		MDB_val bv;
+		struct kv_val bv;
 
-		memcpy(d.b, k.mv_data, 16);
-		if (mdb_get(txn, st->dbi[DB_BLOBS], &k, &bv) == MDB_NOTFOUND) {
+		memcpy(d.b, k.data, 16);
+		if (kv_get(txn, DB_BLOBS, &k, &bv) == KV_NOTFOUND) {
 			char rel[40];
 
 			mfs_blob_relpath(&d, rel);
@@ -494,24 +426,24 @@ static int recover_journal(struct mfs_store *st)
 					"removed blob '%s' left by an interrupted seal",
 					rel);
 		}
-		rc = mdb_cursor_del(cur, 0);
+		rc = kv_cursor_del(cur);
 		if (rc)
-			goto mdb_out;
+			goto kv_out;
 		n++;
 	}
-	if (rc != MDB_NOTFOUND)
-		goto mdb_out;
-	mdb_cursor_close(cur);
+	if (rc != KV_NOTFOUND)
+		goto kv_out;
+	kv_cursor_close(cur);
 	cur = NULL;
 	r = store_txn_commit(txn);
 	txn = NULL;
 	return r;
-mdb_out:
+kv_out:
 	if (cur)
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	if (txn)
-		mdb_txn_abort(txn);
-	return mfs_err_from_mdb(rc);
+		kv_txn_abort(txn);
+	return rc;
 }
 
 static int rm_tree_at(int dirfd, const char *name)
@@ -577,7 +509,7 @@ static void recover_drafts(struct mfs_store *st)
 	}
 	while ((de = readdir(d))) {
 		struct rec_version rv;
-		MDB_txn *txn;
+		struct kv_txn *txn;
 		char *end;
 		uint64_t vid;
 		int r;
@@ -590,7 +522,7 @@ static void recover_drafts(struct mfs_store *st)
 		if (store_txn_begin(st, false, &txn) < 0)
 			break;
 		r = store_get_version(st, txn, vid, &rv, NULL, 0);
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 		if (r == -ENOENT || (r == 0 && rv.state != MFS_V_DRAFT)) {
 			rm_tree_at(st->drafts_fd, de->d_name);
 			mfs_log(MFS_LOG_INFO,
@@ -603,139 +535,120 @@ static void recover_drafts(struct mfs_store *st)
 
 /*============================================================ open/close */
 
-static int open_dirs(struct mfs_store *st, bool create)
+/* Open (creating when create) the blob and draft directories: STORE/blobs
+ * and STORE/drafts, or where the config puts them, and STORE/meta when the
+ * database is LMDB there. */
+static int open_dirs(struct mfs_store *st, const struct mfs_config *cfg, bool create)
 {
-	static const char *const sub[] = { "meta", "blobs", "drafts" };
+	const char *sub[] = { cfg->db[0] ? NULL : "meta", cfg->blobs[0] ? cfg->blobs : "blobs",
+			      cfg->drafts[0] ? cfg->drafts : "drafts" };
 	int *fds[] = { NULL, &st->blobs_fd, &st->drafts_fd };
+	char **paths[] = { NULL, &st->blobs_dir, &st->drafts_dir };
 
 	for (int i = 0; i < 3; i++) {
-		if (create && mkdirat(st->dirfd, sub[i], 0700) < 0 && errno != EEXIST)
-			return mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->dir,
-					     sub[i], strerror(errno));
+		/* relative names are STORE's; the config's are absolute */
+		int at = st->dirfd >= 0 ? st->dirfd : AT_FDCWD;
+		char where[4200];
+
+		if (!sub[i] || (st->dirfd < 0 && sub[i][0] != '/'))
+			continue;
+		if (sub[i][0] == '/')
+			snprintf(where, sizeof(where), "%s", sub[i]);
+		else
+			snprintf(where, sizeof(where), "%s/%s", st->dir, sub[i]);
+		if (create && mkdirat(at, sub[i], 0700) < 0 && errno != EEXIST)
+			return mfs_log_errno(-errno, "mkdir '%s': %s", where, strerror(errno));
 		if (!fds[i])
 			continue;
-		*fds[i] = openat(st->dirfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*fds[i] = openat(at, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*fds[i] < 0)
-			return mfs_log_errno(-errno, "open '%s/%s': %s", st->dir,
-					     sub[i], strerror(errno));
+			return mfs_log_errno(-errno, "open '%s': %s", where, strerror(errno));
+		/* the real path: fs/ finds a draft file's place in its
+		 * version by its fd's path below it */
+		*paths[i] = realpath(where, NULL);
+		if (!*paths[i])
+			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Create st->env and open the environment at path with a map of size
- * bytes. Returns an MDB code; on failure st->env is closed and NULL. */
-static int env_open_sized(struct mfs_store *st, const char *path, size_t size)
+/* Open the store's database: STORE/meta (LMDB) unless the store names
+ * another, and check the schema of the registry's records. */
+static int open_db(struct mfs_store *st, const struct mfs_config *cfg, bool readonly)
 {
-	int rc = mdb_env_create(&st->env);
+	char uri[4200];
+	struct kv_txn *txn = NULL;
+	struct kv_val k = { 6, (void *)"schema" }, v;
+	uint32_t schema = MFS_SCHEMA_VERSION;
+	int r;
 
-	if (rc) {
-		st->env = NULL;
-		return rc;
-	}
-	mdb_env_set_maxdbs(st->env, DB_COUNT + 2);
-	mdb_env_set_maxreaders(st->env, 256);
-	rc = mdb_env_set_mapsize(st->env, size);
-	/* NOTLS: the daemon's threads begin and end read txns freely. */
-	if (rc == 0)
-		rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600);
-	/* store_txn_commit() finds the store (its event sink) by the env. */
-	if (rc == 0)
-		rc = mdb_env_set_userctx(st->env, st);
-	if (rc) {
-		mdb_env_close(st->env);
-		st->env = NULL;
-	}
-	return rc;
-}
-
-static int open_env(struct mfs_store *st, bool readonly)
-{
-	char path[4200];
-	MDB_txn *txn = NULL;
-	unsigned dbflags = readonly ? 0 : MDB_CREATE;
-	size_t size;
-	int rc, dead = 0;
-
-	snprintf(path, sizeof(path), "%s/meta", st->dir);
-	/* The map is sparse and large so that users never meet MAP_FULL, but
-	 * an address space may not hold it in one piece: mmap fails with
-	 * ENOMEM under `ulimit -v`, and with EINVAL under valgrind, which
-	 * maps nothing of 64 GiB. Halve it down to MFS_MAP_SIZE_MIN before
-	 * giving up; a store's metadata is small, and a process that maps
-	 * less than the data meets MDB_MAP_RESIZED, which
-	 * store_txn_begin() handles. */
-	for (size = MFS_MAP_SIZE;; size /= 2) {
-		rc = env_open_sized(st, path, size);
-		if (rc == 0 || (rc != ENOMEM && rc != EINVAL) || size / 2 < MFS_MAP_SIZE_MIN)
-			break;
-	}
-	if (rc)
-		return mfs_log_errno(mfs_err_from_mdb(rc), "open LMDB '%s': %s",
-				     path, mdb_strerror(rc));
-	if (size != MFS_MAP_SIZE)
-		mfs_log(MFS_LOG_INFO, "LMDB '%s': the address space refused a %llu GiB map; mapped %zu MiB",
-			path, MFS_MAP_SIZE >> 30, size >> 20);
-	/* kill -9 leaves stale reader slots behind. */
-	mdb_reader_check(st->env, &dead);
-	rc = mdb_txn_begin(st->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
-	if (rc)
-		return mfs_err_from_mdb(rc);
-	for (int i = 0; i < DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, db_names[i], dbflags, &st->dbi[i]);
-		if (rc == MDB_NOTFOUND && readonly &&
-		    (i == DB_SHA256 || i == DB_SHA_PENDING)) {
-			/* A store no daemon of this version has served yet:
-			 * it has no digests to read. The writer creates them. */
-			st->dbi[i] = 0;
-			continue;
-		}
-		if (rc == MDB_NOTFOUND && readonly) {
-			mdb_txn_abort(txn);
-			return mfs_log_errno(-ENOENT, "store '%s' is not initialised",
-					     st->dir);
-		}
-		if (rc) {
-			mdb_txn_abort(txn);
-			return mfs_err_from_mdb(rc);
+	if (cfg->db[0])
+		snprintf(uri, sizeof(uri), "%s", cfg->db);
+	else
+		snprintf(uri, sizeof(uri), "lmdb:%s/meta", st->dir);
+	r = kv_open(uri, readonly ? KV_READONLY : 0, db_names, DB_COUNT, &st->kv);
+	if (r < 0)
+		return r;
+	/* store_txn_commit() finds the store (its event sink) by the kv. */
+	kv_set_userdata(st->kv, st);
+	if (readonly)
+		return 0;
+	r = kv_txn_begin(st->kv, true, &txn);
+	if (r < 0)
+		return r;
+	r = kv_get(txn, DB_INFO, &k, &v);
+	if (r == -ENOENT) {
+		v.len = 4;
+		v.data = &schema;
+		r = kv_put(txn, DB_INFO, &k, &v, 0);
+	} else if (r == 0) {
+		memcpy(&schema, v.data, v.len < 4 ? v.len : 4);
+		if (schema != MFS_SCHEMA_VERSION) {
+			kv_txn_abort(txn);
+			return mfs_log_errno(-EPROTO,
+					     "registry '%s' has schema %u; this modelfs reads %u",
+					     kv_where(st->kv), schema, MFS_SCHEMA_VERSION);
 		}
 	}
-	st->sha_dbs = st->dbi[DB_SHA256] && st->dbi[DB_SHA_PENDING];
-	if (!readonly) {
-		MDB_val k = { 6, (void *)"schema" }, v;
-		uint32_t schema = MFS_SCHEMA_VERSION;
-
-		rc = mdb_get(txn, st->dbi[DB_INFO], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			v.mv_size = 4;
-			v.mv_data = &schema;
-			rc = mdb_put(txn, st->dbi[DB_INFO], &k, &v, 0);
-		} else if (rc == MDB_SUCCESS) {
-			memcpy(&schema, v.mv_data, 4);
-			if (schema != MFS_SCHEMA_VERSION) {
-				mdb_txn_abort(txn);
-				return mfs_log_errno(-EPROTO,
-						     "store '%s' has schema %u; this modelfs reads %u",
-						     st->dir, schema, MFS_SCHEMA_VERSION);
-			}
-		}
-		if (rc) {
-			mdb_txn_abort(txn);
-			return mfs_err_from_mdb(rc);
-		}
+	if (r < 0) {
+		kv_txn_abort(txn);
+		return r;
 	}
-	return store_txn_commit(txn);
+	return kv_txn_commit(txn);
 }
 
 int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		   struct mfs_store **ret)
 {
+	return mfs_store_open_at(dir, NULL, flags, mount, ret);
+}
+
+int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned flags,
+		      const char *mount, struct mfs_store **ret)
+{
 	struct mfs_store *st = NULL;
 	bool readonly = flags & MFS_STORE_READONLY;
+	struct mfs_config cfg;
 	int r;
 
-	r = mfs_store_prepare(dir, readonly ? 0 : flags);
-	if (r < 0)
-		return r;
+	memset(&cfg, 0, sizeof(cfg));
+	if (!dir && (!readonly || !over || !over->db[0]))
+		return mfs_log_errno(-EINVAL, "a registry without a store directory is opened read-only, by its database");
+	if (dir) {
+		r = mfs_store_prepare(dir, readonly ? 0 : flags);
+		if (r == 0)
+			r = mfs_config_read(dir, &cfg);
+		if (r < 0)
+			return r;
+	}
+	if (over) {
+		if (over->db[0])
+			strcpy(cfg.db, over->db);
+		if (over->blobs[0])
+			strcpy(cfg.blobs, over->blobs);
+		if (over->drafts[0])
+			strcpy(cfg.drafts, over->drafts);
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -745,13 +658,13 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 	pthread_mutex_init(&st->ev_lock, NULL);
 	pthread_mutex_init(&st->sink_lock, NULL);
 	pthread_mutex_init(&st->gc_lock, NULL);
-	st->dir = realpath(dir, NULL);
+	st->dir = dir ? realpath(dir, NULL) : strdup(cfg.db);
 	if (!st->dir) {
 		r = -errno;
 		goto fail;
 	}
-	st->dirfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dirfd < 0) {
+	st->dirfd = dir ? open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dir && st->dirfd < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -760,10 +673,10 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		if (r < 0)
 			goto fail;
 	}
-	r = open_dirs(st, !readonly);
+	r = open_dirs(st, &cfg, !readonly);
 	if (r < 0)
 		goto fail;
-	r = open_env(st, readonly);
+	r = open_db(st, &cfg, readonly);
 	if (r < 0)
 		goto fail;
 	if (flags & MFS_STORE_SERVE) {
@@ -781,59 +694,13 @@ fail:
 
 uint64_t mfs_store_generation(struct mfs_store *st)
 {
-	MDB_envinfo info;
-
-	if (!st || mdb_env_info(st->env, &info) != 0)
-		return 0;
-	return (uint64_t)info.me_last_txnid;
-}
-
-/* Where LMDB mapped the database: the mapping that holds a value LMDB
- * hands out (its API tells the address only of a fixed map). */
-static void find_map(struct mfs_store *st)
-{
-	MDB_val k = { 6, (void *)"schema" }, v;
-	uintptr_t p = 0, a, b;
-	char line[512];
-	MDB_txn *txn;
-	FILE *f;
-
-	if (store_txn_begin(st, false, &txn) < 0)
-		return;
-	if (mdb_get(txn, st->dbi[DB_INFO], &k, &v) == 0)
-		p = (uintptr_t)v.mv_data;
-	mdb_txn_abort(txn);
-	f = p ? fopen("/proc/self/maps", "re") : NULL;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &a, &b) == 2 && p >= a && p < b) {
-			st->map_base = a;
-			st->map_len = b - a;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
+	return st ? kv_generation(st->kv) : 0;
 }
 
 void mfs_store_trim(struct mfs_store *st)
 {
-	MDB_envinfo info;
-	MDB_stat ms;
-	size_t len;
-
-	if (!st || mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &ms) != 0)
-		return;
-	pthread_mutex_lock(&st->lock);
-	if (!st->map_base)
-		find_map(st);
-	len = (size_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	if (len > st->map_len)
-		len = st->map_len;
-	/* A read-only shared file mapping: the pages stay in the page cache
-	 * and fault back in on the next access, from any thread. */
-	if (st->map_base)
-		madvise((void *)st->map_base, len, MADV_DONTNEED);
-	pthread_mutex_unlock(&st->lock);
+	if (st)
+		kv_trim(st->kv);
 }
 
 void mfs_store_close(struct mfs_store *st)
@@ -841,8 +708,7 @@ void mfs_store_close(struct mfs_store *st)
 	if (!st)
 		return;
 	store_sha256_stop(st);
-	if (st->env)
-		mdb_env_close(st->env);
+	kv_close(st->kv);
 	if (st->blobs_fd >= 0)
 		close(st->blobs_fd);
 	if (st->drafts_fd >= 0)
@@ -861,6 +727,8 @@ void mfs_store_close(struct mfs_store *st)
 	pthread_mutex_destroy(&st->ev_lock);
 	pthread_mutex_destroy(&st->sink_lock);
 	pthread_mutex_destroy(&st->gc_lock);
+	free(st->blobs_dir);
+	free(st->drafts_dir);
 	free(st->dir);
 	free(st);
 }
@@ -870,40 +738,60 @@ const char *mfs_store_dir(const struct mfs_store *st)
 	return st->dir;
 }
 
-int store_each_under(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id,
+const char *mfs_store_drafts_dir(const struct mfs_store *st)
+{
+	return st->drafts_dir ? st->drafts_dir : "";
+}
+
+const char *mfs_store_blobs_dir(const struct mfs_store *st)
+{
+	return st->blobs_dir ? st->blobs_dir : "";
+}
+
+const char *mfs_store_db(const struct mfs_store *st)
+{
+	return kv_where(st->kv);
+}
+
+const char *mfs_store_engine(const struct mfs_store *st)
+{
+	return kv_engine(st->kv);
+}
+
+int store_each_under(struct mfs_store *st, struct kv_txn *txn, int db, uint64_t id,
 		     store_each_fn fn, void *ctx)
 {
-	MDB_cursor *cur;
+	struct kv_cursor *cur;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r = 0, rc;
 
-	rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+	rc = kv_cursor_open(txn, db, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id(&k, id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0 && r == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
 		r = fn(&kv, &v, ctx);
 	}
-	if (r == 0 && rc && rc != MDB_NOTFOUND)
-		r = mfs_err_from_mdb(rc);
-	mdb_cursor_close(cur);
+	if (r == 0 && rc && rc != KV_NOTFOUND)
+		r = rc;
+	kv_cursor_close(cur);
 	return r;
 }
 
-cJSON *store_get_json(struct mfs_store *st, MDB_txn *txn, int db, uint64_t id)
+cJSON *store_get_json(struct mfs_store *st, struct kv_txn *txn, int db, uint64_t id)
 {
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 
 	key_id(&k, id);
-	if (mdb_get(txn, st->dbi[db], &k.v, &v) != 0)
+	if (kv_get(txn, db, &k.v, &v) != 0)
 		return NULL;
-	return cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	return cJSON_ParseWithLength(v.data, v.len);
 }
 
 bool store_user_name(uid_t uid, char *buf, size_t n)

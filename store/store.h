@@ -9,7 +9,9 @@
  * A store is a directory:
  *
  *   STORE/meta/          LMDB environment (models, versions, entries, aliases,
- *                        blobs, seal journal, history, audit)
+ *                        blobs, seal journal, history, audit), unless
+ *   STORE/config         names another database (PostgreSQL), blob or draft
+ *                        directory (config.h)
  *   STORE/blobs/ab/HASH  one immutable file per distinct content, mode 0444
  *   STORE/drafts/ID/     one real directory per draft version
  *   STORE/lock           flock()ed by the serving daemon; holds its mount point
@@ -69,6 +71,15 @@ int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		   struct mfs_store **ret);
 void mfs_store_close(struct mfs_store *st);
 
+/* mfs_store_open() with over's non-empty fields (config.h; may be NULL)
+ * in place of what STORE/config records (they are not recorded: see
+ * mfs_config_set()). dir may be NULL for a read-only open of a registry by
+ * its database (over->db) alone: `modelctl --db URI`; then there are no
+ * drafts, and blobs only when over->blobs names them. */
+struct mfs_config;
+int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned flags,
+		      const char *mount, struct mfs_store **ret);
+
 /* A number that changes whenever anything in the store's database does
  * (LMDB's last committed transaction, whoever committed it): a rendering
  * made at one generation holds until the next. 0: unknown. */
@@ -79,8 +90,16 @@ uint64_t mfs_store_generation(struct mfs_store *st);
  * registry, so the daemon's resident size does not grow with it. */
 void mfs_store_trim(struct mfs_store *st);
 
-/* The store directory. Borrowed: valid until mfs_store_close(). */
+/* The store directory (a store opened by its database alone: the
+ * database string). Borrowed: valid until mfs_store_close(). */
 const char *mfs_store_dir(const struct mfs_store *st);
+/* The draft and blob directories ("" when the store has none). Borrowed. */
+const char *mfs_store_drafts_dir(const struct mfs_store *st);
+const char *mfs_store_blobs_dir(const struct mfs_store *st);
+/* Where the registry's database is, for people (no password), and its
+ * engine ("lmdb", "postgresql"). Borrowed. */
+const char *mfs_store_db(const struct mfs_store *st);
+const char *mfs_store_engine(const struct mfs_store *st);
 
 /* Is a daemon serving the store at dir? Returns 1 and copies its mount point
  * into mount (size n) if so, 0 if not, or -errno if dir cannot be read. */

@@ -33,50 +33,50 @@ struct mfs_stream {
 };
 
 /* Position cur at the first record of s at or after seq (op
- * MDB_SET_RANGE), or move it (MDB_LAST, MDB_PREV); *ret_seq is the
+ * KV_SET_RANGE), or move it (KV_LAST, KV_PREV); *ret_seq is the
  * record's number. Returns false when there is none in the log. */
-static bool seek(struct mfs_stream *s, MDB_cursor *cur, uint64_t seq, MDB_val *k,
-		 MDB_val *v, MDB_cursor_op op, uint64_t *ret_seq)
+static bool seek(struct mfs_stream *s, struct kv_cursor *cur, uint64_t seq, struct kv_val *k,
+		 struct kv_val *v, enum kv_op op, uint64_t *ret_seq)
 {
 	uint8_t kb[16];
 	int rc;
 
-	if (op == MDB_SET_RANGE) {
+	if (op == KV_SET_RANGE) {
 		memcpy(kb, s->prefix, s->plen);
 		put_be64(kb + s->plen, seq);
-		k->mv_data = kb;
-		k->mv_size = s->plen + 8;
+		k->data = kb;
+		k->len = s->plen + 8;
 	}
-	rc = mdb_cursor_get(cur, k, v, op);
-	if (rc && rc != MDB_NOTFOUND)
-		s->err = mfs_err_from_mdb(rc);	/* not the end: a damaged store */
-	if (rc || k->mv_size != s->plen + 8 || memcmp(k->mv_data, s->prefix, s->plen))
+	rc = kv_cursor_get(cur, k, v, op);
+	if (rc && rc != KV_NOTFOUND)
+		s->err = rc;	/* not the end: a damaged store */
+	if (rc || k->len != s->plen + 8 || memcmp(k->data, s->prefix, s->plen))
 		return false;
-	*ret_seq = get_be64((const uint8_t *)k->mv_data + s->plen);
+	*ret_seq = get_be64((const uint8_t *)k->data + s->plen);
 	return true;
 }
 
 /* The text of record v as s shows it now, or NULL when s does not. */
-static const char *text_now(struct mfs_store *st, MDB_txn *txn, struct mfs_stream *s,
-			    const MDB_val *v, size_t *ret_len)
+static const char *text_now(struct mfs_store *st, struct kv_txn *txn, struct mfs_stream *s,
+			    const struct kv_val *v, size_t *ret_len)
 {
 	if (s->text)
 		return s->text(st, txn, s->ctx, v, ret_len);
-	*ret_len = v->mv_size;
-	return v->mv_data;
+	*ret_len = v->len;
+	return v->data;
 }
 
 /* The snapshot's first record at or after seq: a pinned copy, or the
  * log's own (pins win: they are the record as at open). Returns false
  * past the snapshot's end; *ret_text NULL: a record this reader does not
  * see. */
-static bool next(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs_stream *s,
+static bool next(struct mfs_store *st, struct kv_txn *txn, struct kv_cursor *cur, struct mfs_stream *s,
 		 uint64_t seq, uint64_t *ret_seq, const char **ret_text, size_t *ret_len)
 {
 	const struct pin *p = NULL;
-	MDB_val k, v;
+	struct kv_val k, v;
 	uint64_t dseq = 0;
-	bool in_log = seek(s, cur, seq, &k, &v, MDB_SET_RANGE, &dseq);
+	bool in_log = seek(s, cur, seq, &k, &v, KV_SET_RANGE, &dseq);
 	size_t lo = 0, hi = s->npins;
 
 	/* The first pin at or after seq: they are sorted. */
@@ -106,20 +106,20 @@ static bool next(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs
 }
 
 /* The number of the log's last record (0: none). */
-static uint64_t last_seq(struct mfs_stream *s, MDB_cursor *cur)
+static uint64_t last_seq(struct mfs_stream *s, struct kv_cursor *cur)
 {
 	uint8_t kb[16];
-	MDB_val k = { s->plen + 8, kb }, v;
+	struct kv_val k = { s->plen + 8, kb }, v;
 	uint64_t seq = 0;
 	int rc;
 
 	memcpy(kb, s->prefix, s->plen);
 	memset(kb + s->plen, 0xff, 8);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && k.mv_size == s->plen + 8 && !memcmp(k.mv_data, kb, s->plen + 8))
+	rc = kv_cursor_get(cur, &k, &v, KV_SET_RANGE);
+	if (rc == 0 && k.len == s->plen + 8 && !memcmp(k.data, kb, s->plen + 8))
 		return UINT64_MAX;
 	/* The record before the first key past the log, or the last one. */
-	return seek(s, cur, 0, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST, &seq) ? seq : 0;
+	return seek(s, cur, 0, &k, &v, rc == 0 ? KV_PREV : KV_LAST, &seq) ? seq : 0;
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -131,7 +131,7 @@ static int cmp_seq(const void *a, const void *b)
 
 /* Copy the records numbered seqs[0..n) (those in the log) and the last
  * one into s->pins. */
-static int pin(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs_stream *s,
+static int pin(struct mfs_store *st, struct kv_txn *txn, struct kv_cursor *cur, struct mfs_stream *s,
 	       uint64_t *seqs, size_t n)
 {
 	s->pins = calloc(n + 1, sizeof(*s->pins));
@@ -141,12 +141,12 @@ static int pin(struct mfs_store *st, MDB_txn *txn, MDB_cursor *cur, struct mfs_s
 	qsort(seqs, n, sizeof(*seqs), cmp_seq);
 	for (size_t i = 0; i < n; i++) {
 		struct pin *p = &s->pins[s->npins];
-		MDB_val k, v;
+		struct kv_val k, v;
 		uint64_t seq;
 		const char *t;
 
 		if ((i && seqs[i] == seqs[i - 1]) || !seqs[i] || seqs[i] > s->last_seq ||
-		    !seek(s, cur, seqs[i], &k, &v, MDB_SET_RANGE, &seq) || seq != seqs[i])
+		    !seek(s, cur, seqs[i], &k, &v, KV_SET_RANGE, &seq) || seq != seqs[i])
 			continue;
 		p->seq = seq;
 		t = text_now(st, txn, s, &v, &p->len);
@@ -166,8 +166,8 @@ int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t p
 		      struct mfs_stream **ret, uint64_t *ret_size)
 {
 	struct mfs_stream *s = calloc(1, sizeof(*s));
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
 	uint64_t *seqs = NULL, seq;
 	size_t nseqs = 0, len;
 	const char *t;
@@ -212,17 +212,17 @@ int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t p
 	r = s->err;
 	if (r < 0)
 		goto fail;
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	free(seqs);
 	*ret = s;
 	*ret_size = s->size;
 	return 0;
 fail:
 	if (cur)
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	free(seqs);
 	mfs_stream_close(s);
 	return r;
@@ -248,8 +248,8 @@ static void copy_line(char *buf, const char *text, size_t len, size_t off, size_
 ssize_t mfs_stream_read(struct mfs_store *st, struct mfs_stream *s, uint64_t off,
 			char *buf, size_t n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
 	uint64_t seq;
 	const char *text;
 	size_t got = 0, len;
@@ -295,8 +295,8 @@ ssize_t mfs_stream_read(struct mfs_store *st, struct mfs_stream *s, uint64_t off
 	}
 	r = s->err;
 	s->err = 0;
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	kv_cursor_close(cur);
+	kv_txn_abort(txn);
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0)
 		return r;

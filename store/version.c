@@ -67,50 +67,50 @@ static void fill_vinfo(struct mfs_version_info *ret, const struct rec_version *r
 	ret->has_meta = rv->has_meta;
 }
 
-int store_get_version(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+int store_get_version(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 		      struct rec_version *ret, char *ret_name, size_t n)
 {
 	struct key k;
-	MDB_val ref, v;
+	struct kv_val ref, v;
 	int rc;
 
 	key_id(&k, vid);
-	rc = mdb_get(txn, st->dbi[DB_VERSION_IDS], &k.v, &ref);
+	rc = kv_get(txn, DB_VERSION_IDS, &k.v, &ref);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &ref, &v);
+		return rc;
+	rc = kv_get(txn, DB_VERSIONS, &ref, &v);
 	if (rc)
-		return mfs_err_from_mdb(rc);
-	if (v.mv_size != sizeof(*ret) || ref.mv_size < 8)
+		return rc;
+	if (v.len != sizeof(*ret) || ref.len < 8)
 		return -EIO;
-	memcpy(ret, v.mv_data, sizeof(*ret));
+	memcpy(ret, v.data, sizeof(*ret));
 	if (ret_name && n) {
-		size_t l = ref.mv_size - 8 < n - 1 ? ref.mv_size - 8 : n - 1;
+		size_t l = ref.len - 8 < n - 1 ? ref.len - 8 : n - 1;
 
-		memcpy(ret_name, (char *)ref.mv_data + 8, l);
+		memcpy(ret_name, (char *)ref.data + 8, l);
 		ret_name[l] = '\0';
 	}
 	return 0;
 }
 
-int store_put_version(struct mfs_store *st, MDB_txn *txn,
+int store_put_version(struct mfs_store *st, struct kv_txn *txn,
 		      const struct rec_version *rv, const char *name)
 {
 	struct key k, idk;
-	MDB_val v = { sizeof(*rv), (void *)rv };
+	struct kv_val v = { sizeof(*rv), (void *)rv };
 	int rc;
 
 	key_id_name(&k, rv->model_id, name);
-	rc = mdb_put(txn, st->dbi[DB_VERSIONS], &k.v, &v, 0);
+	rc = kv_put(txn, DB_VERSIONS, &k.v, &v, 0);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id(&idk, rv->id);
-	return mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_VERSION_IDS], &idk.v, &k.v, 0));
+	return kv_put(txn, DB_VERSION_IDS, &idk.v, &k.v, 0);
 }
 
 /* A version's record and name with its model's (inside txn). name and
  * model must hold MFS_NAME_MAX + 1 and MFS_MODEL_NAME_MAX + 1 bytes. */
-static int version_and_model(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+static int version_and_model(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 			     struct rec_version *rv, char *name, struct rec_model *rm,
 			     char *model)
 {
@@ -123,9 +123,9 @@ static int version_and_model(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name,
 		       bool with_tombstones, struct mfs_version_info *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r, rc;
 
 	if (strlen(name) > MFS_NAME_MAX)
@@ -134,8 +134,8 @@ int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name
 	if (r < 0)
 		return r;
 	key_id_name(&k, model_id, name);
-	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
-	r = mfs_err_from_mdb(rc);
+	rc = kv_get(txn, DB_VERSIONS, &k.v, &v);
+	r = rc;
 	if (r == 0) {
 		struct rec_version rv;
 
@@ -145,13 +145,13 @@ int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name
 		else
 			fill_vinfo(ret, &rv, name, strlen(name));
 	}
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
 int mfs_version_get(struct mfs_store *st, uint64_t vid, struct mfs_version_info *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct rec_version rv;
 	char name[MFS_NAME_MAX + 1];
 	int r;
@@ -160,7 +160,7 @@ int mfs_version_get(struct mfs_store *st, uint64_t vid, struct mfs_version_info 
 	if (r < 0)
 		return r;
 	r = store_get_version(st, txn, vid, &rv, name, sizeof(name));
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r == 0)
 		fill_vinfo(ret, &rv, name, strlen(name));
 	return r;
@@ -178,29 +178,29 @@ static int cmp_vinfo(const void *a, const void *b)
 }
 
 /* Every version record of a model, tombstones included (txn-level). */
-static int list_all(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int list_all(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		    bool with_tombstones, struct mfs_version_info **ret,
 		    size_t *ret_n)
 {
-	MDB_cursor *cur = NULL;
+	struct kv_cursor *cur = NULL;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	struct mfs_version_info *arr = NULL;
 	size_t n = 0, cap = 0;
 	int rc, r = 0;
 
-	rc = mdb_cursor_open(txn, st->dbi[DB_VERSIONS], &cur);
+	rc = kv_cursor_open(txn, DB_VERSIONS, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id(&k, model_id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_version rv;
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
-		if (v.mv_size != sizeof(rv))
+		if (v.len != sizeof(rv))
 			continue;
 		rec_get(&rv, sizeof(rv), &v);
 		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
@@ -214,9 +214,9 @@ static int list_all(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 			}
 			arr = p;
 		}
-		fill_vinfo(&arr[n++], &rv, (char *)kv.mv_data + 8, kv.mv_size - 8);
+		fill_vinfo(&arr[n++], &rv, (char *)kv.data + 8, kv.len - 8);
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	if (r < 0) {
 		free(arr);
 		return r;
@@ -231,19 +231,19 @@ static int list_all(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
 int mfs_version_list(struct mfs_store *st, uint64_t model_id,
 		     struct mfs_version_info **ret, size_t *ret_n)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
 	r = list_all(st, txn, model_id, false, ret, ret_n);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
 /* -EEXIST if a version of equal precedence exists (tombstones included). */
-static int check_free(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int check_free(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		      const char *model, const char *name, const char *except)
 {
 	struct mfs_version_info *all = NULL;
@@ -290,7 +290,7 @@ static int check_name(const char *model, const char *name)
 /* May a version of model be named name (SemVer, free, the policy's semver
  * rules)? from: the draft being renamed. Returns 0, -EPERM (a policy
  * refusal), or another -errno (logged). */
-static int new_name_ok(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+static int new_name_ok(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		       const char *model, const char *name, const char *from)
 {
 	int r = check_name(model, name);
@@ -306,7 +306,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name, mode_t mode,
 		       struct mfs_version_info *ret)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv = { 0 };
 	char model[MFS_MODEL_NAME_MAX + 1] = "", dname[24];
@@ -338,7 +338,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	rv.created_ns = rv.mtime_ns = mfs_now_ns();
 	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
 	if (mkdirat(st->drafts_fd, dname, mode & 07777) < 0) {
-		r = mfs_log_errno(-errno, "mkdir '%s/drafts/%s': %s", st->dir, dname,
+		r = mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname,
 				  strerror(errno));
 		goto out;
 	}
@@ -366,7 +366,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	}
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	if (made_dir)
 		unlinkat(st->drafts_fd, dname, AT_REMOVEDIR);
 	return store_denied(st, c, r, -EINVAL, "version.create", model, name, NULL);
@@ -375,12 +375,12 @@ out:
 int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *from, const char *to)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv;
 	char model[MFS_MODEL_NAME_MAX + 1] = "";
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	cJSON *f;
 	int r, rc;
 
@@ -394,9 +394,9 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		goto out;
 	key_id_name(&k, model_id, from);
-	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
+	rc = kv_get(txn, DB_VERSIONS, &k.v, &v);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	rec_get(&rv, sizeof(rv), &v);
@@ -417,9 +417,9 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	r = new_name_ok(st, txn, model_id, model, to, from);
 	if (r < 0)
 		goto out;
-	rc = mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
+	rc = kv_del(txn, DB_VERSIONS, &k.v);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	r = store_put_version(st, txn, &rv, to);
@@ -436,50 +436,50 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	txn = NULL;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, -EINVAL, "version.rename", model, from, NULL);
 }
 
-int store_vid_aliased(struct mfs_store *st, MDB_txn *txn, uint64_t model_id,
+int store_vid_aliased(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 		      uint64_t vid, char *ret_alias, size_t n)
 {
-	MDB_cursor *cur;
+	struct kv_cursor *cur;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int rc, found = 0;
 
-	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	rc = kv_cursor_open(txn, DB_ALIASES, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id(&k, model_id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_alias ra;
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
 		rec_get(&ra, sizeof(ra), &v);
 		if (ra.vid == vid) {
-			snprintf(ret_alias, n, "%.*s", (int)(kv.mv_size - 8),
-				 (char *)kv.mv_data + 8);
+			snprintf(ret_alias, n, "%.*s", (int)(kv.len - 8),
+				 (char *)kv.data + 8);
 			found = 1;
 			break;
 		}
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	return found;
 }
 
 int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_model rm;
 	struct rec_version rv;
 	char model[MFS_MODEL_NAME_MAX + 1] = "", dname[24], alias[MFS_NAME_MAX + 1];
 	struct key k, idk;
-	MDB_val v;
+	struct kv_val v;
 	cJSON *f;
 	int r, rc;
 
@@ -493,9 +493,9 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		goto out;
 	key_id_name(&k, model_id, name);
-	rc = mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v);
+	rc = kv_get(txn, DB_VERSIONS, &k.v, &v);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	rec_get(&rv, sizeof(rv), &v);
@@ -516,9 +516,9 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 			cJSON_Delete(f);
 			goto out;
 		}
-		mdb_del(txn, st->dbi[DB_VERSIONS], &k.v, NULL);
-		mdb_del(txn, st->dbi[DB_VERSION_IDS], &idk.v, NULL);
-		mdb_del(txn, st->dbi[DB_VMETA], &idk.v, NULL);
+		kv_del(txn, DB_VERSIONS, &k.v);
+		kv_del(txn, DB_VERSION_IDS, &idk.v);
+		kv_del(txn, DB_VMETA, &idk.v);
 		r = store_audit(st, txn, c, "version.discard", f);
 	} else {
 		r = store_vid_aliased(st, txn, model_id, rv.id, alias, sizeof(alias));
@@ -547,7 +547,7 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	txn = NULL;
 out:
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, -EBUSY, "version.delete", model, name, NULL);
 }
 
@@ -646,13 +646,13 @@ int mfs_version_meta_get(struct mfs_store *st, uint64_t vid, char **ret,
 int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 			 uint64_t vid, const char *buf, size_t len)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_version rv;
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1] = "", model[MFS_MODEL_NAME_MAX + 1] = "", why[200];
 	char *canon = NULL;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r;
 
 	r = store_txn_begin(st, true, &txn);
@@ -673,7 +673,7 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	key_id(&k, vid);
 	if (!buf) {
-		mdb_del(txn, st->dbi[DB_VMETA], &k.v, NULL);
+		kv_del(txn, DB_VMETA, &k.v);
 		rv.has_meta = 0;
 	} else {
 		r = mfs_meta_validate_version(buf, len, model, name, &canon, why,
@@ -683,9 +683,9 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 					  model, name, why);
 			goto out;
 		}
-		v.mv_data = canon;
-		v.mv_size = strlen(canon);
-		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_VMETA], &k.v, &v, 0));
+		v.data = canon;
+		v.len = strlen(canon);
+		r = kv_put(txn, DB_VMETA, &k.v, &v, 0);
 		if (r < 0)
 			goto out;
 		rv.has_meta = 1;
@@ -699,21 +699,21 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	free(canon);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return store_denied(st, c, r, 0, "version.metadata", model, name, NULL);
 }
 
 /*============================================================ entries */
 
-static int decode_entry(const MDB_val *v, struct mfs_entry *ret, char *target,
+static int decode_entry(const struct kv_val *v, struct mfs_entry *ret, char *target,
 			size_t tn)
 {
 	struct rec_entry re;
 
-	if (v->mv_size < sizeof(re))
+	if (v->len < sizeof(re))
 		return -EIO;
-	memcpy(&re, v->mv_data, sizeof(re));
-	if (v->mv_size < sizeof(re) + re.name_len + re.target_len ||
+	memcpy(&re, v->data, sizeof(re));
+	if (v->len < sizeof(re) + re.name_len + re.target_len ||
 	    re.name_len > MFS_NAME_MAX)
 		return -EIO;
 	if (ret) {
@@ -728,39 +728,39 @@ static int decode_entry(const MDB_val *v, struct mfs_entry *ret, char *target,
 		ret->mtime_ns = re.mtime_ns;
 		memcpy(ret->digest.b, re.digest, 16);
 		ret->format = re.format;
-		memcpy(ret->name, (char *)v->mv_data + sizeof(re), re.name_len);
+		memcpy(ret->name, (char *)v->data + sizeof(re), re.name_len);
 		ret->name[re.name_len] = '\0';
 	}
 	if (target) {
 		if (re.target_len >= tn)
 			return -ENAMETOOLONG;
-		memcpy(target, (char *)v->mv_data + sizeof(re) + re.name_len,
+		memcpy(target, (char *)v->data + sizeof(re) + re.name_len,
 		       re.target_len);
 		target[re.target_len] = '\0';
 	}
 	return 0;
 }
 
-static int entry_get_txn(struct mfs_store *st, MDB_txn *txn, uint64_t eid,
+static int entry_get_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t eid,
 			 struct mfs_entry *ret, char *target, size_t tn)
 {
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int rc;
 
 	key_id(&k, eid);
-	rc = mdb_get(txn, st->dbi[DB_ENTRIES], &k.v, &v);
+	rc = kv_get(txn, DB_ENTRIES, &k.v, &v);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	return decode_entry(&v, ret, target, tn);
 }
 
 int mfs_entry_lookup(struct mfs_store *st, uint64_t vid, uint64_t parent,
 		     const char *name, struct mfs_entry *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r, rc;
 
 	if (strlen(name) > MFS_NAME_MAX)
@@ -769,30 +769,30 @@ int mfs_entry_lookup(struct mfs_store *st, uint64_t vid, uint64_t parent,
 	if (r < 0)
 		return r;
 	key_id_id_name(&k, vid, parent, name);
-	rc = mdb_get(txn, st->dbi[DB_DIRENTS], &k.v, &v);
-	r = mfs_err_from_mdb(rc);
+	rc = kv_get(txn, DB_DIRENTS, &k.v, &v);
+	r = rc;
 	if (r == 0)
-		r = entry_get_txn(st, txn, get_be64(v.mv_data), ret, NULL, 0);
-	mdb_txn_abort(txn);
+		r = entry_get_txn(st, txn, get_be64(v.data), ret, NULL, 0);
+	kv_txn_abort(txn);
 	return r;
 }
 
 int mfs_entry_get(struct mfs_store *st, uint64_t eid, struct mfs_entry *ret)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
 	r = entry_get_txn(st, txn, eid, ret, NULL, 0);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
 int mfs_entry_readlink(struct mfs_store *st, uint64_t eid, char *buf, size_t n)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct mfs_entry e;
 	int r;
 
@@ -800,30 +800,30 @@ int mfs_entry_readlink(struct mfs_store *st, uint64_t eid, char *buf, size_t n)
 	if (r < 0)
 		return r;
 	r = entry_get_txn(st, txn, eid, &e, buf, n);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	if (r == 0 && !S_ISLNK(e.mode))
 		return -EINVAL;
 	return r;
 }
 
-static int list_children(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+static int list_children(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 			 uint64_t parent, struct mfs_entry **ret, size_t *ret_n)
 {
-	MDB_cursor *cur = NULL;
+	struct kv_cursor *cur = NULL;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	struct mfs_entry *arr = NULL;
 	size_t n = 0, cap = 0;
 	int rc, r = 0;
 
-	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	rc = kv_cursor_open(txn, DB_DIRENTS, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id_id(&k, vid, parent);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
-		if (kv.mv_size < 16 || memcmp(kv.mv_data, k.b, 16))
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
+		if (kv.len < 16 || memcmp(kv.data, k.b, 16))
 			break;
 		if (n == cap) {
 			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
@@ -834,12 +834,12 @@ static int list_children(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 			}
 			arr = p;
 		}
-		r = entry_get_txn(st, txn, get_be64(v.mv_data), &arr[n], NULL, 0);
+		r = entry_get_txn(st, txn, get_be64(v.data), &arr[n], NULL, 0);
 		if (r < 0)
 			break;
 		n++;
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	if (r < 0) {
 		free(arr);
 		return r;
@@ -852,14 +852,14 @@ static int list_children(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 int mfs_entry_list(struct mfs_store *st, uint64_t vid, uint64_t parent,
 		   struct mfs_entry **ret, size_t *ret_n)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
 	r = list_children(st, txn, vid, parent, ret, ret_n);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
@@ -894,7 +894,7 @@ int mfs_entry_open(struct mfs_store *st, const struct mfs_entry *e, int *ret_fd)
 
 /*============================================================ rendering */
 
-static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+static int add_files(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 		     uint64_t parent, const char *prefix, cJSON *files, cJSON *links,
 		     size_t *pending)
 {
@@ -935,13 +935,13 @@ static int add_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
 		{
 			/* Computed after the seal (sha256.h): null until then,
 			 * and counted so the document keeps its size. */
-			MDB_val sk = { 16, kids[i].digest.b }, sv;
+			struct kv_val sk = { 16, kids[i].digest.b }, sv;
 
-			if (st->sha_dbs && mdb_get(txn, st->dbi[DB_SHA256], &sk, &sv) == 0 &&
-			    sv.mv_size == MFS_SHA256_LEN) {
+			if (kv_get(txn, DB_SHA256, &sk, &sv) == 0 &&
+			    sv.len == MFS_SHA256_LEN) {
 				char sha[MFS_SHA256_HEX];
 
-				mfs_sha256_hex(sv.mv_data, sha);
+				mfs_sha256_hex(sv.data, sha);
 				cJSON_AddStringToObject(f, "sha256", sha);
 			} else {
 				cJSON_AddNullToObject(f, "sha256");
@@ -1006,16 +1006,16 @@ static int pad_pending(char **doc, size_t *len, size_t pending)
 int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 				size_t *ret_len)
 {
-	MDB_txn *txn = NULL;
+	struct kv_txn *txn = NULL;
 	struct rec_version rv;
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], ts[40];
 	cJSON *reg = NULL, *aliases, *files;
 	char *user = NULL, *regtxt = NULL;
 	size_t ulen = 2, pending = 0;
-	MDB_cursor *cur = NULL;
+	struct kv_cursor *cur = NULL;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r, rc;
 
 	r = store_txn_begin(st, false, &txn);
@@ -1025,11 +1025,11 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	if (r < 0)
 		goto out;
 	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0) {
-		ulen = v.mv_size;
+	if (kv_get(txn, DB_VMETA, &k.v, &v) == 0) {
+		ulen = v.len;
 		user = malloc(ulen + 2);
 		if (user)
-			memcpy(user, v.mv_data, ulen);
+			memcpy(user, v.data, ulen);
 	} else {
 		user = malloc(4);
 		if (user)
@@ -1076,28 +1076,28 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 	cJSON_AddNumberToObject(reg, "size", (double)rv.size);
 	cJSON_AddNumberToObject(reg, "file_count", (double)rv.nfiles);
 	aliases = cJSON_AddArrayToObject(reg, "aliases");
-	rc = mdb_cursor_open(txn, st->dbi[DB_ALIASES], &cur);
+	rc = kv_cursor_open(txn, DB_ALIASES, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
 	key_id(&k, rv.model_id);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_alias ra;
 		char an[MFS_NAME_MAX + 1];
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
 		rec_get(&ra, sizeof(ra), &v);
 		if (ra.vid != vid)
 			continue;
-		snprintf(an, sizeof(an), "%.*s", (int)(kv.mv_size - 8),
-			 (char *)kv.mv_data + 8);
+		snprintf(an, sizeof(an), "%.*s", (int)(kv.len - 8),
+			 (char *)kv.data + 8);
 		cJSON_AddItemToArray(aliases, cJSON_CreateString(an));
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	cur = NULL;
 	{
 		/* What people said of it: approvals, lifecycle, tags. */
@@ -1150,39 +1150,39 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 		r = pad_pending(ret, ret_len, pending);
 out:
 	if (cur)
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	cJSON_Delete(reg);
 	free(regtxt);
 	free(user);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return r;
 }
 
-int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
+int store_link_parents(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
 {
 	cJSON *meta = NULL, *list = NULL, *it;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r = 0;
 
 	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
-		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (kv_get(txn, DB_VMETA, &k.v, &v) == 0)
+		meta = cJSON_ParseWithLength(v.data, v.len);
 	if (meta)
 		list = cJSON_GetObjectItemCaseSensitive(meta, "parents");
 	cJSON_ArrayForEach(it, list) {
 		uint8_t key[600];
 		size_t n;
-		MDB_val kv, empty = { 0, (void *)"" };
+		struct kv_val kv, empty = { 0, (void *)"" };
 
 		if (!cJSON_IsString(it) || (n = strlen(it->valuestring)) > 500)
 			continue;
 		memcpy(key, it->valuestring, n + 1);
 		put_be64(key + n + 1, vid);
-		kv.mv_data = key;
-		kv.mv_size = n + 9;
-		r = mfs_err_from_mdb(mdb_put(txn, st->dbi[DB_CHILDREN], &kv, &empty, 0));
+		kv.data = key;
+		kv.len = n + 9;
+		r = kv_put(txn, DB_CHILDREN, &kv, &empty, 0);
 		if (r < 0)
 			break;
 	}
@@ -1192,21 +1192,21 @@ int store_link_parents(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
 
 /* Resolve "model@version" inside txn. Returns 0 and fills rv/vid, or
  * -ENOENT (unresolved: the registry does not have it). */
-int store_resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
+int store_resolve_ref(struct mfs_store *st, struct kv_txn *txn, const char *ref,
 		      struct rec_version *rv)
 {
 	const char *at = strrchr(ref, '@');
 	char model[MFS_MODEL_NAME_MAX + 1];
 	struct key k;
-	MDB_val mk, v;
+	struct kv_val mk, v;
 
 	if (!at || at == ref || (size_t)(at - ref) > MFS_MODEL_NAME_MAX)
 		return -ENOENT;
 	memcpy(model, ref, (size_t)(at - ref));
 	model[at - ref] = '\0';
-	mk.mv_data = model;
-	mk.mv_size = strlen(model);
-	if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &v) || v.mv_size != sizeof(struct rec_model))
+	mk.data = model;
+	mk.len = strlen(model);
+	if (kv_get(txn, DB_MODELS, &mk, &v) || v.len != sizeof(struct rec_model))
 		return -ENOENT;
 	{
 		struct rec_model rm;
@@ -1216,9 +1216,9 @@ int store_resolve_ref(struct mfs_store *st, MDB_txn *txn, const char *ref,
 			return -ENOENT;
 		key_id_name(&k, rm.id, at + 1);
 	}
-	if (mdb_get(txn, st->dbi[DB_VERSIONS], &k.v, &v) || v.mv_size != sizeof(*rv))
+	if (kv_get(txn, DB_VERSIONS, &k.v, &v) || v.len != sizeof(*rv))
 		return -ENOENT;
-	memcpy(rv, v.mv_data, sizeof(*rv));
+	memcpy(rv, v.data, sizeof(*rv));
 	return 0;
 }
 
@@ -1228,9 +1228,9 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], self[400];
 	cJSON *meta = NULL, *list = NULL, *it;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	struct key k;
-	MDB_val v;
+	struct kv_val v;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
@@ -1241,13 +1241,13 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 		goto out;
 	snprintf(self, sizeof(self), "%s@%s", model, name);
 	key_id(&k, vid);
-	if (mdb_get(txn, st->dbi[DB_VMETA], &k.v, &v) == 0)
-		meta = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	if (kv_get(txn, DB_VMETA, &k.v, &v) == 0)
+		meta = cJSON_ParseWithLength(v.data, v.len);
 	if (meta)
 		list = cJSON_GetObjectItemCaseSensitive(meta, "parents");
 	cJSON_ArrayForEach(it, list) {
 		const char *ref = cJSON_GetStringValue(it), *at;
-		MDB_val mk, mv;
+		struct kv_val mk, mv;
 
 		if (!ref || !(at = strrchr(ref, '@')))
 			continue;
@@ -1259,9 +1259,9 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 		/* A parent outside the registry (a hub model) stays
 		 * unresolved; one of a registered model must already be
 		 * sealed, so the lineage can never loop. */
-		mk.mv_data = (void *)ref;
-		mk.mv_size = (size_t)(at - ref);
-		if (mdb_get(txn, st->dbi[DB_MODELS], &mk, &mv) != 0)
+		mk.data = (void *)ref;
+		mk.len = (size_t)(at - ref);
+		if (kv_get(txn, DB_MODELS, &mk, &mv) != 0)
 			continue;
 		if (store_resolve_ref(st, txn, ref, &pv) < 0 || pv.state == MFS_V_DRAFT) {
 			r = mfs_log_errno(-EINVAL, "refusing to seal '%s': parent '%s' is %s; seal it first",
@@ -1272,11 +1272,11 @@ int mfs_version_check_parents(struct mfs_store *st, uint64_t vid)
 	}
 out:
 	cJSON_Delete(meta);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }
 
-static cJSON *meta_of(struct mfs_store *st, MDB_txn *txn, uint64_t vid)
+static cJSON *meta_of(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
 {
 	return store_get_json(st, txn, DB_VMETA, vid);
 }
@@ -1289,7 +1289,7 @@ static bool model_visible(const struct mfs_caller *c, const struct rec_model *rm
 
 /* One node of the graph: its ref, whether the registry has it, and the
  * provenance keys its metadata names (when c may see them). */
-static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const struct mfs_caller *c,
+static cJSON *lineage_node(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 			   const char *ref, cJSON **ret_parents)
 {
 	static const char *const keys[] = { "dataset_snapshot_id", "feature_set_version",
@@ -1327,14 +1327,14 @@ static cJSON *lineage_node(struct mfs_store *st, MDB_txn *txn, const struct mfs_
 int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
 			       uint64_t vid, char **ret, size_t *ret_len)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	struct kv_txn *txn = NULL;
+	struct kv_cursor *cur = NULL;
 	struct rec_version rv;
 	struct rec_model rm;
 	char name[MFS_NAME_MAX + 1], model[MFS_MODEL_NAME_MAX + 1], self[400];
 	cJSON *root = NULL, *meta = NULL, *it, *parents, *children, *ancestors;
 	cJSON *queue = NULL, *seen = NULL;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r, rc;
 
 	if (c && mfs_caller_is_admin(st, c))
@@ -1372,22 +1372,22 @@ int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	/* Direct children, from the index the seal keeps. */
 	children = cJSON_AddArrayToObject(root, "children");
-	rc = mdb_cursor_open(txn, st->dbi[DB_CHILDREN], &cur);
+	rc = kv_cursor_open(txn, DB_CHILDREN, &cur);
 	if (rc) {
-		r = mfs_err_from_mdb(rc);
+		r = rc;
 		goto out;
 	}
-	kv.mv_data = self;
-	kv.mv_size = strlen(self) + 1;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	kv.data = self;
+	kv.len = strlen(self) + 1;
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_version cv;
 		struct rec_model cm;
 		char cn[MFS_NAME_MAX + 1], cmn[MFS_MODEL_NAME_MAX + 1], ref[400];
 
-		if (kv.mv_size != strlen(self) + 9 || memcmp(kv.mv_data, self, strlen(self) + 1))
+		if (kv.len != strlen(self) + 9 || memcmp(kv.data, self, strlen(self) + 1))
 			break;
-		if (store_get_version(st, txn, get_be64((uint8_t *)kv.mv_data + strlen(self) + 1),
+		if (store_get_version(st, txn, get_be64((uint8_t *)kv.data + strlen(self) + 1),
 				      &cv, cn, sizeof(cn)) < 0 ||
 		    cv.state != MFS_V_SEALED ||
 		    store_get_model(st, txn, cv.model_id, &cm, cmn, sizeof(cmn)) < 0 ||
@@ -1396,7 +1396,7 @@ int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
 		snprintf(ref, sizeof(ref), "%s@%s", cmn, cn);
 		cJSON_AddItemToArray(children, cJSON_CreateString(ref));
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	cur = NULL;
 	/* The whole ancestor chain, breadth first, each once: cycles cannot
 	 * form (a parent must exist before its child is sealed), but a
@@ -1428,13 +1428,13 @@ int mfs_version_render_lineage(struct mfs_store *st, const struct mfs_caller *c,
 	r = *ret ? 0 : -ENOMEM;
 out:
 	if (cur)
-		mdb_cursor_close(cur);
+		kv_cursor_close(cur);
 	cJSON_Delete(queue);
 	cJSON_Delete(seen);
 	cJSON_Delete(meta);
 	cJSON_Delete(root);
 	if (txn)
-		mdb_txn_abort(txn);
+		kv_txn_abort(txn);
 	return r;
 }
 
@@ -1452,55 +1452,55 @@ int store_model_writable(struct mfs_store *st, const struct mfs_caller *c,
 
 /*============================================================ SHA-256 */
 
-int store_version_files(struct mfs_store *st, MDB_txn *txn, uint64_t vid,
+int store_version_files(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 			int (*fn)(void *ctx, const uint8_t digest[16]), void *ctx)
 {
-	MDB_cursor *cur;
+	struct kv_cursor *cur;
 	struct key k;
-	MDB_val kv, v;
+	struct kv_val kv, v;
 	int r = 0, rc;
 
-	rc = mdb_cursor_open(txn, st->dbi[DB_DIRENTS], &cur);
+	rc = kv_cursor_open(txn, DB_DIRENTS, &cur);
 	if (rc)
-		return mfs_err_from_mdb(rc);
+		return rc;
 	key_id(&k, vid);
 	kv = k.v;
-	for (rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE); r == 0 && rc == 0;
-	     rc = mdb_cursor_get(cur, &kv, &v, MDB_NEXT)) {
+	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); r == 0 && rc == 0;
+	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		struct rec_entry re;
 		struct key ek;
-		MDB_val ev;
+		struct kv_val ev;
 
-		if (kv.mv_size < 8 || memcmp(kv.mv_data, k.b, 8))
+		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
-		if (v.mv_size != 8)
+		if (v.len != 8)
 			continue;
-		key_id(&ek, get_be64(v.mv_data));
-		if (mdb_get(txn, st->dbi[DB_ENTRIES], &ek.v, &ev) != 0)
+		key_id(&ek, get_be64(v.data));
+		if (kv_get(txn, DB_ENTRIES, &ek.v, &ev) != 0)
 			continue;
 		rec_get(&re, sizeof(re), &ev);
 		if (S_ISREG(re.mode))
 			r = fn(ctx, re.digest);
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	return r;
 }
 
 struct sha_walk {
 	struct mfs_store *st;
-	MDB_txn *txn;
+	struct kv_txn *txn;
 };
 
 /* 1 (stop) at the first file without its SHA-256. */
 static int sha_missing(void *ctx, const uint8_t digest[16])
 {
 	struct sha_walk *w = ctx;
-	MDB_val k = { 16, (void *)digest }, v;
+	struct kv_val k = { 16, (void *)digest }, v;
 
-	return mdb_get(w->txn, w->st->dbi[DB_SHA256], &k, &v) != 0;
+	return kv_get(w->txn, DB_SHA256, &k, &v) != 0;
 }
 
-int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool *ret)
+int store_sha256_complete(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, bool *ret)
 {
 	struct sha_walk w = { .st = st, .txn = txn };
 	struct rec_version rv;
@@ -1509,7 +1509,7 @@ int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool
 	r = store_get_version(st, txn, vid, &rv, NULL, 0);
 	if (r == 0 && rv.state == MFS_V_TOMBSTONE)
 		r = -ENOENT;
-	if (r == 0 && (rv.state != MFS_V_SEALED || !st->sha_dbs)) {
+	if (r == 0 && rv.state != MFS_V_SEALED) {
 		*ret = false;
 	} else if (r == 0) {
 		r = store_version_files(st, txn, vid, sha_missing, &w);
@@ -1523,13 +1523,13 @@ int store_sha256_complete(struct mfs_store *st, MDB_txn *txn, uint64_t vid, bool
 
 int mfs_version_sha256_complete(struct mfs_store *st, uint64_t vid, bool *ret_complete)
 {
-	MDB_txn *txn;
+	struct kv_txn *txn;
 	int r;
 
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
 	r = store_sha256_complete(st, txn, vid, ret_complete);
-	mdb_txn_abort(txn);
+	kv_txn_abort(txn);
 	return r;
 }

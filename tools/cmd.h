@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "store.h"
 
 /*
@@ -17,7 +18,10 @@
  */
 
 struct ctl {
-	const char *store;	/* -s, $MODELFS_STORE, the mount's xattr, default */
+	const char *store;	/* -s, $MODELFS_STORE, the mount's xattr, default;
+				 * NULL: the registry is opened by --db alone */
+	struct mfs_config where;	/* --db, --blobs ($MODELFS_DB, $MODELFS_BLOBS):
+					 * in place of what STORE/config says */
 	const char *mount;	/* -m, $MODELFS_MOUNT, or the daemon's lock file */
 	bool json;
 };
@@ -69,6 +73,10 @@ int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
 		     char **ret, size_t *ret_len);
 
 int cmd_gc(struct ctl *c, int argc, char **argv);
+
+/* What the messages call the registry: the store, or the database.
+ * Borrowed. */
+const char *ctl_where(const struct ctl *c);
 
 /* The tool's own credentials, supplementary groups included.
  * This function can't fail. */

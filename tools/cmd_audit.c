@@ -39,7 +39,7 @@ static int verify(struct ctl *c, struct mfs_store *st, const char *keyfile)
 		free(key);
 	}
 	if (r < 0 && r != -EBADMSG) {
-		fprintf(stderr, "modelctl: audit verify of '%s' failed: %s\n", c->store,
+		fprintf(stderr, "modelctl: audit verify of '%s' failed: %s\n", ctl_where(c),
 			strerror(-r));
 		return EXIT_FAILURE;
 	}
@@ -77,7 +77,7 @@ static int head(struct ctl *c, struct mfs_store *st)
 	int r = mfs_audit_head(st, &seq, hash);
 
 	if (r < 0) {
-		fprintf(stderr, "modelctl: audit head of '%s': %s\n", c->store, strerror(-r));
+		fprintf(stderr, "modelctl: audit head of '%s': %s\n", ctl_where(c), strerror(-r));
 		return EXIT_FAILURE;
 	}
 	if (c->json) {

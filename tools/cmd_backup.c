@@ -54,7 +54,7 @@ int cmd_backup(struct ctl *c, int argc, char **argv)
 	mfs_store_close(st);
 	if (r < 0) {
 		fprintf(stderr, "modelctl: backup of '%s' to '%s' failed: %s%s%s%s\n",
-			c->store, argv[1], strerror(-r), r == -EEXIST ? "" : " (remove '",
+			ctl_where(c), argv[1], strerror(-r), r == -EEXIST ? "" : " (remove '",
 			r == -EEXIST ? "" : argv[1], r == -EEXIST ? "" : "')");
 		return EXIT_FAILURE;
 	}

@@ -55,7 +55,7 @@ int cmd_fsck(struct ctl *c, int argc, char **argv)
 	r = mfs_fsck_run(st, flags, report, &o, &res);
 	mfs_store_close(st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: fsck of '%s' failed: %s\n", c->store, strerror(-r));
+		fprintf(stderr, "modelctl: fsck of '%s' failed: %s\n", ctl_where(c), strerror(-r));
 		cJSON_Delete(o.errors);
 		cJSON_Delete(o.warnings);
 		return EXIT_FAILURE;

@@ -55,9 +55,9 @@ static char *direct(struct ctl *c, bool dry)
 	size_t len;
 	int r;
 
-	r = mfs_store_open(c->store, MFS_STORE_SERVE, NULL, &st);
+	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, &st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", c->store, strerror(-r));
+		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
 		return NULL;
 	}
 	r = mfs_gc_run(st, &who, dry ? MFS_GC_DRY_RUN : 0, NULL, NULL, &rep);
@@ -69,7 +69,7 @@ static char *direct(struct ctl *c, bool dry)
 		mfs_sha256_fill(st, NULL);
 	mfs_store_close(st);
 	if (r < 0)
-		fprintf(stderr, "modelctl: gc of '%s': %s\n", c->store, strerror(-r));
+		fprintf(stderr, "modelctl: gc of '%s': %s\n", ctl_where(c), strerror(-r));
 	return json;
 }
 
@@ -101,12 +101,12 @@ int cmd_gc(struct ctl *c, int argc, char **argv)
 			return EXIT_FAILURE;
 		}
 	}
-	served = mfs_store_served(c->store, mount, sizeof(mount));
+	served = c->store ? mfs_store_served(c->store, mount, sizeof(mount)) : 0;
 	if (c->mount)
 		snprintf(mount, sizeof(mount), "%s", c->mount);
 	if ((served == 1 || c->mount) && !mount[0]) {
 		fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
-			c->store);
+			ctl_where(c));
 		return EXIT_FAILURE;
 	}
 	text = served == 1 || c->mount ? through_mount(mount, dry) : direct(c, dry);

@@ -79,9 +79,9 @@ static int direct(struct ctl *c, const char *model, const char *alias, const cha
 	size_t len = 0;
 	int r;
 
-	r = mfs_store_open(c->store, MFS_STORE_SERVE, NULL, &st);
+	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, &st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", c->store, strerror(-r));
+		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
 		return -EALREADY;	/* printed */
 	}
 	if (!to) {

@@ -39,11 +39,14 @@ static const struct cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--json] VERB [ARGS]\n\nverbs:\n");
+	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--db URI] [--blobs DIR] [--json] VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s\n", cmds[i].usage);
 	fprintf(f, "\nSTORE defaults to $MODELFS_STORE, then the store of the mount given by -m or\n"
-		   "$MODELFS_MOUNT, then the daemon's default store.\n");
+		   "$MODELFS_MOUNT, then the daemon's default store. --db (or $MODELFS_DB) and\n"
+		   "--blobs (or $MODELFS_BLOBS) name a registry's database and blob directory\n"
+		   "in place of what STORE/config records; with --db alone, read verbs work on\n"
+		   "the database directly, beside running daemons.\n");
 }
 
 static char *default_store(void)
@@ -68,9 +71,14 @@ struct mfs_caller ctl_me(void)
 	return (struct mfs_caller){ getuid(), getgid(), getpid(), n < 0 ? 0 : n, groups };
 }
 
+const char *ctl_where(const struct ctl *c)
+{
+	return c->store ? c->store : c->where.db;
+}
+
 int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 {
-	int r = mfs_store_open(c->store, MFS_STORE_READONLY, NULL, ret);
+	int r = mfs_store_open_at(c->store, &c->where, MFS_STORE_READONLY, NULL, ret);
 
 	if ((r == -EACCES || r == -EPERM) && c->mount) {
 		/* Not ours to open: the daemon answers through the mount. */
@@ -78,7 +86,7 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 		return 0;
 	}
 	if (r < 0)
-		fprintf(stderr, "modelctl: cannot open store '%s': %s%s\n", c->store,
+		fprintf(stderr, "modelctl: cannot open store '%s': %s%s\n", ctl_where(c),
 			strerror(-r), r == -EACCES || r == -EPERM ?
 				" (give -m MOUNT to read through the mount)" : "");
 	return r;
@@ -86,7 +94,7 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 
 int ctl_served_mount(const struct ctl *c, char *mount, size_t n)
 {
-	int served = mfs_store_served(c->store, mount, n);
+	int served = c->store ? mfs_store_served(c->store, mount, n) : 0;
 
 	if (c->mount)
 		snprintf(mount, n, "%s", c->mount);
@@ -94,7 +102,7 @@ int ctl_served_mount(const struct ctl *c, char *mount, size_t n)
 		return 0;
 	if (!mount[0]) {
 		fprintf(stderr, "modelctl: store '%s' is served but its mount point is unknown: give -m\n",
-			c->store);
+			ctl_where(c));
 		return -1;
 	}
 	return 1;
@@ -136,6 +144,15 @@ int main(int argc, char **argv)
 			c.store = argv[++i];
 		else if (!strcmp(argv[i], "-m") && i + 1 < argc)
 			c.mount = argv[++i];
+		else if ((!strcmp(argv[i], "--db") || !strcmp(argv[i], "--blobs")) && i + 1 < argc) {
+			char *dst = argv[i][2] == 'd' ? c.where.db : c.where.blobs;
+
+			if (strlen(argv[i + 1]) >= MFS_CONFIG_VALUE_MAX) {
+				fprintf(stderr, "modelctl: %s: too long\n", argv[i]);
+				return EXIT_FAILURE;
+			}
+			strcpy(dst, argv[++i]);
+		}
 		else if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			c.json = true;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -155,6 +172,11 @@ int main(int argc, char **argv)
 		c.mount = getenv("MODELFS_MOUNT");
 	if (!c.store && getenv("MODELFS_STORE") && *getenv("MODELFS_STORE"))
 		c.store = getenv("MODELFS_STORE");
+	if (!c.where.db[0] && getenv("MODELFS_DB") && strlen(getenv("MODELFS_DB")) < MFS_CONFIG_VALUE_MAX)
+		strcpy(c.where.db, getenv("MODELFS_DB"));
+	if (!c.where.blobs[0] && getenv("MODELFS_BLOBS") &&
+	    strlen(getenv("MODELFS_BLOBS")) < MFS_CONFIG_VALUE_MAX)
+		strcpy(c.where.blobs, getenv("MODELFS_BLOBS"));
 	if (!c.store && c.mount) {
 		ssize_t n = getxattr(c.mount, "user.modelfs.store", store_buf,
 				     sizeof(store_buf) - 1);
@@ -164,7 +186,7 @@ int main(int argc, char **argv)
 			c.store = store_buf;
 		}
 	}
-	if (!c.store && !c.mount) {
+	if (!c.store && !c.mount && !c.where.db[0]) {
 		/* The only mounted modelfs, if there is exactly one. */
 		static char only[PATH_MAX];
 		FILE *mi = fopen("/proc/self/mountinfo", "re");
@@ -193,7 +215,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (!c.store)
+	if (!c.store && !c.where.db[0])
 		c.store = owned = default_store();
 	/* --json may also follow the verb. */
 	for (int j = i + 1; j < argc; j++) {

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include <lmdb.h>
+#include "kv.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -188,7 +188,7 @@ static void test_history_previous_is_from_of_last_record(void **state)
 }
 
 /* A store from before the index of alias targets (simulated: its keys
- * deleted with LMDB itself) still knows a move back is a rollback. */
+ * deleted through the storage seam) still knows a move back is a rollback. */
 static void test_history_index_is_built_for_an_older_store(void **state)
 {
 	struct fixture *f = *state;
@@ -196,11 +196,11 @@ static void test_history_index_is_built_for_an_older_store(void **state)
 	uint64_t v1 = fx_sealed(f, mid, "1.0.0", "a", "one");
 	uint64_t v2 = fx_sealed(f, mid, "1.1.0", "a", "two");
 	char path[128], *text, *last;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	static const char *const tables[] = { "info" };
+	struct kv *kv;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
 	uint8_t keys[16][25];
 	size_t len, klen[16];
 	int dropped = 0;
@@ -208,35 +208,31 @@ static void test_history_index_is_built_for_an_older_store(void **state)
 	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v1), 0);
 	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v2), 0);
 	fx_close(f);
-	snprintf(path, sizeof(path), "%s/meta", f->dir);
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
-	assert_int_equal(mdb_env_set_mapsize(env, 1ULL << 30), 0);
-	assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "info", 0, &dbi), 0);
+	snprintf(path, sizeof(path), "lmdb:%s/meta", f->dir);
+	assert_int_equal(kv_open(path, 0, tables, 1, &kv), 0);
+	assert_int_equal(kv_txn_begin(kv, true, &txn), 0);
 	/* Every index key ('a' + model + hash, 'A' + model), gathered first:
 	 * deleting under a walking cursor is easy to get wrong. */
-	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const char *key = k.mv_data;
+	assert_int_equal(kv_cursor_open(txn, 0, &cur), 0);
+	for (int rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+		const char *key = k.data;
 
-		if (((key[0] == 'a' && k.mv_size == 25) || (key[0] == 'A' && k.mv_size == 9)) &&
+		if (((key[0] == 'a' && k.len == 25) || (key[0] == 'A' && k.len == 9)) &&
 		    dropped < 16) {
-			memcpy(keys[dropped], key, k.mv_size);
-			klen[dropped++] = k.mv_size;
+			memcpy(keys[dropped], key, k.len);
+			klen[dropped++] = k.len;
 		}
 	}
-	mdb_cursor_close(cur);
+	kv_cursor_close(cur);
 	for (int i = 0; i < dropped; i++) {
-		k.mv_data = keys[i];
-		k.mv_size = klen[i];
-		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+		k.data = keys[i];
+		k.len = klen[i];
+		assert_int_equal(kv_del(txn, 0, &k), 0);
 	}
 	assert_true(dropped > 1);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
+	assert_int_equal(kv_txn_commit(txn), 0);
+	kv_close(kv);
 	fx_open(f);
 	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v1), 0);
 	assert_int_equal(mfs_alias_history_render(f->st, mid, &text, &len), 0);

@@ -1,0 +1,155 @@
+/* kv.c - the storage seam's dispatch: one call, the engine's ops (kv.h) */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_engine.h"
+#include "log.h"
+
+bool kv_uri_is_pg(const char *uri)
+{
+	return !strncmp(uri, "postgresql:", 11) || !strncmp(uri, "postgres:", 9) ||
+	       (strncmp(uri, "lmdb:", 5) && strchr(uri, '='));
+}
+
+int kv_open(const char *uri, unsigned flags, const char *const *tables, int ntables,
+	    struct kv **ret)
+{
+	if (ntables < 1 || ntables > KV_MAX_TABLES)
+		return -EINVAL;
+	if (!strncmp(uri, "lmdb:", 5))
+		return kv_lmdb_open(uri + 5, flags, tables, ntables, ret);
+	if (kv_uri_is_pg(uri))
+		return kv_pg_open(uri, flags, tables, ntables, ret);
+	return mfs_log_errno(-EINVAL,
+			     "database '%s': give lmdb:DIR or a PostgreSQL URI (postgresql://...) or connection string",
+			     uri);
+}
+
+void kv_close(struct kv *kv)
+{
+	if (kv)
+		kv->ops->close(kv);
+}
+
+void kv_set_userdata(struct kv *kv, void *user)
+{
+	kv->user = user;
+}
+
+void *kv_userdata(const struct kv *kv)
+{
+	return kv->user;
+}
+
+const char *kv_engine(const struct kv *kv)
+{
+	return kv->ops->name;
+}
+
+const char *kv_where(const struct kv *kv)
+{
+	return kv->where;
+}
+
+uint64_t kv_generation(struct kv *kv)
+{
+	return kv ? kv->ops->generation(kv) : 0;
+}
+
+void kv_trim(struct kv *kv)
+{
+	if (kv && kv->ops->trim)
+		kv->ops->trim(kv);
+}
+
+int kv_copy(struct kv *kv, const char *path)
+{
+	return kv->ops->copy ? kv->ops->copy(kv, path) : -ENOTSUP;
+}
+
+int kv_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
+{
+	if (write && (kv->flags & KV_READONLY))
+		return -EROFS;
+	return kv->ops->txn_begin(kv, write, ret);
+}
+
+int kv_txn_commit(struct kv_txn *txn)
+{
+	return txn->kv->ops->txn_commit(txn);
+}
+
+void kv_txn_abort(struct kv_txn *txn)
+{
+	if (txn)
+		txn->kv->ops->txn_abort(txn);
+}
+
+struct kv *kv_txn_kv(const struct kv_txn *txn)
+{
+	return txn->kv;
+}
+
+bool kv_txn_writable(const struct kv_txn *txn)
+{
+	return txn->write;
+}
+
+static bool table_ok(const struct kv_txn *txn, int t)
+{
+	return t >= 0 && t < txn->kv->ntables;
+}
+
+int kv_get(struct kv_txn *txn, int t, const struct kv_val *k, struct kv_val *ret)
+{
+	if (!table_ok(txn, t))
+		return -EINVAL;
+	return txn->kv->ops->get(txn, t, k, ret);
+}
+
+int kv_put(struct kv_txn *txn, int t, const struct kv_val *k, const struct kv_val *v,
+	   unsigned flags)
+{
+	if (!table_ok(txn, t) || !txn->write || !k->len || k->len > KV_KEY_MAX)
+		return -EINVAL;
+	return txn->kv->ops->put(txn, t, k, v, flags);
+}
+
+int kv_del(struct kv_txn *txn, int t, const struct kv_val *k)
+{
+	if (!table_ok(txn, t) || !txn->write)
+		return -EINVAL;
+	return txn->kv->ops->del(txn, t, k);
+}
+
+int kv_count(struct kv_txn *txn, int t, uint64_t *ret)
+{
+	if (!table_ok(txn, t))
+		return -EINVAL;
+	return txn->kv->ops->count(txn, t, ret);
+}
+
+int kv_cursor_open(struct kv_txn *txn, int t, struct kv_cursor **ret)
+{
+	if (!table_ok(txn, t))
+		return -EINVAL;
+	return txn->kv->ops->cursor_open(txn, t, ret);
+}
+
+int kv_cursor_get(struct kv_cursor *cur, struct kv_val *k, struct kv_val *v, enum kv_op op)
+{
+	return cur->txn->kv->ops->cursor_get(cur, k, v, op);
+}
+
+int kv_cursor_del(struct kv_cursor *cur)
+{
+	if (!cur->txn->write)
+		return -EINVAL;
+	return cur->txn->kv->ops->cursor_del(cur);
+}
+
+void kv_cursor_close(struct kv_cursor *cur)
+{
+	if (cur)
+		cur->txn->kv->ops->cursor_close(cur);
+}
