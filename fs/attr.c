@@ -479,14 +479,13 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 		}
 		return 0;	/* times and modes of documents are the registry's */
 	case K_MODEL:
-		r = mfs_model_setattr(d->st, &c, ino_id(ino),
-				      (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : (mode_t)-1,
-				      (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-				      (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
-		if (r == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-					 FUSE_SET_ATTR_GID)))
-			forget_model_names(d, ino_id(ino));
-		return r;
+		/* Its commit tells fs_change() to forget the names in it. */
+		if (!(to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+			return 0;
+		return mfs_model_setattr(d->st, &c, ino_id(ino),
+					 (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : (mode_t)-1,
+					 (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+					 (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
 	case K_ALIAS:
 	case K_LATEST:
 		/* cp -a and tar set a link's owner and times: not recorded. */

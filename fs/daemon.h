@@ -189,15 +189,11 @@ void vstate_touch(struct mfsd *d, uint64_t vid);
 /* Seal vid through the store, waiting up to 2 s for pending releases.
  * Returns 0, or -EBUSY if a writer is still open, or the store's error. */
 int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid);
-/* After vid was sealed: ask the kernel, from another thread, to drop the
- * names below the version's directory, so it forgets the draft's nodes
- * and the daemon closes their descriptors. */
-void forget_sealed(struct mfsd *d, uint64_t vid);
-/* After a model's mode or owner changed: the same for the names in its
- * directory the kernel may cache (versions/ and the documents), so the
- * next walk through it asks the registry, which checks search permission
- * with the new mode. */
-void forget_model_names(struct mfsd *d, uint64_t model_id);
+/* What a commit of the registry changed (mfs_store_watch(); change.h),
+ * on this host or another: make the kernel forget it, from another
+ * thread. The one way the daemon learns what to forget. */
+struct mfs_change;
+void fs_change(void *ctx, const struct mfs_change *c);
 /* Wait for those threads (at exit). */
 void forget_wait(struct mfsd *d);
 /* Start the seal_idle thread (no-op when d->seal_idle is 0). */
@@ -362,7 +358,7 @@ int draft_unref(struct mfsd *d, const struct mfs_caller *c, struct node *n, bool
 void handles_free(struct mfsd *d);
 /* Count key in or out of table (KCOUNT_BUCKETS chains); an entry goes at
  * 0. Threads: takes d->lock. */
-void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta);
+int kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta);
 /* Is key counted in table? Threads: takes d->lock. */
 bool kcount_has(struct mfsd *d, struct kcount **table, uint64_t key);
 /* Free a table's entries (at exit). */

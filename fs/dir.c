@@ -390,8 +390,13 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 			else
 				return -ENOENT;
 		} else if (parent == INO_MODELS) {
-			if (name[0] == '.' || mfs_model_lookup(d->st, name, &mi) < 0)
+			if (name[0] == '.')
 				return -ENOENT;
+			/* -EIO (the database cannot be reached) is not "no
+			 * such model": mkdir -p or cp would go on and make it. */
+			r = mfs_model_lookup(d->st, name, &mi);
+			if (r < 0)
+				return r;
 			ino = ino_make(K_MODEL, mi.id);
 		} else {
 			return -ENOTDIR;
@@ -434,7 +439,7 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 	case K_VERSION:
 		r = mfs_version_get(d->st, id, &vi);
 		if (r < 0 || vi.state == MFS_V_TOMBSTONE)
-			return -ENOENT;
+			return r < 0 ? r : -ENOENT;
 		if (!strcmp(name, "metadata.json")) {
 			if (vi.state == MFS_V_DRAFT && !vi.has_meta)
 				return -ENOENT;
@@ -710,7 +715,7 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 
 		r = mfs_version_get(d->st, id, &vi);
 		if (r < 0 || vi.state == MFS_V_TOMBSTONE)
-			return -ENOENT;
+			return r < 0 ? r : -ENOENT;
 		if (vi.state == MFS_V_DRAFT) {
 			int fd;
 
@@ -1044,18 +1049,11 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 		return r;
 	if (parent == INO_MODELS && dir)
 		return mfs_model_remove(d->st, &c, name);
-	if (k == K_VERSIONS && dir) {
-		struct mfs_version_info vi;
-		bool sealed = mfs_version_lookup(d->st, ino_id(parent), name, false, &vi) == 0 &&
-			      vi.state == MFS_V_SEALED;
-
-		r = mfs_version_remove(d->st, &c, ino_id(parent), name);
-		/* A lookup racing the removal may have handed the kernel the
-		 * name (with its long timeout) after rmdir dropped it. */
-		if (r == 0 && sealed)
-			forget_sealed(d, vi.id);
-		return r;
-	}
+	/* A lookup racing the removal may hand the kernel the name (with
+	 * its long timeout) after rmdir dropped it: the commit tells
+	 * fs_change() to forget it. */
+	if (k == K_VERSIONS && dir)
+		return mfs_version_remove(d->st, &c, ino_id(parent), name);
 	if (k == K_MODEL && !dir) {
 		if (!strcmp(name, "versions"))
 			return -EISDIR;

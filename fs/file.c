@@ -166,9 +166,10 @@ static void handle_free(struct mfsd *d, struct handle *h)
 	handle_put(d, h);
 }
 
-void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta)
+int kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta)
 {
 	struct kcount **p, *dead = NULL;
+	int n = 0;
 
 	pthread_mutex_lock(&d->lock);
 	for (p = &table[key % KCOUNT_BUCKETS]; *p && (*p)->key != key; p = &(*p)->next)
@@ -179,7 +180,7 @@ void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta)
 			(*p)->key = key;
 	}
 	if (*p) {
-		(*p)->n += delta;
+		n = (*p)->n += delta;
 		if ((*p)->n <= 0) {
 			dead = *p;
 			*p = dead->next;
@@ -187,6 +188,7 @@ void kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta)
 	}
 	pthread_mutex_unlock(&d->lock);
 	free(dead);
+	return n < 0 ? 0 : n;
 }
 
 bool kcount_has(struct mfsd *d, struct kcount **table, uint64_t key)

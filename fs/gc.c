@@ -5,6 +5,7 @@
 
 #include "daemon.h"
 #include "gc.h"
+#include "lease.h"
 #include "log.h"
 
 /*
@@ -27,7 +28,13 @@
 
 void vopen_count(struct mfsd *d, uint64_t vid, int delta)
 {
-	kcount_add(d, d->vopen, vid, delta);
+	int n = kcount_add(d, d->vopen, vid, delta);
+
+	/* gc on other hosts of a shared registry sees the open by its lease */
+	if (delta > 0 && n == delta)
+		mfs_lease_hold(d->st, vid);
+	else if (delta < 0 && n == 0)
+		mfs_lease_release(d->st, vid);
 }
 
 /* mfs_gc_in_use_fn: a version with an open file is skipped. */
@@ -103,10 +110,8 @@ int fs_gc(struct mfsd *d, const struct mfs_caller *c, const char *value, size_t 
 	if (r < 0)
 		return r;
 	/* The kernel may remember the names of versions gc deleted (sealed
-	 * entries have long timeouts): make it forget them, from another
-	 * thread (never inside a handler). */
-	for (size_t i = 0; !(flags & MFS_GC_DRY_RUN) && i < rep.ntombstoned; i++)
-		forget_sealed(d, rep.tombstoned[i].vid);
+	 * entries have long timeouts): each removal's commit tells
+	 * fs_change() to make it forget them. */
 	r = mfs_gc_report_json(&rep, &json, &len);
 	mfs_gc_report_release(&rep);
 	if (r < 0)

@@ -9,8 +9,10 @@
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
 
+#include "change.h"
 #include "daemon.h"
 #include "log.h"
+#include "model.h"
 #include "seal.h"
 #include "version.h"
 
@@ -372,9 +374,7 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	v->sealing = false;
 	pthread_cond_broadcast(&d->cond);	/* seals waiting for this one */
 	pthread_mutex_unlock(&d->lock);
-	if (r == 0)
-		forget_sealed(d, vid);
-	return r;
+	return r;	/* the seal's commit told fs_change() what to forget */
 }
 
 /* Names to drop from the kernel's cache, from a thread of their own. */
@@ -382,9 +382,29 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 struct forget {
 	struct mfsd *d;
 	uint64_t parent;
+	bool attrs;			/* the parent's attributes too */
+	bool all;			/* every model's name (then n is 0) */
 	int n;
 	char name[FORGET_MAX][MFS_NAME_MAX + 1];
 };
+
+/* Everything the kernel may cache below models/: each model's name (the
+ * kernel drops what it cached beneath a name with it). */
+static void forget_all(struct mfsd *d)
+{
+	struct mfs_model_info *ms = NULL;
+	size_t n = 0;
+
+	fuse_lowlevel_notify_inval_inode(d->se, INO_MODELS, 0, 0);
+	if (mfs_model_list(d->st, &ms, &n) < 0) {
+		mfs_log(MFS_LOG_WARN, "cannot list the models to make the kernel forget them; cached names may lag for up to an hour");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_entry(d->se, INO_MODELS, ms[i].name,
+						 strlen(ms[i].name));
+	free(ms);
+}
 
 static void *forget_main(void *arg)
 {
@@ -393,9 +413,13 @@ static void *forget_main(void *arg)
 
 	/* Not from the request that asked: the kernel may hold locks the
 	 * invalidation needs. An entry busy as someone's cwd stays usable. */
+	if (f->all)
+		forget_all(d);
 	for (int i = 0; i < f->n; i++)
 		fuse_lowlevel_notify_inval_entry(d->se, f->parent, f->name[i],
 						 strlen(f->name[i]));
+	if (f->attrs)
+		fuse_lowlevel_notify_inval_inode(d->se, f->parent, -1, 0);
 	free(f);
 	pthread_mutex_lock(&d->lock);
 	d->forgetting--;
@@ -404,8 +428,10 @@ static void *forget_main(void *arg)
 	return NULL;
 }
 
-/* Drop names[0..n) of directory parent (n <= FORGET_MAX). */
-static void forget_names(struct mfsd *d, uint64_t parent, const char *const *names, int n)
+/* Drop names[0..n) of directory parent (n <= FORGET_MAX), and with attrs
+ * the parent's attributes; with all, every model's name. */
+static void forget_names(struct mfsd *d, uint64_t parent, const char *const *names, int n,
+			 bool attrs, bool all)
 {
 	struct forget *f;
 	pthread_attr_t attr;
@@ -418,6 +444,8 @@ static void forget_names(struct mfsd *d, uint64_t parent, const char *const *nam
 		return;
 	f->d = d;
 	f->parent = parent;
+	f->attrs = attrs;
+	f->all = all;
 	for (int i = 0; i < n && i < FORGET_MAX; i++)
 		snprintf(f->name[f->n++], sizeof(f->name[0]), "%s", names[i]);
 	pthread_mutex_lock(&d->lock);
@@ -439,21 +467,32 @@ static void forget_names(struct mfsd *d, uint64_t parent, const char *const *nam
 	pthread_attr_destroy(&attr);
 }
 
-void forget_sealed(struct mfsd *d, uint64_t vid)
+void fs_change(void *ctx, const struct mfs_change *c)
 {
-	struct mfs_version_info vi;
-	const char *name = vi.name;
+	/* The names in a model's directory the kernel may cache (versions/
+	 * and the documents): the next walk through it asks the registry,
+	 * which checks search permission with the new mode. */
+	static const char *const model_names[] = { "versions", "metadata.json",
+						   "policy.json", "history.jsonl" };
+	struct mfsd *d = ctx;
+	const char *name = c->name;
 
-	if (d->se && mfs_version_get(d->st, vid, &vi) == 0)
-		forget_names(d, ino_make(K_VERSIONS, vi.model_id), &name, 1);
-}
-
-void forget_model_names(struct mfsd *d, uint64_t model_id)
-{
-	static const char *const names[] = { "versions", "metadata.json", "policy.json",
-					     "history.jsonl" };
-
-	forget_names(d, ino_make(K_MODEL, model_id), names, 4);
+	switch (c->kind) {
+	case MFS_CHANGE_VERSION:
+		/* Sealed (the kernel forgets the draft's nodes, and the
+		 * daemon closes their descriptors), removed or renamed. */
+		forget_names(d, ino_make(K_VERSIONS, c->model_id), &name, 1, false, false);
+		break;
+	case MFS_CHANGE_MODEL:
+		forget_names(d, ino_make(K_MODEL, c->model_id), model_names, 4, true, false);
+		break;
+	case MFS_CHANGE_MODEL_GONE:
+		forget_names(d, INO_MODELS, &name, 1, false, false);
+		break;
+	case MFS_CHANGE_ANY:
+		forget_names(d, INO_MODELS, NULL, 0, false, true);
+		break;
+	}
 }
 
 void forget_wait(struct mfsd *d)

@@ -15,8 +15,10 @@
 
 #include "audit.h"
 #include "config.h"
+#include "change.h"
 #include "daemon.h"
 #include "hook.h"
+#include "lease.h"
 #include "log.h"
 #include "model.h"
 #include "passthrough.h"
@@ -555,6 +557,15 @@ int main(int argc, char **argv)
 	if (pt_install(d.pt, d.se) < 0)
 		mfs_log(MFS_LOG_WARN, "cannot hook the FUSE device: sealed files served by splice");
 	raise_readahead(mnt);
+	/* What any commit changes, on this host or another, reaches the
+	 * kernel through fs_change(). */
+	if (mfs_store_watch(d.st, fs_change, &d) < 0) {
+		mfs_log(MFS_LOG_ERR, "cannot watch the registry for changes");
+		goto out_unmount;
+	}
+	/* A shared registry: this host's row and leases, for gc anywhere. */
+	if (mfs_lease_start(d.st, mnt) < 0)
+		goto out_unmount;
 	seed_drafts(&d);
 	/* SHA-256 digests owed by seals (sha256.h); stopped by
 	 * mfs_store_close(). Without it digests wait for the next start. */
@@ -588,6 +599,8 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
 	r = fuse_session_loop_mt(d.se, cfg);
+	mfs_store_watch(d.st, NULL, NULL);
+	mfs_lease_stop(d.st);
 	forget_wait(&d);
 	/* A stop by SIGTERM/SIGINT/SIGHUP (systemd, ^C) is a clean exit. */
 	r = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
@@ -600,6 +613,8 @@ out_idle:
 		pthread_join(idle, NULL);
 	}
 out_unmount:
+	mfs_store_watch(d.st, NULL, NULL);
+	mfs_lease_stop(d.st);
 	fuse_session_unmount(d.se);
 out_signals:
 	fuse_remove_signal_handlers(d.se);

@@ -214,9 +214,14 @@ int mfs_backup(struct mfs_store *st, const char *dir, struct mfs_backup_stats *r
 	/* 1. the snapshot */
 	snprintf(meta, sizeof(meta), "%s/meta", dir);
 	r = kv_copy(st->kv, meta);
-	if (r == -ENOTSUP)
-		return mfs_log_errno(r, "backup copies an LMDB store; back a %s registry up with its own tools (pg_dump) and the blob directory",
-				     kv_engine(st->kv));
+	if (r == -ENOTSUP) {
+		/* No copy of its own (PostgreSQL): every record, from one
+		 * snapshot, into an LMDB environment there. */
+		char uri[PATH_MAX + 8];
+
+		snprintf(uri, sizeof(uri), "lmdb:%s", meta);
+		r = store_copy_db(st, uri);
+	}
 	if (r < 0)
 		return r;
 	r = fsync_path(AT_FDCWD, meta, O_DIRECTORY);
@@ -249,18 +254,12 @@ static int discard_drafts(struct mfs_store *st, const struct mfs_caller *c,
 	int r = mfs_model_list(st, &m, &nm);
 
 	for (size_t i = 0; i < nm && r == 0; i++) {
-		struct mfs_version_info *v = NULL;
-		size_t nv = 0;
+		size_t n = 0;
 
-		r = mfs_version_list(st, m[i].id, &v, &nv);
-		for (size_t j = 0; j < nv && r == 0; j++) {
-			if (v[j].state != MFS_V_DRAFT)
-				continue;
-			r = mfs_version_remove(st, c, m[i].id, v[j].name);
-			if (r == 0)
-				stats->drafts++;
-		}
-		free(v);
+		/* The backup's host is not the restored store's: its drafts
+		 * are another host's to this one, and gone all the same. */
+		r = store_discard_drafts(st, c, m[i].id, &n);
+		stats->drafts += n;
 	}
 	free(m);
 	return r;

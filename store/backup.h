@@ -10,8 +10,10 @@
  * A backup is itself a store directory (meta/, blobs/, drafts/ empty), so
  * it can be checked with `modelctl -s DIR fsck` and restored by copying.
  * It is taken in the one order that can never name a missing blob:
- *   1. LMDB's own copy of the database (mdb_env_copy2, compacting), made
- *      in one read transaction: a snapshot, however busy the daemon is;
+ *   1. a copy of the database into meta/ (LMDB), made in one read
+ *      transaction: a snapshot, however busy the daemons are (LMDB's own
+ *      compacting copy, or from PostgreSQL every record into a new LMDB
+ *      environment);
  *   2. then every blob that snapshot references, read from the live store
  *      (blobs never change, and nothing removes a referenced one), each
  *      re-hashed as it is written: a damaged blob fails the backup instead

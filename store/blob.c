@@ -15,9 +15,10 @@
 
 /*
  * A blob is named by its XXH3-128 digest: blobs/ab/<32 hex>. It is created
- * by linking a draft file (drafts and blobs share a filesystem, so a seal
- * never copies bytes) and is never written again. This file knows nothing
- * of LMDB; seal.c and fsck decide which blobs should exist.
+ * by linking a draft file when drafts and blobs share a filesystem (a seal
+ * then copies no bytes), else by a copy under a temporary name linked into
+ * place, and is never written again. This file knows nothing of the
+ * database; seal.c and fsck decide which blobs should exist.
  */
 
 void mfs_blob_relpath(const struct mfs_digest *d, char out[40])
@@ -43,21 +44,95 @@ static int ensure_subdir(struct mfs_store *st, const struct mfs_digest *d)
 	return errno == EEXIST ? 0 : -errno;
 }
 
-int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
-		  const struct mfs_digest *d, uint64_t size, bool *ret_created)
+/* Copy the file at (dirfd, path), which must be sb's, into a temporary
+ * name in blob d's ab/ directory, synced; its name into tmp. The blob
+ * directory is on another filesystem than the draft (a shared one): the
+ * kernel copies (copy_file_range: a reflink or a server-side copy where the
+ * filesystems offer one), else we do. */
+static int copy_to_tmp(struct mfs_store *st, int dirfd, const char *path,
+		       const struct stat *sb, const char *rel, char tmp[96])
 {
-	char rel[40];
+	static unsigned seq;
+	struct stat now;
+	uint64_t copied = 0;
+	int sfd, dfd, r = 0;
+
+	snprintf(tmp, 96, "%.2s/.tmp-%016llx-%d-%u", rel, (unsigned long long)st->host,
+		 (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	sfd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return -errno;
+	if (fstat(sfd, &now) < 0 ||
+	    (sb && (now.st_ino != sb->st_ino || now.st_dev != sb->st_dev ||
+		    now.st_size != sb->st_size))) {
+		close(sfd);
+		return -EBUSY;	/* not the file that was hashed */
+	}
+	dfd = openat(st->blobs_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (dfd < 0) {
+		r = -errno;
+		close(sfd);
+		return mfs_log_errno(r, "create '%s/%s': %s", st->blobs_dir, tmp, strerror(-r));
+	}
+	r = store_copy(sfd, dfd, (uint64_t)now.st_size, &copied);
+	if (r == 0 && copied != (uint64_t)now.st_size)
+		r = -EIO;
+	if (r == 0 && mfs_sys->fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	close(sfd);
+	if (r < 0) {
+		mfs_sys->unlinkat(st->blobs_fd, tmp, 0);
+		return mfs_log_errno(r, "copy '%s' to '%s/%s': %s", path, st->blobs_dir, tmp,
+				     strerror(-r));
+	}
+	return 0;
+}
+
+int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
+		  const struct mfs_digest *d, const struct stat *sb, bool *ret_created)
+{
+	char rel[40], tmp[96] = "";
 	struct stat a, b;
+	uint64_t size;
 	int r;
 
+	if (!sb) {
+		if (fstatat(dirfd, path, &a, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		sb = &a;
+	}
+	size = (uint64_t)sb->st_size;
 	mfs_blob_relpath(d, rel);
 	r = ensure_subdir(st, d);
 	if (r < 0)
 		return mfs_log_errno(r, "mkdir '%s/%.2s': %s", st->blobs_dir, rel,
 				     strerror(-r));
 	if (mfs_sys->linkat(dirfd, path, st->blobs_fd, rel, 0) == 0) {
+		/* The name must be the very inode hashed (a rename in the
+		 * draft could have swapped it). */
+		if (fstatat(st->blobs_fd, rel, &b, 0) < 0 || b.st_ino != sb->st_ino ||
+		    b.st_dev != sb->st_dev || b.st_size != sb->st_size) {
+			mfs_sys->unlinkat(st->blobs_fd, rel, 0);
+			return -EBUSY;
+		}
 		*ret_created = true;
 		return 0;
+	}
+	if (errno == EXDEV) {
+		/* Blobs on another filesystem: a synced copy under a
+		 * temporary name, then linked into place (atomic on NFS too;
+		 * an existing name is the same content: dedup). */
+		r = copy_to_tmp(st, dirfd, path, sb, rel, tmp);
+		if (r < 0)
+			return r;
+		r = mfs_sys->linkat(st->blobs_fd, tmp, st->blobs_fd, rel, 0) == 0 ? 0 : -errno;
+		mfs_sys->unlinkat(st->blobs_fd, tmp, 0);
+		if (r == 0) {
+			*ret_created = true;
+			return 0;
+		}
+		errno = -r;
 	}
 	if (errno != EEXIST)
 		return mfs_log_errno(-errno, "linkat '%s' to '%s/%s': %s",
@@ -66,8 +141,7 @@ int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
 	 * name: a size mismatch is certain damage. */
 	if (fstatat(st->blobs_fd, rel, &b, 0) < 0)
 		return -errno;
-	if (fstatat(dirfd, path, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+	if (b.st_ino == sb->st_ino && b.st_dev == sb->st_dev) {
 		*ret_created = false;
 		return 0;
 	}

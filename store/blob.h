@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "store.h"
 #include "hash.h"
@@ -16,13 +17,18 @@
 /* "ab/<32 hex>" relative to STORE/blobs. */
 void mfs_blob_relpath(const struct mfs_digest *d, char out[40]);
 
-/* Link the file at (dirfd, path) as the blob named d. *ret_created is true if
- * this call created the name, false if it existed with the same size (the
- * same content: dedup). The directory is not fsynced here: see
- * mfs_blob_sync_dirs(). Returns 0, or: -EEXIST if a blob of that name
- * exists with another size (a damaged blob; logged); -errno of linkat. */
+/* Link the file at (dirfd, path) as the blob named d; on another
+ * filesystem than the blobs, copy it (synced, under a temporary name
+ * ".tmp-..." in ab/, then linked into place). sb: the file as it was
+ * hashed (NULL: as it is now): a name made for another inode (the draft's
+ * name swapped meanwhile) is refused. *ret_created is true if this call
+ * created the name, false if it existed with the same size (the same
+ * content: dedup). The directory is not fsynced here: see
+ * mfs_blob_sync_dirs(). Returns 0, or: -EBUSY if the file is not sb's;
+ * -EEXIST if a blob of that name exists with another size (a damaged blob;
+ * logged); -errno of linkat or the copy (logged). */
 int mfs_blob_link(struct mfs_store *st, int dirfd, const char *path,
-		  const struct mfs_digest *d, uint64_t size, bool *ret_created);
+		  const struct mfs_digest *d, const struct stat *sb, bool *ret_created);
 
 /* fsync blobs/ab/ for every d (and blobs/ itself). Returns 0 or -errno. */
 int mfs_blob_sync_dirs(struct mfs_store *st, const struct mfs_digest *d,

@@ -17,6 +17,8 @@ static char *field(struct mfs_config *c, const char *key)
 		return c->blobs;
 	if (!strcmp(key, "drafts"))
 		return c->drafts;
+	if (!strcmp(key, "host"))
+		return c->host;
 	return NULL;
 }
 
@@ -48,7 +50,7 @@ int mfs_config_read(const char *dir, struct mfs_config *ret)
 			*sp = '\0';
 		dst = sp ? field(&c, line) : NULL;
 		if (!dst || strlen(sp + 1) >= MFS_CONFIG_VALUE_MAX) {
-			r = mfs_log_errno(-EINVAL, "'%s' line %d: expected 'db|blobs|drafts VALUE'",
+			r = mfs_log_errno(-EINVAL, "'%s' line %d: expected 'db|blobs|drafts|host VALUE'",
 					  path, no);
 			break;
 		}
@@ -80,7 +82,7 @@ int mfs_config_has_password(const char *db)
 
 int mfs_config_set(const char *dir, const struct mfs_config *cfg)
 {
-	static const char *const keys[] = { "db", "blobs", "drafts" };
+	static const char *const keys[] = { "db", "blobs", "drafts", "host" };
 	char path[4200], tmp[4300];
 	struct mfs_config c;
 	FILE *f;
@@ -92,7 +94,7 @@ int mfs_config_set(const char *dir, const struct mfs_config *cfg)
 	r = mfs_config_read(dir, &c);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		const char *v = field((struct mfs_config *)cfg, keys[i]);
 
 		if (strchr(v, '\n'))
@@ -111,7 +113,7 @@ int mfs_config_set(const char *dir, const struct mfs_config *cfg)
 		return -ENOMEM;
 	}
 	fprintf(f, "# modelfs: where this store's registry lives (see modelfs(8))\n");
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		if (field(&c, keys[i])[0])
 			fprintf(f, "%s %s\n", keys[i], field(&c, keys[i]));
 	r = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;

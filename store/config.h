@@ -14,6 +14,7 @@
  *   db postgresql:///modelfs?host=/run/postgresql
  *   blobs /mnt/nfs/modelfs-blobs
  *   drafts /mnt/nfs/modelfs-drafts/host-a
+ *   host 3f9c0e12a4b7d865
  *
  * One "key value" line each; a missing key is the default (LMDB in
  * STORE/meta, STORE/blobs, STORE/drafts). The file is 0600 in a 0700
@@ -30,6 +31,10 @@ struct mfs_config {
 	char db[MFS_CONFIG_VALUE_MAX];		/* "": LMDB in STORE/meta */
 	char blobs[MFS_CONFIG_VALUE_MAX];	/* "": STORE/blobs */
 	char drafts[MFS_CONFIG_VALUE_MAX];	/* "": STORE/drafts */
+	char host[MFS_CONFIG_VALUE_MAX];	/* this store's number among the
+						 * registry's hosts (16 hex digits),
+						 * made at its first read-write
+						 * open; never given by users */
 };
 
 /* Read STORE/config of the store at dir into *ret (all "" when the store

@@ -76,9 +76,22 @@ static int grow(void *arr, size_t n, size_t *cap, size_t size)
 	return 0;
 }
 
+/* A file of vid is open here (the daemon says), or on a live host of a
+ * shared registry (its lease, lease.h). */
 static bool in_use(struct gc *g, uint64_t vid)
 {
-	return g->in_use && g->in_use(g->ictx, vid);
+	struct kv_txn *txn;
+	bool held;
+
+	if (g->in_use && g->in_use(g->ictx, vid))
+		return true;
+	if (!kv_shared(g->st->kv))
+		return false;
+	if (store_txn_begin(g->st, false, &txn) < 0)
+		return true;	/* cannot tell: keep it */
+	held = store_leased(g->st, txn, vid);
+	kv_txn_abort(txn);
+	return held;
 }
 
 static int push_version(struct mfs_gc_version **arr, size_t *n, const char *model,
@@ -249,6 +262,11 @@ static int release_one(struct gc *g, uint64_t vid, bool *ret_any)
 		return r;
 	r = store_get_version(st, txn, vid, &rv, NULL, 0);
 	if (r < 0 || rv.state != MFS_V_TOMBSTONE)
+		goto out;
+	/* Leased on another host since gc looked: a lease is committed
+	 * before the open that takes it returns, and writers take turns, so
+	 * this is the last word. */
+	if (kv_shared(st->kv) && store_leased(st, txn, vid))
 		goto out;
 	rc = kv_cursor_open(txn, DB_DIRENTS, &cur);
 	if (rc) {
@@ -617,13 +635,113 @@ static void count_blobs(struct gc *g, struct cands *cs, bool cruft)
 	}
 }
 
+/* What a host that is gone left (a crash): seal journal entries and
+ * temporary copies. This host's own are cleared when it starts serving. */
+static bool gone(struct gc *g, struct kv_txn *txn, uint64_t host)
+{
+	return host && host != g->st->host && !store_host_alive(g->st, txn, host);
+}
+
+static int journal_of_the_gone(struct gc *g)
+{
+	struct kv_txn *txn;
+	struct kv_cursor *cur = NULL;
+	struct kv_val k, v;
+	int r, rc;
+
+	r = store_txn_begin(g->st, !g->dry, &txn);
+	if (r < 0)
+		return r;
+	rc = kv_cursor_open(txn, DB_JOURNAL, &cur);
+	for (rc = rc ? rc : kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+		struct mfs_digest d;
+		struct kv_val bv;
+		uint64_t size = 0;
+
+		if (k.len != 16 || v.len < 16 || !gone(g, txn, get_be64((uint8_t *)v.data + 8)))
+			continue;
+		memcpy(d.b, k.data, 16);
+		if (kv_get(txn, DB_BLOBS, &k, &bv) == KV_NOTFOUND &&
+		    mfs_blob_has(g->st, &d, &size) == 1) {
+			g->rep->blobs++;
+			g->rep->cruft++;
+			g->rep->bytes += size;
+			if (!g->dry) {
+				char rel[40];
+
+				mfs_blob_relpath(&d, rel);
+				mfs_blob_unlink(g->st, &d);
+				mfs_log(MFS_LOG_INFO, "gc: removed blob '%s', left by a seal of host %016llx, which is gone",
+					rel, (unsigned long long)get_be64((uint8_t *)v.data + 8));
+			}
+		}
+		if (!g->dry) {
+			rc = kv_cursor_del(cur);
+			if (rc)
+				break;
+		}
+	}
+	if (cur)
+		kv_cursor_close(cur);
+	if (rc != KV_NOTFOUND) {
+		kv_txn_abort(txn);
+		return rc;
+	}
+	return g->dry ? (kv_txn_abort(txn), 0) : store_txn_commit(txn);
+}
+
+struct tmp_walk {
+	struct gc *g;
+	struct kv_txn *txn;
+};
+
+/* A temporary copy "ab/.tmp-HOST-PID-N" (blob.c) of a seal that is not
+ * running: this host's from another process, or a gone host's. */
+static int on_tmp(void *ctx, const char *rel)
+{
+	struct tmp_walk *w = ctx;
+	unsigned long long host;
+	int pid, n = 0;
+	struct stat sb;
+
+	if (sscanf(rel, "%*2[0-9a-f]/.tmp-%16llx-%d-%*u%n", &host, &pid, &n) != 2 ||
+	    (size_t)n != strlen(rel))
+		return 0;
+	if (host == w->g->st->host ? pid == getpid() : !gone(w->g, w->txn, host))
+		return 0;
+	if (fstatat(w->g->st->blobs_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	w->g->rep->cruft++;
+	w->g->rep->bytes += (uint64_t)sb.st_size;
+	if (!w->g->dry && unlinkat(w->g->st->blobs_fd, rel, 0) == 0)
+		mfs_log(MFS_LOG_INFO, "gc: removed '%s', a copy an interrupted seal left", rel);
+	return 0;
+}
+
+static int tmp_files(struct gc *g)
+{
+	struct tmp_walk w = { .g = g };
+	int r = store_txn_begin(g->st, false, &w.txn);
+
+	if (r < 0)
+		return r;
+	r = mfs_blob_iterate(g->st, NULL, on_tmp, &w);
+	kv_txn_abort(w.txn);
+	return r;
+}
+
 static int sweep(struct gc *g)
 {
 	struct cands unref = { 0 }, cruft = { 0 };
 	int r;
 
 	pthread_mutex_lock(&g->st->gc_lock);
-	r = scan_drafts(g, g->st->drafts_fd, 0);
+	r = journal_of_the_gone(g);
+	if (r == 0)
+		r = tmp_files(g);
+	if (r == 0)
+		r = scan_drafts(g, g->st->drafts_fd, 0);
 	if (r == 0)
 		r = unreferenced(g, &unref);
 	if (r == 0 && g->dry)

@@ -12,6 +12,7 @@
  */
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "hash.h"
 #include "kv.h"
 #include "audit.h"
+#include "change.h"
 
 #define MFS_SCHEMA_VERSION 1
 
@@ -44,6 +46,8 @@ enum {
 	DB_ANNOT,	/* be64 vid -> annotations JSON (approvals, lifecycle, tags) */
 	DB_SHA256,	/* digest[16] -> SHA-256[32] of the blob (sha256.c) */
 	DB_SHA_PENDING,	/* digest[16] -> "": blobs whose SHA-256 is still owed */
+	DB_HOSTS,	/* be64 host -> JSON: a serving daemon, alive until (lease.c) */
+	DB_LEASES,	/* be64 vid + be64 host -> "": a file of vid open there */
 	DB_COUNT
 };
 
@@ -59,7 +63,13 @@ struct rec_version {
 	int64_t created_ns, sealed_ns, mtime_ns;
 	uint32_t sealed_uid, has_meta;
 	uint64_t size, nfiles;
+	/* Appended fields: an older record is shorter and reads them as 0. */
+	uint64_t host;		/* the host whose draft it is (0: any; an
+				 * older store's) */
 };
+
+/* The length of a version record before its appended fields. */
+#define REC_VERSION_V1 offsetof(struct rec_version, host)
 
 struct rec_entry {
 	uint64_t id, vid, parent;
@@ -111,6 +121,13 @@ struct mfs_store {
 	 * that no record counts, so the two must not interleave. */
 	pthread_mutex_t gc_lock;
 	struct sha_worker *sha;		/* sha256.c; NULL: no worker */
+	/* This store's number among the hosts of its registry (config.h):
+	 * its drafts and seal journal entries carry it. 0: a read-only open
+	 * of a store that never served. Read-only after open. */
+	uint64_t host;
+	mfs_change_fn change_fn;	/* change.h; set before serving */
+	void *change_ctx;
+	struct lease_state *lease;	/* lease.c; NULL: not publishing */
 };
 
 /* Begin a transaction of the store's kv (a write one also starts the
@@ -135,6 +152,32 @@ int store_copy(int sfd, int dfd, uint64_t len, uint64_t *ret_copied);
  * filesystem rather than an fsync() each: on ext4 every fsync is a journal
  * commit, and 2,000 small files made 2,000 of them. */
 #define STORE_SYNCFS_MIN 32
+
+/* Note a change in a write txn, for every daemon's kernel cache
+ * (change.h). name: the model's or version's. Returns 0 or -errno. */
+int store_note(struct kv_txn *txn, enum mfs_change_kind kind, uint64_t model_id,
+	       uint64_t vid, const char *name);
+
+/* Is the version a draft of another host (version.c)? Such a draft is
+ * listed and found nowhere but there; its name is taken all the same. */
+bool store_remote_draft(const struct mfs_store *st, const struct rec_version *rv);
+
+/* Remove every draft record of the model, whichever host made it (a
+ * restore: the files of drafts are never in a backup); *ret_n: how many.
+ * Returns 0 or -errno. */
+int store_discard_drafts(struct mfs_store *st, const struct mfs_caller *c, uint64_t model_id,
+			 size_t *ret_n);
+
+/* Copy the store's whole database, from one snapshot, into the empty
+ * database uri names ("lmdb:DIR" or PostgreSQL; made when missing): the
+ * records byte for byte. Returns 0, -EEXIST (not empty), or -errno. */
+int store_copy_db(struct mfs_store *st, const char *uri);
+
+/* lease.c. Is host alive (its row unexpired; this host always; 0, the
+ * host of records from before hosts, never)? Does a live host hold a
+ * lease on vid? Both read txn. */
+bool store_host_alive(struct mfs_store *st, struct kv_txn *txn, uint64_t host);
+bool store_leased(struct mfs_store *st, struct kv_txn *txn, uint64_t vid);
 
 /* Next id from the store-wide sequence (inside a write txn). */
 int store_next_id(struct mfs_store *st, struct kv_txn *txn, uint64_t *ret);

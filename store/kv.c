@@ -46,6 +46,11 @@ const char *kv_engine(const struct kv *kv)
 	return kv->ops->name;
 }
 
+bool kv_shared(const struct kv *kv)
+{
+	return kv->ops->shared;
+}
+
 const char *kv_where(const struct kv *kv)
 {
 	return kv->where;
@@ -76,13 +81,73 @@ int kv_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 
 int kv_txn_commit(struct kv_txn *txn)
 {
-	return txn->kv->ops->txn_commit(txn);
+	struct kv *kv = txn->kv;
+	char *notes = txn->notes;
+	size_t len = txn->nlen;
+	bool told = txn->write && (len || txn->overflow), all = txn->overflow;
+	int r;
+
+	r = kv->ops->txn_commit(txn);	/* txn is gone */
+	if (r == 0 && told && kv->watch)
+		kv->watch(kv->watch_ctx, all ? NULL : notes, all ? 0 : len);
+	free(notes);
+	return r;
 }
 
 void kv_txn_abort(struct kv_txn *txn)
 {
-	if (txn)
-		txn->kv->ops->txn_abort(txn);
+	char *notes;
+
+	if (!txn)
+		return;
+	notes = txn->notes;
+	txn->kv->ops->txn_abort(txn);
+	free(notes);
+}
+
+int kv_txn_note(struct kv_txn *txn, const void *note, size_t len)
+{
+	if (!txn->write)
+		return -EINVAL;
+	if (txn->overflow)
+		return 0;
+	if (txn->nlen + len > KV_NOTES_MAX) {
+		txn->overflow = true;
+		return 0;
+	}
+	if (txn->nlen + len > txn->ncap) {
+		size_t cap = txn->ncap ? 2 * txn->ncap : 256;
+		char *p;
+
+		while (cap < txn->nlen + len)
+			cap *= 2;
+		p = realloc(txn->notes, cap);
+		if (!p) {
+			/* Told as "anything" rather than not at all. */
+			txn->overflow = true;
+			return 0;
+		}
+		txn->notes = p;
+		txn->ncap = cap;
+	}
+	memcpy(txn->notes + txn->nlen, note, len);
+	txn->nlen += len;
+	return 0;
+}
+
+int kv_watch(struct kv *kv, kv_watch_fn fn, void *ctx)
+{
+	int r = 0;
+
+	kv->watch = fn;
+	kv->watch_ctx = ctx;
+	if (kv->ops->watch)
+		r = kv->ops->watch(kv);
+	if (r) {
+		kv->watch = NULL;
+		kv->watch_ctx = NULL;
+	}
+	return r;
 }
 
 struct kv *kv_txn_kv(const struct kv_txn *txn)
@@ -152,4 +217,47 @@ void kv_cursor_close(struct kv_cursor *cur)
 {
 	if (cur)
 		cur->txn->kv->ops->cursor_close(cur);
+}
+
+int kv_copy_to(struct kv *src, struct kv *dst)
+{
+	struct kv_txn *from = NULL, *to = NULL;
+	int r;
+
+	if (src->ntables != dst->ntables)
+		return -EINVAL;
+	r = kv_txn_begin(src, false, &from);
+	if (r == 0)
+		r = kv_txn_begin(dst, true, &to);
+	for (int t = 0; r == 0 && t < dst->ntables; t++) {
+		uint64_t n = 0;
+
+		r = kv_count(to, t, &n);
+		if (r == 0 && n)
+			r = mfs_log_errno(-EEXIST, "%s is not empty: refusing to copy a registry into it",
+					  kv_where(dst));
+	}
+	for (int t = 0; r == 0 && t < src->ntables; t++) {
+		struct kv_cursor *cur = NULL;
+		struct kv_val k, v;
+		int rc;
+
+		r = kv_cursor_open(from, t, &cur);
+		if (r)
+			break;
+		for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+		     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+			rc = kv_put(to, t, &k, &v, KV_NOOVERWRITE);
+			if (rc)
+				break;
+		}
+		kv_cursor_close(cur);
+		if (rc != KV_NOTFOUND)
+			r = rc;
+	}
+	kv_txn_abort(from);
+	if (r == 0)
+		return kv_txn_commit(to);
+	kv_txn_abort(to);
+	return r;
 }

@@ -34,7 +34,10 @@
  * -ENOENT for a missing key or the end of a walk, -EEXIST for
  * KV_NOOVERWRITE over a present key, -ENOSPC for a full disk or map, -EIO
  * for a damaged database or a database that cannot be reached (logged once,
- * naming it), -EAGAIN never escapes. Engines translate their codes here and
+ * naming it), -EAGAIN never escapes. A database that could not be reached
+ * within the deadline (5 s, MODELFS_DB_TIMEOUT_MS) makes every call fail at
+ * once with -EIO for the next second, so that a request made of several
+ * calls fails within one deadline; after that the next call tries again. Engines translate their codes here and
  * only here.
  */
 
@@ -106,6 +109,10 @@ bool kv_uri_is_pg(const char *uri);
 const char *kv_engine(const struct kv *kv);
 const char *kv_where(const struct kv *kv);
 
+/* May other hosts open this database at the same time (PostgreSQL: yes;
+ * LMDB: no, its one writer is this host's)? */
+bool kv_shared(const struct kv *kv);
+
 /* A number that changes whenever a write transaction commits, on any host:
  * a rendering made at one generation holds until the next. 0: unknown. */
 uint64_t kv_generation(struct kv *kv);
@@ -118,6 +125,13 @@ void kv_trim(struct kv *kv);
  * path (LMDB: an environment directory). Returns 0, -ENOTSUP for an
  * engine without such a copy (PostgreSQL: use pg_dump), or -errno. */
 int kv_copy(struct kv *kv, const char *path);
+
+/* Copy every table of src into dst (both opened with the same table
+ * names, in the same order), from one snapshot of src in one transaction
+ * of dst: either engine into either. dst must be empty. Keys and values
+ * are copied byte for byte. Returns 0, or -EEXIST (dst holds a key),
+ * -ENOSPC, -EIO, -errno; on failure dst is as it was. */
+int kv_copy_to(struct kv *src, struct kv *dst);
 
 /* ---- transactions ---- */
 
@@ -149,6 +163,33 @@ int kv_put(struct kv_txn *txn, int t, const struct kv_val *k, const struct kv_va
 int kv_del(struct kv_txn *txn, int t, const struct kv_val *k);
 /* How many keys table t holds. */
 int kv_count(struct kv_txn *txn, int t, uint64_t *ret);
+
+/* ---- change notes: what a commit changed, told to every watcher ---- */
+
+/* The most note bytes one transaction carries; beyond that its notes are
+ * replaced by "anything may have changed" (watchers get NULL, 0). */
+#define KV_NOTES_MAX 3900
+
+/* Attach len bytes (opaque to kv) to a write transaction: after it
+ * commits, they reach every watcher of the database - in this process,
+ * and in every other process and host that watches it - and an abort
+ * drops them. Returns 0, or -EINVAL (a read transaction). */
+int kv_txn_note(struct kv_txn *txn, const void *note, size_t len);
+
+/* Called with the notes of one committed transaction, in commit order per
+ * committer: for this process's commits in the committing thread, right
+ * after the commit (before kv_txn_commit() returns); for other processes'
+ * from a thread of the engine's, as soon as they are heard of. notes NULL
+ * (len 0): notes may have been missed (the engine lost touch with the
+ * database, then found it again), so anything may have changed. fn must
+ * not block, nor begin a transaction of this kv in the engine's thread. */
+typedef void (*kv_watch_fn)(void *ctx, const void *notes, size_t len);
+
+/* Watch the database (one watcher per kv; NULL stops). LMDB: the
+ * database has one writer process, so only this process's commits are
+ * told. PostgreSQL: a connection of its own LISTENs, and every commit with
+ * notes NOTIFYs, from any process. Returns 0 or -errno. */
+int kv_watch(struct kv *kv, kv_watch_fn fn, void *ctx);
 
 /* ---- cursors ---- */
 

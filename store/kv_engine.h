@@ -13,10 +13,14 @@
 
 struct kv_ops {
 	const char *name;
+	bool shared;			/* other hosts may open the database */
 	void (*close)(struct kv *kv);
 	uint64_t (*generation)(struct kv *kv);
 	void (*trim)(struct kv *kv);
 	int (*copy)(struct kv *kv, const char *path);
+	/* NULL: only this process's commits are told (kv.c does that);
+	 * else start (fn set) or stop (NULL) hearing other processes'. */
+	int (*watch)(struct kv *kv);
 	int (*txn_begin)(struct kv *kv, bool write, struct kv_txn **ret);
 	int (*txn_commit)(struct kv_txn *txn);
 	void (*txn_abort)(struct kv_txn *txn);
@@ -39,11 +43,19 @@ struct kv {
 	int ntables;
 	char *where;			/* for logs: no password */
 	void *user;			/* kv_set_userdata() */
+	/* kv_watch(): set while no transaction runs (at start-up) */
+	kv_watch_fn watch;
+	void *watch_ctx;
 };
 
+/* The engine allocates it zeroed; kv.c owns notes (engines read them at
+ * commit, never free them). */
 struct kv_txn {
 	struct kv *kv;
 	bool write;
+	char *notes;			/* kv_txn_note()s, back to back */
+	size_t nlen, ncap;
+	bool overflow;			/* more than KV_NOTES_MAX: "anything" */
 };
 
 struct kv_cursor {

@@ -296,7 +296,7 @@ static bool env_full(MDB_env *env)
 static int lmdb_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 {
 	struct lmdb *l = L(kv);
-	struct ltxn *t = malloc(sizeof(*t));
+	struct ltxn *t = calloc(1, sizeof(*t));
 	int rc;
 
 	if (!t)
@@ -464,6 +464,7 @@ static void lmdb_cursor_close(struct kv_cursor *cur)
 
 static const struct kv_ops lmdb_ops = {
 	.name = "lmdb",
+	.shared = false,
 	.close = lmdb_close,
 	.generation = lmdb_generation,
 	.trim = lmdb_trim,

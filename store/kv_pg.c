@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "kv_engine.h"
 #include "log.h"
@@ -69,7 +72,14 @@
 #define BATCH_MIN 8		/* cursor rows fetched by a seek... */
 #define BATCH_MAX 1024		/* ...doubling to this while a walk goes on */
 #define LOG_EVERY_MS 1000	/* an outage logs a line a second at most */
+#define DOWN_MS 1000		/* after a call found the server gone, calls
+				 * fail at once this long: a request made of
+				 * several calls fails within one deadline */
 #define SCHEMA_LOCK "7309449425399627777"	/* pg_advisory_xact_lock key */
+#define CHANNEL "modelfs"		/* LISTEN/NOTIFY: the notes of commits */
+#define LISTEN_PING_MS 5000	/* the listener asks the server this often
+				 * whether it is still there */
+#define LISTEN_BACKOFF_MS 2000	/* longest wait between reconnections */
 
 /* The schema, by version: migration i (from 1) takes a database from
  * version i-1 to i, inside the transaction that holds SCHEMA_LOCK; then
@@ -157,13 +167,6 @@ struct q {
 struct pg;
 struct ptxn;
 
-/* The spot for NOTIFY: at commit of a writing transaction, may fill *ret
- * with one statement run just before COMMIT, in the commit's round trip
- * (PostgreSQL delivers a notification only if its transaction commits),
- * e.g. SELECT pg_notify('mfs', gen and the tables changed). Returns true if
- * it did. */
-typedef bool (*note_fn)(struct pg *p, const struct ptxn *t, struct q *ret);
-
 struct pg {
 	struct kv head;
 	const char *keys[3], *vals[3];	/* read-only after open: PQconnectStartParams() */
@@ -171,10 +174,18 @@ struct pg {
 	int timeout_ms, lock_wait_ms;	/* read-only after open */
 	int16_t id[KV_MAX_TABLES];	/* read-only after open: mfs_kv.t of each
 					 * table; -1 absent (read-only opens) */
-	note_fn note;			/* read-only after open; NULL for now */
+	char token[17];			/* read-only after open: this process's
+					 * name in its NOTIFY payloads */
+	/* The listener (kv_watch): a thread with a connection of its own. */
+	pthread_t lthread;
+	bool listening;			/* the thread runs; only the opener's
+					 * thread starts and stops it */
+	int lwake[2];			/* a pipe: a byte stops the thread */
 	pthread_mutex_t lock;
 	struct conn *idle;		/* protected by lock */
 	int nidle;			/* protected by lock */
+	int64_t down_ms;		/* atomic: when a call last found the
+					 * server gone (0: it answers) */
 	bool logged;			/* protected by lock: a line was logged, */
 	int64_t logged_ms;		/* protected by lock: at this time, */
 	unsigned quiet;			/* protected by lock: and this many not since */
@@ -704,6 +715,19 @@ static void conn_give(struct pg *p, struct conn *c)
 	conn_free(c);
 }
 
+/* The server was found gone (down) or answering again. */
+static void set_down(struct pg *p, bool down)
+{
+	__atomic_store_n(&p->down_ms, down ? now_ms() : 0, __ATOMIC_RELAXED);
+}
+
+static bool is_down(struct pg *p)
+{
+	int64_t t = __atomic_load_n(&p->down_ms, __ATOMIC_RELAXED);
+
+	return t && now_ms() - t < DOWN_MS;
+}
+
 /* A connection: an idle one, else a new one (the pool never makes a
  * caller wait for another's). Logs a failure. */
 static int conn_take(struct pg *p, struct conn **ret)
@@ -711,6 +735,10 @@ static int conn_take(struct pg *p, struct conn **ret)
 	struct conn *c;
 	int r;
 
+	if (is_down(p)) {
+		say(p, MFS_LOG_ERR, "not answering; failing at once for a while");
+		return -EIO;
+	}
 	pthread_mutex_lock(&p->lock);
 	c = p->idle;
 	if (c) {
@@ -730,6 +758,8 @@ static int conn_take(struct pg *p, struct conn **ret)
 		if (c)
 			say(p, MFS_LOG_ERR, "connect: %s", c->why);
 		conn_free(c);
+		if (r == -EIO)
+			set_down(p, true);
 		return r;
 	}
 	*ret = c;
@@ -757,6 +787,10 @@ static int exec(struct pg *p, struct conn **cp, struct q *qs, int n, bool first,
 	}
 	if (r && r != -EEXIST)
 		say(p, MFS_LOG_ERR, "%s: %s", what, (*cp)->why);
+	if (r && (*cp)->broken)
+		set_down(p, true);	/* no answer, or the connection gone */
+	else if (r == 0 && __atomic_load_n(&p->down_ms, __ATOMIC_RELAXED))
+		set_down(p, false);
 	return r;
 }
 
@@ -879,10 +913,166 @@ fail:
 	return r;
 }
 
+/*============================================================ the listener */
+
+/*
+ * kv_watch() on PostgreSQL: a thread LISTENs on a connection of its own
+ * and hands every other process's notes to the watcher. Its own process's
+ * notes it skips (kv.c told the watcher at the commit): the payload starts
+ * with the committer's token. The server could vanish without closing the
+ * socket (a host that hangs, a cut network), so the thread asks it every
+ * LISTEN_PING_MS whether it is there; a connection that fails is dropped and
+ * made again (backing off to LISTEN_BACKOFF_MS), and the watcher is then
+ * told that anything may have changed (notes sent meanwhile are lost).
+ */
+
+static int unhex(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void heard(struct pg *p, const char *payload)
+{
+	const char *colon = strchr(payload, ':');
+	size_t hl;
+	uint8_t *buf;
+
+	if (colon && (size_t)(colon - payload) == strlen(p->token) &&
+	    !memcmp(payload, p->token, strlen(p->token)))
+		return;		/* ours: told at the commit */
+	if (!colon || !strcmp(colon + 1, "*")) {
+		p->head.watch(p->head.watch_ctx, NULL, 0);
+		return;
+	}
+	hl = strlen(colon + 1);
+	buf = hl % 2 == 0 ? malloc(hl / 2 + 1) : NULL;
+	for (size_t i = 0; buf && i < hl / 2; i++) {
+		int a = unhex(colon[1 + 2 * i]), b = unhex(colon[2 + 2 * i]);
+
+		if (a < 0 || b < 0) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf[i] = (uint8_t)(a << 4 | b);
+	}
+	if (buf && hl)
+		p->head.watch(p->head.watch_ctx, buf, hl / 2);
+	else
+		p->head.watch(p->head.watch_ctx, NULL, 0);	/* not ours to read */
+	free(buf);
+}
+
+/* Wait up to ms for the wake pipe (true: stop) or, when fd >= 0, for fd
+ * to be readable. */
+static bool listen_wait(struct pg *p, int fd, int ms, bool *ret_readable)
+{
+	struct pollfd pfd[2] = { { .fd = p->lwake[0], .events = POLLIN },
+				 { .fd = fd, .events = POLLIN } };
+	int r = poll(pfd, fd >= 0 ? 2 : 1, ms);
+
+	*ret_readable = r > 0 && fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR));
+	return r > 0 && (pfd[0].revents & POLLIN);
+}
+
+static void *listen_main(void *arg)
+{
+	struct pg *p = arg;
+	struct conn *c = NULL;
+	bool had = false, readable;
+	int backoff = 100;
+	int64_t pinged = 0;
+
+	for (;;) {
+		if (!c) {
+			if (conn_new(p, &c) == 0 &&
+			    simple(p, c, "LISTEN " CHANNEL, 0, NULL, NULL) != 0) {
+				say(p, MFS_LOG_ERR, "listen: %s", c->why);
+				conn_free(c);
+				c = NULL;
+			}
+			if (!c) {
+				if (listen_wait(p, -1, backoff, &readable))
+					break;
+				backoff = backoff * 2 > LISTEN_BACKOFF_MS ? LISTEN_BACKOFF_MS :
+					  backoff * 2;
+				continue;
+			}
+			if (had) {
+				mfs_log(MFS_LOG_INFO, "%s: listening again; anything may have changed meanwhile",
+					p->head.where);
+				p->head.watch(p->head.watch_ctx, NULL, 0);
+			}
+			had = true;
+			backoff = 100;
+			pinged = now_ms();
+		}
+		if (listen_wait(p, PQsocket(c->pg), LISTEN_PING_MS, &readable))
+			break;
+		if (readable && !PQconsumeInput(c->pg)) {
+			lost(c);
+			say(p, MFS_LOG_ERR, "listen: %s", c->why);
+			conn_free(c);
+			c = NULL;
+			continue;
+		}
+		for (PGnotify *n; (n = PQnotifies(c->pg)); PQfreemem(n))
+			heard(p, n->extra);
+		if (now_ms() - pinged >= LISTEN_PING_MS) {
+			if (simple(p, c, "SELECT 1", 0, NULL, NULL) != 0) {
+				say(p, MFS_LOG_ERR, "listen: %s", c->why);
+				conn_free(c);
+				c = NULL;
+				continue;
+			}
+			pinged = now_ms();
+			/* simple() may have read notifications too */
+			for (PGnotify *n; (n = PQnotifies(c->pg)); PQfreemem(n))
+				heard(p, n->extra);
+		}
+	}
+	conn_free(c);
+	return NULL;
+}
+
+static void listen_stop(struct pg *p)
+{
+	if (!p->listening)
+		return;
+	if (write(p->lwake[1], "x", 1) < 0) {
+		/* a full pipe already says stop */
+	}
+	pthread_join(p->lthread, NULL);
+	close(p->lwake[0]);
+	close(p->lwake[1]);
+	p->listening = false;
+}
+
+static int pg_watch(struct kv *kv)
+{
+	struct pg *p = P(kv);
+	int r;
+
+	listen_stop(p);
+	if (!kv->watch)
+		return 0;
+	if (pipe2(p->lwake, O_CLOEXEC) < 0)
+		return -errno;
+	r = pthread_create(&p->lthread, NULL, listen_main, p);
+	if (r) {
+		close(p->lwake[0]);
+		close(p->lwake[1]);
+		return -r;
+	}
+	p->listening = true;
+	return 0;
+}
+
 static void pg_close(struct kv *kv)
 {
 	struct pg *p = P(kv);
 
+	listen_stop(p);
 	drop_idle(p);
 	pthread_mutex_destroy(&p->lock);
 	free(p->conninfo);
@@ -931,6 +1121,13 @@ int kv_pg_open(const char *conninfo, unsigned flags, const char *const *tables, 
 	snprintf(p->stmt_ms, sizeof(p->stmt_ms), "%d", p->timeout_ms - p->timeout_ms / 5);
 	snprintf(p->lock_ms, sizeof(p->lock_ms), "%d", p->lock_wait_ms);
 	snprintf(p->idle_ms, sizeof(p->idle_ms), "%d", WRITER_IDLE_MS);
+	{
+		uint64_t tok = 0;
+
+		if (getrandom(&tok, sizeof(tok), 0) != sizeof(tok))
+			tok = (uint64_t)now_ms() ^ (uint64_t)getpid() << 32;
+		snprintf(p->token, sizeof(p->token), "%016" PRIx64, tok);
+	}
 	p->conninfo = strdup(conninfo);
 	if (!p->conninfo) {
 		r = -ENOMEM;
@@ -1059,10 +1256,35 @@ static int txn_run(struct ptxn *t, struct q *q, int n, const char *what)
 	return r;
 }
 
+/* The NOTIFY payload of txn's notes: "TOKEN:HEX", or "TOKEN:*" for
+ * "anything may have changed". Caller frees. */
+static char *note_payload(struct pg *p, const struct kv_txn *txn)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = txn->overflow ? 1 : 2 * txn->nlen;
+	char *s = malloc(sizeof(p->token) + 1 + n);
+	char *o;
+
+	if (!s)
+		return NULL;
+	o = s + sprintf(s, "%s:", p->token);
+	if (txn->overflow) {
+		*o++ = '*';
+	} else {
+		for (size_t i = 0; i < txn->nlen; i++) {
+			*o++ = hex[(uint8_t)txn->notes[i] >> 4];
+			*o++ = hex[(uint8_t)txn->notes[i] & 15];
+		}
+	}
+	*o = '\0';
+	return s;
+}
+
 static int pg_txn_commit(struct kv_txn *txn)
 {
 	struct ptxn *t = X(txn);
 	struct pg *p = P(txn->kv);
+	char *payload = NULL;
 	int r = t->err;
 
 	if (r == 0 && txn->write && t->wrote) {
@@ -1071,9 +1293,17 @@ static int pg_txn_commit(struct kv_txn *txn)
 
 		memset(q, 0, sizeof(q));
 		q[n++].st = S_BUMP;
-		/* NOTIFY: here, in the commit's round trip (see note_fn). */
-		if (p->note && p->note(p, t, &q[n]))
-			n++;
+		/* NOTIFY in the commit's round trip: the server delivers it
+		 * only if the transaction commits. */
+		if (txn->nlen || txn->overflow) {
+			payload = note_payload(p, txn);
+			if (!payload) {
+				txn_end(t);
+				return -ENOMEM;
+			}
+			q[n] = (struct q){ .sql = "SELECT pg_notify('" CHANNEL "', $1)" };
+			arg(&q[n++], payload, strlen(payload));
+		}
 		q[n++].st = S_COMMIT;
 		r = exec(p, &t->c, q, n, false, "commit");
 		if (r == 0 && strcmp(PQcmdStatus(q[n - 1].res), "COMMIT")) {
@@ -1086,6 +1316,7 @@ static int pg_txn_commit(struct kv_txn *txn)
 			t->c->broken = true;	/* what happened is unknown */
 		t->begun = false;
 	}
+	free(payload);
 	txn_end(t);
 	return r;
 }
@@ -1364,10 +1595,12 @@ static void pg_cursor_close(struct kv_cursor *cur)
  * transaction or cursor borrows them); copy: pg_dump does that. */
 static const struct kv_ops pg_ops = {
 	.name = "postgresql",
+	.shared = true,
 	.close = pg_close,
 	.generation = pg_generation,
 	.trim = NULL,
 	.copy = NULL,
+	.watch = pg_watch,
 	.txn_begin = pg_txn_begin,
 	.txn_commit = pg_txn_commit,
 	.txn_abort = pg_txn_abort,

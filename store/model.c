@@ -238,6 +238,9 @@ int mfs_model_remove(struct mfs_store *st, const struct mfs_caller *c,
 	kv_del(txn, DB_MODEL_IDS, &k.v);
 	kv_del(txn, DB_MMETA, &k.v);
 	kv_del(txn, DB_POLICY, &k.v);
+	r = store_note(txn, MFS_CHANGE_MODEL_GONE, rm.id, 0, name);
+	if (r < 0)
+		goto out;
 	f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "model", name);
 	r = store_audit(st, txn, c, "model.remove", f);
@@ -292,6 +295,9 @@ int mfs_model_setattr(struct mfs_store *st, const struct mfs_caller *c,
 	v.data = &rm;
 	v.len = sizeof(rm);
 	r = kv_put(txn, DB_MODELS, &nk, &v, 0);
+	/* Who may search it changed: cached names under it must go. */
+	if (r == 0 && (mode != (mode_t)-1 || uid != (uid_t)-1 || gid != (gid_t)-1))
+		r = store_note(txn, MFS_CHANGE_MODEL, id, 0, name);
 	if (r < 0)
 		goto out;
 	r = store_txn_commit(txn);

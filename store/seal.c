@@ -275,13 +275,17 @@ static int walk(struct seal *s, const char *dir, uint32_t parent)
 static int journal(struct seal *s, uint64_t vid)
 {
 	struct kv_txn *txn;
-	struct key k;
+	uint8_t owner[16];
+	struct kv_val ov = { sizeof(owner), owner };
 	int r;
 
 	r = store_txn_begin(s->st, true, &txn);
 	if (r < 0)
 		return r;
-	key_id(&k, vid);
+	/* The owner: this version, on this host (whose start-up, or gc
+	 * once the host is gone, clears what a crash left). */
+	put_be64(owner, vid);
+	put_be64(owner + 8, s->st->host);
 	for (size_t i = 0; i < s->n && r == 0; i++) {
 		struct kv_val dk = { 16, s->it[i].d.b }, v;
 
@@ -289,12 +293,15 @@ static int journal(struct seal *s, uint64_t vid)
 			continue;	/* a reference creates no name */
 		if (kv_get(txn, DB_BLOBS, &dk, &v) == 0)
 			continue;	/* referenced already: never ours to remove */
-		if (kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len == 8 &&
-		    get_be64(v.data) != vid) {
+		/* A host that is gone holds it no more (its seal is not
+		 * running): ours to take over. */
+		if (kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len >= 8 &&
+		    get_be64(v.data) != vid &&
+		    (v.len < 16 || store_host_alive(s->st, txn, get_be64((uint8_t *)v.data + 8)))) {
 			r = -EAGAIN;
 			break;
 		}
-		r = kv_put(txn, DB_JOURNAL, &dk, &k.v, 0);
+		r = kv_put(txn, DB_JOURNAL, &dk, &ov, 0);
 	}
 	if (r < 0) {
 		kv_txn_abort(txn);
@@ -310,7 +317,7 @@ static void unjournal(struct seal *s, struct kv_txn *txn, uint64_t vid)
 		struct kv_val dk = { 16, s->it[i].d.b }, v;
 
 		if (S_ISREG(s->it[i].sb.st_mode) &&
-		    kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len == 8 &&
+		    kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len >= 8 &&
 		    get_be64(v.data) == vid)
 			kv_del(txn, DB_JOURNAL, &dk);
 	}
@@ -385,21 +392,19 @@ static int link_one(struct seal *s, struct item *it)
 			return r;
 		return r == 1 && size == (uint64_t)it->sb.st_size ? 0 : ref_gone(s, it);
 	}
-	r = mfs_blob_link(s->st, s->root, it->path, &it->d, (uint64_t)it->sb.st_size,
-			  &created);
+	r = mfs_blob_link(s->st, s->root, it->path, &it->d, &it->sb, &created);
+	if (r == -EBUSY)
+		return mfs_log_errno(-EBUSY, "seal of '%s': '%s' changed while it was sealed",
+				     s->label, it->path);
 	if (r < 0)
 		return r;
 	it->created = it->created || created;
+	if (created)
+		return 0;
 	mfs_blob_relpath(&it->d, rel);
 	if (fstatat(s->st->blobs_fd, rel, &b, 0) < 0)
 		return -errno;
-	if (created) {
-		if (b.st_ino != it->sb.st_ino || (uint64_t)b.st_size != (uint64_t)it->sb.st_size)
-			return mfs_log_errno(-EBUSY, "seal of '%s': '%s' changed while it was sealed",
-					     s->label, it->path);
-		return 0;
-	}
-	if (b.st_ino == it->sb.st_ino)
+	if (b.st_ino == it->sb.st_ino && b.st_dev == it->sb.st_dev)
 		return 0;	/* a hard link within this draft, linked just now */
 	if (store_txn_begin(s->st, false, &txn) == 0) {
 		referenced = kv_get(txn, DB_BLOBS, &dk, &v) == 0;
@@ -415,8 +420,7 @@ static int link_one(struct seal *s, struct item *it)
 	r = mfs_blob_unlink(s->st, &it->d);
 	if (r < 0)
 		return r;
-	r = mfs_blob_link(s->st, s->root, it->path, &it->d, (uint64_t)it->sb.st_size,
-			  &created);
+	r = mfs_blob_link(s->st, s->root, it->path, &it->d, &it->sb, &created);
 	it->created = it->created || created;
 	return r;
 }
@@ -466,7 +470,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 				bool created;
 
 				r = mfs_blob_link(s->st, s->root, it->path, &it->d,
-						  (uint64_t)it->sb.st_size, &created);
+						  &it->sb, &created);
 				if (r == 0)
 					r = mfs_blob_sync_dirs(s->st, &it->d, 1);
 				it->created = it->created || created;
@@ -504,6 +508,8 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	rv.size = total;
 	rv.nfiles = nfiles;
 	r = store_put_version(s->st, txn, &rv, name);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_VERSION, rv.model_id, vid, name);
 	if (r < 0)
 		goto out;
 	f = cJSON_CreateObject();
@@ -597,6 +603,9 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 		return 0;
 	if (vi.state != MFS_V_DRAFT)
 		return -ENOENT;
+	if (vi.host && vi.host != st->host)
+		return mfs_log_errno(-ENOENT, "cannot seal version '%s': it is a draft on another host (%016llx), whose files are there; seal it there",
+				     vi.name, (unsigned long long)vi.host);
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;

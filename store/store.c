@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -40,6 +41,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_JOURNAL] = "journal", [DB_AUDIT] = "audit", [DB_CHILDREN] = "children",
 	[DB_ANNOT] = "annot",
 	[DB_SHA256] = "sha256", [DB_SHA_PENDING] = "sha_pending",
+	[DB_HOSTS] = "hosts", [DB_LEASES] = "leases",
 };
 
 /*============================================================ helpers */
@@ -412,10 +414,16 @@ static int recover_journal(struct mfs_store *st)
 	rc = kv_cursor_open(txn, DB_JOURNAL, &cur);
 	if (rc)
 		goto kv_out;
-	while ((rc = kv_cursor_get(cur, &k, &v, KV_FIRST)) == 0) {
+	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+	     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
 		struct mfs_digest d;
 		struct kv_val bv;
 
+		/* Another host's seal, perhaps running now: not ours. gc
+		 * clears those of hosts that are gone. */
+		if (v.len >= 16 && get_be64((const uint8_t *)v.data + 8) &&
+		    get_be64((const uint8_t *)v.data + 8) != st->host)
+			continue;
 		memcpy(d.b, k.data, 16);
 		if (kv_get(txn, DB_BLOBS, &k, &bv) == KV_NOTFOUND) {
 			char rel[40];
@@ -617,6 +625,66 @@ static int open_db(struct mfs_store *st, const struct mfs_config *cfg, bool read
 	return kv_txn_commit(txn);
 }
 
+/* This store's number among its registry's hosts: STORE/config's, made
+ * (random) and recorded at the first read-write open. */
+static int host_id(const char *dir, struct mfs_config *cfg, bool readonly, uint64_t *ret)
+{
+	char *end;
+
+	*ret = 0;
+	if (!cfg->host[0]) {
+		struct mfs_config add;
+		uint64_t id = 0;
+
+		if (readonly || !dir)
+			return 0;
+		while (!id)
+			if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+				return mfs_log_errno(-errno, "getrandom: %s", strerror(errno));
+		memset(&add, 0, sizeof(add));
+		snprintf(add.host, sizeof(add.host), "%016llx", (unsigned long long)id);
+		if (mfs_config_set(dir, &add) < 0)
+			return -EIO;
+		strcpy(cfg->host, add.host);
+	}
+	errno = 0;
+	*ret = strtoull(cfg->host, &end, 16);
+	if (errno || *end || !*ret)
+		return mfs_log_errno(-EINVAL, "'%s/config': host '%s' is not 16 hex digits",
+				     dir, cfg->host);
+	return 0;
+}
+
+/* A drafts directory the config names may be on a shared filesystem: it is
+ * one host's, marked by its .modelfs-host file, so that two hosts never
+ * share one (each would take the other's drafts for its own leftovers). */
+static int claim_drafts(struct mfs_store *st)
+{
+	char want[24], got[24] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(want, sizeof(want), "%016llx\n", (unsigned long long)st->host);
+	fd = openat(st->drafts_fd, ".modelfs-host", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return mfs_log_errno(-errno, "open '%s/.modelfs-host': %s", st->drafts_dir,
+				     strerror(errno));
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	if (n == 0 && (pwrite(fd, want, strlen(want), 0) != (ssize_t)strlen(want) ||
+		       fsync(fd) < 0)) {
+		int e = errno;
+
+		close(fd);
+		return mfs_log_errno(-e, "write '%s/.modelfs-host': %s", st->drafts_dir,
+				     strerror(e));
+	}
+	close(fd);
+	if (n > 0 && strcmp(got, want))
+		return mfs_log_errno(-EBUSY, "drafts directory '%s' belongs to another host (%.16s): give each host a drafts= of its own",
+				     st->drafts_dir, got);
+	return 0;
+}
+
 int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		   struct mfs_store **ret)
 {
@@ -652,6 +720,11 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	r = host_id(dir, &cfg, readonly, &st->host);
+	if (r < 0) {
+		free(st);
+		return r;
+	}
 	st->dirfd = st->blobs_fd = st->drafts_fd = st->lock_fd = -1;
 	st->flags = flags;
 	pthread_mutex_init(&st->lock, NULL);
@@ -674,6 +747,8 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
 			goto fail;
 	}
 	r = open_dirs(st, &cfg, !readonly);
+	if (r == 0 && (flags & MFS_STORE_SERVE) && cfg.drafts[0])
+		r = claim_drafts(st);
 	if (r < 0)
 		goto fail;
 	r = open_db(st, &cfg, readonly);
@@ -689,6 +764,17 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
 	return 0;
 fail:
 	mfs_store_close(st);
+	return r;
+}
+
+int store_copy_db(struct mfs_store *st, const char *uri)
+{
+	struct kv *dst = NULL;
+	int r = kv_open(uri, 0, db_names, DB_COUNT, &dst);
+
+	if (r == 0)
+		r = kv_copy_to(st->kv, dst);
+	kv_close(dst);
 	return r;
 }
 

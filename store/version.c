@@ -44,6 +44,17 @@ const char *mfs_vstate_name(enum mfs_vstate s)
 	return "unknown";
 }
 
+bool store_remote_draft(const struct mfs_store *st, const struct rec_version *rv)
+{
+	return rv->state == MFS_V_DRAFT && rv->host && rv->host != st->host;
+}
+
+/* Is v a version record (of this binary's layout or an older one)? */
+static bool version_rec_ok(const struct kv_val *v)
+{
+	return v->len >= REC_VERSION_V1 && v->len <= sizeof(struct rec_version);
+}
+
 static void fill_vinfo(struct mfs_version_info *ret, const struct rec_version *rv,
 		       const char *name, size_t len)
 {
@@ -65,6 +76,7 @@ static void fill_vinfo(struct mfs_version_info *ret, const struct rec_version *r
 	ret->size = rv->size;
 	ret->nfiles = rv->nfiles;
 	ret->has_meta = rv->has_meta;
+	ret->host = rv->host;
 }
 
 int store_get_version(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
@@ -81,9 +93,9 @@ int store_get_version(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
 	rc = kv_get(txn, DB_VERSIONS, &ref, &v);
 	if (rc)
 		return rc;
-	if (v.len != sizeof(*ret) || ref.len < 8)
+	if (!version_rec_ok(&v) || ref.len < 8)
 		return -EIO;
-	memcpy(ret, v.data, sizeof(*ret));
+	rec_get(ret, sizeof(*ret), &v);
 	if (ret_name && n) {
 		size_t l = ref.len - 8 < n - 1 ? ref.len - 8 : n - 1;
 
@@ -140,7 +152,8 @@ int mfs_version_lookup(struct mfs_store *st, uint64_t model_id, const char *name
 		struct rec_version rv;
 
 		rec_get(&rv, sizeof(rv), &v);
-		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
+		if ((rv.state == MFS_V_TOMBSTONE && !with_tombstones) ||
+		    store_remote_draft(st, &rv))
 			r = -ENOENT;
 		else
 			fill_vinfo(ret, &rv, name, strlen(name));
@@ -179,7 +192,7 @@ static int cmp_vinfo(const void *a, const void *b)
 
 /* Every version record of a model, tombstones included (txn-level). */
 static int list_all(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-		    bool with_tombstones, struct mfs_version_info **ret,
+		    bool with_tombstones, bool with_remote, struct mfs_version_info **ret,
 		    size_t *ret_n)
 {
 	struct kv_cursor *cur = NULL;
@@ -200,10 +213,11 @@ static int list_all(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 
 		if (kv.len < 8 || memcmp(kv.data, k.b, 8))
 			break;
-		if (v.len != sizeof(rv))
+		if (!version_rec_ok(&v))
 			continue;
 		rec_get(&rv, sizeof(rv), &v);
-		if (rv.state == MFS_V_TOMBSTONE && !with_tombstones)
+		if ((rv.state == MFS_V_TOMBSTONE && !with_tombstones) ||
+		    (!with_remote && store_remote_draft(st, &rv)))
 			continue;
 		if (n == cap) {
 			void *p = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
@@ -237,7 +251,7 @@ int mfs_version_list(struct mfs_store *st, uint64_t model_id,
 	r = store_txn_begin(st, false, &txn);
 	if (r < 0)
 		return r;
-	r = list_all(st, txn, model_id, false, ret, ret_n);
+	r = list_all(st, txn, model_id, false, false, ret, ret_n);
 	kv_txn_abort(txn);
 	return r;
 }
@@ -251,7 +265,7 @@ static int check_free(struct mfs_store *st, struct kv_txn *txn, uint64_t model_i
 	size_t n = 0;
 	int r;
 
-	r = list_all(st, txn, model_id, true, &all, &n);
+	r = list_all(st, txn, model_id, true, true, &all, &n);
 	if (r < 0)
 		return r;
 	mfs_semver_parse(name, &want);
@@ -261,7 +275,12 @@ static int check_free(struct mfs_store *st, struct kv_txn *txn, uint64_t model_i
 		if (mfs_semver_parse(all[i].name, &have) < 0)
 			continue;
 		if (mfs_semver_cmp(&want, &have) == 0) {
-			if (!strcmp(all[i].name, name) && all[i].state != MFS_V_TOMBSTONE)
+			if (all[i].state == MFS_V_DRAFT && all[i].host && all[i].host != st->host)
+				r = mfs_log_errno(-EEXIST,
+						  "refusing version '%s@%s': '%s' is a draft on another host (%016llx); names are the registry's, and it shows here once sealed",
+						  model, name, all[i].name,
+						  (unsigned long long)all[i].host);
+			else if (!strcmp(all[i].name, name) && all[i].state != MFS_V_TOMBSTONE)
 				r = -EEXIST;
 			else
 				r = mfs_log_errno(-EEXIST,
@@ -331,6 +350,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	rv.model_id = model_id;
 	rv.state = MFS_V_DRAFT;
+	rv.host = st->host;
 	rv.uid = c->uid;
 	/* setgid model directories hand their group down, as on disk. */
 	rv.gid = (rm.mode & S_ISGID) ? rm.gid : c->gid;
@@ -400,7 +420,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	rec_get(&rv, sizeof(rv), &v);
-	if (rv.state == MFS_V_TOMBSTONE) {
+	if (rv.state == MFS_V_TOMBSTONE || store_remote_draft(st, &rv)) {
 		r = -ENOENT;
 		goto out;
 	}
@@ -423,6 +443,8 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	r = store_put_version(st, txn, &rv, to);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_VERSION, model_id, rv.id, from);
 	if (r < 0)
 		goto out;
 	f = cJSON_CreateObject();
@@ -471,8 +493,42 @@ int store_vid_aliased(struct mfs_store *st, struct kv_txn *txn, uint64_t model_i
 	return found;
 }
 
+static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
+			  uint64_t model_id, const char *name, bool any_host);
+
 int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name)
+{
+	return version_remove(st, c, model_id, name, false);
+}
+
+int store_discard_drafts(struct mfs_store *st, const struct mfs_caller *c, uint64_t model_id,
+			 size_t *ret_n)
+{
+	struct mfs_version_info *v = NULL;
+	struct kv_txn *txn;
+	size_t n = 0;
+	int r;
+
+	*ret_n = 0;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = list_all(st, txn, model_id, false, true, &v, &n);
+	kv_txn_abort(txn);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (v[i].state != MFS_V_DRAFT)
+			continue;
+		r = version_remove(st, c, model_id, v[i].name, true);
+		if (r == 0)
+			(*ret_n)++;
+	}
+	free(v);
+	return r;
+}
+
+static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
+			  uint64_t model_id, const char *name, bool any_host)
 {
 	struct kv_txn *txn = NULL;
 	struct rec_model rm;
@@ -501,10 +557,13 @@ int mfs_version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	rec_get(&rv, sizeof(rv), &v);
 	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
 	key_id(&idk, rv.id);
+	r = store_note(txn, MFS_CHANGE_VERSION, model_id, rv.id, name);
+	if (r < 0)
+		goto out;
 	f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "model", model);
 	cJSON_AddStringToObject(f, "version", name);
-	if (rv.state == MFS_V_TOMBSTONE) {
+	if (rv.state == MFS_V_TOMBSTONE || (!any_host && store_remote_draft(st, &rv))) {
 		cJSON_Delete(f);
 		r = -ENOENT;
 		goto out;
@@ -1216,9 +1275,9 @@ int store_resolve_ref(struct mfs_store *st, struct kv_txn *txn, const char *ref,
 			return -ENOENT;
 		key_id_name(&k, rm.id, at + 1);
 	}
-	if (kv_get(txn, DB_VERSIONS, &k.v, &v) || v.len != sizeof(*rv))
+	if (kv_get(txn, DB_VERSIONS, &k.v, &v) || !version_rec_ok(&v))
 		return -ENOENT;
-	memcpy(rv, v.data, sizeof(*rv));
+	rec_get(rv, sizeof(*rv), &v);
 	return 0;
 }
 

@@ -32,6 +32,7 @@ struct mfs_version_info {
 	uid_t sealed_uid;
 	uint64_t size, nfiles;		/* sealed: total bytes, regular files */
 	bool has_meta;			/* user metadata was written */
+	uint64_t host;			/* the host that made it (0: unknown) */
 };
 
 const char *mfs_vstate_name(enum mfs_vstate s);

@@ -6,7 +6,8 @@
 #   tests/pg.sh stop DIR [MODE]      pg_ctl stop -m MODE (fast; or immediate)
 #   tests/pg.sh restart DIR          start it again, on the same port
 #   tests/pg.sh createdb DIR NAME    create database NAME; print its URI
-#   tests/pg.sh sql DIR NAME SQL     run SQL in database NAME (psql -c)
+#   tests/pg.sh sql DIR NAME SQL     run SQL in database NAME (psql -c); rows
+#                                    print unaligned, fields split by '|'
 #   tests/pg.sh pause DIR            SIGSTOP the server (a host that hangs)
 #   tests/pg.sh resume DIR           SIGCONT it
 #
@@ -165,7 +166,7 @@ createdb)
 	;;
 sql)
 	[ $# -eq 4 ] || die "usage: pg.sh sql DIR NAME SQL"
-	psql_ "$3" -c "$4"
+	psql_ "$3" -At -F '|' -c "$4"
 	;;
 pause | resume)
 	sig=STOP

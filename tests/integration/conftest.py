@@ -7,6 +7,13 @@
 # daemon to exit 0, scans its stderr for sanitizer reports and requires
 # `modelctl -s STORE fsck` to exit 0. A watchdog kills a daemon that hangs a
 # test, so a hung request becomes ENOTCONN and a failure, not a stuck run.
+#
+# Every test that mounts runs once per registry engine (the `engine`
+# parameter): `lmdb`, the embedded default, and `postgresql`, the many-host
+# registry, in a fresh database of a cluster the session starts itself
+# (tests/pg.sh) and stops at its end. MODELFS_TEST_ENGINES=lmdb (or
+# postgresql) runs one; a test about one engine only says so with
+# @pytest.mark.engines('lmdb').
 
 import os
 import re
@@ -25,11 +32,42 @@ import util  # noqa: E402
 TEST_TIMEOUT = 120
 
 
+def _engines():
+    want = os.environ.get('MODELFS_TEST_ENGINES')
+    if want:
+        return [e for e in want.split(',') if e]
+    return ['lmdb', 'postgresql'] if util.have_postgresql() else ['lmdb']
+
+
+ENGINES = _engines()
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'mount_options(*opts): extra -o options for the mounted fixture')
     config.addinivalue_line(
         'markers', 'timeout(seconds): the mounted fixture\'s watchdog, if not %ds' % TEST_TIMEOUT)
+    config.addinivalue_line(
+        'markers', 'engines(*names): the registry engines the test is about '
+        '(default: every engine)')
+
+
+def pytest_generate_tests(metafunc):
+    if 'engine' not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker('engines')
+    names = [e for e in ENGINES if not marker or e in marker.args]
+    metafunc.parametrize('engine', names)
+
+
+@pytest.fixture(scope='session')
+def pg_cluster():
+    '''One PostgreSQL cluster for the session (made on first use).'''
+    cluster = util.PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 # Make test outcome available to fixtures
@@ -102,8 +140,11 @@ def require_binaries():
 class Mount:
     '''A running `modelfs -f` on a private store and mount point.'''
 
-    def __init__(self, tmp_path, options, checker):
+    def __init__(self, tmp_path, options, checker, db=None, pg=None):
         self.tmp = str(tmp_path)
+        self.db = db			# a PostgreSQL URI, or None: LMDB
+        self.pg = pg			# its util.PgCluster
+        self.engine = 'postgresql' if db else 'lmdb'
         self.store = pjoin(self.tmp, 'store')
         self.mnt = pjoin(self.tmp, 'mnt')
         self.models = pjoin(self.mnt, 'models')
@@ -117,7 +158,8 @@ class Mount:
 
     # -- lifecycle -------------------------------------------------------
     def cmdline(self):
-        opts = ','.join(['store=' + self.store] + self.options)
+        opts = ','.join(['store=' + self.store] + (['db=' + self.db] if self.db else []) +
+                        self.options)
         return [util.MODELFS, '-f', '-o', opts, self.mnt]
 
     def start(self):
@@ -205,12 +247,22 @@ class Mount:
         return util.modelctl(*args, **kw)
 
 
+def engine_db(request, engine):
+    '''The db= of a new registry on engine and its cluster: (None, None)
+    for LMDB in the store, or a fresh PostgreSQL database's URI.'''
+    if engine == 'lmdb':
+        return None, None
+    pg = request.getfixturevalue('pg_cluster')
+    return pg.createdb(), pg
+
+
 @pytest.fixture()
-def mounted(request, tmp_path, output_checker):
+def mounted(request, tmp_path, output_checker, engine):
     require_binaries()
     marker = request.node.get_closest_marker('mount_options')
     options = list(marker.args) if marker else []
-    m = Mount(tmp_path, options, output_checker)
+    db, pg = engine_db(request, engine)
+    m = Mount(tmp_path, options, output_checker, db=db, pg=pg)
     m.start()
     limit = request.node.get_closest_marker('timeout')
     limit = limit.args[0] if limit else TEST_TIMEOUT

@@ -3,10 +3,9 @@
 # `modelctl audit verify|head`, tampering found at the right record, merged
 # denials, who sees which records, and -o hook.
 #
-# Tampering edits the LMDB environment with lmdb-utils (mdb_dump/mdb_load)
-# while the daemon is stopped: the whole environment is dumped, the audit
-# database changed, and a fresh environment loaded from the dump, so records
-# can be edited and removed without any code of ours.
+# Tampering edits the stopped registry's audit table from outside, with no
+# code of ours (util.rewrite_table): LMDB with lmdb-utils (mdb_dump/mdb_load),
+# PostgreSQL with SQL.
 
 import errno
 import json
@@ -60,42 +59,16 @@ def scripted_events(mounted):
 
 
 # ----------------------------------------------------------------------------
-# The store edited from outside: LMDB's own tools.
+# The registry edited from outside: the engine's own tools.
 
-def rewrite_audit(store, change):
-    '''Apply change(records) to the audit database of a stopped store:
+def rewrite_audit(m, change):
+    '''Apply change(records) to the audit table of a stopped registry:
     records is a list of [seq, bytes] pairs, oldest first, edited in place.'''
-    meta = pjoin(store, 'meta')
-    # Hex, not -p: lmdb-utils 0.9.24 prints a backslash unescaped there,
-    # and mdb_load cannot read its own dump back.
-    dump = util.run(['mdb_dump', '-a', meta]).stdout.decode()
-    out, lines, i = [], dump.split('\n'), 0
-    while i < len(lines):
-        line = lines[i]
-        out.append(line)
-        i += 1
-        if line != 'database=audit':
-            continue
-        while lines[i] != 'HEADER=END':
-            out.append(lines[i])
-            i += 1
-        out.append(lines[i])
-        i += 1
-        recs = []
-        while lines[i] != 'DATA=END':
-            k, v = bytes.fromhex(lines[i][1:]), bytes.fromhex(lines[i + 1][1:])
-            recs.append([int.from_bytes(k, 'big'), v])
-            i += 2
+    def rows(kv):
+        recs = [[int.from_bytes(k, 'big'), v] for k, v in kv]
         change(recs)
-        for seq, v in recs:
-            out.append(' ' + seq.to_bytes(8, 'big').hex())
-            out.append(' ' + v.hex())
-    fresh = pjoin(store, 'meta.new')
-    os.mkdir(fresh)
-    util.run(['mdb_load', '-f', '/dev/stdin', fresh],
-             input='\n'.join(out).encode())
-    shutil.rmtree(meta)
-    os.rename(fresh, meta)
+        kv[:] = [[seq.to_bytes(8, 'big'), v] for seq, v in recs]
+    util.rewrite_table(m, 'audit', rows)
 
 
 def edit(seq, old, new):
@@ -159,7 +132,7 @@ def test_an_edited_record_is_found_at_its_seq(mounted, seq):
     scripted_events(mounted)
     n = len(audit(mounted))
     mounted.stop()
-    rewrite_audit(mounted.store, edit(seq, b'"uid":0,', b'"uid":1000,'))
+    rewrite_audit(mounted, edit(seq, b'"uid":0,', b'"uid":1000,'))
     res = verify(mounted.store)
     assert res.returncode == 1
     assert b'broken link at seq %d: hash does not match' % seq in res.stdout, res.stdout
@@ -173,7 +146,7 @@ def test_a_removed_or_rechained_record_is_found(mounted):
     scripted_events(mounted)
     recs = audit(mounted)
     mounted.stop()
-    rewrite_audit(mounted.store, lambda rs: rs.pop(2))
+    rewrite_audit(mounted, lambda rs: rs.pop(2))
     res = verify(mounted.store)
     assert res.returncode == 1
     assert b'broken link at seq 4' in res.stdout, res.stdout
@@ -183,7 +156,7 @@ def test_a_removed_or_rechained_record_is_found(mounted):
             s = r[0]
             r[1] = r[1].replace(b'"seq":%d,' % s, b'"seq":%d,' % (s - 1), 1)
             r[0] = s - 1
-    rewrite_audit(mounted.store, renumber)
+    rewrite_audit(mounted, renumber)
     res = verify(mounted.store)
     assert res.returncode == 1 and b'broken link at seq 3: prev does not match' in res.stdout
     mounted.start()
@@ -215,7 +188,7 @@ def test_hmac_chain_needs_the_key(mounted, tmp_path):
     assert res.returncode == 1 and b'broken link at seq 2: HMAC does not match' in res.stdout
     # An edit recomputing the plain SHA-256 link does not pass as HMAC.
     mounted.stop()
-    rewrite_audit(mounted.store, edit(3, b'"uid":0,', b'"uid":7,'))
+    rewrite_audit(mounted, edit(3, b'"uid":0,', b'"uid":7,'))
     assert verify(mounted.store, '--key', key).returncode == 1
     # A keyed trail is extended with its key or not at all.
     res = util.run([util.MODELFS, '-o', 'store=' + mounted.store, mounted.mnt], check=False)
@@ -256,7 +229,7 @@ def test_records_of_older_stores_keep_verifying(mounted, tmp_path):
             line = json.dumps(r, separators=(',', ':')).encode()
             r['hash'] = prev = util.xxh_bytes(line, tmp_path)
             recs.append([seq, json.dumps(r, separators=(',', ':')).encode()])
-    rewrite_audit(mounted.store, legacy)
+    rewrite_audit(mounted, legacy)
     mounted.start()
     mounted.model('new')
     recs = audit(mounted)
@@ -264,7 +237,7 @@ def test_records_of_older_stores_keep_verifying(mounted, tmp_path):
     assert recs[2]['prev'] == recs[1]['hash'] and recs[2]['chain'] == 'sha256'
     assert verify(mounted.store).returncode == 0
     mounted.stop()
-    rewrite_audit(mounted.store, edit(2, b'"old2"', b'"old9"'))
+    rewrite_audit(mounted, edit(2, b'"old2"', b'"old9"'))
     res = verify(mounted.store)
     assert res.returncode == 1 and b'broken link at seq 2' in res.stdout
     mounted.start()

@@ -583,6 +583,7 @@ print(json.dumps(res))
 
 
 @pytest.mark.skipif(not LIBLMDB, reason='liblmdb not installed')
+@pytest.mark.engines('lmdb')        # reader slots are LMDB's
 @pytest.mark.parametrize('mode', PASSTHROUGH)
 def test_kill9_with_open_readers_and_stale_reader_slots(mounted, mode):
     '''Each cycle: readers hold sealed and draft files open (read and
@@ -652,6 +653,7 @@ def test_kill9_with_open_readers_and_stale_reader_slots(mounted, mode):
 
 
 @pytest.mark.skipif(not LIBLMDB, reason='liblmdb not installed')
+@pytest.mark.engines('lmdb')        # reader slots are LMDB's
 def test_stale_reader_slots_while_the_daemon_runs(mounted):
     '''Readers of the store beside the daemon (what modelctl's read verbs
     do) killed with -9 leave stale slots; the daemon must go on serving.'''

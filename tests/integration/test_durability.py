@@ -56,6 +56,7 @@ def strace_seal(m, vdir):
 
 
 @pytest.mark.skipif(shutil.which('strace') is None, reason='strace is not installed')
+@pytest.mark.engines('lmdb')        # the commit is a write of LMDB's meta page
 def test_seal_fsyncs_files_then_names_then_commits(mounted):
     mounted.version('probe', '0.0.1')
     files = {'f%d.bin' % i: os.urandom(100000 + i) for i in range(4)}
@@ -93,6 +94,7 @@ def test_seal_fsyncs_files_then_names_then_commits(mounted):
 
 
 @pytest.mark.skipif(shutil.which('strace') is None, reason='strace is not installed')
+@pytest.mark.engines('lmdb')
 def test_a_seal_of_many_files_syncs_the_filesystem_once_in_the_same_order(mounted):
     """Many small files: one syncfs() of the drafts' filesystem stands for
     an fsync per file (each a journal commit), and one of the blobs'

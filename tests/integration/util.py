@@ -460,6 +460,15 @@ def blob_files(store):
     return out
 
 
+def blob_files_in(blobs):
+    '''Paths of the blob files (ab/<32 hex>) under a blob directory.'''
+    out = []
+    for dirpath, _dirs, files in os.walk(blobs):
+        out += [pjoin(dirpath, f) for f in files
+                if re.fullmatch(r'[0-9a-f]{32}', f) and f[:2] == os.path.basename(dirpath)]
+    return out
+
+
 def rfc3339(s):
     '''Parse an RFC 3339 timestamp string; raise on anything else.'''
     import datetime
@@ -540,3 +549,125 @@ def run_as(user, cmd, check=False, **kw):
     full = ['setpriv', '--reuid=%d' % user.uid, '--regid=%d' % user.gid,
             '--init-groups', '--'] + [str(c) for c in cmd]
     return run(full, check=check, env=env, **kw)
+
+
+# ----------------------------------------------------------------------------
+# PostgreSQL: a throwaway cluster (tests/pg.sh) for the many-host registry
+
+PG_SH = pjoin(basename, 'tests', 'pg.sh')
+
+
+def have_postgresql():
+    '''Is a PostgreSQL server installed (what tests/pg.sh runs)?'''
+    import glob
+    return bool(glob.glob('/usr/lib/postgresql/*/bin/initdb'))
+
+
+class PgCluster:
+    '''A PostgreSQL cluster in a mkdtemp() directory under /tmp (the
+    postgres user must be able to enter it), run by tests/pg.sh as an
+    unprivileged user and listening on a unix socket there only. A guardian
+    process outside our process group stops it and removes the directory
+    when this process ends, however it ends.'''
+
+    def __init__(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix='mfs-pg-', dir='/tmp')
+        self._made = 0
+        r, w = os.pipe()
+        self.guard = subprocess.Popen(
+            ['/bin/sh', '-c', 'cat >/dev/null; "$0" stop "$1" immediate >/dev/null 2>&1; '
+             'rm -rf "$1"', PG_SH, self.dir],
+            stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
+        os.close(r)
+        self._guard_fd = w
+        self.sh('start')
+
+    def sh(self, *args, check=True):
+        res = subprocess.run([PG_SH, args[0], self.dir] + [str(a) for a in args[1:]],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        if check and res.returncode != 0:
+            pytest.fail('pg.sh %s failed (%d): %s' % (' '.join(args), res.returncode,
+                                                      _s(res.stderr)))
+        return _s(res.stdout).strip()
+
+    def createdb(self, prefix='reg'):
+        '''A new, empty database; returns its URI.'''
+        self._made += 1
+        return self.sh('createdb', '%s%d_%d' % (prefix, os.getpid(), self._made))
+
+    def sql(self, uri, statement):
+        '''Run statement in the database uri names (as the superuser).'''
+        name = re.search(r"(?:postgresql:///([^?]+))|dbname='([^']+)'", uri)
+        return self.sh('sql', name.group(1) or name.group(2), statement)
+
+    def stop(self, mode='fast'):
+        self.sh('stop', mode)
+
+    def restart(self):
+        self.sh('restart')
+
+    def pause(self):
+        self.sh('pause')
+
+    def resume(self):
+        self.sh('resume')
+
+    def close(self):
+        if self._guard_fd is not None:
+            self.sh('stop', 'immediate', check=False)
+            os.close(self._guard_fd)	# the guardian removes the directory
+            self._guard_fd = None
+            self.guard.wait(timeout=120)
+
+
+# ----------------------------------------------------------------------------
+# A stopped registry's records, edited from outside (tampering tests)
+
+def rewrite_table(m, table, change):
+    '''Apply change(rows) to one table of the registry of Mount m, whose
+    daemon is stopped: rows is a list of [key bytes, value bytes] in key
+    order, edited in place. LMDB: dumped and loaded again with lmdb-utils;
+    PostgreSQL: read and rewritten with SQL. No code of ours is used.'''
+    if m.db:
+        tid = "(SELECT id FROM mfs_tables WHERE name = '%s')" % table
+        out = m.pg.sql(m.db, "SELECT encode(k, 'hex'), encode(v, 'hex') FROM mfs_kv"
+                       " WHERE t = %s ORDER BY k" % tid)
+        rows = [[bytes.fromhex(k), bytes.fromhex(v)]
+                for k, v in (line.split('|') for line in out.splitlines() if line)]
+        change(rows)
+        values = ','.join("(%s, '\\x%s', '\\x%s')" % (tid, k.hex(), v.hex()) for k, v in rows)
+        m.pg.sql(m.db, 'BEGIN; DELETE FROM mfs_kv WHERE t = %s; %s COMMIT;' % (
+            tid, 'INSERT INTO mfs_kv (t, k, v) VALUES %s;' % values if rows else ''))
+        return
+    meta = pjoin(m.store, 'meta')
+    # Hex, not -p: lmdb-utils 0.9.24 prints a backslash unescaped there,
+    # and mdb_load cannot read its own dump back.
+    dump = run(['mdb_dump', '-a', meta]).stdout.decode()
+    out, lines, i = [], dump.split('\n'), 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        if line != 'database=' + table:
+            continue
+        while lines[i] != 'HEADER=END':
+            out.append(lines[i])
+            i += 1
+        out.append(lines[i])
+        i += 1
+        rows = []
+        while lines[i] != 'DATA=END':
+            rows.append([bytes.fromhex(lines[i][1:]), bytes.fromhex(lines[i + 1][1:])])
+            i += 2
+        change(rows)
+        for k, v in rows:
+            out.append(' ' + k.hex())
+            out.append(' ' + v.hex())
+    fresh = pjoin(m.store, 'meta.new')
+    os.mkdir(fresh)
+    run(['mdb_load', '-f', '/dev/stdin', fresh], input='\n'.join(out).encode())
+    import shutil
+    shutil.rmtree(meta)
+    os.rename(fresh, meta)

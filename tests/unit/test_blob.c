@@ -178,7 +178,7 @@ static void test_blob_link_creates_then_dedups_the_same_content(void **state)
 	fx_write_at(dfd, "one", "hello\n", 6);
 	fx_write_at(dfd, "two", "hello\n", 6);
 
-	assert_int_equal(mfs_blob_link(f->st, dfd, "one", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "one", &d, NULL, &created), 0);
 	assert_true(created);
 	assert_int_equal(mfs_blob_has(f->st, &d, &size), 1);
 	assert_int_equal(size, 6);
@@ -190,14 +190,14 @@ static void test_blob_link_creates_then_dedups_the_same_content(void **state)
 
 	/* Same content from another file: dedup, the first inode stays. */
 	created = true;
-	assert_int_equal(mfs_blob_link(f->st, dfd, "two", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "two", &d, NULL, &created), 0);
 	assert_false(created);
 	assert_int_equal(fstatat(bfd, "6b/" HEX_HELLO, &b, 0), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
 
 	/* Linking the very file that is the blob again is dedup too. */
 	created = true;
-	assert_int_equal(mfs_blob_link(f->st, dfd, "one", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "one", &d, NULL, &created), 0);
 	assert_false(created);
 	close(bfd);
 	close(dfd);
@@ -213,11 +213,11 @@ static void test_blob_link_refuses_a_same_name_blob_of_another_size_with_eexist(
 	mfs_hash_buf("hello\n", 6, &d);
 	fx_write_at(dfd, "good", "hello\n", 6);
 	fx_write_at(dfd, "longer", "hello, world\n", 13);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "good", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "good", &d, NULL, &created), 0);
 	assert_true(created);
 	/* The name exists with 6 bytes; a 13-byte claim means damage. */
 	created = true;
-	assert_int_equal(mfs_blob_link(f->st, dfd, "longer", &d, 13, &created), -EEXIST);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "longer", &d, NULL, &created), -EEXIST);
 	assert_true(created);	/* untouched on failure */
 	close(dfd);
 }
@@ -230,7 +230,7 @@ static void test_blob_link_of_a_missing_file_is_enoent(void **state)
 	bool created = false;
 
 	mfs_hash_buf("hello\n", 6, &d);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "nope", &d, 6, &created), -ENOENT);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "nope", &d, NULL, &created), -ENOENT);
 	assert_int_equal(mfs_blob_has(f->st, &d, NULL), 0);
 	close(dfd);
 }
@@ -246,7 +246,7 @@ static void test_blob_verify_is_ebadmsg_after_the_blob_is_corrupted(void **state
 
 	mfs_hash_buf("hello\n", 6, &d);
 	fx_write_at(dfd, "f", "hello\n", 6);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "f", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "f", &d, NULL, &created), 0);
 	assert_int_equal(mfs_blob_verify(f->st, &d), 0);
 
 	/* Flip one byte in place: same size, wrong content. */
@@ -272,7 +272,7 @@ static void test_blob_unlink_removes_it_and_a_second_unlink_is_enoent(void **sta
 
 	mfs_hash_buf("hello\n", 6, &d);
 	fx_write_at(dfd, "f", "hello\n", 6);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "f", &d, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "f", &d, NULL, &created), 0);
 	assert_int_equal(mfs_blob_open(f->st, &d, &fd), 0);
 	close(fd);
 	assert_int_equal(mfs_blob_unlink(f->st, &d), 0);
@@ -349,8 +349,8 @@ static void test_blob_iterate_reports_objects_and_cruft(void **state)
 	mfs_hash_buf("world\n", 6, &w);
 	fx_write_at(dfd, "h", "hello\n", 6);
 	fx_write_at(dfd, "w", "world\n", 6);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "h", &h, 6, &created), 0);
-	assert_int_equal(mfs_blob_link(f->st, dfd, "w", &w, 6, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "h", &h, NULL, &created), 0);
+	assert_int_equal(mfs_blob_link(f->st, dfd, "w", &w, NULL, &created), 0);
 
 	/* Cruft: a temporary name in ab/, a file at the top, a well-formed
 	 * name in the wrong ab/ directory. */

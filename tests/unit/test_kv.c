@@ -1095,6 +1095,8 @@ static int try_read(struct kv *kv)
 
 #define DEADLINE_MS 1000
 
+#define FAST_FAIL_MS 1000
+
 static void test_kv_survives_a_database_outage(void **state)
 {
 	struct fx *f = *state;
@@ -1119,6 +1121,7 @@ static void test_kv_survives_a_database_outage(void **state)
 	assert_true(took < 2 * DEADLINE_MS);
 	assert_int_equal(kv_generation(f->kv), 0);
 	assert_int_equal(pg(NULL, 0, "restart '%s'", E.dir), 0);
+	usleep(FAST_FAIL_MS * 1000);	/* kv.h: calls fail at once that long */
 	txn = begin(f->kv, true);
 	assert_get(txn, 0, "k", "before");
 	put_s(txn, 0, "k", "after restart");
@@ -1138,10 +1141,260 @@ static void test_kv_survives_a_database_outage(void **state)
 	took = now_ms() - t0;
 	assert_true(took < 3 * DEADLINE_MS);
 	assert_int_equal(pg(NULL, 0, "resume '%s'", E.dir), 0);
+	usleep(FAST_FAIL_MS * 1000);
 	txn = begin(f->kv, false);
 	assert_get(txn, 0, "k", "after restart");
 	kv_txn_abort(txn);
 	commit_one(f->kv, "k", "after resume");
+}
+
+/*============================================================ copies */
+
+/* Every key and value of every table, as one string (for comparing). */
+static char *dump(struct kv *kv)
+{
+	struct kv_txn *txn = begin(kv, false);
+	size_t len = 0, cap = 1 << 16;
+	char *out = malloc(cap);
+
+	assert_non_null(out);
+	for (int t = 0; t < NT; t++) {
+		struct kv_cursor *cur;
+		struct kv_val k, v;
+
+		assert_int_equal(kv_cursor_open(txn, t, &cur), 0);
+		while (kv_cursor_get(cur, &k, &v, KV_NEXT) == 0) {
+			while (len + k.len + v.len + 32 > cap)
+				assert_non_null(out = realloc(out, cap *= 2));
+			len += (size_t)sprintf(out + len, "%d:%zu:", t, k.len);
+			memcpy(out + len, k.data, k.len);
+			len += k.len;
+			len += (size_t)sprintf(out + len, ":%zu:", v.len);
+			memcpy(out + len, v.data, v.len);
+			len += v.len;
+		}
+		kv_cursor_close(cur);
+	}
+	kv_txn_abort(txn);
+	out[len] = '\0';
+	return out;
+}
+
+/* kv.h: kv_copy_to() copies every table byte for byte, from either engine
+ * into either, and only into an empty database. */
+static void test_kv_copies_a_database_between_engines(void **state)
+{
+	struct fx *f = *state;
+	struct kv *lm = NULL, *back = NULL;
+	struct kv_txn *txn = begin(f->kv, true);
+	struct fx other;
+	char dir[128], uri[160], *a, *b, *c;
+	uint8_t kb[4], bin[300];
+
+	for (uint32_t i = 0; i < 500; i++) {
+		struct kv_val k = key4(kb, i * 7919), v = { sizeof(bin), bin };
+
+		for (size_t j = 0; j < sizeof(bin); j++)
+			bin[j] = (uint8_t)(i + j);	/* NULs and high bytes too */
+		assert_int_equal(kv_put(txn, (int)(i % NT), &k, &v, 0), 0);
+	}
+	put_s(txn, 2, "empty", "");
+	assert_int_equal(kv_txn_commit(txn), 0);
+
+	snprintf(dir, sizeof(dir), "%s/copy-%d", E.dir, ++E.made);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(uri, sizeof(uri), "lmdb:%s", dir);
+	assert_int_equal(kv_open(uri, 0, names, NT, &lm), 0);
+	assert_int_equal(kv_copy_to(f->kv, lm), 0);
+	new_db(&other);
+	assert_int_equal(kv_open(other.uri, 0, names, NT, &back), 0);
+	assert_int_equal(kv_copy_to(lm, back), 0);
+	a = dump(f->kv);
+	b = dump(lm);
+	c = dump(back);
+	assert_string_equal(a, b);
+	assert_string_equal(a, c);
+	/* Only into an empty one; a refusal changes nothing. */
+	assert_int_equal(kv_copy_to(f->kv, back), -EEXIST);
+	free(c);
+	c = dump(back);
+	assert_string_equal(a, c);
+	free(a);
+	free(b);
+	free(c);
+	kv_close(lm);
+	kv_close(back);
+}
+
+/*============================================================ change notes */
+
+/* What a watcher heard: notes back to back, and how many "anything"s. */
+struct heard {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char buf[16384];
+	size_t len;
+	int calls, anything;
+	pthread_t thread;		/* the last caller */
+};
+
+static void on_notes(void *ctx, const void *notes, size_t len)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->calls++;
+	h->thread = pthread_self();
+	if (!notes)
+		h->anything++;
+	else if (h->len + len <= sizeof(h->buf)) {
+		memcpy(h->buf + h->len, notes, len);
+		h->len += len;
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void heard_init(struct heard *h)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+}
+
+/* Wait up to 5 s for h to have been called calls times. */
+static bool heard_wait(struct heard *h, int calls)
+{
+	struct timespec until;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&h->lock);
+	while (h->calls < calls &&
+	       pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0)
+		;
+	ok = h->calls >= calls;
+	pthread_mutex_unlock(&h->lock);
+	return ok;
+}
+
+static void note_s(struct kv_txn *txn, const char *s)
+{
+	assert_int_equal(kv_txn_note(txn, s, strlen(s)), 0);
+}
+
+/* kv.h: a commit's notes reach this process's watcher before
+ * kv_txn_commit() returns, in the committing thread; an abort's and a
+ * read transaction's never; too many become "anything". */
+static void test_kv_notes_reach_the_committer_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct heard h;
+	struct kv_txn *txn;
+	static char big[KV_NOTES_MAX + 1];
+
+	heard_init(&h);
+	assert_int_equal(kv_watch(f->kv, on_notes, &h), 0);
+	txn = begin(f->kv, true);
+	put_s(txn, 0, "a", "1");
+	note_s(txn, "one;");
+	note_s(txn, "two;");
+	assert_int_equal(h.calls, 0);		/* not before the commit */
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_int_equal(h.calls, 1);
+	assert_true(pthread_equal(h.thread, pthread_self()));
+	assert_int_equal(h.len, 8);
+	assert_memory_equal(h.buf, "one;two;", 8);
+
+	txn = begin(f->kv, true);
+	put_s(txn, 0, "b", "2");
+	note_s(txn, "dropped;");
+	kv_txn_abort(txn);
+	txn = begin(f->kv, false);
+	assert_int_equal(kv_txn_note(txn, "x", 1), -EINVAL);
+	kv_txn_abort(txn);
+	assert_int_equal(h.calls, 1);
+
+	memset(big, 'z', sizeof(big));
+	txn = begin(f->kv, true);
+	put_s(txn, 0, "c", "3");
+	note_s(txn, "small;");
+	assert_int_equal(kv_txn_note(txn, big, sizeof(big)), 0);
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_int_equal(h.calls, 2);
+	assert_int_equal(h.anything, 1);
+	assert_int_equal(h.len, 8);
+	assert_int_equal(kv_watch(f->kv, NULL, NULL), 0);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cond);
+}
+
+/* PostgreSQL: another process's (here: another open's) commits reach the
+ * watcher through LISTEN, in commit order, and only once; after the server
+ * went away and came back the watcher hears "anything may have changed". */
+static void test_kv_notes_reach_other_hosts(void **state)
+{
+	struct fx *f = *state;
+	struct heard mine, theirs;
+	struct kv *other = NULL;
+	struct kv_txn *txn;
+	char want[64];
+
+	if (!E.pg)
+		skip();
+	heard_init(&mine);
+	heard_init(&theirs);
+	assert_int_equal(kv_open(f->uri, 0, names, NT, &other), 0);
+	assert_int_equal(kv_watch(f->kv, on_notes, &mine), 0);
+	assert_int_equal(kv_watch(other, on_notes, &theirs), 0);
+	/* The listener connects in the background: wait until it hears. */
+	for (int i = 0; i < 100; i++) {
+		txn = begin(f->kv, true);
+		put_s(txn, 0, "ping", "x");
+		note_s(txn, "ping;");
+		assert_int_equal(kv_txn_commit(txn), 0);
+		if (heard_wait(&theirs, 1))
+			break;
+	}
+	assert_true(heard_wait(&theirs, 1));
+	pthread_mutex_lock(&theirs.lock);
+	theirs.calls = 0;
+	theirs.len = 0;
+	pthread_mutex_unlock(&theirs.lock);
+	mine.calls = 0;
+	mine.len = 0;
+	for (int i = 0; i < 3; i++) {
+		char n[16];
+
+		txn = begin(f->kv, true);
+		put_s(txn, 0, "k", "v");
+		snprintf(n, sizeof(n), "n%d;", i);
+		note_s(txn, n);
+		assert_int_equal(kv_txn_commit(txn), 0);
+	}
+	assert_true(heard_wait(&theirs, 3));
+	snprintf(want, sizeof(want), "n0;n1;n2;");
+	assert_int_equal(theirs.len, strlen(want));
+	assert_memory_equal(theirs.buf, want, strlen(want));
+	assert_false(pthread_equal(theirs.thread, pthread_self()));
+	/* Our own commits: told once, at the commit, not again by LISTEN. */
+	usleep(200000);
+	assert_int_equal(mine.calls, 3);
+	assert_int_equal(mine.anything, 0);
+
+	/* An outage: the listener reconnects and says anything changed. */
+	assert_int_equal(pg(NULL, 0, "restart '%s'", E.dir), 0);
+	assert_true(heard_wait(&theirs, 4));
+	assert_int_equal(theirs.anything, 1);
+	txn = begin(f->kv, true);
+	put_s(txn, 0, "k", "after");
+	note_s(txn, "after;");
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_true(heard_wait(&theirs, 5));
+	assert_memory_equal(theirs.buf + theirs.len - 6, "after;", 6);
+	kv_close(other);
+	assert_int_equal(kv_watch(f->kv, NULL, NULL), 0);
 }
 
 /*============================================================ costs */
@@ -1231,6 +1484,9 @@ static const struct CMUnitTest tests[] = {
 	T(test_kv_refuses_a_newer_schema),
 	T(test_kv_failed_statement_fails_its_txn),
 	T(test_kv_survives_a_database_outage),
+	T(test_kv_copies_a_database_between_engines),
+	T(test_kv_notes_reach_the_committer_at_once),
+	T(test_kv_notes_reach_other_hosts),
 	T(test_kv_costs),
 };
 

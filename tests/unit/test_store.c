@@ -423,7 +423,7 @@ static void test_fsck_of_a_store_with_no_sealed_file_is_clean(void **state)
 
 		fx_write(f, vid, "w.bin", "hello\n");
 		fx_digest_of("hello\n", &d);
-		assert_int_equal(mfs_blob_link(f->st, dfd, "w.bin", &d, 6, &created), 0);
+		assert_int_equal(mfs_blob_link(f->st, dfd, "w.bin", &d, NULL, &created), 0);
 		close(dfd);
 	}
 	res = fx_fsck(f);

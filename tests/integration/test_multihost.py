@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+# test_multihost.py - one registry on many hosts: PostgreSQL + shared blobs
+#
+# Two daemons stand for two hosts: each has its own store= (drafts, lock,
+# logs) and mount point; they share one PostgreSQL database (a cluster the
+# session starts, tests/pg.sh) and one blob directory on another filesystem
+# (a tmpfs we mount), so seals cross filesystems as they do onto NFS.
+
+import errno
+import json
+import os
+import subprocess
+import threading
+import time
+from os.path import join as pjoin
+
+import pytest
+
+import util
+from conftest import Mount, TEST_TIMEOUT
+
+pytestmark = pytest.mark.skipif(not util.have_postgresql(),
+                                reason='needs a PostgreSQL server (apt-get install postgresql)')
+
+
+class Hosts:
+    def __init__(self, tmp, db, shared, checker, pg):
+        self.tmp = tmp
+        self.db = db
+        self.pg = pg
+        self.shared = shared
+        self.blobs = pjoin(shared, 'blobs')
+        self.checker = checker
+        self.hosts = []
+
+    def start(self, name, *options):
+        d = pjoin(self.tmp, name)
+        os.mkdir(d)
+        m = Mount(d, ['blobs=' + self.blobs] + list(options), self.checker, db=self.db,
+                  pg=self.pg)
+        m.start()
+        self.hosts.append(m)
+        return m
+
+    def stop(self):
+        for m in self.hosts:
+            m.stop()
+
+
+def tmpfs(path):
+    os.makedirs(path)
+    util.run(['mount', '-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'tmpfs', path])
+
+
+LEASE = 2      # MODELFS_LEASE_SECONDS: a dead host's row expires this soon
+
+
+@pytest.fixture()
+def hosts(request, tmp_path, pg_cluster, output_checker, monkeypatch):
+    '''Hosts a and b, started, on one database and one tmpfs of blobs.'''
+    monkeypatch.setenv('MODELFS_LEASE_SECONDS', str(LEASE))
+    shared = pjoin(str(tmp_path), 'shared')
+    tmpfs(shared)
+    h = Hosts(str(tmp_path), pg_cluster.createdb('mh'), shared, output_checker, pg_cluster)
+    watchdog = threading.Timer(TEST_TIMEOUT, lambda: [m.kill() for m in h.hosts])
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        h.start('a')
+        h.start('b')
+        yield h
+        watchdog.cancel()
+        h.stop()
+        for m in h.hosts:
+            res = util.modelctl('fsck', store=m.store, check=False)
+            assert res.returncode == 0, 'fsck of %s: %s%s' % (
+                m.store, util._s(res.stdout), util._s(res.stderr))
+    finally:
+        watchdog.cancel()
+        for m in h.hosts:
+            if m.proc is not None:
+                print('---- daemon log (%s) ----\n%s' % (m.log_path, m.log()[-4000:]))
+                util.cleanup(m.proc, m.mnt)
+                m.proc = None
+        util.run(['umount', '-l', shared], check=False)
+
+
+def until(pred, timeout=5.0, step=0.01):
+    '''Wait until pred() is true (returns how long it took) or fail.'''
+    t0 = time.monotonic()
+    while True:
+        v = pred()
+        if v:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            pytest.fail('not true within %.1f s' % timeout)
+        time.sleep(step)
+
+
+def listdir(p):
+    try:
+        return sorted(os.listdir(p))
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def test_a_version_sealed_on_one_host_is_read_on_the_other(hosts, tmp_path):
+    a, b = hosts.hosts
+    src = util.make_source_tree(pjoin(str(tmp_path), 'src'))
+    a.model('churn')
+    subprocess.run(['cp', '-r', src, pjoin(a.models, 'churn', 'versions', '1.3.0')], check=True)
+    util.seal(pjoin(a.models, 'churn', 'versions', '1.3.0'))
+
+    vb = pjoin(b.models, 'churn', 'versions', '1.3.0')
+    assert listdir(pjoin(b.models, 'churn', 'versions')) == ['1.3.0']
+    assert util.tree(vb, skip_root_vfiles=True) == util.tree(src)
+    for rel in ('model.bin', 'sub/deep/weights.npy'):
+        if os.path.exists(pjoin(src, rel)):
+            assert util.read_file(pjoin(vb, rel)) == util.read_file(pjoin(src, rel))
+    meta_a = util.read_json(pjoin(a.models, 'churn', 'versions', '1.3.0', 'metadata.json'))
+    meta_b = util.read_json(pjoin(vb, 'metadata.json'))
+    assert meta_a == meta_b
+    # The seal crossed filesystems: the blobs are copies on the tmpfs,
+    # the drafts' files are gone from host a's store.
+    assert util.blob_files_in(hosts.blobs)
+    assert os.listdir(pjoin(a.store, 'drafts')) in ([], ['.modelfs-host'])
+
+
+def test_a_promotion_on_one_host_is_seen_by_the_next_open_on_the_other(hosts):
+    a, b = hosts.hosts
+    for v in ('1.0.0', '1.1.0'):
+        a.version('churn', v, {'VERSION': v.encode()}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(a.models, 'churn', 'production'))
+    assert util.read_file(pjoin(a.models, 'churn', 'production', 'VERSION')) == b'1.0.0'
+    # a keeps production/VERSION in its kernel's caches; b moves it.
+    subprocess.run(['ln', '-sfn', 'versions/1.1.0', pjoin(b.models, 'churn', 'production')],
+                   check=True)
+    took = until(lambda: util.read_file(pjoin(a.models, 'churn', 'production', 'VERSION'))
+                 == b'1.1.0', timeout=1.0)
+    assert took < 1.0
+    assert os.readlink(pjoin(a.models, 'churn', 'production')) == 'versions/1.1.0'
+    hist = [json.loads(x) for x in util.read_file(
+        pjoin(a.models, 'churn', 'history.jsonl')).splitlines()]
+    assert [(h.get('from'), h['to']) for h in hist][-1] == ('1.0.0', '1.1.0')
+
+
+def test_drafts_stay_on_their_host_but_their_names_are_taken(hosts):
+    a, b = hosts.hosts
+    a.version('churn', '2.0.0', {'w.bin': b'wip'})
+    assert listdir(pjoin(b.models, 'churn', 'versions')) == []
+    assert not os.path.exists(pjoin(b.models, 'churn', 'versions', '2.0.0'))
+    mark = b.log_mark()
+    util.expect_errno(errno.EEXIST, os.mkdir, pjoin(b.models, 'churn', 'versions', '2.0.0'))
+    assert 'is a draft on another host' in b.log_since(mark)
+    # an alias on b cannot point at a's draft: b has no such version
+    util.expect_errno(errno.ENOENT, os.symlink, 'versions/2.0.0',
+                      pjoin(b.models, 'churn', 'staging'))
+    util.seal(pjoin(a.models, 'churn', 'versions', '2.0.0'))
+    assert listdir(pjoin(b.models, 'churn', 'versions')) == ['2.0.0']
+    os.symlink('versions/2.0.0', pjoin(b.models, 'churn', 'staging'))
+    assert util.read_file(pjoin(b.models, 'churn', 'staging', 'w.bin')) == b'wip'
+
+
+def test_two_hosts_making_one_version_at_once_one_wins(hosts):
+    a, b = hosts.hosts
+    a.model('churn')
+    until(lambda: os.path.isdir(pjoin(b.models, 'churn')))
+    for i in range(10):
+        name = '3.%d.0' % i
+        results = {}
+        go = threading.Barrier(2)
+
+        def make(m, key):
+            go.wait()
+            try:
+                os.mkdir(pjoin(m.models, 'churn', 'versions', name))
+                results[key] = 0
+            except OSError as e:
+                results[key] = e.errno
+        ts = [threading.Thread(target=make, args=(m, k)) for k, m in (('a', a), ('b', b))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(results.values()) == [0, errno.EEXIST], results
+
+
+def test_two_hosts_promoting_at_once_lose_nothing(hosts):
+    a, b = hosts.hosts
+    for i in range(4):
+        a.version('churn', '1.%d.0' % i, {'v': str(i).encode()}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(a.models, 'churn', 'production'))
+    moves = 30
+
+    def promote(m, seed):
+        for i in range(moves):
+            target = 'versions/1.%d.0' % ((i + seed) % 4)
+            subprocess.run(['ln', '-sfn', target, pjoin(m.models, 'churn', 'production')],
+                           check=True)
+    ts = [threading.Thread(target=promote, args=(m, s)) for s, m in ((0, a), (1, b))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    hist = [json.loads(x) for x in util.read_file(
+        pjoin(b.models, 'churn', 'history.jsonl')).splitlines()]
+    seqs = [h['seq'] for h in hist]
+    assert seqs == sorted(set(seqs)), 'history seqs must strictly increase'
+    # each move starts where the one before it ended: none was lost
+    for prev, cur in zip(hist, hist[1:]):
+        if cur.get('from') is not None:
+            assert cur['from'] == prev['to'], (prev, cur)
+    assert os.readlink(pjoin(a.models, 'churn', 'production')) == 'versions/' + hist[-1]['to']
+    audit = [json.loads(x) for x in util.read_file(pjoin(a.mnt, 'audit.jsonl')).splitlines()]
+    aseq = [r['seq'] for r in audit]
+    assert aseq == list(range(1, len(aseq) + 1)), 'audit seqs must be gapless'
+    for m in (a, b):
+        res = util.modelctl('audit', 'verify', store=m.store, check=False)
+        assert res.returncode == 0, util._s(res.stdout) + util._s(res.stderr)
+    heads = {util._s(util.modelctl('audit', 'head', store=m.store).stdout) for m in (a, b)}
+    assert len(heads) == 1
+
+
+def test_identical_content_sealed_on_two_hosts_is_stored_once(hosts):
+    a, b = hosts.hosts
+    data = util.payload('same', 3 << 20)
+    a.version('m', '1.0.0', {'w.bin': data})
+    until(lambda: os.path.isdir(pjoin(b.models, 'm')))
+    b.version('m', '1.1.0', {'w.bin': data})
+    ts = [threading.Thread(target=util.seal, args=(pjoin(m.models, 'm', 'versions', v),))
+          for m, v in ((a, '1.0.0'), (b, '1.1.0'))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for m in (a, b):
+        for v in ('1.0.0', '1.1.0'):
+            assert util.read_file(pjoin(m.models, 'm', 'versions', v, 'w.bin')) == data
+    big = [p for p in util.blob_files_in(hosts.blobs) if os.path.getsize(p) == len(data)]
+    assert len(big) == 1
+
+
+def test_what_one_host_removes_the_other_forgets(hosts):
+    a, b = hosts.hosts
+    vb = pjoin(b.models, 'churn', 'versions', '1.0.0')
+    a.version('churn', '1.0.0', {'w.bin': b'x' * 100}, sealed=True)
+    a.version('gone', '1.0.0')
+    os.rmdir(pjoin(a.models, 'gone', 'versions', '1.0.0'))
+    # b's kernel caches the sealed version's names for an hour...
+    assert os.stat(pjoin(vb, 'w.bin')).st_size == 100
+    assert os.path.isdir(pjoin(b.models, 'gone'))
+    os.rmdir(pjoin(a.models, 'churn', 'versions', '1.0.0'))     # a tombstone
+    os.rmdir(pjoin(a.models, 'gone'))
+    # ...and forgets them when a's commits say so
+    until(lambda: not os.path.exists(vb), timeout=1.0)
+    until(lambda: not os.path.exists(pjoin(b.models, 'gone')), timeout=1.0)
+    util.expect_errno(errno.EEXIST, os.mkdir, vb)   # a tombstone's name is never reused
+
+
+def test_policies_decided_on_one_host_hold_on_the_other(hosts):
+    a, b = hosts.hosts
+    a.version('churn', '1.0.0', {'w.bin': b'1'}, sealed=True)
+    util.write_file(pjoin(a.models, 'churn', 'policy.json'),
+                    json.dumps({'aliases': {'production': {'gates': {'metrics.auc': '>= 0.9'}}}})
+                    .encode())
+    util.expect_errno(errno.EPERM, os.symlink, 'versions/1.0.0',
+                      pjoin(b.models, 'churn', 'production'))
+    denied = [json.loads(x) for x in util.read_file(pjoin(a.mnt, 'audit.jsonl')).splitlines()
+              if b'"denied"' in x]
+    assert denied and denied[-1]['event'] == 'alias.create'
+
+
+def gc(m):
+    os.setxattr(m.mnt, 'user.modelfs.gc', b'run')
+    return json.loads(os.getxattr(m.mnt, 'user.modelfs.gc'))
+
+
+def test_gc_on_one_host_keeps_what_another_has_open(hosts):
+    a, b = hosts.hosts
+    data = util.payload('served', 2 << 20)
+    a.version('churn', '1.0.0', {'w.bin': data}, sealed=True)
+    b.version('churn', '1.1.0', {'other.bin': b'x'}, sealed=True)
+    fd = os.open(pjoin(a.models, 'churn', 'versions', '1.0.0', 'w.bin'), os.O_RDONLY)
+    try:
+        os.rmdir(pjoin(b.models, 'churn', 'versions', '1.0.0'))    # a tombstone
+        rep = gc(b)
+        assert rep['blobs_removed'] == 0, rep
+        assert len(util.blob_files_in(hosts.blobs)) == 2
+        # a goes on reading the whole file, from the start
+        assert util.read_fd(fd) == data
+        assert os.pread(fd, 4096, len(data) // 2) == data[len(data) // 2:len(data) // 2 + 4096]
+    finally:
+        os.close(fd)
+    # closed: its lease row goes at a's next heartbeat; then gc takes it
+    until(lambda: gc(b)['blobs_removed'] == 1, timeout=3 * LEASE)
+    assert len(util.blob_files_in(hosts.blobs)) == 1
+
+
+def test_a_host_killed_mid_seal_leaves_nothing_another_sees_and_gc_takes_the_rest(hosts):
+    a, b = hosts.hosts
+    b.model('big')
+    files = {'f%d.bin' % i: util.payload('k%d' % i, 6 << 20) for i in range(6)}
+    seen = {}
+    for rnd in range(4):
+        h = hosts.start('killed%d' % rnd)      # a new host each round: its store is gone with it
+        v = '1.%d.0' % rnd
+        vdir = h.version('big', v, files)
+        sealer = subprocess.Popen(['setfattr', '-n', util.SEAL_XATTR, '-v', '1', vdir],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.02 + 0.06 * rnd)
+        h.proc.kill()
+        h.proc.wait()
+        sealer.wait()
+        util.cleanup(h.proc, h.mnt)
+        h.proc = None
+        hosts.hosts.remove(h)
+        # b sees the version whole or not at all
+        vb = pjoin(b.models, 'big', 'versions', v)
+        if os.path.isdir(vb):
+            for name, data in files.items():
+                assert util.read_file(pjoin(vb, name)) == data
+            seen[v] = True
+    # what the dead hosts left is gc's once their rows expire
+    time.sleep(LEASE + 0.5)
+    gc(b)
+    left = [pjoin(dp, f) for dp, _ds, fs in os.walk(hosts.blobs) for f in fs]
+    assert not [p for p in left if '.tmp-' in p], left
+    # every blob left is one a sealed version names (the same six files
+    # each round: dedup), and fsck finds no cruft
+    assert len(left) == (len(files) if seen else 0), (left, seen)
+    res = util.modelctl('fsck', store=b.store, check=False)
+    assert res.returncode == 0 and b'cruft' not in res.stdout, res.stdout
+
+
+def test_the_database_gone_fails_registry_calls_in_bounded_time(hosts):
+    a, b = hosts.hosts
+    data = util.payload('outage', 1 << 20)
+    a.version('churn', '1.0.0', {'w.bin': data}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(a.models, 'churn', 'production'))
+    fd = os.open(pjoin(a.models, 'churn', 'production', 'w.bin'), os.O_RDONLY)
+    mark = a.log_mark()
+    try:
+        hosts.pg.stop('immediate')
+        # files already open keep reading
+        assert util.read_fd(fd) == data
+        # registry calls fail with EIO, within the bound, naming the database
+        for call in (lambda: os.mkdir(pjoin(a.models, 'new')),
+                     lambda: os.listdir(pjoin(b.models, 'churn', 'versions'))):
+            t0 = time.monotonic()
+            util.expect_errno(errno.EIO, call)
+            assert time.monotonic() - t0 < 8
+        assert 'database mh' in a.log_since(mark)
+    finally:
+        hosts.pg.restart()
+        os.close(fd)
+    # everything works again, without a remount
+    until(lambda: os.path.isdir(pjoin(a.models, 'churn')), timeout=10)
+    # a server that hangs (SIGSTOP) answers nothing: the call still ends,
+    # with EIO, within the 5 s deadline (and a bit of scheduling)
+    hosts.pg.pause()
+    try:
+        t0 = time.monotonic()
+        util.expect_errno(errno.EIO, os.listdir, pjoin(b.models, 'churn', 'versions'))
+        assert time.monotonic() - t0 < 8
+    finally:
+        hosts.pg.resume()
+    until(lambda: listdir(pjoin(b.models, 'churn', 'versions')) == ['1.0.0'], timeout=10)
+    a.version('churn', '1.1.0', {'w.bin': b'after'}, sealed=True)
+    subprocess.run(['ln', '-sfn', 'versions/1.1.0', pjoin(b.models, 'churn', 'production')],
+                   check=True)
+    until(lambda: util.read_file(pjoin(a.models, 'churn', 'production', 'w.bin')) == b'after')
