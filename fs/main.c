@@ -573,7 +573,12 @@ int main(int argc, char **argv)
 	if (idle_start(&d, &idle) < 0)
 		goto out_unmount;
 	idle_started = d.seal_idle > 0;
-	mfs_log(MFS_LOG_INFO, "serving store '%s' at '%s'", store, mnt);
+	if (strcmp(mfs_store_engine(d.st), "lmdb"))
+		mfs_log(MFS_LOG_INFO, "serving store '%s' at '%s': registry in %s %s, blobs in '%s'",
+			store, mnt, mfs_store_engine(d.st), mfs_store_db(d.st),
+			mfs_store_blobs_dir(d.st));
+	else
+		mfs_log(MFS_LOG_INFO, "serving store '%s' at '%s'", store, mnt);
 	if (!o.foreground) {
 		int null = open("/dev/null", O_RDWR);
 

@@ -323,6 +323,22 @@ static cJSON *new_record(uint64_t seq, const struct mfs_caller *c, const char *e
 	return rec;
 }
 
+/* A trail whose last record is HMAC-chained takes records only from a
+ * writer with the key: a plain SHA-256 record after it would be a
+ * downgrade anyone could forge (a daemon refuses to start without the
+ * key; modelctl writing the registry directly gets this). */
+static int keyed_refusal(struct mfs_store *st, cJSON *last)
+{
+	const char *ch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "chain"));
+
+	if (st->audit_key || !ch || strcmp(ch, chain_names[CH_HMAC]))
+		return 0;
+	/* Not a user's slip but a writer set up without the key: an error,
+	 * which modelctl prints too. */
+	mfs_log(MFS_LOG_ERR, "refusing to change the registry: its audit trail is keyed (HMAC) and this writer has no key (modelfs -o audit_key=FILE, or write through a mount that has it)");
+	return -EPERM;
+}
+
 int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
 		const char *event, cJSON *fields)
 {
@@ -332,9 +348,12 @@ int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_calle
 	int r;
 
 	r = last_record_raw(st, txn, &seq, prev, &last, st->sink ? &merged : NULL);
+	if (r == 0)
+		r = keyed_refusal(st, last);
 	cJSON_Delete(last);
 	if (r < 0) {
 		cJSON_Delete(fields);
+		free(merged);
 		return r;
 	}
 	/* A run of merged denials ends here: the sink gets its final text
@@ -434,6 +453,8 @@ int mfs_audit_denial(struct mfs_store *st, const struct mfs_caller *c, const cha
 		return r;
 	}
 	r = last_record_raw(st, txn, &seq, prev, &last, st->sink ? &merged : NULL);
+	if (r == 0)
+		r = keyed_refusal(st, last);
 	if (r < 0) {
 		cJSON_Delete(f);
 		goto out;

@@ -60,12 +60,16 @@ static int fsync_path(int dirfd, const char *path, int flags)
 }
 
 /* Copy blob d from src_blobs to dst_blobs, checking its bytes against its
- * name on the copy; fsynced, named only once complete. */
+ * name on the copy; fsynced, named only once complete. With link, a blob
+ * directory on the same filesystem gets a hard link instead (blobs never
+ * change: a migration need not copy them), and a blob already there of the
+ * right size is left as it is. */
 static int copy_blob(int src_blobs, int dst_blobs, const struct mfs_digest *d,
-		     uint64_t size, struct mfs_backup_stats *stats)
+		     uint64_t size, bool link, struct mfs_backup_stats *stats)
 {
 	char rel[40], tmp[48], sub[3];
 	struct mfs_digest got;
+	struct stat sb;
 	uint64_t n = 0;
 	int sfd, dfd, r;
 
@@ -74,6 +78,13 @@ static int copy_blob(int src_blobs, int dst_blobs, const struct mfs_digest *d,
 	sub[2] = '\0';
 	if (mkdirat(dst_blobs, sub, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	if (link && fstatat(dst_blobs, rel, &sb, 0) == 0 && (uint64_t)sb.st_size == size)
+		return 0;
+	if (link && linkat(src_blobs, rel, dst_blobs, rel, 0) == 0) {
+		stats->blobs++;
+		stats->bytes += size;
+		return 0;
+	}
 	sfd = openat(src_blobs, rel, O_RDONLY | O_CLOEXEC);
 	if (sfd < 0) {
 		if (errno == ENOENT)
@@ -160,24 +171,20 @@ static int referenced(struct mfs_store *st, struct mfs_digest **ret, uint64_t **
 	return 0;
 }
 
-/* Copy the blobs the store at db_dir references from src_blobs into
- * dst_blobs, then fsync dst_blobs and its subdirectories. */
-static int copy_blobs(const char *db_dir, int src_blobs, int dst_blobs,
-		      struct mfs_backup_stats *stats)
+/* Copy (with link: link where it can) the blobs the store db references
+ * from src_blobs into dst_blobs, then fsync dst_blobs and its
+ * subdirectories. */
+static int copy_blobs_of(struct mfs_store *db, int src_blobs, int dst_blobs, bool link,
+			 struct mfs_backup_stats *stats)
 {
-	struct mfs_store *db = NULL;
 	struct mfs_digest *d = NULL;
 	uint64_t *sz = NULL;
 	size_t n = 0;
 	int r;
 
-	r = mfs_store_open(db_dir, MFS_STORE_READONLY, NULL, &db);
-	if (r == 0)
-		r = referenced(db, &d, &sz, &n);
-	if (db)
-		mfs_store_close(db);
+	r = referenced(db, &d, &sz, &n);
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = copy_blob(src_blobs, dst_blobs, &d[i], sz[i], stats);
+		r = copy_blob(src_blobs, dst_blobs, &d[i], sz[i], link, stats);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char rel[40];
 
@@ -190,6 +197,20 @@ static int copy_blobs(const char *db_dir, int src_blobs, int dst_blobs,
 		r = -errno;
 	free(d);
 	free(sz);
+	return r;
+}
+
+/* The same for the store at db_dir (a backup being written or read). */
+static int copy_blobs(const char *db_dir, int src_blobs, int dst_blobs,
+		      struct mfs_backup_stats *stats)
+{
+	struct mfs_store *db = NULL;
+	int r = mfs_store_open(db_dir, MFS_STORE_READONLY, NULL, &db);
+
+	if (r == 0)
+		r = copy_blobs_of(db, src_blobs, dst_blobs, false, stats);
+	if (db)
+		mfs_store_close(db);
 	return r;
 }
 
@@ -311,6 +332,96 @@ out:
 	close(sfd);
 	if (src_blobs >= 0)
 		close(src_blobs);
+	if (dst_blobs >= 0)
+		close(dst_blobs);
+	if (r == 0 && ret)
+		*ret = stats;
+	return r;
+}
+
+/* Refuse a migration while the registry is in use or holds drafts: what a
+ * daemon writes after the snapshot would be lost, and a draft's files are
+ * on the host that made it, not in any database. */
+static int migrate_ready(struct mfs_store *st)
+{
+	struct mfs_model_info *m = NULL;
+	struct kv_txn *txn;
+	struct kv_cursor *cur;
+	struct kv_val k, v;
+	size_t nm = 0, drafts = 0;
+	int r, rc;
+
+	if (kv_shared(st->kv)) {
+		r = store_read_cursor(st, DB_HOSTS, &txn, &cur);
+		if (r < 0)
+			return r;
+		for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0;
+		     rc = kv_cursor_get(cur, &k, &v, KV_NEXT)) {
+			if (k.len == 8 && store_host_alive(st, txn, get_be64(k.data)) &&
+			    get_be64(k.data) != st->host) {
+				r = mfs_log_errno(-EBUSY, "refusing to migrate '%s': a daemon serves it (host %.*s); stop every daemon of the registry first",
+						  kv_where(st->kv), (int)(v.len > 200 ? 200 : v.len),
+						  (const char *)v.data);
+				break;
+			}
+		}
+		kv_cursor_close(cur);
+		kv_txn_abort(txn);
+		if (r < 0)
+			return r;
+	}
+	r = mfs_model_list(st, &m, &nm);
+	for (size_t i = 0; i < nm && r == 0; i++) {
+		size_t n = 0;
+
+		r = store_count_drafts(st, m[i].id, &n);
+		drafts += n;
+		if (r == 0 && n)
+			mfs_log(MFS_LOG_ERR, "model '%s' has %zu drafts", m[i].name, n);
+	}
+	free(m);
+	if (r == 0 && drafts)
+		r = mfs_log_errno(-EBUSY, "refusing to migrate: %zu drafts (their files are on the hosts that made them); seal or remove them first",
+				  drafts);
+	return r;
+}
+
+int mfs_migrate(struct mfs_store *st, const char *to, const char *blobs,
+		struct mfs_backup_stats *ret)
+{
+	struct mfs_backup_stats stats = { 0, 0, 0 };
+	char uri[PATH_MAX + 16], dir[PATH_MAX];
+	int dst_blobs = -1, r;
+
+	r = migrate_ready(st);
+	if (r < 0)
+		return r;
+	if (!strncmp(to, "lmdb:", 5)) {
+		/* A new store directory: meta/ (LMDB), blobs/, drafts/. */
+		if (blobs && blobs[0])
+			return mfs_log_errno(-EINVAL, "--blobs is for a PostgreSQL target; an LMDB store keeps its blobs in DIR/blobs");
+		snprintf(dir, sizeof(dir), "%s", to + 5);
+		r = new_store_dir(dir);
+		if (r < 0)
+			return r;
+		snprintf(uri, sizeof(uri), "lmdb:%s/meta", dir);
+		snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/blobs");
+	} else {
+		if (!blobs || blobs[0] != '/')
+			return mfs_log_errno(-EINVAL, "a PostgreSQL target needs --blobs DIR (an absolute path, shared by its hosts)");
+		if (mkdir(blobs, 0700) < 0 && errno != EEXIST)
+			return mfs_log_errno(-errno, "cannot create '%s': %s", blobs, strerror(errno));
+		snprintf(uri, sizeof(uri), "%s", to);
+		snprintf(dir, sizeof(dir), "%s", blobs);
+	}
+	/* The database first, from one snapshot (the target must be
+	 * empty), then every blob it references: a target never names a
+	 * missing blob. */
+	r = store_copy_db(st, uri);
+	if (r == 0)
+		r = open_sub(dir, ".", &dst_blobs);
+	if (r == 0)
+		r = copy_blobs_of(st, st->blobs_fd, dst_blobs, true, &stats);
 	if (dst_blobs >= 0)
 		close(dst_blobs);
 	if (r == 0 && ret)

@@ -42,4 +42,17 @@ int mfs_backup(struct mfs_store *st, const char *dir, struct mfs_backup_stats *r
 int mfs_restore(const char *src, const char *dst, const struct mfs_caller *c,
 		struct mfs_backup_stats *ret);
 
+/* Move the registry of st into another database: to is "lmdb:DIR" (a new
+ * store directory: DIR new or empty) or a PostgreSQL URI whose database is
+ * empty, with blobs the blob directory its hosts share (made if missing).
+ * Every record is copied byte for byte from one snapshot (the audit chain
+ * verifies alike, with the same head), then every referenced blob is
+ * linked (same filesystem) or copied and checked. st is not changed.
+ * Refused (-EBUSY, logged) while a daemon of another host serves the
+ * registry or while it holds drafts (their files are not in any database).
+ * Returns 0, or -EEXIST (the target is not empty), -EINVAL, -EIO (a
+ * damaged blob), -errno. On failure the target is incomplete: drop it. */
+int mfs_migrate(struct mfs_store *st, const char *to, const char *blobs,
+		struct mfs_backup_stats *ret);
+
 #endif

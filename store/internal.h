@@ -168,6 +168,9 @@ bool store_remote_draft(const struct mfs_store *st, const struct rec_version *rv
 int store_discard_drafts(struct mfs_store *st, const struct mfs_caller *c, uint64_t model_id,
 			 size_t *ret_n);
 
+/* How many drafts the model has, of any host. */
+int store_count_drafts(struct mfs_store *st, uint64_t model_id, size_t *ret_n);
+
 /* Copy the store's whole database, from one snapshot, into the empty
  * database uri names ("lmdb:DIR" or PostgreSQL; made when missing): the
  * records byte for byte. Returns 0, -EEXIST (not empty), or -errno. */

@@ -127,7 +127,7 @@ bool store_leased(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
  * was closed gone, those of what is open there. */
 static int beat(struct mfs_store *st, struct lease_state *l)
 {
-	struct kv_txn *txn;
+	struct kv_txn *txn = NULL;
 	uint64_t *held = NULL, *dropped = NULL;
 	size_t nheld, ndropped;
 	char row[1024];
@@ -141,8 +141,10 @@ static int beat(struct mfs_store *st, struct lease_state *l)
 	held = malloc((nheld + 1) * sizeof(*held));
 	dropped = malloc((ndropped + 1) * sizeof(*dropped));
 	if (held && dropped) {
-		memcpy(held, l->held, nheld * sizeof(*held));
-		memcpy(dropped, l->dropped, ndropped * sizeof(*dropped));
+		if (nheld)
+			memcpy(held, l->held, nheld * sizeof(*held));
+		if (ndropped)
+			memcpy(dropped, l->dropped, ndropped * sizeof(*dropped));
 		l->ndropped = 0;
 	}
 	pthread_mutex_unlock(&l->lock);

@@ -527,6 +527,25 @@ int store_discard_drafts(struct mfs_store *st, const struct mfs_caller *c, uint6
 	return r;
 }
 
+int store_count_drafts(struct mfs_store *st, uint64_t model_id, size_t *ret_n)
+{
+	struct mfs_version_info *v = NULL;
+	struct kv_txn *txn;
+	size_t n = 0;
+	int r;
+
+	*ret_n = 0;
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = list_all(st, txn, model_id, false, true, &v, &n);
+	kv_txn_abort(txn);
+	for (size_t i = 0; i < n && r == 0; i++)
+		*ret_n += v[i].state == MFS_V_DRAFT;
+	free(v);
+	return r;
+}
+
 static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 			  uint64_t model_id, const char *name, bool any_host)
 {

@@ -41,6 +41,7 @@ int cmd_diff(struct ctl *c, int argc, char **argv);
 int cmd_find(struct ctl *c, int argc, char **argv);
 int cmd_backup(struct ctl *c, int argc, char **argv);
 int cmd_restore(struct ctl *c, int argc, char **argv);
+int cmd_migrate(struct ctl *c, int argc, char **argv);
 int cmd_audit(struct ctl *c, int argc, char **argv);
 
 /* ---- control.c ---- */

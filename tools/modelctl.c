@@ -25,6 +25,8 @@ static const struct cmd cmds[] = {
 	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
 	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
 	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
+	{ "migrate", cmd_migrate, "migrate --to postgresql://... --blobs DIR | --to lmdb:DIR\n"
+				  "                          move the registry into another database (stopped)" },
 	{ "approve", cmd_approve, "approve MODEL VERSION ALIAS [COMMENT]   approve a version for an alias" },
 	{ "deprecate", cmd_lifecycle, "deprecate MODEL VERSION mark a version deprecated" },
 	{ "archive", cmd_lifecycle, "archive MODEL VERSION   archive a version (it can no longer be aliased)" },

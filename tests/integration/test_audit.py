@@ -197,6 +197,25 @@ def test_hmac_chain_needs_the_key(mounted, tmp_path):
     mounted.start()
 
 
+def test_a_direct_write_never_downgrades_a_keyed_trail(mounted, tmp_path):
+    '''modelctl writing the registry itself (no daemon serves the store;
+    on a shared registry, daemons of other hosts may) has no key: it may
+    not append plain SHA-256 records after HMAC ones.'''
+    key = write_key(pjoin(str(tmp_path), 'audit.key'), os.urandom(32))
+    mounted.remount(['audit_key=' + key])
+    mounted.version('churn', '1.0.0', {'model.bin': b'one'}, sealed=True)
+    n = len(audit(mounted))
+    mounted.stop()
+    res = mounted.modelctl('tag', 'churn', '1.0.0', 'stage=qa', check=False)
+    assert res.returncode != 0
+    assert b'audit trail is keyed (HMAC) and this writer has no key' in res.stderr, res.stderr
+    assert verify(mounted.store, '--key', key).returncode == 0
+    mounted.start()
+    assert len(audit(mounted)) == n
+    assert 'stage' not in util.read_json(
+        mounted.path('models/churn/versions/1.0.0/metadata.json'))['registry'].get('tags', {})
+
+
 def test_a_chain_built_without_the_key_fails_verify_with_it(mounted, tmp_path):
     scripted_events(mounted)
     key = write_key(pjoin(str(tmp_path), 'k'), b'secret\n')

@@ -369,3 +369,118 @@ def test_the_database_gone_fails_registry_calls_in_bounded_time(hosts):
     subprocess.run(['ln', '-sfn', 'versions/1.1.0', pjoin(b.models, 'churn', 'production')],
                    check=True)
     until(lambda: util.read_file(pjoin(a.models, 'churn', 'production', 'w.bin')) == b'after')
+
+
+def test_drafts_on_the_shared_filesystem_are_linked_not_copied(hosts):
+    '''drafts= on the blobs' filesystem: a seal links each file into the
+    blobs (the draft's inode becomes the blob), and a second host cannot
+    take the same drafts directory.'''
+    a, _b = hosts.hosts
+    drafts = pjoin(hosts.shared, 'drafts-c')
+    c = hosts.start('c', 'drafts=' + drafts)
+    data = util.payload('linked', 1 << 20)
+    c.version('m', '1.0.0', {'w.bin': data})
+    inos = [os.stat(pjoin(dp, f)).st_ino for dp, _ds, fs in os.walk(drafts) for f in fs
+            if f == 'w.bin']
+    assert len(inos) == 1
+    util.seal(pjoin(c.models, 'm', 'versions', '1.0.0'))
+    blob = [p for p in util.blob_files_in(hosts.blobs) if os.path.getsize(p) == len(data)]
+    assert len(blob) == 1 and os.stat(blob[0]).st_ino == inos[0]
+    assert util.read_file(pjoin(a.models, 'm', 'versions', '1.0.0', 'w.bin')) == data
+    # one host's drafts directory is no other's
+    d = pjoin(hosts.tmp, 'd')
+    os.mkdir(d)
+    other = Mount(d, ['blobs=' + hosts.blobs, 'drafts=' + drafts], hosts.checker,
+                  db=hosts.db, pg=hosts.pg)
+    res = subprocess.run(other.cmdline(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=60)
+    assert res.returncode != 0
+    assert b'belongs to another host' in res.stdout + res.stderr
+
+
+ROUNDS = 40 if os.environ.get('MODELFS_LONG') else 6
+SEED = int(os.environ.get('MODELFS_CRASH_SEED', '20261206'))
+
+
+def workload(m, rng, stop, expect, names, errors):
+    '''Register and seal, promote, read back, until stop: on host m.
+    expect[(version)] is set before a version is written, so whatever is
+    ever seen sealed must be exactly it.'''
+    vers = pjoin(m.models, 'm', 'versions')
+    while not stop.is_set():
+        try:
+            op = rng.random()
+            if op < 0.45:
+                v = '1.%d.0' % next(names)
+                files = {'w.bin': rng.randbytes(rng.randint(1, 200000)),
+                         'c.json': b'{"v": "%s"}' % v.encode()}
+                expect[v] = files
+                os.mkdir(pjoin(vers, v))
+                for rel, data in files.items():
+                    util.write_file(pjoin(vers, v, rel), data)
+                os.setxattr(pjoin(vers, v), util.SEAL_XATTR, b'1')
+            elif op < 0.75:
+                sealed = [v for v in os.listdir(vers)
+                          if os.getxattr(pjoin(vers, v), 'user.modelfs.state') == b'sealed']
+                if sealed:
+                    subprocess.run(['ln', '-sfn', 'versions/' + rng.choice(sealed),
+                                    pjoin(m.models, 'm', 'production')],
+                                   stderr=subprocess.DEVNULL, timeout=30)
+            else:
+                # through the version the alias names now (it may move on)
+                v = os.readlink(pjoin(m.models, 'm', 'production')).split('/')[-1]
+                got = util.read_file(pjoin(vers, v, 'c.json'))
+                if got != expect[v]['c.json']:
+                    errors.append('%s: %s/c.json reads %r' % (m.mnt, v, got))
+        except (OSError, subprocess.SubprocessError):
+            time.sleep(0.05)
+
+
+def test_two_hosts_survive_kills_of_either_daemon_and_of_the_database(hosts):
+    import itertools
+    import random
+    rng = random.Random(SEED)
+    a, b = hosts.hosts
+    a.model('m')
+    until(lambda: os.path.isdir(pjoin(b.models, 'm')))
+    expect, names, errors = {}, itertools.count(), []
+    for rnd in range(ROUNDS):
+        stop = threading.Event()
+        ts = [threading.Thread(target=workload,
+                               args=(m, random.Random(rng.random()), stop, expect, names,
+                                     errors))
+              for m in (a, b)]
+        for t in ts:
+            t.start()
+        time.sleep(rng.uniform(0.3, 1.5))
+        victim = rng.choice((a, b, 'pg'))
+        if victim == 'pg':
+            hosts.pg.stop('immediate')
+            time.sleep(rng.uniform(0, 0.5))
+            hosts.pg.restart()
+        else:
+            util.kill_daemon(victim.proc, victim.mnt)
+            util.cleanup(victim.proc, victim.mnt)
+            victim.proc = None
+        stop.set()
+        for t in ts:
+            t.join(timeout=60)
+            assert not t.is_alive(), 'a workload thread hangs'
+        if victim != 'pg':
+            victim.start()
+    assert not errors, errors[:5]
+    # Both hosts list the same sealed versions, each exactly as written.
+    sealed = {}
+    for m in (a, b):
+        vers = pjoin(m.models, 'm', 'versions')
+        until(lambda: os.listdir(vers) is not None, timeout=10)
+        sealed[m.mnt] = sorted(v for v in os.listdir(vers)
+                               if os.getxattr(pjoin(vers, v), 'user.modelfs.state') == b'sealed')
+        for v in sealed[m.mnt]:
+            for rel, data in expect[v].items():
+                assert util.read_file(pjoin(vers, v, rel)) == data, (m.mnt, v, rel)
+    assert sealed[a.mnt] == sealed[b.mnt]
+    assert len(sealed[a.mnt]) >= ROUNDS // 2
+    for m in (a, b):
+        res = util.modelctl('audit', 'verify', store=m.store, check=False)
+        assert res.returncode == 0, res.stdout
