@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "doc.h"
 #include "model.h"
 #include "perm.h"
 #include "annot.h"
 #include "alias.h"
+#include "promote.h"
 #include "log.h"
 #include "model.h"
 #include "version.h"

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "perm.h"
 #include "alias.h"
+#include "promote.h"
 #include "log.h"
 #include "model.h"
 #include "semver.h"

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "audit.h"
 #include "stream.h"
+#include "doc.h"
 #include "model.h"
 #include "log.h"
 #include "meta.h"

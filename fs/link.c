@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "alias.h"
+#include "promote.h"
 #include "log.h"
 #include "model.h"
 #include "version.h"

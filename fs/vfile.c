@@ -6,7 +6,9 @@
 
 #include "daemon.h"
 #include "alias.h"
+#include "promote.h"
 #include "audit.h"
+#include "doc.h"
 #include "model.h"
 #include "policy.h"
 #include "stream.h"

@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "alias.h"
 #include "annot.h"
 #include "audit.h"
@@ -395,6 +395,51 @@ bool mfs_version_archived(struct mfs_store *st, uint64_t vid)
 	kv_txn_abort(txn);
 	cJSON_Delete(a);
 	return archived;
+}
+
+int mfs_version_docs_each(struct mfs_store *st, mfs_version_docs_fn fn, void *ctx)
+{
+	struct kv_txn *txn;
+	struct kv_cursor *mc = NULL, *ac = NULL;
+	struct kv_val mk, mv, ak, av;
+	int r, rm, ra;
+
+	r = store_txn_begin(st, false, &txn);
+	if (r < 0)
+		return r;
+	r = kv_cursor_open(txn, DB_VMETA, &mc);
+	if (r == 0)
+		r = kv_cursor_open(txn, DB_ANNOT, &ac);
+	if (r)
+		goto out;
+	/* A merge of the two tables, both keyed by be64 vid. */
+	rm = kv_cursor_get(mc, &mk, &mv, KV_FIRST);
+	ra = kv_cursor_get(ac, &ak, &av, KV_FIRST);
+	while (r == 0 && (rm == 0 || ra == 0)) {
+		uint64_t m = rm == 0 && mk.len == 8 ? get_be64(mk.data) : UINT64_MAX;
+		uint64_t a = ra == 0 && ak.len == 8 ? get_be64(ak.data) : UINT64_MAX;
+		uint64_t vid = m < a ? m : a;
+
+		if (vid == UINT64_MAX)
+			break;	/* (keys of another length: none are written) */
+		r = fn(ctx, vid, m == vid ? mv.data : NULL, m == vid ? mv.len : 0,
+		       a == vid ? av.data : NULL, a == vid ? av.len : 0);
+		if (m == vid)
+			rm = kv_cursor_get(mc, &mk, &mv, KV_NEXT);
+		if (a == vid)
+			ra = kv_cursor_get(ac, &ak, &av, KV_NEXT);
+	}
+	if (r == 0 && rm != 0 && rm != KV_NOTFOUND)
+		r = rm;
+	if (r == 0 && ra != 0 && ra != KV_NOTFOUND)
+		r = ra;
+out:
+	if (mc)
+		kv_cursor_close(mc);
+	if (ac)
+		kv_cursor_close(ac);
+	kv_txn_abort(txn);
+	return r;
 }
 
 int mfs_version_annot_get(struct mfs_store *st, uint64_t vid, char **ret, size_t *ret_len)

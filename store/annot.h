@@ -50,4 +50,14 @@ bool mfs_version_archived(struct mfs_store *st, uint64_t vid);
  * [...], "tags": {...}}. Ownership: caller owns *ret; free(). */
 int mfs_version_annot_get(struct mfs_store *st, uint64_t vid, char **ret, size_t *ret_len);
 
+/* Every version's user metadata and annotations, in one read of each
+ * table (a walk of the registry costs a few round trips to a database
+ * server, not two a version): fn(ctx, vid, meta, meta_len, annot,
+ * annot_len) for each version that has either, by vid; a text absent is
+ * NULL (0). The texts are borrowed for the call. A non-zero return of fn
+ * stops the walk and is returned. Returns 0 or -errno. */
+typedef int (*mfs_version_docs_fn)(void *ctx, uint64_t vid, const char *meta, size_t meta_len,
+				   const char *annot, size_t annot_len);
+int mfs_version_docs_each(struct mfs_store *st, mfs_version_docs_fn fn, void *ctx);
+
 #endif

@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "audit.h"
 #include "err.h"
 #include "log.h"
@@ -173,33 +173,6 @@ static void add_user(cJSON *rec, uid_t uid)
 		cJSON_AddNumberToObject(rec, "user", uid);
 }
 
-/* Keep a copy of a record for the event sink until its txn commits. */
-static void pend_add(struct mfs_store *st, struct kv_txn *txn, const char *line)
-{
-	char *copy;
-
-	if (!st->sink)
-		return;
-	copy = strdup(line);
-	if (!copy)
-		return;
-	pthread_mutex_lock(&st->ev_lock);
-	if (st->pend_txn == txn && st->npend == st->pend_cap) {
-		size_t cap = st->pend_cap ? 2 * st->pend_cap : 8;
-		char **p = realloc(st->pend, cap * sizeof(*p));
-
-		if (p) {
-			st->pend = p;
-			st->pend_cap = cap;
-		}
-	}
-	if (st->pend_txn == txn && st->npend < st->pend_cap) {
-		st->pend[st->npend++] = copy;
-		copy = NULL;
-	}
-	pthread_mutex_unlock(&st->ev_lock);
-	free(copy);
-}
 
 /* The last record: its seq (0: none), its hash (genesis: zeros), the
  * parsed record (NULL: none) and, with ret_merged, a copy of its text if it
@@ -279,7 +252,7 @@ static int put_record(struct mfs_store *st, struct kv_txn *txn, uint64_t seq, co
 	v.len = strlen(stored);
 	r = kv_put(txn, DB_AUDIT, &k, &v, 0);
 	if (r == 0 && notify)
-		pend_add(st, txn, stored);
+		store_sink_add(st, txn, stored);
 out:
 	free(line);
 	free(stored);
@@ -359,7 +332,7 @@ int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_calle
 	/* A run of merged denials ends here: the sink gets its final text
 	 * (same seq, the hash this record links to) before this record. */
 	if (merged) {
-		pend_add(st, txn, merged);
+		store_sink_add(st, txn, merged);
 		free(merged);
 	}
 	rec = new_record(seq + 1, c, event, fields);
@@ -469,7 +442,7 @@ int mfs_audit_denial(struct mfs_store *st, const struct mfs_caller *c, const cha
 		last = NULL;
 	} else {
 		if (merged)
-			pend_add(st, txn, merged);
+			store_sink_add(st, txn, merged);
 		r = put_record(st, txn, seq + 1, prev, rec, true);
 		rec = NULL;
 	}
@@ -828,49 +801,4 @@ int mfs_store_set_audit_key(struct mfs_store *st, const void *key, size_t len)
 	st->audit_key = copy;
 	st->audit_key_len = copy ? len : 0;
 	return 0;
-}
-
-void mfs_store_set_event_sink(struct mfs_store *st, mfs_event_sink_fn fn, void *ctx)
-{
-	st->sink = fn;
-	st->sink_ctx = ctx;
-}
-
-/*============================================================ pending events */
-
-void store_events_begin(struct mfs_store *st, struct kv_txn *txn)
-{
-	pthread_mutex_lock(&st->ev_lock);
-	for (size_t i = 0; i < st->npend; i++)
-		free(st->pend[i]);
-	st->npend = 0;
-	st->pend_txn = txn;
-	pthread_mutex_unlock(&st->ev_lock);
-}
-
-size_t store_events_take(struct mfs_store *st, struct kv_txn *txn, char ***ret)
-{
-	size_t n = 0;
-
-	*ret = NULL;
-	pthread_mutex_lock(&st->ev_lock);
-	if (st->pend_txn == txn && st->npend) {
-		*ret = st->pend;
-		n = st->npend;
-		st->pend = NULL;
-		st->npend = st->pend_cap = 0;
-	}
-	if (st->pend_txn == txn)
-		st->pend_txn = NULL;
-	pthread_mutex_unlock(&st->ev_lock);
-	return n;
-}
-
-void store_events_release(struct mfs_store *st)
-{
-	store_events_begin(st, NULL);
-	free(st->pend);
-	st->pend = NULL;
-	st->pend_cap = 0;
-	mfs_store_set_audit_key(st, NULL, 0);
 }

@@ -10,7 +10,7 @@
 
 /*
  * Records are appended by the registry operations themselves, inside the
- * transaction of the event (store_audit() in internal.h), so an event and
+ * transaction of the event (store_audit() in governance.h), so an event and
  * its record commit together. A record is one JSON object: seq, time,
  * event, uid, user, pid, the objects (model, version, alias, from/to, ...),
  * result ("ok" or "denied"), errno and reason of denials, then its link:
@@ -112,14 +112,7 @@ int mfs_audit_key_load(const char *path, void **ret_key, size_t *ret_len);
  * Threads: call before serving. */
 int mfs_store_set_audit_key(struct mfs_store *st, const void *key, size_t len);
 
-/* Called once per audit record after its transaction committed, in commit
- * order, with the stored record (one JSON object, hash included; borrowed
- * for the call). It must be quick and must not call into the store: it
- * runs while the committing thread holds the store's sink lock.
- * Records of aborted transactions never reach it. */
-typedef void (*mfs_event_sink_fn)(void *ctx, const char *record);
-
-/* Register the sink (NULL: none). Threads: call before serving. */
-void mfs_store_set_event_sink(struct mfs_store *st, mfs_event_sink_fn fn, void *ctx);
+/* The event sink (each committed record, for -o hook) is set with
+ * mfs_store_set_event_sink() of store.h. */
 
 #endif

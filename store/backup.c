@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "backup.h"
 #include "blob.h"
 #include "log.h"

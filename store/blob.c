@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "blob.h"
 #include "log.h"
 #include "sys.h"

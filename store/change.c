@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "change.h"
 
 /*

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "blob.h"
 #include "fsck.h"
 #include "log.h"

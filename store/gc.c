@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "alias.h"
 #include "audit.h"
 #include "blob.h"

@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "history.h"
 #include "version.h"
 

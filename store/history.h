@@ -10,8 +10,8 @@
 
 /*
  * Every alias change appends one record to its model's history, inside the
- * change's own transaction (alias.c calls store_history_add() of
- * internal.h). A record is one JSON line, rendered as history.jsonl:
+ * change's own transaction (promote.c calls store_history_add() of
+ * governance.h). A record is one JSON line, rendered as history.jsonl:
  *
  *   {"seq":7,"time":"2026-11-20T10:00:00.123Z","alias":"production",
  *    "from":"1.2.0","to":"1.3.0","uid":1001,"user":"alice",

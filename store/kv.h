@@ -114,7 +114,11 @@ const char *kv_where(const struct kv *kv);
 bool kv_shared(const struct kv *kv);
 
 /* A number that changes whenever a write transaction commits, on any host:
- * a rendering made at one generation holds until the next. 0: unknown. */
+ * a rendering made at one generation holds until the next. 0: unknown.
+ * PostgreSQL with a watcher (kv_watch()) counts commits as they are heard
+ * of, without a round trip: another host's commit moves it a moment (the
+ * notification's way) after it is visible, so a rendering cached under a
+ * generation may be stale for that moment, never wrong. */
 uint64_t kv_generation(struct kv *kv);
 
 /* Give back memory the engine holds for reads (LMDB: drop this process's

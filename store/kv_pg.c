@@ -181,6 +181,8 @@ struct pg {
 	bool listening;			/* the thread runs; only the opener's
 					 * thread starts and stops it */
 	int lwake[2];			/* a pipe: a byte stops the thread */
+	bool lup;			/* atomic: the listener is connected */
+	uint64_t lgen;			/* atomic: commits heard of (from 1) */
 	pthread_mutex_t lock;
 	struct conn *idle;		/* protected by lock */
 	int nidle;			/* protected by lock */
@@ -596,6 +598,14 @@ static void send_end(struct pg *p, struct conn *c, enum st st)
 static void conn_free(struct conn *c)
 {
 	if (c) {
+		/* The answers to ends of transactions sent without waiting:
+		 * read them first (briefly), or the server logs the closed
+		 * connection as lost. */
+		if (c->pending > 0 && !c->broken) {
+			int64_t start = now_ms();
+
+			drain(c, start + 200, start);
+		}
 		PQfinish(c->pg);
 		free(c);
 	}
@@ -939,7 +949,10 @@ static void heard(struct pg *p, const char *payload)
 
 	if (colon && (size_t)(colon - payload) == strlen(p->token) &&
 	    !memcmp(payload, p->token, strlen(p->token)))
-		return;		/* ours: told at the commit */
+		return;		/* ours: told and counted at the commit */
+	__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
+	if (colon && !colon[1])
+		return;		/* a commit without notes */
 	if (!colon || !strcmp(colon + 1, "*")) {
 		p->head.watch(p->head.watch_ctx, NULL, 0);
 		return;
@@ -998,6 +1011,9 @@ static void *listen_main(void *arg)
 					  backoff * 2;
 				continue;
 			}
+			/* Commits meanwhile went unheard: count one more. */
+			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&p->lup, true, __ATOMIC_RELEASE);
 			if (had) {
 				mfs_log(MFS_LOG_INFO, "%s: listening again; anything may have changed meanwhile",
 					p->head.where);
@@ -1010,6 +1026,7 @@ static void *listen_main(void *arg)
 		if (listen_wait(p, PQsocket(c->pg), LISTEN_PING_MS, &readable))
 			break;
 		if (readable && !PQconsumeInput(c->pg)) {
+			__atomic_store_n(&p->lup, false, __ATOMIC_RELEASE);
 			lost(c);
 			say(p, MFS_LOG_ERR, "listen: %s", c->why);
 			conn_free(c);
@@ -1020,6 +1037,7 @@ static void *listen_main(void *arg)
 			heard(p, n->extra);
 		if (now_ms() - pinged >= LISTEN_PING_MS) {
 			if (simple(p, c, "SELECT 1", 0, NULL, NULL) != 0) {
+				__atomic_store_n(&p->lup, false, __ATOMIC_RELEASE);
 				say(p, MFS_LOG_ERR, "listen: %s", c->why);
 				conn_free(c);
 				c = NULL;
@@ -1031,6 +1049,7 @@ static void *listen_main(void *arg)
 				heard(p, n->extra);
 		}
 	}
+	__atomic_store_n(&p->lup, false, __ATOMIC_RELEASE);
 	conn_free(c);
 	return NULL;
 }
@@ -1160,6 +1179,14 @@ out:
 	return r;
 }
 
+/*
+ * The generation: while the listener is connected, every commit of any
+ * process reaches it (each NOTIFYs) and this process's own commits count
+ * at once, so a local counter moves whenever the database changes, without
+ * asking the server. It may lag a commit of another host by the
+ * notification's way here: a rendering cached meanwhile is stale for that
+ * moment, never wrong (kv.h). Without a listener, the server is asked.
+ */
 static uint64_t pg_generation(struct kv *kv)
 {
 	struct pg *p = P(kv);
@@ -1167,6 +1194,8 @@ static uint64_t pg_generation(struct kv *kv)
 	struct q q = { .st = S_GEN };
 	uint64_t gen = 0;
 
+	if (__atomic_load_n(&p->lup, __ATOMIC_ACQUIRE))
+		return __atomic_load_n(&p->lgen, __ATOMIC_RELAXED);
 	if (conn_take(p, &c) != 0)
 		return 0;
 	if (exec(p, &c, &q, 1, true, "generation") == 0) {
@@ -1256,8 +1285,8 @@ static int txn_run(struct ptxn *t, struct q *q, int n, const char *what)
 	return r;
 }
 
-/* The NOTIFY payload of txn's notes: "TOKEN:HEX", or "TOKEN:*" for
- * "anything may have changed". Caller frees. */
+/* The NOTIFY payload of txn's notes: "TOKEN:HEX" ("TOKEN:" without
+ * notes), or "TOKEN:*" for "anything may have changed". Caller frees. */
 static char *note_payload(struct pg *p, const struct kv_txn *txn)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -1294,16 +1323,15 @@ static int pg_txn_commit(struct kv_txn *txn)
 		memset(q, 0, sizeof(q));
 		q[n++].st = S_BUMP;
 		/* NOTIFY in the commit's round trip: the server delivers it
-		 * only if the transaction commits. */
-		if (txn->nlen || txn->overflow) {
-			payload = note_payload(p, txn);
-			if (!payload) {
-				txn_end(t);
-				return -ENOMEM;
-			}
-			q[n] = (struct q){ .sql = "SELECT pg_notify('" CHANNEL "', $1)" };
-			arg(&q[n++], payload, strlen(payload));
+		 * only if the transaction commits. Every commit does, notes
+		 * or none: the listeners count them (pg_generation()). */
+		payload = note_payload(p, txn);
+		if (!payload) {
+			txn_end(t);
+			return -ENOMEM;
 		}
+		q[n] = (struct q){ .sql = "SELECT pg_notify('" CHANNEL "', $1)" };
+		arg(&q[n++], payload, strlen(payload));
 		q[n++].st = S_COMMIT;
 		r = exec(p, &t->c, q, n, false, "commit");
 		if (r == 0 && strcmp(PQcmdStatus(q[n - 1].res), "COMMIT")) {
@@ -1314,6 +1342,8 @@ static int pg_txn_commit(struct kv_txn *txn)
 			PQclear(q[i].res);
 		if (r)
 			t->c->broken = true;	/* what happened is unknown */
+		else
+			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
 		t->begun = false;
 	}
 	free(payload);

@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "lease.h"
 #include "log.h"
 
@@ -117,7 +117,11 @@ bool store_leased(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
 	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
 		if (kv.len != 16 || memcmp(kv.data, k.b, 8))
 			break;
-		held = store_host_alive(st, txn, get_be64((const uint8_t *)kv.data + 8));
+		/* This host's own rows lag its closes by a heartbeat: what is
+		 * open here, the daemon knows exactly (gc's in_use). */
+		uint64_t host = get_be64((const uint8_t *)kv.data + 8);
+
+		held = host != st->host && store_host_alive(st, txn, host);
 	}
 	kv_cursor_close(cur);
 	return held;

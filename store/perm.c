@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "perm.h"
 
 int mfs_perm_check(const struct mfs_caller *c, uid_t uid, gid_t gid, mode_t mode,

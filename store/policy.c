@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "alias.h"
 #include "audit.h"
 #include "format.h"

@@ -10,8 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
-#include "audit.h"
+#include "objects.h"
 #include "blob.h"
 #include "log.h"
 #include "seal.h"
@@ -517,7 +516,7 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	cJSON_AddStringToObject(f, "version", name);
 	cJSON_AddNumberToObject(f, "size", (double)total);
 	cJSON_AddNumberToObject(f, "files", (double)nfiles);
-	r = store_audit(s->st, txn, c, "version.seal", f);
+	r = s->st->rules->record(s->st, txn, c, "version.seal", f);
 	if (r < 0)
 		goto out;
 	r = store_txn_commit(txn);
@@ -618,7 +617,7 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (c && c->uid != 0 && c->uid != vi.uid) {
 		r = store_model_writable(st, c, &rm, model);
 		if (r < 0)
-			return store_denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
+			return st->rules->denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
 	}
 	r = claim(st, vid, true);
 	if (r < 0)
@@ -627,9 +626,9 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	r = mfs_version_check_parents(st, vid);
 	if (r < 0)
 		goto out;
-	r = store_policy_check_seal(st, vid);
+	r = st->rules->seal(st, vid);
 	if (r < 0) {
-		r = store_denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
+		r = st->rules->denied(st, c, r, 0, "version.seal", model, vi.name, NULL);
 		goto out;
 	}
 	r = mfs_version_draft_open(st, vid, O_RDONLY, &s.root);

@@ -10,7 +10,7 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "blob.h"
 #include "log.h"
 #include "sha256.h"

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
+#include "objects.h"
 #include "blob.h"
 #include "config.h"
 #include "log.h"
@@ -101,12 +101,80 @@ void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name)
 	k->v.len = 16 + n;
 }
 
+/*============================================================ the event sink */
+
+void mfs_store_set_event_sink(struct mfs_store *st, mfs_event_sink_fn fn, void *ctx)
+{
+	st->sink = fn;
+	st->sink_ctx = ctx;
+}
+
+void store_sink_add(struct mfs_store *st, struct kv_txn *txn, const char *text)
+{
+	char *copy;
+
+	if (!st->sink)
+		return;
+	copy = strdup(text);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&st->ev_lock);
+	if (st->pend_txn == txn && st->npend == st->pend_cap) {
+		size_t cap = st->pend_cap ? 2 * st->pend_cap : 8;
+		char **p = realloc(st->pend, cap * sizeof(*p));
+
+		if (p) {
+			st->pend = p;
+			st->pend_cap = cap;
+		}
+	}
+	if (st->pend_txn == txn && st->npend < st->pend_cap) {
+		st->pend[st->npend++] = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&st->ev_lock);
+	free(copy);
+}
+
+/* A write txn begins: what an aborted one left goes. */
+static void sink_begin(struct mfs_store *st, struct kv_txn *txn)
+{
+	pthread_mutex_lock(&st->ev_lock);
+	for (size_t i = 0; i < st->npend; i++)
+		free(st->pend[i]);
+	st->npend = 0;
+	st->pend_txn = txn;
+	pthread_mutex_unlock(&st->ev_lock);
+}
+
+/* The texts of txn, to hand on after its commit (*ret: the caller's, each
+ * and the array); how many. */
+static size_t sink_take(struct mfs_store *st, struct kv_txn *txn, char ***ret)
+{
+	size_t n = 0;
+
+	*ret = NULL;
+	pthread_mutex_lock(&st->ev_lock);
+	if (st->pend_txn == txn && st->npend) {
+		*ret = st->pend;
+		n = st->npend;
+		st->pend = NULL;
+		st->npend = st->pend_cap = 0;
+	}
+	if (st->pend_txn == txn)
+		st->pend_txn = NULL;
+	pthread_mutex_unlock(&st->ev_lock);
+	return n;
+}
+
+/*============================================================ transactions */
+
 int store_txn_begin(struct mfs_store *st, bool write, struct kv_txn **ret)
 {
 	int r = kv_txn_begin(st->kv, write, ret);
 
 	if (r == 0 && write)
-		store_events_begin(st, *ret);
+		sink_begin(st, *ret);
 	return r;
 }
 
@@ -116,7 +184,7 @@ int store_txn_commit(struct kv_txn *txn)
 	char **ev = NULL;
 	/* Taken while this txn still holds the writer's lock: the next
 	 * writer's records cannot mix in. */
-	size_t nev = st && kv_txn_writable(txn) ? store_events_take(st, txn, &ev) : 0;
+	size_t nev = st && kv_txn_writable(txn) ? sink_take(st, txn, &ev) : 0;
 	int rc;
 
 	/* The sink lock from before the commit to the last hand-over: a
@@ -685,14 +753,8 @@ static int claim_drafts(struct mfs_store *st)
 	return 0;
 }
 
-int mfs_store_open(const char *dir, unsigned flags, const char *mount,
-		   struct mfs_store **ret)
-{
-	return mfs_store_open_at(dir, NULL, flags, mount, ret);
-}
-
-int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned flags,
-		      const char *mount, struct mfs_store **ret)
+int store_open(const char *dir, const struct mfs_config *over, unsigned flags,
+	       const char *mount, const struct store_rules *rules, struct mfs_store **ret)
 {
 	struct mfs_store *st = NULL;
 	bool readonly = flags & MFS_STORE_READONLY;
@@ -700,6 +762,8 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
 	int r;
 
 	memset(&cfg, 0, sizeof(cfg));
+	if (!rules)
+		return -EINVAL;		/* every change must be asked about */
 	if (!dir && (!readonly || !over || !over->db[0]))
 		return mfs_log_errno(-EINVAL, "a registry without a store directory is opened read-only, by its database");
 	if (dir) {
@@ -727,6 +791,7 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
 	}
 	st->dirfd = st->blobs_fd = st->drafts_fd = st->lock_fd = -1;
 	st->flags = flags;
+	st->rules = rules;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->ev_lock, NULL);
 	pthread_mutex_init(&st->sink_lock, NULL);
@@ -808,7 +873,12 @@ void mfs_store_close(struct mfs_store *st)
 		}
 		close(st->lock_fd);
 	}
-	store_events_release(st);
+	sink_begin(st, NULL);
+	free(st->pend);
+	if (st->audit_key) {
+		explicit_bzero(st->audit_key, st->audit_key_len);
+		free(st->audit_key);
+	}
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->ev_lock);
 	pthread_mutex_destroy(&st->sink_lock);

@@ -101,6 +101,16 @@ const char *mfs_store_blobs_dir(const struct mfs_store *st);
 const char *mfs_store_db(const struct mfs_store *st);
 const char *mfs_store_engine(const struct mfs_store *st);
 
+/* Called once per audit record after its transaction committed, in commit
+ * order, with the stored record (one JSON object, hash included; borrowed
+ * for the call). It must be quick and must not call into the store: it
+ * runs while the committing thread holds the store's sink lock.
+ * Records of aborted transactions never reach it. */
+typedef void (*mfs_event_sink_fn)(void *ctx, const char *record);
+
+/* Register the sink (NULL: none). Threads: call before serving. */
+void mfs_store_set_event_sink(struct mfs_store *st, mfs_event_sink_fn fn, void *ctx);
+
 /* Is a daemon serving the store at dir? Returns 1 and copies its mount point
  * into mount (size n) if so, 0 if not, or -errno if dir cannot be read. */
 int mfs_store_served(const char *dir, char *mount, size_t n);

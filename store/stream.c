@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "governance.h"
 #include "stream.h"
 
 /* A record copied at open: the log may still rewrite or drop it. */

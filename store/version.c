@@ -10,8 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "internal.h"
-#include "audit.h"
+#include "objects.h"
 #include "blob.h"
 #include "log.h"
 #include "meta.h"
@@ -317,7 +316,7 @@ static int new_name_ok(struct mfs_store *st, struct kv_txn *txn, uint64_t model_
 	if (r == 0)
 		r = check_free(st, txn, model_id, model, name, from);
 	if (r == 0)
-		r = store_policy_check_new_version(st, txn, model_id, model, name);
+		r = st->rules->version_name(st, txn, model_id, model, name);
 	return r;
 }
 
@@ -374,7 +373,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "model", model);
 	cJSON_AddStringToObject(f, "version", name);
-	r = store_audit(st, txn, c, "version.create", f);
+	r = st->rules->record(st, txn, c, "version.create", f);
 	if (r < 0)
 		goto out;
 	r = store_txn_commit(txn);
@@ -389,7 +388,7 @@ out:
 		kv_txn_abort(txn);
 	if (made_dir)
 		unlinkat(st->drafts_fd, dname, AT_REMOVEDIR);
-	return store_denied(st, c, r, -EINVAL, "version.create", model, name, NULL);
+	return st->rules->denied(st, c, r, -EINVAL, "version.create", model, name, NULL);
 }
 
 int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
@@ -451,7 +450,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 	cJSON_AddStringToObject(f, "model", model);
 	cJSON_AddStringToObject(f, "from", from);
 	cJSON_AddStringToObject(f, "version", to);
-	r = store_audit(st, txn, c, "version.rename", f);
+	r = st->rules->record(st, txn, c, "version.rename", f);
 	if (r < 0)
 		goto out;
 	r = store_txn_commit(txn);
@@ -459,7 +458,7 @@ int mfs_version_rename(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		kv_txn_abort(txn);
-	return store_denied(st, c, r, -EINVAL, "version.rename", model, from, NULL);
+	return st->rules->denied(st, c, r, -EINVAL, "version.rename", model, from, NULL);
 }
 
 int store_vid_aliased(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
@@ -597,7 +596,7 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		kv_del(txn, DB_VERSIONS, &k.v);
 		kv_del(txn, DB_VERSION_IDS, &idk.v);
 		kv_del(txn, DB_VMETA, &idk.v);
-		r = store_audit(st, txn, c, "version.discard", f);
+		r = st->rules->record(st, txn, c, "version.discard", f);
 	} else {
 		r = store_vid_aliased(st, txn, model_id, rv.id, alias, sizeof(alias));
 		if (r != 0) {
@@ -615,7 +614,7 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		rv.mtime_ns = mfs_now_ns();
 		r = store_put_version(st, txn, &rv, name);
 		if (r == 0)
-			r = store_audit(st, txn, c, "version.delete", f);
+			r = st->rules->record(st, txn, c, "version.delete", f);
 		else
 			cJSON_Delete(f);
 	}
@@ -626,7 +625,7 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		kv_txn_abort(txn);
-	return store_denied(st, c, r, -EBUSY, "version.delete", model, name, NULL);
+	return st->rules->denied(st, c, r, -EBUSY, "version.delete", model, name, NULL);
 }
 
 int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *ret_fd)
@@ -778,7 +777,7 @@ out:
 	free(canon);
 	if (txn)
 		kv_txn_abort(txn);
-	return store_denied(st, c, r, 0, "version.metadata", model, name, NULL);
+	return st->rules->denied(st, c, r, 0, "version.metadata", model, name, NULL);
 }
 
 /*============================================================ entries */
@@ -1181,7 +1180,7 @@ int mfs_version_render_metadata(struct mfs_store *st, uint64_t vid, char **ret,
 		/* What people said of it: approvals, lifecycle, tags. */
 		cJSON *an = NULL, *it;
 
-		r = store_annot_load(st, txn, vid, &an);
+		r = st->rules->annotations(st, txn, vid, &an);
 		if (r < 0)
 			goto out;
 		it = cJSON_DetachItemFromObjectCaseSensitive(an, "approvals");

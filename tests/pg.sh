@@ -6,6 +6,7 @@
 #   tests/pg.sh stop DIR [MODE]      pg_ctl stop -m MODE (fast; or immediate)
 #   tests/pg.sh restart DIR          start it again, on the same port
 #   tests/pg.sh createdb DIR NAME    create database NAME; print its URI
+#   tests/pg.sh dropdb DIR NAME      drop database NAME (its sessions ended)
 #   tests/pg.sh sql DIR NAME SQL     run SQL in database NAME (psql -c); rows
 #                                    print unaligned, fields split by '|'
 #   tests/pg.sh pause DIR            SIGSTOP the server (a host that hangs)
@@ -36,7 +37,7 @@ bindir() {
 	return 1
 }
 
-[ $# -ge 2 ] || die "usage: pg.sh start|stop|restart|createdb|sql|pause|resume DIR [...]"
+[ $# -ge 2 ] || die "usage: pg.sh start|stop|restart|createdb|dropdb|sql|pause|resume DIR [...]"
 cmd=$1
 [ -d "$2" ] || die "'$2' is not a directory (make it first: mktemp -d)"
 DIR=$(cd "$2" && pwd)
@@ -163,6 +164,10 @@ createdb)
 	[ $# -eq 3 ] || die "usage: pg.sh createdb DIR NAME"
 	psql_ postgres -c "CREATE DATABASE \"$3\""
 	uri "$3"
+	;;
+dropdb)
+	[ $# -eq 3 ] || die "usage: pg.sh dropdb DIR NAME"
+	psql_ postgres -c "DROP DATABASE IF EXISTS \"$3\" WITH (FORCE)"
 	;;
 sql)
 	[ $# -eq 4 ] || die "usage: pg.sh sql DIR NAME SQL"

@@ -88,6 +88,11 @@ struct mfs_caller ctl_me(void);
  * NULL: the verb reads through the mount (mount.c). */
 int ctl_open_read(struct ctl *c, struct mfs_store **ret);
 
+/* Open the store to write it directly, under its lock (no daemon serves
+ * it: see ctl_served_mount()). Returns 0 or -errno (printed; a registry
+ * named by --db alone is refused: writing needs a host's store). */
+int ctl_open_write(struct ctl *c, struct mfs_store **ret);
+
 /* Should a mutating verb go through the mount (DESIGN §2 "One writer of
  * record")? Returns 1 with the mount point in mount (n bytes) when a
  * daemon serves the store or -m was given, 0 when the verb opens the store

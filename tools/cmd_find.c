@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "alias.h"
+#include "promote.h"
 #include "meta.h"
 #include "model.h"
 #include "annot.h"
@@ -102,22 +103,88 @@ static cJSON *record(cJSON *user, cJSON *meta, const char *model, const char *ve
 	return o;
 }
 
-static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *m,
-			     const struct mfs_version_info *v,
+/* Every version's metadata and annotations, read in one pass before the
+ * walk (mfs_version_docs_each()): by vid, ascending. */
+struct doc {
+	uint64_t vid;
+	char *meta, *annot;	/* NUL-terminated copies; NULL: none */
+};
+
+struct docs {
+	struct doc *v;
+	size_t n, cap;
+};
+
+static int keep_doc(void *ctx, uint64_t vid, const char *meta, size_t meta_len,
+		    const char *annot, size_t annot_len)
+{
+	struct docs *ds = ctx;
+	struct doc *d;
+
+	if (ds->n == ds->cap) {
+		size_t cap = ds->cap ? 2 * ds->cap : 1024;
+		struct doc *p = realloc(ds->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		ds->v = p;
+		ds->cap = cap;
+	}
+	d = &ds->v[ds->n];
+	d->vid = vid;
+	d->meta = meta ? strndup(meta, meta_len) : NULL;
+	d->annot = annot ? strndup(annot, annot_len) : NULL;
+	if ((meta && !d->meta) || (annot && !d->annot)) {
+		free(d->meta);
+		free(d->annot);
+		return -ENOMEM;
+	}
+	ds->n++;
+	return 0;
+}
+
+static void docs_release(struct docs *ds)
+{
+	for (size_t i = 0; i < ds->n; i++) {
+		free(ds->v[i].meta);
+		free(ds->v[i].annot);
+	}
+	free(ds->v);
+}
+
+static const struct doc *doc_of(const struct docs *ds, uint64_t vid)
+{
+	size_t lo = 0, hi = ds->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ds->v[mid].vid == vid)
+			return &ds->v[mid];
+		if (ds->v[mid].vid < vid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static cJSON *version_object(struct mfs_store *st, const struct docs *ds,
+			     const struct mfs_model_info *m, const struct mfs_version_info *v,
 			     const struct mfs_alias_info *al, size_t nal,
 			     const char *latest, bool with_formats)
 {
 	cJSON *user = NULL, *meta, *aliases = cJSON_CreateArray(), *formats = NULL;
 	cJSON *annot = NULL;
+	const struct doc *d = doc_of(ds, v->id);
+	const char *mt = d && d->meta ? d->meta : "{}";
 	char *txt = NULL, created[40], sealed[40];
 	size_t len;
 
-	if (mfs_version_meta_get(st, v->id, &txt, &len) == 0)
-		user = cJSON_ParseWithLength(txt, len);
+	user = cJSON_Parse(mt);
 	/* The metadata goes out as stored: cJSON would round integers
 	 * beyond 2^53. */
-	meta = txt ? cJSON_CreateRaw(txt) : cJSON_CreateObject();
-	free(txt);
+	meta = cJSON_CreateRaw(mt);
 	for (size_t i = 0; i < nal; i++)
 		if (al[i].vid == v->id)
 			cJSON_AddItemToArray(aliases, cJSON_CreateString(al[i].name));
@@ -135,10 +202,7 @@ static cJSON *version_object(struct mfs_store *st, const struct mfs_model_info *
 		formats = f ? cJSON_Duplicate(f, 1) : cJSON_CreateArray();
 		cJSON_Delete(r);
 	}
-	txt = NULL;
-	if (mfs_version_annot_get(st, v->id, &txt, &len) == 0)
-		annot = cJSON_ParseWithLength(txt, len);
-	free(txt);
+	annot = cJSON_Parse(d && d->annot ? d->annot : "{}");
 	return record(user, meta, m->name, v->name, mfs_vstate_name(v->state), aliases,
 		      latest && !strcmp(latest, v->name), created,
 		      v->state == MFS_V_SEALED ? sealed : NULL, (double)v->size,
@@ -225,6 +289,7 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 	const char *text = NULL, *sort = NULL;
 	struct mfs_query *q = NULL;
 	struct mfs_store *st = NULL;
+	struct docs docs = { 0 };
 	struct mfs_model_info *models = NULL;
 	cJSON **hits = NULL;
 	size_t nm = 0, nh = 0, cap = 0;
@@ -293,6 +358,8 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 		free(mnames);
 	}
 	if (st)
+		r = mfs_version_docs_each(st, keep_doc, &docs);
+	if (st && r == 0)
 		r = mfs_model_list(st, &models, &nm);
 	for (size_t i = 0; st && r == 0 && i < nm; i++) {
 		struct mfs_version_info *v = NULL, lv;
@@ -304,7 +371,7 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 			continue;
 		mfs_alias_list(st, models[i].id, &al, &nal);
 		for (size_t j = 0; j < nv; j++) {
-			cJSON *o = version_object(st, &models[i], &v[j], al, nal,
+			cJSON *o = version_object(st, &docs, &models[i], &v[j], al, nal,
 						  has_latest ? lv.name : NULL, formats);
 
 			if (!mfs_query_match(q, o)) {
@@ -368,6 +435,7 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 	free(models);
 	mfs_query_free(q);
 	mfs_store_close(st);
+	docs_release(&docs);
 	if (r < 0) {
 		fprintf(stderr, "modelctl: find: %s\n", strerror(-r));
 		return EXIT_FAILURE;

@@ -55,9 +55,8 @@ static char *direct(struct ctl *c, bool dry)
 	size_t len;
 	int r;
 
-	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, &st);
+	r = ctl_open_write(c, &st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
 		return NULL;
 	}
 	r = mfs_gc_run(st, &who, dry ? MFS_GC_DRY_RUN : 0, NULL, NULL, &rep);

@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "alias.h"
+#include "promote.h"
 #include "model.h"
 
 /* The history is history.jsonl's text either way: rendered by the store,

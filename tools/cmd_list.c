@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "meta.h"
 #include "alias.h"
+#include "promote.h"
 #include "model.h"
 #include "version.h"
 

@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "alias.h"
+#include "promote.h"
 #include "history.h"
 #include "model.h"
 #include "version.h"
@@ -79,9 +80,8 @@ static int direct(struct ctl *c, const char *model, const char *alias, const cha
 	size_t len = 0;
 	int r;
 
-	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, &st);
+	r = ctl_open_write(c, &st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
 		return -EALREADY;	/* printed */
 	}
 	if (!to) {

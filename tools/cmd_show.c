@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "alias.h"
+#include "promote.h"
 #include "model.h"
 #include "version.h"
 

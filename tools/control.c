@@ -31,9 +31,8 @@ int ctl_version_control(struct ctl *c, const char *model, const char *version,
 		r = remove ? removexattr(path, xattr) : setxattr(path, xattr, value, len, 0);
 		return r < 0 ? -errno : 0;
 	}
-	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, &st);
+	r = ctl_open_write(c, &st);
 	if (r < 0) {
-		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
 		return r;
 	}
 	r = mfs_model_lookup(st, model, &mi);

@@ -94,6 +94,20 @@ int ctl_open_read(struct ctl *c, struct mfs_store **ret)
 	return r;
 }
 
+int ctl_open_write(struct ctl *c, struct mfs_store **ret)
+{
+	int r;
+
+	if (!c->store) {
+		fprintf(stderr, "modelctl: a registry named by --db alone is read here, not written: give -s STORE (a host's store of it) or -m MOUNT\n");
+		return -EINVAL;
+	}
+	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, ret);
+	if (r < 0)
+		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
+	return r;
+}
+
 int ctl_served_mount(const struct ctl *c, char *mount, size_t n)
 {
 	int served = c->store ? mfs_store_served(c->store, mount, n) : 0;

@@ -289,6 +289,8 @@ def mounted(request, tmp_path, output_checker, engine):
     res = util.modelctl('fsck', store=m.store, check=False)
     assert res.returncode == 0, 'fsck after test exited %d:\n%s%s' % (
         res.returncode, util._s(res.stdout), util._s(res.stderr))
+    if db:
+        pg.dropdb(db)
 
 
 @pytest.fixture(scope='session')

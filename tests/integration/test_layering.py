@@ -55,3 +55,44 @@ def test_only_the_storage_seam_names_an_engine():
             if ENGINE.search(line):
                 hits.append('store/%s:%d: %s' % (name, no, line.strip()))
     assert not hits, '\n'.join(hits)
+
+
+# store/'s layers, bottom up (README, "Layout of the code"). A file may
+# include headers of its own layer and those below, never of a higher one:
+# the storage seam knows nothing of the registry, the objects nothing of
+# governance (they ask it through struct store_rules, objects.h).
+LAYERS = [
+    ('base', {'err', 'log', 'hash', 'semver', 'meta', 'format', 'query', 'sys', 'config'}),
+    ('seam', {'kv', 'kv_engine', 'kv_lmdb', 'kv_pg'}),
+    ('objects', {'store', 'objects', 'model', 'version', 'alias', 'seal', 'blob', 'ref',
+                 'change', 'lease', 'sha256', 'perm', 'backup', 'fsck'}),
+    ('governance', {'governance', 'audit', 'stream', 'history', 'policy', 'annot', 'promote',
+                    'doc', 'gc', 'registry'}),
+]
+LAYER_OF = {stem: i for i, (_name, stems) in enumerate(LAYERS) for stem in stems}
+INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)\.h"', re.M)
+
+
+def test_store_layers_include_only_what_is_below():
+    root = pjoin(util.basename, 'store')
+    files = sorted(f for f in os.listdir(root) if f.endswith(('.c', '.h')))
+    unknown = [f for f in files if os.path.splitext(f)[0] not in LAYER_OF]
+    assert not unknown, 'store/ files in no layer (add them to LAYERS): %s' % unknown
+    bad = []
+    for f in files:
+        mine = LAYER_OF[os.path.splitext(f)[0]]
+        with open(pjoin(root, f), encoding='utf-8') as fh:
+            for inc in INCLUDE.findall(fh.read()):
+                theirs = LAYER_OF.get(inc)
+                if theirs is None or theirs > mine:
+                    bad.append('store/%s (%s) includes %s.h (%s)' % (
+                        f, LAYERS[mine][0], inc,
+                        LAYERS[theirs][0] if theirs is not None else 'no layer'))
+    assert not bad, '\n'.join(bad)
+
+
+def test_only_the_engines_include_the_engine_header():
+    root = pjoin(util.basename, 'store')
+    users = sorted(f for f in os.listdir(root) if f.endswith(('.c', '.h')) and
+                   'kv_engine' in INCLUDE.findall(open(pjoin(root, f), encoding='utf-8').read()))
+    assert users == ['kv.c', 'kv_lmdb.c', 'kv_pg.c'], users

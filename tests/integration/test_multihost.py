@@ -484,3 +484,22 @@ def test_two_hosts_survive_kills_of_either_daemon_and_of_the_database(hosts):
     for m in (a, b):
         res = util.modelctl('audit', 'verify', store=m.store, check=False)
         assert res.returncode == 0, res.stdout
+
+
+def test_modelctl_reads_the_database_and_writes_through_a_store(hosts):
+    a, b = hosts.hosts
+    a.version('churn', '1.0.0', {'w.bin': b'1'}, sealed=True)
+    res = util.run([util.MODELCTL, '--db', hosts.db, '--json', 'list', 'churn'])
+    assert [v['version'] for v in json.loads(res.stdout)] == ['1.0.0']
+    res = util.run([util.MODELCTL, '--db', hosts.db, 'audit', 'verify'])
+    assert b'chain intact' in res.stdout
+    res = util.run([util.MODELCTL, '--db', hosts.db, 'tag', 'churn', '1.0.0', 'stage=qa'],
+                   check=False)
+    assert res.returncode != 0 and b'--db alone is read here' in res.stderr
+    # b's daemon stopped: modelctl writes the database through b's store,
+    # and a's daemon serves the change at once
+    b.stop()
+    util.modelctl('tag', 'churn', '1.0.0', 'stage=qa', store=b.store)
+    meta = util.read_json(pjoin(a.models, 'churn', 'versions', '1.0.0', 'metadata.json'))
+    assert meta['registry']['tags'] == {'stage': 'qa'}
+    b.start()

@@ -597,10 +597,19 @@ class PgCluster:
         self._made += 1
         return self.sh('createdb', '%s%d_%d' % (prefix, os.getpid(), self._made))
 
+    def dropdb(self, uri):
+        '''Drop the database uri names (a test is done with it: hundreds
+        of them would fill /tmp).'''
+        self.sh('dropdb', self._name(uri))
+
+    @staticmethod
+    def _name(uri):
+        m = re.search(r"(?:postgresql:///([^?]+))|dbname='([^']+)'", uri)
+        return m.group(1) or m.group(2)
+
     def sql(self, uri, statement):
         '''Run statement in the database uri names (as the superuser).'''
-        name = re.search(r"(?:postgresql:///([^?]+))|dbname='([^']+)'", uri)
-        return self.sh('sql', name.group(1) or name.group(2), statement)
+        return self.sh('sql', self._name(uri), statement)
 
     def stop(self, mode='fast'):
         self.sh('stop', mode)

@@ -13,8 +13,10 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "doc.h"
 #include "model.h"
 #include "alias.h"
+#include "promote.h"
 #include "gc.h"
 #include "ref.h"
 #include "sha256.h"

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "alias.h"
+#include "promote.h"
 #include "fixture.h"
 #include "history.h"
 

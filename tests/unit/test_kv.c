@@ -1393,6 +1393,19 @@ static void test_kv_notes_reach_other_hosts(void **state)
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_true(heard_wait(&theirs, 5));
 	assert_memory_equal(theirs.buf + theirs.len - 6, "after;", 6);
+	{
+		/* A commit without notes is not told, but counted: the
+		 * generation moves without asking the server. */
+		uint64_t g0 = kv_generation(other);
+		int64_t t0 = now_ms();
+
+		assert_true(g0 != 0);
+		commit_one(f->kv, "plain", "x");
+		while (kv_generation(other) == g0 && now_ms() - t0 < 5000)
+			usleep(1000);
+		assert_true(kv_generation(other) != g0);
+		assert_int_equal(theirs.calls, 5);
+	}
 	kv_close(other);
 	assert_int_equal(kv_watch(f->kv, NULL, NULL), 0);
 }

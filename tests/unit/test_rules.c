@@ -15,7 +15,9 @@
 
 #include "fixture.h"
 #include "alias.h"
+#include "promote.h"
 #include "annot.h"
+#include "doc.h"
 
 #define NOBODY 65534
 

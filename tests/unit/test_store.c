@@ -23,6 +23,7 @@
 
 #include "fixture.h"
 #include "alias.h"
+#include "promote.h"
 
 #define HEX_HELLO "6bba86c7e069f56d5a10b435f1c8e49c"
 #define HEX_WORLD "d06015dfa1a0e8057d187c6c5c0c0ee1"

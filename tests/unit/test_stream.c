@@ -16,6 +16,7 @@
 
 #include "fixture.h"
 #include "alias.h"
+#include "promote.h"
 #include "audit.h"
 #include "stream.h"
 

@@ -1,9 +1,16 @@
-/* internal.h - private to store/: the store struct, the record schema, helpers */
-#ifndef MFS_INTERNAL_H
-#define MFS_INTERNAL_H
+/* objects.h - private to store/: the registry's objects above the storage seam */
+#ifndef MFS_OBJECTS_H
+#define MFS_OBJECTS_H
 
 /*
- * Nothing outside store/ includes this header. The records live in the
+ * The middle layer of store/ (README, "Layout of the code"): models,
+ * versions, aliases, entries, seals and blobs as records in the tables of
+ * the storage seam (kv.h), and the store that holds them. Governance
+ * (governance.h: policy, approvals, audit, history, retention) is the layer
+ * above: objects never include its headers; where a change needs a rule
+ * decided or recorded, they ask through the store's rules (struct
+ * store_rules below), which the governance layer installs when it opens a
+ * store. Nothing outside store/ includes this header. The records live in the
  * tables of the storage seam (kv.h), whichever engine holds them. Records
  * are fixed little-endian structs followed by variable bytes; keys are
  * big-endian so the seam's memcmp order is numeric order. Every host of one
@@ -21,7 +28,6 @@
 #include "store.h"
 #include "hash.h"
 #include "kv.h"
-#include "audit.h"
 #include "change.h"
 
 #define MFS_SCHEMA_VERSION 1
@@ -108,9 +114,9 @@ struct mfs_store {
 	size_t audit_key_len;
 	mfs_event_sink_fn sink;		/* set before serving, then read-only */
 	void *sink_ctx;
-	/* Audit records of the open write txn, for the sink at its commit
-	 * (audit.c). The seam has one write txn at a time; the lock is for
-	 * readers' commits that look. */
+	/* Texts for the sink at the commit of the open write txn
+	 * (store_sink_add()). The seam has one write txn at a time; the lock
+	 * is for readers' commits that look. */
 	pthread_mutex_t ev_lock;	/* protects pend* */
 	pthread_mutex_t sink_lock;	/* keeps sink calls in commit order */
 	struct kv_txn *pend_txn;
@@ -128,6 +134,7 @@ struct mfs_store {
 	mfs_change_fn change_fn;	/* change.h; set before serving */
 	void *change_ctx;
 	struct lease_state *lease;	/* lease.c; NULL: not publishing */
+	const struct store_rules *rules;	/* read-only after open */
 };
 
 /* Begin a transaction of the store's kv (a write one also starts the
@@ -177,8 +184,9 @@ int store_count_drafts(struct mfs_store *st, uint64_t model_id, size_t *ret_n);
 int store_copy_db(struct mfs_store *st, const char *uri);
 
 /* lease.c. Is host alive (its row unexpired; this host always; 0, the
- * host of records from before hosts, never)? Does a live host hold a
- * lease on vid? Both read txn. */
+ * host of records from before hosts, never)? Does another live host hold
+ * a lease on vid (this host's opens are the daemon's to tell: they lag in
+ * the rows by a heartbeat)? Both read txn. */
 bool store_host_alive(struct mfs_store *st, struct kv_txn *txn, uint64_t host);
 bool store_leased(struct mfs_store *st, struct kv_txn *txn, uint64_t vid);
 
@@ -223,77 +231,6 @@ void key_id(struct key *k, uint64_t a);
 void key_id_name(struct key *k, uint64_t a, const char *name);
 void key_id_id(struct key *k, uint64_t a, uint64_t b);
 void key_id_id_name(struct key *k, uint64_t a, uint64_t b, const char *name);
-
-/* Audit record of a registry event (inside the event's write txn). fields is
- * a cJSON object (may be NULL) that the call consumes. */
-struct cJSON;
-int store_audit(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
-		const char *event, struct cJSON *fields);
-
-/* Record r as a denial of op when it is a refusal (-EACCES, -EPERM, -EROFS,
- * or also, e.g. -EINVAL where that means a name the rules refuse), after
- * the operation's txn ended; the reason is the thread's last refusal log
- * line. model "" counts as none. Returns r unchanged. */
-int store_denied(struct mfs_store *st, const struct mfs_caller *c, int r, int also,
-		 const char *op, const char *model, const char *version, const char *alias);
-
-/* store_denied() of an alias refusal of the model model_id. */
-int store_denied_id(struct mfs_store *st, const struct mfs_caller *c, int r, int also,
-		    const char *op, uint64_t model_id, const char *alias);
-
-/* The event sink's pending records (audit.c): a write txn's begin clears
- * them (aborts happen in many places with kv_txn_abort), store_audit()
- * adds, and store_txn_commit() takes them (returns how many; *ret is the
- * caller's: free each and the array) to hand on after the commit.
- * release frees everything at close. */
-void store_events_begin(struct mfs_store *st, struct kv_txn *txn);
-size_t store_events_take(struct mfs_store *st, struct kv_txn *txn, char ***ret);
-void store_events_release(struct mfs_store *st);
-
-/* Append one alias history record of the model (history.c; inside the
- * change's write txn): alias moved from version `from` to `to` (either NULL:
- * creation, removal) by c. approvals (may be NULL: none) is the JSON array
- * of approvals the move used; it is copied, not consumed. The record's
- * sequence number goes to *ret_seq (may be NULL). Returns 0 or -errno. */
-/* Has alias of the model ever named version (history.c; an index, one
- * lookup)? Inside a write txn: a store from before the index gets the
- * model's built on the way. Returns 1, 0, or -errno. */
-int store_history_was_at(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-			 const char *alias, const char *version);
-
-int store_history_add(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
-		      uint64_t model_id, const char *alias, const char *from,
-		      const char *to, const struct cJSON *approvals, uint64_t *ret_seq);
-
-/* The text a stream shows for record v (*ret_len bytes), or NULL when its
- * reader does not see it. ctx: the opener's, as given to
- * store_stream_open(). */
-typedef const char *(*store_stream_text_fn)(struct mfs_store *st, struct kv_txn *txn,
-					     void *ctx, const struct kv_val *v, size_t *ret_len);
-
-/* The numbers of the records of the log under prefix that may be
- * rewritten or dropped while a stream of it is open: the stream copies
- * them at open. Ownership: *ret_seqs is malloc()ed (NULL when none). */
-typedef int (*store_stream_pins_fn)(struct mfs_store *st, struct kv_txn *txn, const void *prefix,
-				    size_t plen, uint64_t **ret_seqs, size_t *ret_n);
-
-/* Open a stream (stream.h) over the records of db whose keys are prefix
- * (plen bytes, at most 8) then a big-endian sequence number. text NULL
- * shows every record as stored. The last record is always copied at open;
- * pins (may be NULL) names more. ctx (may be NULL) is the stream's from
- * this call on, freed by free() at close, or at once when this fails.
- * Returns 0 with *ret and its size, or -errno. */
-struct mfs_stream;
-int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t plen,
-		      store_stream_text_fn text, store_stream_pins_fn pins, void *ctx,
-		      struct mfs_stream **ret, uint64_t *ret_size);
-
-/* Everything stream s holds, read into one NUL-terminated buffer (*ret,
- * *ret_len bytes; caller free()s); closes s either way. The renderings of
- * the logs (mfs_audit_render(), mfs_alias_history_render()) are this.
- * Returns 0 or -errno. */
-int store_stream_render(struct mfs_store *st, struct mfs_stream *s, char **ret,
-			size_t *ret_len);
 
 /* -EACCES (logged) unless c may write model rm (W and X on its directory)
  * or is a registry admin: the rule for versions and model documents. */
@@ -359,65 +296,53 @@ struct cJSON *store_get_json(struct mfs_store *st, struct kv_txn *txn, int db, u
  * returns false). This function can't fail. */
 bool store_user_name(uid_t uid, char *buf, size_t n);
 
-/* ---- policy.c: the effective policy and its checks (inside a txn) ---- */
-
-/* A model's policy document and the registry's (either may be NULL). */
-struct store_policy {
-	struct cJSON *model, *registry;
-};
-int store_policy_load(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-		      struct store_policy *ret);
-void store_policy_free(struct store_policy *p);
-/* A top-level key: the model's, else the registry's. Borrowed. */
-const struct cJSON *store_policy_key(const struct store_policy *p, const char *key);
-/* The rule of an alias name: the model's, the registry's, the built-in
- * one (production: protected), or NULL. Borrowed. */
-const struct cJSON *store_policy_rule(const struct store_policy *p, const char *alias);
-bool store_policy_protected(const struct store_policy *p, const char *alias);
-/* Does the alias's rule name who may move it (users or groups)? */
-bool store_policy_restricted(const struct store_policy *p, const char *alias);
-/* Is c one of the users, or in one of the groups, that who (an object
- * with "users" and/or "groups") names? */
-bool store_policy_lists(const struct mfs_caller *c, const struct cJSON *who);
-/* May c create, move or remove alias (its rule's users/groups, else the
- * default alias rule)? Returns 0, or -EACCES with why. Admins pass. */
-int store_policy_check_who(struct mfs_store *st, const struct store_policy *p,
-			   const struct mfs_caller *c, const struct rec_model *rm,
-			   const char *model, const char *alias, char *why, size_t n);
-/* May alias point at vid (not archived; the rule's gates and approvals)?
- * Returns 0 and the approvals used (*ret_approvals, a cJSON array of user
- * names, or NULL; caller deletes), or -EPERM with why. */
-int store_policy_check_gates(struct mfs_store *st, struct kv_txn *txn,
-			     const struct store_policy *p, const struct mfs_caller *c,
-			     uint64_t model_id, const char *model, const char *alias,
-			     uint64_t vid, struct cJSON **ret_approvals, char *why, size_t n);
-/* semver.monotonic for a new version name: 0 or -EPERM (logged). */
-int store_policy_check_new_version(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-				   const char *model, const char *name);
-/* semver.major_on_breaking_change for a draft about to be sealed (its own
- * read txn): 0 or -EPERM (logged). */
-int store_policy_check_seal(struct mfs_store *st, uint64_t vid);
-/* The registry's naming.models for a new model name: 0 or -EINVAL (logged). */
-int store_policy_check_model_name(struct mfs_store *st, struct kv_txn *txn, const char *name);
-
-/* ---- annot.c: approvals, lifecycle and tags of versions ---- */
-
-/* The version's annotations ({} when none). Caller cJSON_Delete()s. */
-int store_annot_load(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
-		     struct cJSON **ret);
-/* Names of the distinct users who approved alias, the creator excluded,
- * and, when approvers (the rule's "approvers" object) is not NULL, only
- * those it names now (or admins): an approval given before the rule named
- * its approvers, or by someone who left their group since, does not
- * count. Caller cJSON_Delete()s (never NULL unless out of memory). */
-struct cJSON *store_annot_approvals(struct mfs_store *st, const struct cJSON *annot,
-				    const char *alias, uid_t creator,
-				    const struct cJSON *approvers);
-/* Set a version's lifecycle inside txn (audited with reason). */
-int store_annot_set_lifecycle(struct mfs_store *st, struct kv_txn *txn,
-			      const struct mfs_caller *c, uint64_t vid,
-			      const char *state, const char *reason);
 /* Has every regular file of vid its SHA-256? */
 int store_sha256_complete(struct mfs_store *st, struct kv_txn *txn, uint64_t vid, bool *ret);
+
+/* Texts to hand to the store's event sink (store.h) once the write txn
+ * commits, in commit order: a write txn's begin clears them (aborts happen
+ * in many places), store_txn_commit() hands them on. A no-op without a
+ * sink. This function can't fail (out of memory: the text is dropped). */
+void store_sink_add(struct mfs_store *st, struct kv_txn *txn, const char *text);
+
+/* ---- what the objects ask of governance ---- */
+
+/*
+ * Every change of an object is decided and recorded by the layer above,
+ * inside the change's own transaction: the objects call these at the
+ * points below, and never know what policy, approvals or the audit trail
+ * are. The governance layer fills the table (registry.c) and every store
+ * is opened with it.
+ */
+struct cJSON;
+struct store_rules {
+	/* The change event (model.create, version.seal, ...) happened in
+	 * txn: record it (the audit trail). fields (consumed) names what. */
+	int (*record)(struct mfs_store *st, struct kv_txn *txn, const struct mfs_caller *c,
+		      const char *event, struct cJSON *fields);
+	/* The change was refused with r, after its txn ended: record the
+	 * refusal when r is one (-EACCES, -EPERM, -EROFS, or also). Returns r
+	 * unchanged. model "" counts as none. */
+	int (*denied)(struct mfs_store *st, const struct mfs_caller *c, int r, int also,
+		      const char *op, const char *model, const char *version,
+		      const char *alias);
+	/* May a model be named name / a version of model be named name / a
+	 * draft be sealed? 0, or -EINVAL/-EPERM (logged). */
+	int (*model_name)(struct mfs_store *st, struct kv_txn *txn, const char *name);
+	int (*version_name)(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
+			    const char *model, const char *name);
+	int (*seal)(struct mfs_store *st, uint64_t vid);
+	/* What people said of a version (approvals, lifecycle, tags: a JSON
+	 * object, {} when none) for its metadata.json. Caller deletes. */
+	int (*annotations)(struct mfs_store *st, struct kv_txn *txn, uint64_t vid,
+			   struct cJSON **ret);
+};
+
+/* Open the store at dir (store.h: mfs_store_open_at()) with rules, which
+ * every change will ask (read-only after open). registry.c is the one
+ * caller: the public openers are there, where the layers meet. */
+struct mfs_config;
+int store_open(const char *dir, const struct mfs_config *over, unsigned flags,
+	       const char *mount, const struct store_rules *rules, struct mfs_store **ret);
 
 #endif
