@@ -34,13 +34,13 @@ PARAMS = {
     'rounds': (5, 1, 'rounds per comparison (medians are reported)'),
     'meta_rounds': (3, 1, 'rounds of the metadata walks (slow through the mount)'),
     'git_rounds': (1, 1, 'rounds of the git reference for the large file (slow)'),
-    'size_mib': (1024, 4, 'MiB of the large file (register, read, dedup, copy)'),
+    'size_mib': (1024, 4, 'MiB of the large file (register, read, dedup, copy, multihost)'),
     'small_files': (2000, 50, 'files in the small-file model directory (register)'),
     'rand_reads': (20000, 500, '4 KiB random reads per read round'),
-    'meta_models': (1000, 20, 'models in the metadata registry'),
+    'meta_models': (1000, 20, 'models in the metadata registry (metadata, multihost)'),
     'meta_versions': (10, 2, 'versions per model in the metadata registry'),
     'promo_mib': (128, 4, 'MiB of the file the promotion readers stream'),
-    'promo_iters': (200, 20, 'alias moves timed in the promotion scenario'),
+    'promo_iters': (200, 20, 'alias moves timed (promotion, multihost)'),
     'promo_readers': (4, 2, 'reader processes streaming during promotions'),
     'scale_versions': (100000, 200, 'versions in the large scale registry'),
     'scale_small': (1000, 20, 'versions in the small scale registry'),
@@ -49,7 +49,8 @@ PARAMS = {
     'dedup_versions': (10, 10, 'versions sharing the large file (dedup)'),
 }
 
-SCENARIOS = ['register', 'read', 'metadata', 'promotion', 'scale', 'dedup', 'copy']
+SCENARIOS = ['register', 'read', 'metadata', 'promotion', 'scale', 'dedup', 'copy',
+             'multihost']
 EPILOG = '''scenarios (modelfs against the reference on the same disk, alternating):
   register   cp of a large file / cp -r of many small files into a draft + seal,
              vs cp + sync, dd + sync, cp + sha256sum + JSON registry, git commit
@@ -64,8 +65,13 @@ EPILOG = '''scenarios (modelfs against the reference on the same disk, alternati
              1,000-version one (both cached), modelctl list times
   dedup      store bytes on disk for versions sharing one large file
   copy       cp -r of a sealed version + seal vs cp -r + sync, and extra bytes
+  multihost  the registry in PostgreSQL (two daemons, one database, shared blobs)
+             vs in LMDB: ln -sfn, when the other host sees it, seal of a large
+             file (blobs on the store's filesystem, and on a tmpfs), modelctl
+             find and ls -lR over the metadata registry (migrated from the cache)
 
-ratio = reference time / modelfs time: 1.00 is as fast as the reference.'''
+ratio = reference time / modelfs time: 1.00 is as fast as the reference (multihost:
+LMDB time / PostgreSQL time).'''
 ALIASES = {'instant-copy': 'copy', 'promote': 'promotion', 'meta': 'metadata'}
 
 
@@ -114,7 +120,8 @@ def markdown(doc):
            '- parameters: ' + ', '.join('%s=%s' % kv for kv in sorted(doc['params'].items())),
            '- ratio = reference time / modelfs time (throughput ratio: 1.00 is as fast as '
            'the reference, higher is better); scale rows compare the same daemon on the '
-           'large registry (modelfs) with the small one (reference).',
+           'large registry (modelfs) with the small one (reference); multihost rows the '
+           'registry in PostgreSQL (modelfs) with the registry in LMDB (reference).',
            '', '| scenario | metric | modelfs | reference | ratio (or value) | target | met |',
            '|---|---|---|---|---|---|---|']
     for r in doc['records']:

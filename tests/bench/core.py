@@ -120,6 +120,7 @@ class Ctx:
         os.chmod(self.work, 0o755)
         self.cache = os.path.join(self.bench_dir, 'modelfs-bench-cache')
         self.mounts = {}                    # mount point -> daemon pid
+        self.children = {}                  # pid -> Popen of a foreground daemon
         self.records = []
         self.facts = {}
         self.errors = {}
@@ -196,11 +197,15 @@ class Ctx:
         self.warm(*paths)
 
     # -- mounts ------------------------------------------------------------
-    def mount(self, store, mnt, opts=()):
+    def mount(self, store, mnt, opts=(), log=None):
         '''Mount STORE at MNT; returns the seconds from exec to modelfs's
-        return (which happens once the mount is live).'''
+        return (which happens once the mount is live). With *log*, the
+        daemon stays in the foreground (-f) writing its log there, and the
+        seconds run until the mount is live.'''
         os.makedirs(mnt, exist_ok=True)
         cmd = [self.modelfs, '-o', ','.join(['store=' + store] + list(opts)), mnt]
+        if log:
+            return self.mount_fg(cmd, mnt, log)
         t0 = time.perf_counter()
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
@@ -209,6 +214,26 @@ class Ctx:
             raise BenchError('%s exited %d: %s' % (' '.join(cmd), r.returncode,
                                                    r.stderr.decode(errors='replace').strip()))
         self.mounts[mnt] = self.daemon_pid(mnt)
+        return secs
+
+    def mount_fg(self, cmd, mnt, log):
+        '''modelfs -f, our child: poll until MNT is a mount point.'''
+        with open(log, 'ab') as f:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd[:1] + ['-f'] + cmd[1:], stdin=subprocess.DEVNULL,
+                                 stdout=f, stderr=f)
+        while not os.path.ismount(mnt):
+            if p.poll() is not None or time.perf_counter() - t0 > 30:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+                with open(log, errors='replace') as f:
+                    raise BenchError('%s exited %d: %s' % (' '.join(cmd), p.returncode,
+                                                           f.read().strip()[-2000:]))
+            time.sleep(0.005)
+        secs = time.perf_counter() - t0
+        self.mounts[mnt] = p.pid
+        self.children[p.pid] = p
         return secs
 
     def daemon_pid(self, mnt):
@@ -227,6 +252,8 @@ class Ctx:
         return None
 
     def umount(self, mnt):
+        '''Unmount MNT; returns the daemon's exit status when it ran in the
+        foreground (mount(log=...)), else None.'''
         pid = self.mounts.pop(mnt, None)
         for _ in range(50):
             if mnt not in mounted_paths():
@@ -250,6 +277,14 @@ class Ctx:
             except OSError:
                 break
             time.sleep(0.01)
+        p = self.children.pop(pid, None)
+        if p:
+            try:
+                return p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                return p.wait()
+        return None
 
     def umount_under(self, top):
         for mnt in sorted(mounted_paths(), reverse=True):

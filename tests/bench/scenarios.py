@@ -1,16 +1,19 @@
-# scenarios.py - the seven scenarios of tests/bench/bench.py
+# scenarios.py - the eight scenarios of tests/bench/bench.py
 #
 # Each run_<name>(ctx) sets up its data under ctx.scratch(<name>) (removed
 # afterwards, mounts included), measures modelfs and its reference(s)
 # alternately with core.alternate(), and reports with ctx.record(). The
 # registries that are slow to make through the mount (metadata, scale) are
-# built once by build_registry() and kept by ctx.cached().
+# built once by build_registry() and kept by ctx.cached(); multihost copies
+# the metadata one into a fresh PostgreSQL database (modelctl migrate).
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
+import tempfile
 import time
 from os.path import join as pj
 
@@ -437,15 +440,21 @@ def read_mode(ctx, mode, native, served):
 # ----------------------------------------------------------------------------
 # 3. Metadata
 
+def meta_registry(ctx):
+    '''The metadata registry (models x versions, with production aliases,
+    and its plain twin), cached: (top, reused).'''
+    M, V = ctx.args.meta_models, ctx.args.meta_versions
+    return ctx.cached(
+        'metadata-%dx%d' % (M, V), {'models': M, 'versions': V},
+        lambda d: ctx.say('  built in %.0f s' % build_registry(ctx, d, 'meta', M, V, True, True)),
+        lambda d: registry_works(ctx, d, M))
+
+
 def run_metadata(ctx):
     a = ctx.args
     M, V = a.meta_models, a.meta_versions
     w = ctx.scratch('metadata')
-    key = 'metadata-%dx%d' % (M, V)
-    top, reused = ctx.cached(
-        key, {'models': M, 'versions': V},
-        lambda d: ctx.say('  built in %.0f s' % build_registry(ctx, d, 'meta', M, V, True, True)),
-        lambda d: registry_works(ctx, d, M))
+    top, reused = meta_registry(ctx)
     ctx.facts['metadata'] = {'models': M, 'versions': M * V, 'cached': reused}
     mnt = pj(w, 'mnt')
     ctx.mount(pj(top, 'store'), mnt)
@@ -917,3 +926,269 @@ def run_copy(ctx):
     ctx.facts['copy'] = {'meta_growth_bytes': extra['meta']}
     ctx.say('[copy] the store\'s metadata (LMDB) grew by %s bytes per copy'
             % ', '.join(str(x) for x in extra['meta']))
+
+
+# ----------------------------------------------------------------------------
+# 8. Multihost
+
+PG_SH = pj(core.ROOT, 'tests', 'pg.sh')
+
+
+class Postgres:
+    '''A throwaway PostgreSQL cluster (tests/pg.sh) in a new directory under
+    /tmp. A guardian outside our process group stops it and removes the
+    directory once the pipe to it closes: when the with block ends, or when
+    this process dies, however it dies.'''
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.dir = tempfile.mkdtemp(prefix='modelfs-bench-pg.', dir='/tmp')
+        r, self.guard_fd = os.pipe()
+        self.guard = subprocess.Popen(
+            ['/bin/sh', '-c', 'cat >/dev/null; "$0" stop "$1" >/dev/null 2>&1; rm -rf "$1"',
+             PG_SH, self.dir], stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        os.close(r)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.guard_fd)
+        self.guard.wait()
+
+    def sh(self, *args):
+        '''tests/pg.sh CMD DIR ARGS...; returns what it prints (a URI).'''
+        return self.ctx.run([PG_SH, args[0], self.dir] + list(args[1:])).stdout.decode().strip()
+
+
+def mem_available():
+    with open('/proc/meminfo') as f:
+        for line in f:
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def log_problems(path, pattern):
+    '''The lines of the log at *path* that match *pattern*.'''
+    try:
+        with open(path, errors='replace') as f:
+            return [x.rstrip() for x in f if re.search(pattern, x)]
+    except OSError:
+        return []
+
+
+def run_multihost(ctx):
+    '''The registry in PostgreSQL against the registry in LMDB, both copies
+    of the cached metadata registry (modelctl migrate). Hosts: lmdb (the
+    LMDB copy), a (its PostgreSQL twin), b (a second daemon on a's database
+    and blobs), t (an empty registry in another database whose blobs are on
+    a tmpfs, when root and RAM allow).'''
+    a = ctx.args
+    w = ctx.scratch('multihost')
+    top, reused = meta_registry(ctx)
+    facts = ctx.facts['multihost'] = {'models': a.meta_models,
+                                      'versions': a.meta_models * a.meta_versions,
+                                      'cached': reused}
+    stores = {h: pj(w, 'store-' + h) for h in ('lmdb', 'a', 'b', 't')}
+    mnts = {h: pj(w, 'mnt-' + h) for h in stores}
+    logs = {h: pj(w, 'logs', h + '.log') for h in stores}
+    blobs, tmpfs = pj(w, 'blobs'), pj(w, 'tmpfs')
+    os.mkdir(pj(w, 'logs'))
+    need = a.size_mib * MIB + 64 * MIB
+    with Postgres(ctx) as pg:
+        try:
+            pg.sh('start')
+            uri, uri_t = pg.sh('createdb', 'registry'), pg.sh('createdb', 'tmpfs')
+            for h in ('lmdb', 'a'):
+                ctx.run([ctx.modelctl, '-s', pj(top, 'store'), 'migrate', '--to',
+                         'lmdb:' + stores[h]])
+            t0 = now()
+            out = ctx.run([ctx.modelctl, '--json', '-s', stores['a'], 'migrate', '--to', uri,
+                           '--blobs', blobs]).stdout
+            facts['migrate'] = dict(json.loads(out), seconds=now() - t0)
+            ctx.say('[multihost] migrated %s versions into PostgreSQL in %.1f s (%d blobs)'
+                    % ('{:,}'.format(facts['versions']), facts['migrate']['seconds'],
+                       facts['migrate']['blobs']))
+            if os.stat(blobs).st_dev != os.stat(stores['a']).st_dev:
+                raise BenchError('%s is not on the filesystem of %s' % (blobs, stores['a']))
+            opts = {'lmdb': [], 'a': [], 'b': ['db=' + uri, 'blobs=' + blobs]}
+            if ctx.root and (a.smoke or mem_available() >= 2 * need):
+                os.mkdir(tmpfs)
+                ctx.run(['mount', '-t', 'tmpfs', '-o', 'size=%d,mode=0700' % need, 'tmpfs',
+                         tmpfs])
+                opts['t'] = ['db=' + uri_t, 'blobs=' + pj(tmpfs, 'blobs')]
+            else:
+                ctx.note('multihost: no seal onto a tmpfs (needs root and %.1f GiB of RAM '
+                         'free twice over)' % (need / GIB))
+            for h, o in opts.items():
+                ctx.mount(stores[h], mnts[h], o, log=logs[h])
+            roots = {h: pj(mnts[h], 'models') for h in opts}
+            mh_walk(ctx, roots)
+            mh_find(ctx, stores)
+            mh_promotion(ctx, roots)
+            mh_seal(ctx, w, roots)
+        finally:
+            facts['daemon_exit'] = {h: ctx.umount(m) for h, m in mnts.items()
+                                    if m in ctx.mounts}
+            if os.path.ismount(tmpfs) and ctx.run(['umount', tmpfs], check=False).returncode:
+                ctx.run(['umount', '-l', tmpfs], check=False)
+            facts['daemon_log'] = {h: log_problems(p, r'^(?!modelfs: info: )')
+                                   for h, p in logs.items()}
+            facts['postgresql_log'] = log_problems(pj(pg.dir, 'log'),
+                                                   r'\b(WARNING|ERROR|FATAL|PANIC):')
+            mh_problems(ctx, facts)
+
+
+def mh_problems(ctx, facts):
+    '''Say what the daemons and the server logged beyond "info", and any
+    daemon that did not exit 0.'''
+    for h, code in facts['daemon_exit'].items():
+        if code:
+            ctx.note('multihost: the daemon of host %s exited %s at unmount' % (h, code))
+    logs = [('the daemon of host ' + h, lines) for h, lines in facts['daemon_log'].items()]
+    for who, lines in logs + [('the PostgreSQL server', facts['postgresql_log'])]:
+        if lines:
+            ctx.note('multihost: %s logged %d warnings or errors (facts in latest.json), '
+                     'first: %s' % (who, len(lines), lines[0][:300]))
+
+
+def mh_walk(ctx, roots):
+    '''ls -lR through host a's mount vs through the LMDB copy's, warm.'''
+    a = ctx.args
+    sides = {'pg': roots['a'], 'lmdb': roots['lmdb']}
+    lines = {s: len(ctx.run(['ls', '-lR', p]).stdout.splitlines()) for s, p in sides.items()}
+    if lines['pg'] != lines['lmdb']:
+        raise BenchError('ls -lR printed %d lines through PostgreSQL, %d through LMDB'
+                         % (lines['pg'], lines['lmdb']))
+    res = alternate(a.meta_rounds, [(s, None, lambda r, p=p: ctx.timed(['ls', '-lR', p]))
+                                    for s, p in sides.items()])
+    ctx.record('multihost', 'ls -lR of %d models × %d versions through the mount, warm'
+               % (a.meta_models, a.meta_versions), 's', median(res['pg']),
+               median(res['lmdb']), 'LMDB', samples=samples(modelfs=res['pg'],
+                                                            reference=res['lmdb']))
+
+
+def mh_find(ctx, stores):
+    '''modelctl -s STORE find over the whole registry, each engine.'''
+    a = ctx.args
+    expr = 'metrics.auc >= 0.9'
+
+    def find(h):
+        t0 = now()
+        out = ctx.run([ctx.modelctl, '-s', stores[h], 'find', expr]).stdout
+        return {'seconds': now() - t0, 'hits': sorted(out.decode().splitlines()[1:])}
+    res = alternate(a.rounds, [('pg', None, lambda r: find('a')),
+                               ('lmdb', None, lambda r: find('lmdb'))])
+    hits = {s: res[s][0]['hits'] for s in res}
+    if hits['pg'] != hits['lmdb']:
+        raise BenchError('modelctl find %r: %d hits in PostgreSQL, %d in LMDB, or others'
+                         % (expr, len(hits['pg']), len(hits['lmdb'])))
+    secs = {s: [x['seconds'] for x in res[s]] for s in res}
+    ctx.record('multihost', "`modelctl find '%s'` over %s versions (%d hits)"
+               % (expr, '{:,}'.format(a.meta_models * a.meta_versions), len(hits['pg'])),
+               's', median(secs['pg']), median(secs['lmdb']), 'LMDB',
+               target=('modelfs', '<', 1.0, '< 1 s'),
+               samples=samples(modelfs=secs['pg'], reference=secs['lmdb']))
+
+
+def mh_promotion(ctx, roots):
+    '''ln -sfn on host a, then fresh opens of production/VERSION on host b
+    until one reads the new version; for LMDB, both on its one mount.'''
+    a = ctx.args
+    vers = ['1.0.0', '1.1.0']
+    sides = {'pg': (pj(roots['a'], 'mh-promo'), pj(roots['b'], 'mh-promo')),
+             'lmdb': (pj(roots['lmdb'], 'mh-promo'),) * 2}
+    for mdir, seer in sides.values():
+        os.mkdir(mdir)
+        for v in vers:
+            vdir = pj(mdir, 'versions', v)
+            os.mkdir(vdir)
+            with open(pj(vdir, 'VERSION'), 'w') as f:
+                f.write(v + '\n')
+            seal(ctx, vdir)
+        ctx.run(['ln', '-sfn', 'versions/' + vers[0], 'production'], cwd=mdir)
+        first_seen(pj(seer, 'production', 'VERSION'), vers[0])
+    ln = {s: [] for s in sides}
+    seen = {s: [] for s in sides}
+    stale = {s: 0 for s in sides}
+    for i in range(a.promo_iters):
+        want = vers[(i + 1) % 2]
+        for s in (('pg', 'lmdb') if i % 2 == 0 else ('lmdb', 'pg')):
+            mdir, seer = sides[s]
+            t0 = now()
+            ctx.run(['ln', '-sfn', 'versions/' + want, 'production'], cwd=mdir)
+            ln[s].append(now() - t0)
+            delay, n = first_seen(pj(seer, 'production', 'VERSION'), want)
+            seen[s].append(delay)
+            stale[s] += n
+    ctx.facts['multihost']['stale_opens'] = stale
+    ms = lambda xs: [x * 1e3 for x in xs]           # noqa: E731
+    for p in (50, 99):
+        ctx.record('multihost', '`ln -sfn` on host A, p%d' % p, 'ms',
+                   core.pctl(ms(ln['pg']), p), core.pctl(ms(ln['lmdb']), p), 'LMDB',
+                   samples=samples(modelfs=ms(ln['pg']), reference=ms(ln['lmdb'])))
+    for p, tgt in ((50, None), (99, ('modelfs', '<', 200, 'p99 < 200 ms'))):
+        ctx.record('multihost', 'from ln\'s return on host A until a fresh open of '
+                   'production/VERSION on host B reads the new version, p%d' % p, 'ms',
+                   core.pctl(ms(seen['pg']), p), core.pctl(ms(seen['lmdb']), p),
+                   'LMDB, same mount', kind='latency', target=tgt,
+                   samples=samples(modelfs=ms(seen['pg']), reference=ms(seen['lmdb'])))
+    ctx.say('[multihost] fresh opens that still read the old version: %d on host B, %d on '
+            'the LMDB mount (of %d moves each)' % (stale['pg'], stale['lmdb'], a.promo_iters))
+
+
+def mh_seal(ctx, w, roots):
+    '''cp of a large file into a draft + seal on host a (blobs on the store's
+    filesystem: linked), on the LMDB mount, and on host t (blobs on a tmpfs:
+    copied). The tmpfs holds one blob at a time: each round's version there
+    is removed and gc'd (a tmpfs filling up slows down in some VMs).'''
+    a = ctx.args
+    src = pj(w, 'src')
+    os.mkdir(src)
+    big = pj(src, 'model.bin')
+    random_file(big, a.size_mib * MIB, 81)
+    dirs = {h: pj(roots[h], 'mh-seal') for h in ('a', 'lmdb', 't') if h in roots}
+    parts = {h: {'copy': [], 'seal': []} for h in dirs}
+    for d in dirs.values():
+        os.mkdir(d)
+
+    def run(h, r):
+        v = pj(dirs[h], 'versions', '1.0.%d' % r)
+        t0 = now()
+        os.mkdir(v)
+        ctx.run(['cp', big, pj(v, 'model.bin')])
+        t1 = now()
+        seal(ctx, v)
+        t2 = now()
+        parts[h]['copy'].append(t1 - t0)
+        parts[h]['seal'].append(t2 - t1)
+        return t2 - t0
+
+    def after(r):
+        mutate(big)
+        if 't' in dirs:
+            os.rmdir(pj(dirs['t'], 'versions', '1.0.%d' % r))
+            top = os.path.dirname(roots['t'])
+            os.setxattr(top, 'user.modelfs.gc', b'run')
+            rep = json.loads(os.getxattr(top, 'user.modelfs.gc'))
+            if rep['bytes_freed'] < a.size_mib * MIB:
+                raise BenchError('gc on host t freed %d bytes of the tmpfs: %s'
+                                 % (rep['bytes_freed'], rep))
+    res = alternate(a.rounds, [(h, lambda r: ctx.settle(src), lambda r, h=h: run(h, r))
+                               for h in dirs], after=after)
+    ctx.facts['multihost']['seal'] = {h: samples(**p) for h, p in parts.items()}
+    label = '%s file: cp into a draft + seal' % human_size(a.size_mib)
+    rows = [('a', "blobs on the store's filesystem (linked)", 'LMDB')]
+    if 't' in dirs:
+        rows.append(('t', 'blobs on a tmpfs (copied)', "LMDB, blobs in the store"))
+    for h, where, ref in rows:
+        ctx.record('multihost', '%s, %s' % (label, where), 's', median(res[h]),
+                   median(res['lmdb']), ref,
+                   samples=samples(modelfs=res[h], reference=res['lmdb']))
+    for h, name in (('a', 'PostgreSQL'), ('lmdb', 'LMDB'), ('t', 'PostgreSQL, tmpfs blobs')):
+        if h in dirs:
+            ctx.say('[multihost] %s, %s: copy into the draft %s + seal %s (medians)'
+                    % (label, name, core.fmt_num(median(parts[h]['copy']), 's'),
+                       core.fmt_num(median(parts[h]['seal']), 's')))

@@ -16,7 +16,7 @@ import subprocess
 import util
 
 ROOT = util.basename
-SCENARIOS = ['register', 'read', 'metadata', 'promotion', 'scale', 'dedup', 'copy']
+SCENARIOS = ['register', 'read', 'metadata', 'promotion', 'scale', 'dedup', 'copy', 'multihost']
 
 
 def scratch_dirs(bench_dir):
