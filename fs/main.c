@@ -537,13 +537,18 @@ int main(int argc, char **argv)
 			goto out_store;
 		mfs_store_set_event_sink(d.st, hook_event, hook);
 	}
-	/* Any regular file of the store shows whether its filesystem can
-	 * back passthrough opens: the lock file is one. */
+	/* A regular file on the blobs' filesystem shows whether it can back
+	 * passthrough opens (the blobs may be on another one than the store:
+	 * NFS): the blob directory's probe file, else the store's lock. */
 	{
 		char lock[PATH_MAX];
 
-		snprintf(lock, sizeof(lock), "%s/lock", store);
-		probe_fd = open(lock, O_RDONLY | O_CLOEXEC);
+		snprintf(lock, sizeof(lock), "%s/.modelfs-probe", mfs_store_blobs_dir(d.st));
+		probe_fd = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+		if (probe_fd < 0) {
+			snprintf(lock, sizeof(lock), "%s/lock", store);
+			probe_fd = open(lock, O_RDONLY | O_CLOEXEC);
+		}
 		if (pt_new(!o.nopassthrough && probe_fd >= 0, probe_fd, &d.pt) < 0)
 			goto out_store;
 	}

@@ -265,8 +265,9 @@ int mfs_blob_iterate(struct mfs_store *st, mfs_blob_obj_fn obj,
 		struct dirent *e;
 		struct mfs_digest dg;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strncmp(de->d_name, ".modelfs-", 9))
+			continue;	/* (the daemons' own: .modelfs-probe) */
 		sfd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (sfd < 0 || strlen(de->d_name) != 2) {
 			if (sfd >= 0)

@@ -323,7 +323,8 @@ def test_a_host_killed_mid_seal_leaves_nothing_another_sees_and_gc_takes_the_res
     # what the dead hosts left is gc's once their rows expire
     time.sleep(LEASE + 0.5)
     gc(b)
-    left = [pjoin(dp, f) for dp, _ds, fs in os.walk(hosts.blobs) for f in fs]
+    left = [pjoin(dp, f) for dp, _ds, fs in os.walk(hosts.blobs) for f in fs
+            if not f.startswith('.modelfs-')]
     assert not [p for p in left if '.tmp-' in p], left
     # every blob left is one a sealed version names (the same six files
     # each round: dedup), and fsck finds no cruft
@@ -503,3 +504,61 @@ def test_modelctl_reads_the_database_and_writes_through_a_store(hosts):
     meta = util.read_json(pjoin(a.models, 'churn', 'versions', '1.0.0', 'metadata.json'))
     assert meta['registry']['tags'] == {'stage': 'qa'}
     b.start()
+
+
+def test_kernel_passthrough_reads_blobs_on_the_shared_filesystem(hosts):
+    '''The blobs are on another filesystem than the store (a tmpfs here,
+    NFS in production): the kernel still reads sealed files from them
+    itself, and the daemon carries none of the bytes.'''
+    from test_passthrough import daemon_rchar, kernel_has_passthrough
+    a, b = hosts.hosts
+    data = util.payload('pt', 16 << 20)
+    a.version('m', '1.0.0', {'w.bin': data}, sealed=True)
+    for m in (a, b):
+        if kernel_has_passthrough():
+            assert 'sealed files: kernel passthrough' in m.log()
+        path = pjoin(m.models, 'm', 'versions', '1.0.0', 'w.bin')
+        before = daemon_rchar(m)
+        assert util.read_file(path) == data
+        moved = daemon_rchar(m) - before
+        if kernel_has_passthrough():
+            assert moved < len(data) // 8, 'daemon read %d bytes' % moved
+
+
+def test_a_promotion_cut_by_the_database_crash_happened_or_not_on_both_hosts(hosts):
+    a, b = hosts.hosts
+    for i in range(3):
+        a.version('churn', '1.%d.0' % i, {'v': b'%d' % i}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(a.models, 'churn', 'production'))
+    for rnd in range(3):
+        stop = threading.Event()
+
+        def promote():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                subprocess.run(['ln', '-sfn', 'versions/1.%d.0' % (i % 3),
+                                pjoin(a.models, 'churn', 'production')],
+                               stderr=subprocess.DEVNULL, timeout=30)
+        t = threading.Thread(target=promote)
+        t.start()
+        time.sleep(0.2 + 0.2 * rnd)
+        hosts.pg.stop('immediate')
+        stop.set()
+        t.join(timeout=60)
+        hosts.pg.restart()
+        # the alias names the last move the history recorded, on both
+        # hosts; ln's temporary link is either gone or a plain alias
+        until(lambda: listdir(pjoin(b.models, 'churn')) is not None, timeout=10)
+        hist = [json.loads(x) for x in util.read_file(
+            pjoin(b.models, 'churn', 'history.jsonl')).splitlines()]
+        last = [h for h in hist if h['alias'] == 'production'][-1]
+        for m in (a, b):
+            assert os.readlink(pjoin(m.models, 'churn', 'production')) == \
+                'versions/' + last['to']
+        for name in listdir(pjoin(a.models, 'churn')):
+            p = pjoin(a.models, 'churn', name)
+            if os.path.islink(p) and name not in ('production', 'latest'):
+                os.unlink(p)        # ln's temporary link, as a user would
+    for m in (a, b):
+        assert util.modelctl('audit', 'verify', store=m.store, check=False).returncode == 0

@@ -451,10 +451,13 @@ def make_source_tree(root, seed='src', big=256 * 1024):
 
 
 def blob_files(store):
-    '''{hexname: size} for every file under STORE/blobs.'''
+    '''{hexname: size} for every file under STORE/blobs (but the daemon's
+    own .modelfs-probe).'''
     out = {}
     for dirpath, _dirs, files in os.walk(pjoin(str(store), 'blobs')):
         for f in files:
+            if f.startswith('.modelfs-'):
+                continue
             p = pjoin(dirpath, f)
             out[f] = os.lstat(p).st_size
     return out
