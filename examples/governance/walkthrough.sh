@@ -25,6 +25,17 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "$0: run as root (it acts as several users)" >&2
 	exit 2
 fi
+# The four people may not be able to read this tree (a clone in a 0700
+# directory): what they use - the policy and modelctl - is copied where
+# they can.
+SHARE=$(mktemp -d)
+trap 'rm -rf "$SHARE"' EXIT
+chmod 0755 "$SHARE"
+install -m 0644 "$HERE/policy.json" "$SHARE/policy.json"
+if [ "${MODELCTL#*/}" != "$MODELCTL" ]; then
+	install -m 0755 "$MODELCTL" "$SHARE/modelctl"
+	MODELCTL=$SHARE/modelctl
+fi
 for g in mfs_ml mfs_ops; do getent group $g >/dev/null || groupadd $g; done
 mk_user() {
 	getent passwd "$1" >/dev/null && return
@@ -63,10 +74,10 @@ version() {
 
 step "alice registers 'fraud' and writes its policy (kept in git, copied in)"
 as mfs_alice mkdir -m 0755 "$M"
-as mfs_alice cp "$HERE/policy.json" "$M/policy.json"
-echo '{"aliases": {"production": {"approvals": "two"}}}' >/tmp/bad-policy.$$.json
-refused as mfs_alice cp /tmp/bad-policy.$$.json "$M/policy.json"
-rm -f /tmp/bad-policy.$$.json
+as mfs_alice cp "$SHARE/policy.json" "$M/policy.json"
+echo '{"aliases": {"production": {"approvals": "two"}}}' >"$SHARE/bad-policy.json"
+chmod 0644 "$SHARE/bad-policy.json"
+refused as mfs_alice cp "$SHARE/bad-policy.json" "$M/policy.json"
 
 step "alice registers 1.0.0 (AUC 0.91) and 1.1.0 (AUC 0.87)"
 version mfs_alice 1.0.0 0.91

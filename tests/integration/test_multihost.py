@@ -474,7 +474,7 @@ def test_two_hosts_survive_kills_of_either_daemon_and_of_the_database(hosts):
     sealed = {}
     for m in (a, b):
         vers = pjoin(m.models, 'm', 'versions')
-        until(lambda: os.listdir(vers) is not None, timeout=10)
+        until(lambda: listdir(vers) is not None, timeout=10)
         sealed[m.mnt] = sorted(v for v in os.listdir(vers)
                                if os.getxattr(pjoin(vers, v), 'user.modelfs.state') == b'sealed')
         for v in sealed[m.mnt]:
@@ -549,7 +549,10 @@ def test_a_promotion_cut_by_the_database_crash_happened_or_not_on_both_hosts(hos
         hosts.pg.restart()
         # the alias names the last move the history recorded, on both
         # hosts; ln's temporary link is either gone or a plain alias
-        until(lambda: listdir(pjoin(b.models, 'churn')) is not None, timeout=10)
+        # each daemon answers again once it has found the server (calls
+        # fail at once for a second after one found it gone)
+        until(lambda: all(listdir(pjoin(m.models, 'churn')) is not None for m in (a, b)),
+              timeout=10)
         hist = [json.loads(x) for x in util.read_file(
             pjoin(b.models, 'churn', 'history.jsonl')).splitlines()]
         last = [h for h in hist if h['alias'] == 'production'][-1]
