@@ -529,8 +529,13 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 		h = handle_new(H_SEALED, ino);
 		if (!h)
 			return -ENOMEM;
+		/* gc leaves a version with an open file alone: counted (and
+		 * on a shared registry, leased) before the blob is opened, so
+		 * gc on another host cannot release it in between. */
+		vopen_count(d, e.vid, 1);
 		r = mfs_entry_open(d->st, &e, &h->fd);
 		if (r < 0) {
+			vopen_count(d, e.vid, -1);
 			free(h);
 			return r;
 		}
@@ -544,6 +549,7 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 		 * the blob keeps the disk busy. */
 		r = pt_get(d->pt, ino, h->fd, true);
 		if (r < 0) {
+			vopen_count(d, e.vid, -1);
 			close(h->fd);
 			free(h);
 			return r;
@@ -555,9 +561,7 @@ static int do_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi,
 			h->reader = c.pid;
 			reader_count(d, h->reader, 1);
 		}
-		/* gc leaves a version with an open file alone */
 		h->svid = e.vid;
-		vopen_count(d, h->svid, 1);
 		if (!h->pt_id) {
 			fi->keep_cache = 1;
 			posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);

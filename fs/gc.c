@@ -28,12 +28,12 @@
 
 void vopen_count(struct mfsd *d, uint64_t vid, int delta)
 {
-	int n = kcount_add(d, d->vopen, vid, delta);
-
-	/* gc on other hosts of a shared registry sees the open by its lease */
-	if (delta > 0 && n == delta)
+	kcount_add(d, d->vopen, vid, delta);
+	/* gc on other hosts of a shared registry sees the open by its lease
+	 * (lease.c counts the files itself: its rows follow its counts) */
+	if (delta > 0)
 		mfs_lease_hold(d->st, vid);
-	else if (delta < 0 && n == 0)
+	else
 		mfs_lease_release(d->st, vid);
 }
 

@@ -328,31 +328,35 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 300;
-	pthread_mutex_lock(&d->lock);
-	/* Another seal of this version is running (an alias pointed at a
-	 * draft while modelctl seals it, seal_idle): wait for it, then it is
-	 * sealed - or, if that seal failed, this one tries. The state may be
-	 * freed while we wait: look it up again each time. */
+	/* Sealed already: done. Another seal of this version running (an
+	 * alias pointed at a draft while modelctl seals it, seal_idle): wait
+	 * for it, then look again - sealed, or, if that seal failed, this one
+	 * tries. The registry is asked without d->lock held (a round trip to
+	 * a database server), so the state is looked up again each time. */
 	for (;;) {
-		v = vs_get_locked(d, vid, true);
-		if (!v || !v->sealing)
-			break;
-		if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT) {
-			pthread_mutex_unlock(&d->lock);
-			return mfs_log_errno(-EBUSY, "another seal of this version has run for 5 minutes; try again later");
-		}
-	}
-	if (!v) {
-		pthread_mutex_unlock(&d->lock);
-		return -ENOMEM;
-	}
-	{
 		struct mfs_version_info vi;
+		bool waited = false;
 
-		if (mfs_version_get(d->st, vid, &vi) == 0 && vi.state == MFS_V_SEALED) {
-			pthread_mutex_unlock(&d->lock);
+		if (mfs_version_get(d->st, vid, &vi) == 0 && vi.state == MFS_V_SEALED)
 			return 0;
+		pthread_mutex_lock(&d->lock);
+		for (;;) {
+			v = vs_get_locked(d, vid, true);
+			if (!v || !v->sealing)
+				break;
+			waited = true;
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT) {
+				pthread_mutex_unlock(&d->lock);
+				return mfs_log_errno(-EBUSY, "another seal of this version has run for 5 minutes; try again later");
+			}
 		}
+		if (!v) {
+			pthread_mutex_unlock(&d->lock);
+			return -ENOMEM;
+		}
+		if (!waited)
+			break;		/* d->lock held, no seal running */
+		pthread_mutex_unlock(&d->lock);
 	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 2;

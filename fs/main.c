@@ -416,6 +416,10 @@ int main(int argc, char **argv)
 		snprintf(o.where.blobs, sizeof(o.where.blobs), "%s", getenv("MODELFS_BLOBS"));
 	/* What is given is recorded in STORE/config, so modelctl -s STORE and
 	 * a remount without options find the same registry. */
+	if (o.where.db[0] && mfs_store_db_has_password(o.where.db)) {
+		fprintf(stderr, "modelfs: refusing a password in db=: it would be seen by every user in the process list, and kept in STORE/config; put it in PGPASSFILE (~/.pgpass) or a service file (db=service=NAME)\n");
+		goto out_args;
+	}
 	if ((o.where.db[0] || o.where.blobs[0] || o.where.drafts[0]) &&
 	    mfs_config_set(store, &o.where) < 0)
 		goto out_args;
@@ -568,7 +572,8 @@ int main(int argc, char **argv)
 		mfs_log(MFS_LOG_ERR, "cannot watch the registry for changes");
 		goto out_unmount;
 	}
-	/* A shared registry: this host's row and leases, for gc anywhere. */
+	/* A shared registry: this host's row and leases, for gc anywhere
+	 * (withdrawn by mfs_store_close(), after the idle sealer stops). */
 	if (mfs_lease_start(d.st, mnt) < 0)
 		goto out_unmount;
 	seed_drafts(&d);
@@ -610,7 +615,6 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
 	r = fuse_session_loop_mt(d.se, cfg);
 	mfs_store_watch(d.st, NULL, NULL);
-	mfs_lease_stop(d.st);
 	forget_wait(&d);
 	/* A stop by SIGTERM/SIGINT/SIGHUP (systemd, ^C) is a clean exit. */
 	r = (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) ? 0 : 1;
@@ -624,7 +628,6 @@ out_idle:
 	}
 out_unmount:
 	mfs_store_watch(d.st, NULL, NULL);
-	mfs_lease_stop(d.st);
 	fuse_session_unmount(d.se);
 out_signals:
 	fuse_remove_signal_handlers(d.se);

@@ -414,14 +414,15 @@ int mfs_migrate(struct mfs_store *st, const char *to, const char *blobs,
 		snprintf(uri, sizeof(uri), "%s", to);
 		snprintf(dir, sizeof(dir), "%s", blobs);
 	}
-	/* The database first, from one snapshot (the target must be
-	 * empty), then every blob it references: a target never names a
-	 * missing blob. */
-	r = store_copy_db(st, uri);
-	if (r == 0)
-		r = open_sub(dir, ".", &dst_blobs);
+	/* Every referenced blob first (the source is locked or stopped:
+	 * what it references cannot change), then the database from one
+	 * snapshot: a target never names a missing blob, and one cut short
+	 * has no records (a second try is not refused as not empty). */
+	r = open_sub(dir, ".", &dst_blobs);
 	if (r == 0)
 		r = copy_blobs_of(st, st->blobs_fd, dst_blobs, true, &stats);
+	if (r == 0)
+		r = store_copy_db(st, uri);
 	if (dst_blobs >= 0)
 		close(dst_blobs);
 	if (r == 0 && ret)

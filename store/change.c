@@ -33,11 +33,14 @@ static void told(void *ctx, const void *notes, size_t len)
 {
 	struct mfs_store *st = ctx;
 	const uint8_t *p = notes, *end = p + len;
+	mfs_change_fn fn = __atomic_load_n(&st->change_fn, __ATOMIC_ACQUIRE);
 	struct mfs_change c;
 
+	if (!fn)
+		return;		/* stopped meanwhile */
 	if (!notes) {
 		memset(&c, 0, sizeof(c));
-		st->change_fn(st->change_ctx, &c);
+		fn(st->change_ctx, &c);
 		return;
 	}
 	while (end - p >= NOTE_HEAD && end - p >= NOTE_HEAD + p[17]) {
@@ -48,18 +51,28 @@ static void told(void *ctx, const void *notes, size_t len)
 		memcpy(c.name, p + NOTE_HEAD, p[17]);
 		if (c.kind > MFS_CHANGE_VERSION)
 			c.kind = MFS_CHANGE_ANY;	/* a newer binary's: be safe */
-		st->change_fn(st->change_ctx, &c);
+		fn(st->change_ctx, &c);
 		p += NOTE_HEAD + p[17];
 	}
 	if (p != end) {
 		memset(&c, 0, sizeof(c));	/* cut short: not ours to read */
-		st->change_fn(st->change_ctx, &c);
+		fn(st->change_ctx, &c);
 	}
 }
 
 int mfs_store_watch(struct mfs_store *st, mfs_change_fn fn, void *ctx)
 {
-	st->change_fn = fn;
+	int r;
+
+	if (!fn) {
+		r = kv_watch(st->kv, NULL, NULL);	/* no one tells after */
+		__atomic_store_n(&st->change_fn, NULL, __ATOMIC_RELEASE);
+		return r;
+	}
 	st->change_ctx = ctx;
-	return kv_watch(st->kv, fn ? told : NULL, fn ? st : NULL);
+	__atomic_store_n(&st->change_fn, fn, __ATOMIC_RELEASE);
+	r = kv_watch(st->kv, told, st);
+	if (r < 0)
+		__atomic_store_n(&st->change_fn, NULL, __ATOMIC_RELEASE);
+	return r;
 }

@@ -577,9 +577,11 @@ static int remove_blobs(struct gc *g, struct cands *cs, bool cruft)
 
 			if (has_rec)
 				rec_get(&rb, sizeof(rb), &v);
-			if (cruft ? (has_rec || kv_get(txn, DB_JOURNAL, &k, &v) == 0)
-				  : (!has_rec || rb.refs != 0))
-				continue;	/* referenced since we looked */
+			/* Referenced since we looked, or journalled by a seal
+			 * that will reference it (a record at 0 included). */
+			if (kv_get(txn, DB_JOURNAL, &k, &v) == 0 ||
+			    (cruft ? has_rec : (!has_rec || rb.refs != 0)))
+				continue;
 			has = mfs_blob_has(st, d, &size);
 			mfs_blob_relpath(d, rel);
 			if (has == 1) {

@@ -20,9 +20,14 @@ int kv_open(const char *uri, unsigned flags, const char *const *tables, int ntab
 		return kv_lmdb_open(uri + 5, flags, tables, ntables, ret);
 	if (kv_uri_is_pg(uri))
 		return kv_pg_open(uri, flags, tables, ntables, ret);
+	/* Not the string itself: it could hold a password. */
 	return mfs_log_errno(-EINVAL,
-			     "database '%s': give lmdb:DIR or a PostgreSQL URI (postgresql://...) or connection string",
-			     uri);
+			     "a database is lmdb:DIR or a PostgreSQL URI (postgresql://...) or connection string (key=value ...)");
+}
+
+bool kv_uri_has_password(const char *uri)
+{
+	return kv_uri_is_pg(uri) && kv_pg_has_password(uri);
 }
 
 void kv_close(struct kv *kv)
@@ -88,8 +93,15 @@ int kv_txn_commit(struct kv_txn *txn)
 	int r;
 
 	r = kv->ops->txn_commit(txn);	/* txn is gone */
-	if (r == 0 && told && kv->watch)
-		kv->watch(kv->watch_ctx, all ? NULL : notes, all ? 0 : len);
+	/* -EIO: it may have happened (the others hear of it if it did):
+	 * forgetting what did not change costs a lookup, the reverse a
+	 * stale name. */
+	if ((r == 0 || r == -EIO) && told) {
+		kv_watch_fn w = __atomic_load_n(&kv->watch, __ATOMIC_ACQUIRE);
+
+		if (w)
+			w(kv->watch_ctx, all ? NULL : notes, all ? 0 : len);
+	}
 	free(notes);
 	return r;
 }
@@ -139,14 +151,20 @@ int kv_watch(struct kv *kv, kv_watch_fn fn, void *ctx)
 {
 	int r = 0;
 
-	kv->watch = fn;
-	kv->watch_ctx = ctx;
-	if (kv->ops->watch)
-		r = kv->ops->watch(kv);
-	if (r) {
-		kv->watch = NULL;
-		kv->watch_ctx = NULL;
+	if (!fn) {
+		/* The engine's thread stops first (it may be handing notes
+		 * to the watcher right now), then the watcher goes. */
+		if (kv->ops->watch)
+			kv->ops->watch(kv, false);
+		__atomic_store_n(&kv->watch, NULL, __ATOMIC_RELEASE);
+		return 0;
 	}
+	kv->watch_ctx = ctx;
+	__atomic_store_n(&kv->watch, fn, __ATOMIC_RELEASE);
+	if (kv->ops->watch)
+		r = kv->ops->watch(kv, true);
+	if (r)
+		__atomic_store_n(&kv->watch, NULL, __ATOMIC_RELEASE);
 	return r;
 }
 

@@ -103,6 +103,9 @@ void *kv_userdata(const struct kv *kv);
 /* Is uri a PostgreSQL one (what kv_open() would hand to kv_pg.c)? */
 bool kv_uri_is_pg(const char *uri);
 
+/* Does uri give a password, as libpq would read it? */
+bool kv_uri_has_password(const char *uri);
+
 /* The engine's name ("lmdb", "postgresql") and, for logs, what it opened
  * (a directory, or the database's name and host; never a password).
  * Borrowed: valid until kv_close(). */

@@ -19,8 +19,9 @@ struct kv_ops {
 	void (*trim)(struct kv *kv);
 	int (*copy)(struct kv *kv, const char *path);
 	/* NULL: only this process's commits are told (kv.c does that);
-	 * else start (fn set) or stop (NULL) hearing other processes'. */
-	int (*watch)(struct kv *kv);
+	 * else start (on) or stop hearing other processes' (off: returns
+	 * once the engine calls the watcher no more). */
+	int (*watch)(struct kv *kv, bool on);
 	int (*txn_begin)(struct kv *kv, bool write, struct kv_txn **ret);
 	int (*txn_commit)(struct kv_txn *txn);
 	void (*txn_abort)(struct kv_txn *txn);
@@ -43,7 +44,8 @@ struct kv {
 	int ntables;
 	char *where;			/* for logs: no password */
 	void *user;			/* kv_set_userdata() */
-	/* kv_watch(): set while no transaction runs (at start-up) */
+	/* kv_watch(): watch is read and set atomically; watch_ctx is set
+	 * before watch */
 	kv_watch_fn watch;
 	void *watch_ctx;
 };
@@ -71,5 +73,6 @@ int kv_lmdb_open(const char *dir, unsigned flags, const char *const *tables, int
 		 struct kv **ret);
 int kv_pg_open(const char *conninfo, unsigned flags, const char *const *tables,
 	       int ntables, struct kv **ret);
+bool kv_pg_has_password(const char *conninfo);
 
 #endif

@@ -936,6 +936,15 @@ fail:
  * told that anything may have changed (notes sent meanwhile are lost).
  */
 
+/* Hand notes to the watcher (NULL, 0: anything may have changed). */
+static void tell(struct pg *p, const void *notes, size_t len)
+{
+	kv_watch_fn w = __atomic_load_n(&p->head.watch, __ATOMIC_ACQUIRE);
+
+	if (w)
+		w(p->head.watch_ctx, notes, len);
+}
+
 static int unhex(int c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -954,7 +963,7 @@ static void heard(struct pg *p, const char *payload)
 	if (colon && !colon[1])
 		return;		/* a commit without notes */
 	if (!colon || !strcmp(colon + 1, "*")) {
-		p->head.watch(p->head.watch_ctx, NULL, 0);
+		tell(p, NULL, 0);
 		return;
 	}
 	hl = strlen(colon + 1);
@@ -970,9 +979,9 @@ static void heard(struct pg *p, const char *payload)
 		buf[i] = (uint8_t)(a << 4 | b);
 	}
 	if (buf && hl)
-		p->head.watch(p->head.watch_ctx, buf, hl / 2);
+		tell(p, buf, hl / 2);
 	else
-		p->head.watch(p->head.watch_ctx, NULL, 0);	/* not ours to read */
+		tell(p, NULL, 0);	/* not ours to read */
 	free(buf);
 }
 
@@ -1014,11 +1023,12 @@ static void *listen_main(void *arg)
 			/* Commits meanwhile went unheard: count one more. */
 			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->lup, true, __ATOMIC_RELEASE);
-			if (had) {
+			/* Also the first time: the daemon may have served
+			 * while this thread was connecting. */
+			if (had)
 				mfs_log(MFS_LOG_INFO, "%s: listening again; anything may have changed meanwhile",
 					p->head.where);
-				p->head.watch(p->head.watch_ctx, NULL, 0);
-			}
+			tell(p, NULL, 0);
 			had = true;
 			backoff = 100;
 			pinged = now_ms();
@@ -1064,16 +1074,16 @@ static void listen_stop(struct pg *p)
 	pthread_join(p->lthread, NULL);
 	close(p->lwake[0]);
 	close(p->lwake[1]);
-	p->listening = false;
+	__atomic_store_n(&p->listening, false, __ATOMIC_RELAXED);
 }
 
-static int pg_watch(struct kv *kv)
+static int pg_watch(struct kv *kv, bool on)
 {
 	struct pg *p = P(kv);
 	int r;
 
 	listen_stop(p);
-	if (!kv->watch)
+	if (!on)
 		return 0;
 	if (pipe2(p->lwake, O_CLOEXEC) < 0)
 		return -errno;
@@ -1083,7 +1093,7 @@ static int pg_watch(struct kv *kv)
 		close(p->lwake[1]);
 		return -r;
 	}
-	p->listening = true;
+	__atomic_store_n(&p->listening, true, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -1100,6 +1110,20 @@ static void pg_close(struct kv *kv)
 }
 
 static const struct kv_ops pg_ops;
+
+bool kv_pg_has_password(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	bool has = false;
+
+	/* As libpq reads it (key = value with spaces, %-encoded URI keys):
+	 * a string it cannot parse names nothing, and is refused later. */
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (!strcmp(o->keyword, "password") && o->val && o->val[0])
+			has = true;
+	PQconninfoFree(opts);
+	return has;
+}
 
 int kv_pg_open(const char *conninfo, unsigned flags, const char *const *tables, int ntables,
 	       struct kv **ret)
@@ -1196,6 +1220,10 @@ static uint64_t pg_generation(struct kv *kv)
 
 	if (__atomic_load_n(&p->lup, __ATOMIC_ACQUIRE))
 		return __atomic_load_n(&p->lgen, __ATOMIC_RELAXED);
+	/* Listening, but not connected: the server's number would not be
+	 * comparable with the counted one. Unknown: nothing is cached. */
+	if (__atomic_load_n(&p->listening, __ATOMIC_RELAXED))
+		return 0;
 	if (conn_take(p, &c) != 0)
 		return 0;
 	if (exec(p, &c, &q, 1, true, "generation") == 0) {

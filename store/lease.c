@@ -16,6 +16,11 @@
 
 #define TTL_DEFAULT 30		/* seconds a host row is valid */
 
+struct held {
+	uint64_t vid;
+	int n;				/* files of it open here */
+};
+
 struct lease_state {
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -23,11 +28,22 @@ struct lease_state {
 	bool stop;			/* protected by lock */
 	int64_t ttl_ns;			/* read-only */
 	char *row;			/* the host row but for "until": read-only */
-	/* vids with a file open here, and vids closed since the last beat
+	/* vids with files open here, and vids closed since the last beat
 	 * (their rows go then); both protected by lock */
-	uint64_t *held, *dropped;
-	size_t nheld, capheld, ndropped, capdropped;
+	struct held *held;
+	size_t nheld, capheld;
+	uint64_t *dropped;
+	size_t ndropped, capdropped;
 };
+
+/* MODELFS_LEASE_SECONDS (default 30), in ns. */
+static int64_t lease_ttl_ns(void)
+{
+	const char *env = getenv("MODELFS_LEASE_SECONDS");
+	long ttl = env ? strtol(env, NULL, 10) : 0;
+
+	return (ttl > 0 && ttl <= 3600 ? ttl : TTL_DEFAULT) * 1000000000LL;
+}
 
 static int64_t wall_ns(void)
 {
@@ -43,6 +59,14 @@ static void lease_key(struct key *k, uint64_t vid, uint64_t host)
 	put_be64(k->b + 8, host);
 	k->v.data = k->b;
 	k->v.len = 16;
+}
+
+static struct held *held_of(struct lease_state *l, uint64_t vid)
+{
+	for (size_t i = 0; i < l->nheld; i++)
+		if (l->held[i].vid == vid)
+			return &l->held[i];
+	return NULL;
 }
 
 static bool has(const uint64_t *v, size_t n, uint64_t x)
@@ -80,6 +104,9 @@ static void drop(uint64_t *v, size_t *n, uint64_t x)
 	}
 }
 
+/* A host is gone once its row is a whole lease past its time: a heartbeat
+ * may wait for the registry's write lock (another host's long commit) up
+ * to the database's lock wait, and must not be taken for a death. */
 bool store_host_alive(struct mfs_store *st, struct kv_txn *txn, uint64_t host)
 {
 	struct key k;
@@ -96,7 +123,8 @@ bool store_host_alive(struct mfs_store *st, struct kv_txn *txn, uint64_t host)
 		return false;
 	j = cJSON_ParseWithLength(v.data, v.len);
 	until = cJSON_GetObjectItemCaseSensitive(j, "until_ns");
-	alive = cJSON_IsNumber(until) && until->valuedouble > (double)wall_ns();
+	alive = cJSON_IsNumber(until) &&
+		until->valuedouble + (double)lease_ttl_ns() > (double)wall_ns();
 	cJSON_Delete(j);
 	return alive;
 }
@@ -128,46 +156,46 @@ bool store_leased(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
 }
 
 /* One heartbeat: the host row valid for another ttl, the rows of what
- * was closed gone, those of what is open there. */
+ * was closed gone, those of what is open there. What is open is read once
+ * this beat holds the registry's write lock: an open that leases meanwhile
+ * writes its row after this commit (writers take turns). */
 static int beat(struct mfs_store *st, struct lease_state *l)
 {
 	struct kv_txn *txn = NULL;
 	uint64_t *held = NULL, *dropped = NULL;
-	size_t nheld, ndropped;
+	size_t nheld = 0, ndropped = 0;
 	char row[1024];
 	struct key k;
 	struct kv_val v = { 0, NULL };
 	int r;
 
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&l->lock);
-	nheld = l->nheld;
-	ndropped = l->ndropped;
-	held = malloc((nheld + 1) * sizeof(*held));
-	dropped = malloc((ndropped + 1) * sizeof(*dropped));
+	held = malloc((l->nheld + 1) * sizeof(*held));
+	dropped = malloc((l->ndropped + 1) * sizeof(*dropped));
 	if (held && dropped) {
-		if (nheld)
-			memcpy(held, l->held, nheld * sizeof(*held));
-		if (ndropped)
-			memcpy(dropped, l->dropped, ndropped * sizeof(*dropped));
+		for (size_t i = 0; i < l->nheld; i++)
+			held[nheld++] = l->held[i].vid;
+		for (size_t i = 0; i < l->ndropped; i++)
+			if (!held_of(l, l->dropped[i]))
+				dropped[ndropped++] = l->dropped[i];
 		l->ndropped = 0;
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (!held || !dropped) {
 		free(held);
 		free(dropped);
+		kv_txn_abort(txn);
 		return -ENOMEM;
 	}
 	snprintf(row, sizeof(row), "%s,\"until_ns\":%" PRId64 "}", l->row, wall_ns() + l->ttl_ns);
-	r = store_txn_begin(st, true, &txn);
-	if (r == 0) {
-		key_id(&k, st->host);
-		v.data = row;
-		v.len = strlen(row);
-		r = kv_put(txn, DB_HOSTS, &k.v, &v, 0);
-	}
+	key_id(&k, st->host);
+	v.data = row;
+	v.len = strlen(row);
+	r = kv_put(txn, DB_HOSTS, &k.v, &v, 0);
 	for (size_t i = 0; r == 0 && i < ndropped; i++) {
-		if (has(held, nheld, dropped[i]))
-			continue;	/* opened again since */
 		lease_key(&k, dropped[i], st->host);
 		r = kv_del(txn, DB_LEASES, &k.v);
 		if (r == -ENOENT)
@@ -181,13 +209,14 @@ static int beat(struct mfs_store *st, struct lease_state *l)
 	}
 	if (r == 0)
 		r = store_txn_commit(txn);
-	else if (txn)
+	else
 		kv_txn_abort(txn);
 	if (r < 0) {
 		/* Their rows go at the next beat that works. */
 		pthread_mutex_lock(&l->lock);
 		for (size_t i = 0; i < ndropped; i++)
-			add(&l->dropped, &l->ndropped, &l->capdropped, dropped[i]);
+			if (!held_of(l, dropped[i]))
+				add(&l->dropped, &l->ndropped, &l->capdropped, dropped[i]);
 		pthread_mutex_unlock(&l->lock);
 	}
 	free(held);
@@ -245,8 +274,6 @@ static void lease_free(struct lease_state *l)
 int mfs_lease_start(struct mfs_store *st, const char *mount)
 {
 	struct lease_state *l;
-	const char *env = getenv("MODELFS_LEASE_SECONDS");
-	long ttl = env ? strtol(env, NULL, 10) : 0;
 	char host[256] = "";
 	cJSON *j;
 	char *s;
@@ -259,7 +286,7 @@ int mfs_lease_start(struct mfs_store *st, const char *mount)
 		return -ENOMEM;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
-	l->ttl_ns = (ttl > 0 && ttl <= 3600 ? ttl : TTL_DEFAULT) * 1000000000LL;
+	l->ttl_ns = lease_ttl_ns();
 	gethostname(host, sizeof(host) - 1);
 	j = cJSON_CreateObject();
 	{
@@ -312,7 +339,7 @@ void mfs_lease_stop(struct mfs_store *st)
 		key_id(&k, st->host);
 		kv_del(txn, DB_HOSTS, &k.v);
 		for (size_t i = 0; i < l->nheld; i++) {
-			lease_key(&k, l->held[i], st->host);
+			lease_key(&k, l->held[i].vid, st->host);
 			kv_del(txn, DB_LEASES, &k.v);
 		}
 		for (size_t i = 0; i < l->ndropped; i++) {
@@ -329,52 +356,65 @@ void mfs_lease_hold(struct mfs_store *st, uint64_t vid)
 {
 	struct lease_state *l = st->lease;
 	struct kv_txn *txn;
+	struct held *h;
 	struct key k;
-	struct kv_val v;
-	bool have;
+	struct kv_val v = { 0, (void *)"" };
+	bool first = false;
 	int r;
 
 	if (!l)
 		return;
 	pthread_mutex_lock(&l->lock);
-	r = add(&l->held, &l->nheld, &l->capheld, vid);
+	h = held_of(l, vid);
+	if (!h && l->nheld == l->capheld) {
+		size_t cap = l->capheld ? 2 * l->capheld : 16;
+		struct held *p = realloc(l->held, cap * sizeof(*p));
+
+		if (p) {
+			l->held = p;
+			l->capheld = cap;
+		}
+	}
+	if (!h && l->nheld < l->capheld) {
+		h = &l->held[l->nheld++];
+		h->vid = vid;
+		h->n = 0;
+	}
+	if (h) {
+		first = h->n++ == 0;
+		drop(l->dropped, &l->ndropped, vid);
+	}
 	pthread_mutex_unlock(&l->lock);
-	if (r < 0)
+	if (!first)
 		return;
-	/* Before the open returns: gc elsewhere must see it from now on. */
+	/* Before the open goes on: gc elsewhere must see it from now on. A
+	 * write even when the row is there: a beat may be removing it. */
 	lease_key(&k, vid, st->host);
-	r = store_txn_begin(st, false, &txn);
-	if (r < 0)
-		goto fail;
-	have = kv_get(txn, DB_LEASES, &k.v, &v) == 0;
-	kv_txn_abort(txn);
-	if (have)
-		return;
 	r = store_txn_begin(st, true, &txn);
+	if (r == 0) {
+		r = kv_put(txn, DB_LEASES, &k.v, &v, 0);
+		if (r == 0)
+			r = store_txn_commit(txn);
+		else
+			kv_txn_abort(txn);
+	}
 	if (r < 0)
-		goto fail;
-	v.data = (void *)"";
-	v.len = 0;
-	r = kv_put(txn, DB_LEASES, &k.v, &v, 0);
-	if (r == 0)
-		r = store_txn_commit(txn);
-	else
-		kv_txn_abort(txn);
-	if (r == 0)
-		return;
-fail:
-	mfs_log(MFS_LOG_WARN, "could not lease version %" PRIu64 " for an open file: %s; the next heartbeat will",
-		vid, strerror(-r));
+		mfs_log(MFS_LOG_WARN, "could not lease version %" PRIu64 " for an open file: %s; the next heartbeat will",
+			vid, strerror(-r));
 }
 
 void mfs_lease_release(struct mfs_store *st, uint64_t vid)
 {
 	struct lease_state *l = st->lease;
+	struct held *h;
 
 	if (!l)
 		return;
 	pthread_mutex_lock(&l->lock);
-	drop(l->held, &l->nheld, vid);
-	add(&l->dropped, &l->ndropped, &l->capdropped, vid);
+	h = held_of(l, vid);
+	if (h && --h->n <= 0) {
+		*h = l->held[--l->nheld];
+		add(&l->dropped, &l->ndropped, &l->capdropped, vid);
+	}
 	pthread_mutex_unlock(&l->lock);
 }

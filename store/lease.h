@@ -16,7 +16,8 @@
  * on a heartbeat) and which versions it has files open of (a lease row
  * each). gc on any host keeps a version a live host leases, and treats
  * what a host left behind as its own once the host's row has expired (its
- * seal journal, its temporary blob files).
+ * seal journal, its temporary blob files) once its row is a whole lease
+ * past its time.
  *
  * Times are wall-clock: the hosts' clocks must agree to well within the
  * lease (NTP does). The lease lasts MODELFS_LEASE_SECONDS (default 30),
@@ -32,13 +33,14 @@ int mfs_lease_start(struct mfs_store *st, const char *mount);
 /* Stop: the host row and its leases are removed (a clean stop). */
 void mfs_lease_stop(struct mfs_store *st);
 
-/* A first file of version vid was opened on this host: its lease row is
+/* A file of version vid is being opened on this host (call it before the
+ * blob is opened, once per file): for the first, its lease row is
  * committed before this returns. A failure (the database cannot be
  * reached) is logged and left to the next heartbeat. */
 void mfs_lease_hold(struct mfs_store *st, uint64_t vid);
 
-/* The last file of vid on this host was closed: its row goes at the next
- * heartbeat. */
+/* A file of vid was closed (once per mfs_lease_hold()): when it was the
+ * last, its row goes at the next heartbeat. */
 void mfs_lease_release(struct mfs_store *st, uint64_t vid);
 
 #endif

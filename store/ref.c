@@ -66,6 +66,11 @@ int mfs_ref_make(struct mfs_store *st, int fd, const struct mfs_digest *d,
 	uint64_t bsize = 0;
 	int r;
 
+	/* A registry many hosts share: gc runs on any of them, and only this
+	 * host sees its drafts, so a blob only a reference held could go
+	 * under it. The caller copies the bytes instead. */
+	if (kv_shared(st->kv))
+		return -EOPNOTSUPP;
 	if (fstat(fd, &sb) < 0)
 		return -errno;
 	if (!S_ISREG(sb.st_mode) || sb.st_size != 0)

@@ -30,7 +30,9 @@
 
 /* Make the empty draft file fd a reference to blob d of size bytes.
  * Returns 0; -ENOTEMPTY if the file is not empty; -EOPNOTSUPP if the
- * store's filesystem keeps no user extended attributes (copy instead);
+ * store's filesystem keeps no user extended attributes, or the registry is
+ * shared by many hosts (gc on another cannot see this host's references):
+ * copy instead;
  * -ENOENT if the blob is missing; -errno. */
 int mfs_ref_make(struct mfs_store *st, int fd, const struct mfs_digest *d,
 		 uint64_t size);

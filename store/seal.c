@@ -290,8 +290,16 @@ static int journal(struct seal *s, uint64_t vid)
 
 		if (!S_ISREG(s->it[i].sb.st_mode) || s->it[i].ref)
 			continue;	/* a reference creates no name */
-		if (kv_get(txn, DB_BLOBS, &dk, &v) == 0)
-			continue;	/* referenced already: never ours to remove */
+		if (kv_get(txn, DB_BLOBS, &dk, &v) == 0) {
+			struct rec_blob rb;
+
+			rec_get(&rb, sizeof(rb), &v);
+			if (rb.refs)
+				continue;	/* referenced: never ours to remove */
+			/* A record at 0 is gc's to sweep: journalled, it
+			 * keeps the blob until this seal commits or gives
+			 * up (gc skips journalled blobs). */
+		}
 		/* A host that is gone holds it no more (its seal is not
 		 * running): ours to take over. */
 		if (kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len >= 8 &&
@@ -541,8 +549,13 @@ static void abandon(struct seal *s)
 
 		if (!S_ISREG(s->it[i].sb.st_mode))
 			continue;
+		/* Only a name still journalled as this seal's: a seal of
+		 * another host may have taken the entry over (seal.c
+		 * journal()) and rely on the name now. */
 		if (s->it[i].created &&
-		    kv_get(txn, DB_BLOBS, &dk, &v) == KV_NOTFOUND)
+		    kv_get(txn, DB_BLOBS, &dk, &v) == KV_NOTFOUND &&
+		    kv_get(txn, DB_JOURNAL, &dk, &v) == 0 && v.len >= 8 &&
+		    get_be64(v.data) == s->vid)
 			mfs_blob_unlink(s->st, &s->it[i].d);
 	}
 	unjournal(s, txn, s->vid);

@@ -20,6 +20,7 @@
 #include "objects.h"
 #include "blob.h"
 #include "config.h"
+#include "lease.h"
 #include "log.h"
 #include "sys.h"
 #include "version.h"
@@ -781,6 +782,8 @@ int store_open(const char *dir, const struct mfs_config *over, unsigned flags,
 		if (over->drafts[0])
 			strcpy(cfg.drafts, over->drafts);
 	}
+	if (cfg.db[0] && mfs_store_db_has_password(cfg.db))
+		return mfs_log_errno(-EINVAL, "refusing a database string with a password: put it in PGPASSFILE (~/.pgpass) or a service file (db=service=NAME)");
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -832,6 +835,11 @@ fail:
 	return r;
 }
 
+bool mfs_store_db_has_password(const char *db)
+{
+	return mfs_config_has_password(db) || kv_uri_has_password(db);
+}
+
 int store_copy_db(struct mfs_store *st, const char *uri)
 {
 	struct kv *dst = NULL;
@@ -858,6 +866,7 @@ void mfs_store_close(struct mfs_store *st)
 {
 	if (!st)
 		return;
+	mfs_lease_stop(st);		/* (a no-op when not publishing) */
 	store_sha256_stop(st);
 	kv_close(st->kv);
 	if (st->blobs_fd >= 0)

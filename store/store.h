@@ -2,6 +2,7 @@
 #ifndef MFS_STORE_H
 #define MFS_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -70,6 +71,12 @@ int mfs_store_prepare(const char *dir, unsigned flags);
 int mfs_store_open(const char *dir, unsigned flags, const char *mount,
 		   struct mfs_store **ret);
 void mfs_store_close(struct mfs_store *st);
+
+/* Does the database string db give a password (as libpq reads it)? Such
+ * a string is refused everywhere: command lines are every user's to read,
+ * and STORE/config would keep it; libpq reads passwords from PGPASSFILE
+ * (~/.pgpass) and service files. */
+bool mfs_store_db_has_password(const char *db);
 
 /* mfs_store_open() with over's non-empty fields (config.h; may be NULL)
  * in place of what STORE/config records (they are not recorded: see

@@ -555,6 +555,7 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 	struct key k, idk;
 	struct kv_val v;
 	cJSON *f;
+	bool removed_dir = false;
 	int r, rc;
 
 	r = store_txn_begin(st, true, &txn);
@@ -587,12 +588,15 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	}
 	if (rv.state == MFS_V_DRAFT) {
-		/* rmdir semantics: the draft must be empty. */
+		/* rmdir semantics: the draft must be empty. If the record
+		 * then stays (its commit fails), the empty directory comes
+		 * back below. */
 		if (unlinkat(st->drafts_fd, dname, AT_REMOVEDIR) < 0 && errno != ENOENT) {
 			r = -errno;
 			cJSON_Delete(f);
 			goto out;
 		}
+		removed_dir = true;
 		kv_del(txn, DB_VERSIONS, &k.v);
 		kv_del(txn, DB_VERSION_IDS, &idk.v);
 		kv_del(txn, DB_VMETA, &idk.v);
@@ -625,6 +629,11 @@ static int version_remove(struct mfs_store *st, const struct mfs_caller *c,
 out:
 	if (txn)
 		kv_txn_abort(txn);
+	if (r < 0 && removed_dir &&
+	    mkdirat(st->drafts_fd, dname, rv.mode & 07777) == 0 &&
+	    fchownat(st->drafts_fd, dname, rv.uid, rv.gid, 0) < 0) {
+		/* an unprivileged daemon keeps it as its own */
+	}
 	return st->rules->denied(st, c, r, -EBUSY, "version.delete", model, name, NULL);
 }
 

@@ -108,7 +108,7 @@ int cmd_migrate(struct ctl *c, int argc, char **argv)
 	}
 	mfs_log_init("modelctl", 0, MFS_LOG_INFO);
 	pg = strncmp(to, "lmdb:", 5) != 0;
-	if (pg && mfs_config_has_password(to)) {
+	if (pg && mfs_store_db_has_password(to)) {
 		fprintf(stderr, "modelctl: refusing a password in the target: the store records where its registry is, and every user sees a command line; use PGPASSFILE (~/.pgpass) or a service file (service=NAME)\n");
 		return EXIT_FAILURE;
 	}

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include "lease.h"
 #include "log.h"
 #include "store.h"
 #include "meta.h"
@@ -103,8 +104,18 @@ int ctl_open_write(struct ctl *c, struct mfs_store **ret)
 		return -EINVAL;
 	}
 	r = mfs_store_open_at(c->store, &c->where, MFS_STORE_SERVE, NULL, ret);
-	if (r < 0)
+	if (r < 0) {
 		fprintf(stderr, "modelctl: cannot open store '%s': %s\n", ctl_where(c), strerror(-r));
+		return r;
+	}
+	/* A writer of a shared registry is a host while it writes: its
+	 * row keeps gc elsewhere off its seal's journal and copies
+	 * (mfs_store_close() withdraws it). */
+	r = mfs_lease_start(*ret, NULL);
+	if (r < 0) {
+		mfs_store_close(*ret);
+		*ret = NULL;
+	}
 	return r;
 }
 
@@ -193,6 +204,10 @@ int main(int argc, char **argv)
 	if (!c.where.blobs[0] && getenv("MODELFS_BLOBS") &&
 	    strlen(getenv("MODELFS_BLOBS")) < MFS_CONFIG_VALUE_MAX)
 		strcpy(c.where.blobs, getenv("MODELFS_BLOBS"));
+	if (c.where.db[0] && mfs_store_db_has_password(c.where.db)) {
+		fprintf(stderr, "modelctl: refusing a password in --db or $MODELFS_DB: every user sees a command line; use PGPASSFILE (~/.pgpass) or a service file (service=NAME)\n");
+		return EXIT_FAILURE;
+	}
 	if (!c.store && c.mount) {
 		ssize_t n = getxattr(c.mount, "user.modelfs.store", store_buf,
 				     sizeof(store_buf) - 1);

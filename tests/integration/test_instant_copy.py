@@ -14,6 +14,8 @@ import os
 import subprocess
 from os.path import join as pjoin
 
+import pytest
+
 import util
 
 BIG = 32 << 20
@@ -41,6 +43,7 @@ def digest(path):
     return os.getxattr(path, 'user.modelfs.digest').decode()
 
 
+@pytest.mark.engines('lmdb')    # a shared registry copies (test_multihost)
 def test_cp_r_of_a_version_copies_no_bytes(mounted):
     src, files = sealed_source(mounted)
     before = disk_bytes(mounted.store)

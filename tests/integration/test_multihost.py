@@ -321,7 +321,7 @@ def test_a_host_killed_mid_seal_leaves_nothing_another_sees_and_gc_takes_the_res
                 assert util.read_file(pjoin(vb, name)) == data
             seen[v] = True
     # what the dead hosts left is gc's once their rows expire
-    time.sleep(LEASE + 0.5)
+    time.sleep(2 * LEASE + 0.5)     # a whole lease past its last renewal
     gc(b)
     left = [pjoin(dp, f) for dp, _ds, fs in os.walk(hosts.blobs) for f in fs
             if not f.startswith('.modelfs-')]
@@ -565,3 +565,41 @@ def test_a_promotion_cut_by_the_database_crash_happened_or_not_on_both_hosts(hos
                 os.unlink(p)        # ln's temporary link, as a user would
     for m in (a, b):
         assert util.modelctl('audit', 'verify', store=m.store, check=False).returncode == 0
+
+
+def test_a_copy_of_a_version_outlives_the_original_deleted_on_another_host(hosts):
+    '''cp -r of a version into a draft on a shared registry copies the bytes
+    (an instant copy would be a reference gc on another host cannot see):
+    the original deleted and collected on host b, the draft on host a
+    still seals with every byte.'''
+    a, b = hosts.hosts
+    data = util.payload('orig', 2 << 20)
+    a.version('churn', '1.0.0', {'w.bin': data}, sealed=True)
+    subprocess.run(['cp', '-r', pjoin(a.models, 'churn', 'versions', '1.0.0'),
+                    pjoin(a.models, 'churn', 'versions', '1.1.0')], check=True)
+    os.rmdir(pjoin(b.models, 'churn', 'versions', '1.0.0'))
+    # (cp held 1.0.0 open on a: its lease goes at a's next heartbeat)
+    until(lambda: gc(b)['blobs_removed'] == 1, timeout=3 * LEASE)
+    util.seal(pjoin(a.models, 'churn', 'versions', '1.1.0'))
+    assert util.read_file(pjoin(b.models, 'churn', 'versions', '1.1.0', 'w.bin')) == data
+
+
+@pytest.mark.parametrize('db', ['postgresql://u:s3cret@db.example/modelfs',
+                                'host=db.example password = s3cret dbname=modelfs',
+                                'postgresql://u@db.example/modelfs?passwor%64=s3cret'])
+def test_a_password_on_the_command_line_is_refused(tmp_path, db):
+    '''Every user reads command lines (ps, /proc/PID/cmdline), and the store
+    would keep the string: libpq's files hold passwords. Refused as libpq
+    reads the string, whatever its spelling.'''
+    mnt = pjoin(str(tmp_path), 'mnt')
+    os.mkdir(mnt)
+    res = util.run([util.MODELFS, '-o', 'store=%s' % pjoin(str(tmp_path), 's'), mnt],
+                   check=False, env=dict(os.environ, MODELFS_DB=db))
+    assert res.returncode != 0 and b'refusing a password' in res.stderr, res.stderr
+    assert not os.path.ismount(mnt)
+    assert b's3cret' not in res.stderr
+    res = util.run([util.MODELCTL, '--db', db, 'list'], check=False)
+    assert res.returncode != 0 and b'refusing a password' in res.stderr
+    assert b's3cret' not in res.stderr
+    config = pjoin(str(tmp_path), 's', 'config')
+    assert not os.path.exists(config) or b's3cret' not in util.read_file(config)
