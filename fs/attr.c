@@ -56,6 +56,163 @@ double attr_timeout(struct mfsd *d, uint64_t ino)
 }
 
 /*
+ * Virtual documents change with the registry, so their attributes (the
+ * size above all) were never cached: a walk asked the daemon for each. Now
+ * a GETATTR reply caches them for long, and every commit that changes a
+ * document makes the kernel forget it (fs_change(), from the commit's
+ * notes: this host's commits before the call that committed returns,
+ * other hosts' as the database tells). Only GETATTR replies: the kernel
+ * drops a GETATTR reply that crosses an invalidation of its inode (the
+ * inode's attr_version), but a LOOKUP or READDIRPLUS reply may make a new
+ * inode, which no earlier invalidation could reach. The set below holds
+ * every inode given a long timeout, entered before its attributes are
+ * read: an invalidation after a commit finds it, or the read came after
+ * the commit.
+ */
+#define DOCS_TIMEOUT 3600.0
+#define DOCS_MIN 1024
+#define DOCS_MAX ((size_t)1 << 21)	/* 16 MiB of slots, a million documents */
+
+static bool is_doc(uint64_t ino)
+{
+	switch (ino_kind(ino)) {
+	case K_MMETA:
+	case K_POLICY:
+	case K_HISTORY:
+	case K_VMETA:
+	case K_VLINEAGE:
+		return true;
+	case K_FIXED:
+		return ino == INO_AUDIT || ino == INO_INDEX;
+	default:
+		return false;
+	}
+}
+
+static size_t docs_slot(uint64_t ino, size_t cap)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+/* Enter ino (docs_lock held); false when the set is full. */
+static bool docs_put(struct mfsd *d, uint64_t ino)
+{
+	size_t i;
+
+	if (d->docs_n + 1 > d->docs_cap / 2) {
+		size_t cap = d->docs_cap ? d->docs_cap * 2 : DOCS_MIN;
+		uint64_t *t;
+
+		if (cap > DOCS_MAX || !(t = calloc(cap, sizeof(*t))))
+			return false;
+		for (size_t j = 0; j < d->docs_cap; j++) {
+			if (!d->docs[j])
+				continue;
+			for (i = docs_slot(d->docs[j], cap); t[i]; i = (i + 1) & (cap - 1))
+				;
+			t[i] = d->docs[j];
+		}
+		free(d->docs);
+		d->docs = t;
+		d->docs_cap = cap;
+	}
+	for (i = docs_slot(ino, d->docs_cap); d->docs[i]; i = (i + 1) & (d->docs_cap - 1))
+		if (d->docs[i] == ino)
+			return true;
+	d->docs[i] = ino;
+	d->docs_n++;
+	return true;
+}
+
+/* Take ino out (docs_lock held); whether it was in. */
+static bool docs_take(struct mfsd *d, uint64_t ino)
+{
+	size_t i, j, cap = d->docs_cap;
+
+	if (!cap)
+		return false;
+	for (i = docs_slot(ino, cap); d->docs[i] != ino; i = (i + 1) & (cap - 1))
+		if (!d->docs[i])
+			return false;
+	/* Backward-shift deletion: no tombstones. */
+	d->docs[i] = 0;
+	d->docs_n--;
+	for (j = (i + 1) & (cap - 1); d->docs[j]; j = (j + 1) & (cap - 1)) {
+		size_t home = docs_slot(d->docs[j], cap);
+
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			d->docs[i] = d->docs[j];
+			d->docs[j] = 0;
+			i = j;
+		}
+	}
+	return true;
+}
+
+static double docs_timeout(struct mfsd *d, uint64_t ino)
+{
+	bool ok;
+
+	pthread_mutex_lock(&d->docs_lock);
+	ok = docs_put(d, ino);
+	pthread_mutex_unlock(&d->docs_lock);
+	return ok ? DOCS_TIMEOUT : 0.0;
+}
+
+static void docs_inval(struct mfsd *d, uint64_t ino)
+{
+	bool was;
+
+	pthread_mutex_lock(&d->docs_lock);
+	was = docs_take(d, ino);
+	pthread_mutex_unlock(&d->docs_lock);
+	/* Attributes only (offset < 0): no page lock, so this is safe from
+	 * the thread of the request whose commit changed the document. */
+	if (was && d->se)
+		fuse_lowlevel_notify_inval_inode(d->se, ino, -1, 0);
+}
+
+void docs_forget(struct mfsd *d, uint64_t model_id, uint64_t vid)
+{
+	docs_inval(d, INO_AUDIT);
+	docs_inval(d, INO_INDEX);
+	docs_inval(d, INO_RPOLICY);
+	if (model_id) {
+		docs_inval(d, ino_make(K_MMETA, model_id));
+		docs_inval(d, ino_make(K_POLICY, model_id));
+		docs_inval(d, ino_make(K_HISTORY, model_id));
+	}
+	if (vid) {
+		docs_inval(d, ino_make(K_VMETA, vid));
+		docs_inval(d, ino_make(K_VLINEAGE, vid));
+	}
+}
+
+void docs_forget_all(struct mfsd *d)
+{
+	uint64_t *t;
+	size_t cap;
+
+	pthread_mutex_lock(&d->docs_lock);
+	t = d->docs;
+	cap = d->docs_cap;
+	d->docs = NULL;
+	d->docs_cap = d->docs_n = 0;
+	pthread_mutex_unlock(&d->docs_lock);
+	for (size_t i = 0; i < cap; i++)
+		if (t[i] && d->se)
+			fuse_lowlevel_notify_inval_inode(d->se, t[i], -1, 0);
+	free(t);
+}
+
+void docs_free(struct mfsd *d)
+{
+	free(d->docs);
+	d->docs = NULL;
+	d->docs_cap = d->docs_n = 0;
+}
+
+/*
  * How long the kernel may trust a name -> inode mapping. Every change of
  * the tree goes through this mount (the daemon is the writer of record:
  * the store's lock keeps a second one out, and modelctl writes through the
@@ -293,7 +450,10 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 void attr_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfsd *d = daemon_of(req);
-	double timeout = attr_timeout(d, ino);	/* first: see make_entry() */
+	/* First: see make_entry() and the documents' set above. fstat of an
+	 * open document answers its snapshot, which is not cached. */
+	double timeout = is_doc(ino) && !(fi && fi->fh) ? docs_timeout(d, ino) :
+			 attr_timeout(d, ino);
 	struct stat st;
 	int r;
 

@@ -140,6 +140,11 @@ struct mfsd {
 	} *gcreps;			/* protected by lock */
 	struct tview *tviews;		/* time-travel views; protected by lock */
 	uint64_t tview_last;		/* last K_TIME id given; lock */
+	/* Virtual documents whose attributes the kernel may hold (attr.c):
+	 * an open-addressed set of inode numbers, 0 free. */
+	pthread_mutex_t docs_lock;
+	uint64_t *docs;			/* docs_cap slots; docs_lock */
+	size_t docs_cap, docs_n;	/* docs_lock */
 };
 
 #define VSIZE_SLOTS 65536
@@ -154,6 +159,16 @@ static inline struct mfsd *daemon_of(fuse_req_t req)
  * -EROFS for everyone. Returns 0, -EACCES, -EROFS or another -errno. */
 int fs_may(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int mask);
 void attr_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+/* attr.c: the attributes of virtual documents, cached by the kernel and
+ * forgotten when a commit changes them (inode.c fs_change()). Forget the
+ * documents of version vid (0: none), of model model_id (0: none) and the
+ * registry's. Threads: any; takes docs_lock, never d->lock. */
+void docs_forget(struct mfsd *d, uint64_t model_id, uint64_t vid);
+/* Forget every virtual document's attributes. */
+void docs_forget_all(struct mfsd *d);
+/* Free the set (at unmount). */
+void docs_free(struct mfsd *d);
 
 /* The caller of a request, for the store's rules and the audit trail. */
 struct mfs_caller caller_of(fuse_req_t req);

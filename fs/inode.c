@@ -494,7 +494,18 @@ void fs_change(void *ctx, const struct mfs_change *c)
 		forget_names(d, INO_MODELS, &name, 1, false, false);
 		break;
 	case MFS_CHANGE_ANY:
+		docs_forget_all(d);
 		forget_names(d, INO_MODELS, NULL, 0, false, true);
+		break;
+	case MFS_CHANGE_DOCS:
+		/* At once, in this thread: a stat after the call that
+		 * committed returns must see the new size. */
+		docs_forget(d, c->model_id, c->vid);
+		break;
+	case MFS_CHANGE_DOCS_ALL:
+		docs_forget_all(d);
+		break;
+	case MFS_CHANGE_NO_DOCS:
 		break;
 	}
 }

@@ -524,6 +524,7 @@ int main(int argc, char **argv)
 	d.start_ns = mfs_now_ns();
 	d.vsize = calloc(VSIZE_SLOTS, sizeof(*d.vsize));	/* NULL: no cache */
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.docs_lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
 	if (mfs_store_open(store, MFS_STORE_SERVE | MFS_STORE_CREATE, mnt, &d.st) < 0)
 		goto out_dlock;
@@ -649,6 +650,8 @@ out_dlock:
 	free(d.vsize);
 	pthread_cond_destroy(&d.cond);
 	pthread_mutex_destroy(&d.lock);
+	docs_free(&d);
+	pthread_mutex_destroy(&d.docs_lock);
 out_args:
 	if (pipefd[1] >= 0)
 		ready(pipefd[1], 1);

@@ -143,6 +143,8 @@ static int begin(struct mfs_store *st, uint64_t vid, const char *what, struct ct
 				  what, x->model, x->name, mfs_vstate_name(x->rv.state), what);
 	if (r == 0)
 		r = store_annot_load(st, x->txn, vid, &x->annot);
+	if (r == 0)	/* its metadata.json shows them */
+		r = store_note(x->txn, MFS_CHANGE_DOCS, x->rv.model_id, vid, NULL);
 	if (r < 0) {
 		kv_txn_abort(x->txn);
 		x->txn = NULL;

@@ -425,6 +425,7 @@ int mfs_audit_denial(struct mfs_store *st, const struct mfs_caller *c, const cha
 		cJSON_Delete(f);
 		return r;
 	}
+	store_note(txn, MFS_CHANGE_DOCS, 0, 0, NULL);	/* audit.jsonl alone */
 	r = last_record_raw(st, txn, &seq, prev, &last, st->sink ? &merged : NULL);
 	if (r == 0)
 		r = keyed_refusal(st, last);

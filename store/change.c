@@ -34,6 +34,7 @@ static void told(void *ctx, const void *notes, size_t len)
 	struct mfs_store *st = ctx;
 	const uint8_t *p = notes, *end = p + len;
 	mfs_change_fn fn = __atomic_load_n(&st->change_fn, __ATOMIC_ACQUIRE);
+	bool docs_said = false;
 	struct mfs_change c;
 
 	if (!fn)
@@ -49,13 +50,24 @@ static void told(void *ctx, const void *notes, size_t len)
 		c.model_id = get_be64(p + 1);
 		c.vid = get_be64(p + 9);
 		memcpy(c.name, p + NOTE_HEAD, p[17]);
-		if (c.kind > MFS_CHANGE_VERSION)
+		p += NOTE_HEAD + p[17];
+		if (c.kind == MFS_CHANGE_DOCS || c.kind == MFS_CHANGE_NO_DOCS)
+			docs_said = true;
+		if (c.kind == MFS_CHANGE_NO_DOCS)
+			continue;
+		if (c.kind >= MFS_CHANGE_DOCS_ALL)
 			c.kind = MFS_CHANGE_ANY;	/* a newer binary's: be safe */
 		fn(st->change_ctx, &c);
-		p += NOTE_HEAD + p[17];
 	}
 	if (p != end) {
 		memset(&c, 0, sizeof(c));	/* cut short: not ours to read */
+		fn(st->change_ctx, &c);
+		return;
+	}
+	if (!docs_said) {
+		/* A writer that did not say what it changed. */
+		memset(&c, 0, sizeof(c));
+		c.kind = MFS_CHANGE_DOCS_ALL;
 		fn(st->change_ctx, &c);
 	}
 }

@@ -103,6 +103,8 @@ int mfs_model_doc_set(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, id, &rm, name, sizeof(name));
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, id, 0, NULL);
 	if (r < 0)
 		goto out;
 	r = may_write(st, c, &rm, name, doc, false);

@@ -89,7 +89,7 @@ int kv_txn_commit(struct kv_txn *txn)
 	struct kv *kv = txn->kv;
 	char *notes = txn->notes;
 	size_t len = txn->nlen;
-	bool told = txn->write && (len || txn->overflow), all = txn->overflow;
+	bool told = txn->write, all = txn->overflow;
 	int r;
 
 	r = kv->ops->txn_commit(txn);	/* txn is gone */
@@ -100,7 +100,7 @@ int kv_txn_commit(struct kv_txn *txn)
 		kv_watch_fn w = __atomic_load_n(&kv->watch, __ATOMIC_ACQUIRE);
 
 		if (w)
-			w(kv->watch_ctx, all ? NULL : notes, all ? 0 : len);
+			w(kv->watch_ctx, all ? NULL : notes ? notes : "", all ? 0 : len);
 	}
 	free(notes);
 	return r;

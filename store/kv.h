@@ -183,7 +183,8 @@ int kv_count(struct kv_txn *txn, int t, uint64_t *ret);
  * drops them. Returns 0, or -EINVAL (a read transaction). */
 int kv_txn_note(struct kv_txn *txn, const void *note, size_t len);
 
-/* Called with the notes of one committed transaction, in commit order per
+/* Called with the notes of each committed write transaction (a commit
+ * without notes too: notes non-NULL, len 0), in commit order per
  * committer: for this process's commits in the committing thread, right
  * after the commit (before kv_txn_commit() returns); for other processes'
  * from a thread of the engine's, as soon as they are heard of. notes NULL
@@ -194,8 +195,8 @@ typedef void (*kv_watch_fn)(void *ctx, const void *notes, size_t len);
 
 /* Watch the database (one watcher per kv; NULL stops). LMDB: the
  * database has one writer process, so only this process's commits are
- * told. PostgreSQL: a connection of its own LISTENs, and every commit with
- * notes NOTIFYs, from any process. Returns 0 or -errno. */
+ * told. PostgreSQL: a connection of its own LISTENs, and every commit
+ * NOTIFYs, from any process. Returns 0 or -errno. */
 int kv_watch(struct kv *kv, kv_watch_fn fn, void *ctx);
 
 /* ---- cursors ---- */

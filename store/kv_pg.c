@@ -960,8 +960,10 @@ static void heard(struct pg *p, const char *payload)
 	    !memcmp(payload, p->token, strlen(p->token)))
 		return;		/* ours: told and counted at the commit */
 	__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
-	if (colon && !colon[1])
-		return;		/* a commit without notes */
+	if (colon && !colon[1]) {
+		tell(p, "", 0);	/* a commit without notes */
+		return;
+	}
 	if (!colon || !strcmp(colon + 1, "*")) {
 		tell(p, NULL, 0);
 		return;

@@ -172,6 +172,7 @@ static int beat(struct mfs_store *st, struct lease_state *l)
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
+	store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);	/* leases only */
 	pthread_mutex_lock(&l->lock);
 	held = malloc((l->nheld + 1) * sizeof(*held));
 	dropped = malloc((l->ndropped + 1) * sizeof(*dropped));
@@ -336,6 +337,7 @@ void mfs_lease_stop(struct mfs_store *st)
 	pthread_join(l->thread, NULL);
 	st->lease = NULL;
 	if (store_txn_begin(st, true, &txn) == 0) {
+		store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);
 		key_id(&k, st->host);
 		kv_del(txn, DB_HOSTS, &k.v);
 		for (size_t i = 0; i < l->nheld; i++) {
@@ -392,6 +394,8 @@ void mfs_lease_hold(struct mfs_store *st, uint64_t vid)
 	lease_key(&k, vid, st->host);
 	r = store_txn_begin(st, true, &txn);
 	if (r == 0) {
+		/* Leases only (a note lost: taken as any document). */
+		store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);
 		r = kv_put(txn, DB_LEASES, &k.v, &v, 0);
 		if (r == 0)
 			r = store_txn_commit(txn);

@@ -1140,6 +1140,7 @@ int mfs_policy_registry_set(struct mfs_store *st, const struct mfs_caller *c,
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
+	store_note(txn, MFS_CHANGE_DOCS, 0, 0, NULL);	/* the registry's */
 	key_id(&k, REGISTRY_POLICY_ID);
 	v.data = (void *)buf;
 	v.len = len;

@@ -28,23 +28,42 @@
  * model's history.jsonl) and an audit record in the same transaction.
  */
 
+/* The versions an alias row leaves and reaches list it in their
+ * metadata.json: note their documents (change.h), and the model's. */
+static int note_target(struct kv_txn *txn, uint64_t model_id, const struct key *k)
+{
+	struct kv_val v;
+	struct rec_alias old;
+
+	if (kv_get(txn, DB_ALIASES, &k->v, &v) != 0)
+		return 0;
+	rec_get(&old, sizeof(old), &v);
+	return store_note(txn, MFS_CHANGE_DOCS, model_id, old.vid, NULL);
+}
+
 static int put_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *name, const struct rec_alias *ra)
 {
 	struct key k;
 	struct kv_val v = { sizeof(*ra), (void *)ra };
+	int r;
 
 	key_id_name(&k, model_id, name);
-	return kv_put(txn, DB_ALIASES, &k.v, &v, 0);
+	r = note_target(txn, model_id, &k);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, model_id, ra->vid, NULL);
+	return r < 0 ? r : kv_put(txn, DB_ALIASES, &k.v, &v, 0);
 }
 
 static int del_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
 			 const char *name)
 {
 	struct key k;
+	int r;
 
 	key_id_name(&k, model_id, name);
-	return kv_del(txn, DB_ALIASES, &k.v);
+	r = note_target(txn, model_id, &k);
+	return r < 0 ? r : kv_del(txn, DB_ALIASES, &k.v);
 }
 
 /* Record a move of alias `name` from version `from` to `to` (NULL: none),

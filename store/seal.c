@@ -281,6 +281,7 @@ static int journal(struct seal *s, uint64_t vid)
 	r = store_txn_begin(s->st, true, &txn);
 	if (r < 0)
 		return r;
+	store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);	/* the journal only */
 	/* The owner: this version, on this host (whose start-up, or gc
 	 * once the host is gone, clears what a crash left). */
 	put_be64(owner, vid);
@@ -517,6 +518,8 @@ static int commit(struct seal *s, const struct mfs_caller *c, uint64_t vid,
 	r = store_put_version(s->st, txn, &rv, name);
 	if (r == 0)
 		r = store_note(txn, MFS_CHANGE_VERSION, rv.model_id, vid, name);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, rv.model_id, vid, NULL);
 	if (r < 0)
 		goto out;
 	f = cJSON_CreateObject();
@@ -544,6 +547,7 @@ static void abandon(struct seal *s)
 
 	if (store_txn_begin(s->st, true, &txn) < 0)
 		return;
+	store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);	/* the journal only */
 	for (size_t i = 0; i < s->n; i++) {
 		struct kv_val dk = { 16, s->it[i].d.b }, v;
 

@@ -158,26 +158,40 @@ out:
 	return r;
 }
 
-/* Record d's digest (sha, or none when the blob is gone) and clear its debt,
- * unless gc removed the blob meanwhile. */
-static int record(struct mfs_store *st, const struct mfs_digest *d, const uint8_t *sha)
+/* A digest to record: sha, or none when the blob is gone. */
+struct paid {
+	struct mfs_digest d;
+	uint8_t sha[MFS_SHA256_LEN];
+	bool gone;
+};
+
+/* Record n digests and clear their debts, in one write transaction (one
+ * commit, so the worker holds the writer's lock once per batch, not once
+ * per blob: a promotion waits behind it at most once). A blob gc removed
+ * meanwhile gets no digest; gc dropped its debt in its own transaction. */
+static int record(struct mfs_store *st, const struct paid *p, size_t n)
 {
 	struct kv_txn *txn;
-	struct kv_val k = { 16, (void *)d->b }, v;
 	int r;
 
+	if (!n)
+		return 0;
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
-	if (sha && kv_get(txn, DB_BLOBS, &k, &v) == 0) {
-		v.len = MFS_SHA256_LEN;
-		v.data = (void *)sha;
-		r = kv_put(txn, DB_SHA256, &k, &v, 0);
-	}
-	if (r == 0) {
-		int rc = kv_del(txn, DB_SHA_PENDING, &k);
+	/* metadata.json keeps its size as digests arrive (version.c
+	 * pad_pending()): no document's attributes change. */
+	store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct kv_val k = { 16, (void *)p[i].d.b }, v;
+		int rc;
 
-		if (rc && rc != KV_NOTFOUND)
+		if (!p[i].gone && kv_get(txn, DB_BLOBS, &k, &v) == 0) {
+			v.len = MFS_SHA256_LEN;
+			v.data = (void *)p[i].sha;
+			r = kv_put(txn, DB_SHA256, &k, &v, 0);
+		}
+		if (r == 0 && (rc = kv_del(txn, DB_SHA_PENDING, &k)) && rc != KV_NOTFOUND)
 			r = rc;
 	}
 	if (r < 0) {
@@ -208,36 +222,52 @@ static int take_batch(struct mfs_store *st, struct mfs_digest *out)
 	return n;
 }
 
+/* How long hashed digests may wait to be recorded together. */
+#define RECORD_MS 500
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* One batch. Returns how many digests were paid (0: none owed, or none
  * could be), *ret_owed how many were owed, or -ECANCELED. */
 static int work(struct mfs_store *st, int *ret_owed)
 {
 	struct mfs_digest ds[BATCH];
+	struct paid paid[BATCH];
 	int n = take_batch(st, ds), done = 0;
+	size_t np = 0;
+	int64_t since = mono_ms();
 
 	*ret_owed = n > 0 ? n : 0;
 	for (int i = 0; i < n; i++) {
-		uint8_t sha[MFS_SHA256_LEN];
 		char rel[40];
-		int r = hash_blob(st, &ds[i], sha);
+		int r = hash_blob(st, &ds[i], paid[np].sha);
 
 		if (r == -ECANCELED)
-			return r;
+			return r;	/* the debts stay: paid at the next start */
 		mfs_blob_relpath(&ds[i], rel);
-		if (r == -ENOENT) {
-			/* gc removed it, or it is damaged (fsck says so):
-			 * nothing to hash. */
-			if (record(st, &ds[i], NULL) == 0)
-				done++;
-			continue;
-		}
-		if (r < 0) {
+		if (r < 0 && r != -ENOENT) {
 			mfs_log(MFS_LOG_WARN, "SHA-256 of blob '%s': %s; retrying later", rel,
 				strerror(-r));
-			continue;
+		} else {
+			/* -ENOENT: gc removed it, or it is damaged (fsck
+			 * says so): nothing to hash. */
+			paid[np].d = ds[i];
+			paid[np++].gone = r == -ENOENT;
 		}
-		if (record(st, &ds[i], sha) == 0)
-			done++;
+		/* Recorded together; a big blob's hash does not hold back
+		 * the digests before it for long. */
+		if (np && (i == n - 1 || mono_ms() - since >= RECORD_MS)) {
+			if (record(st, paid, np) == 0)
+				done += (int)np;
+			np = 0;
+			since = mono_ms();
+		}
 	}
 	return done;
 }
@@ -283,6 +313,8 @@ static int backfill(struct mfs_store *st)
 	txn = NULL;
 	if (r == 0)
 		r = store_txn_begin(st, true, &txn);
+	if (r == 0)
+		store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);	/* debts only */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = store_sha256_enqueue(st, txn, ds[i].b);
 	if (r == 0) {

@@ -336,6 +336,8 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = store_get_model(st, txn, model_id, &rm, model, sizeof(model));
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, model_id, 0, NULL);
 	if (r < 0)
 		goto out;
 	r = store_model_writable(st, c, &rm, model);
@@ -745,6 +747,8 @@ int mfs_version_meta_set(struct mfs_store *st, const struct mfs_caller *c,
 	if (r < 0)
 		return r;
 	r = version_and_model(st, txn, vid, &rv, name, &rm, model);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, rv.model_id, vid, NULL);
 	if (r < 0)
 		goto out;
 	if (rv.state != MFS_V_DRAFT) {
@@ -1269,6 +1273,13 @@ int store_link_parents(struct mfs_store *st, struct kv_txn *txn, uint64_t vid)
 		kv.data = key;
 		kv.len = n + 9;
 		r = kv_put(txn, DB_CHILDREN, &kv, &empty, 0);
+		if (r == 0) {
+			/* The parent's lineage.json lists it now. */
+			struct rec_version pv;
+
+			if (store_resolve_ref(st, txn, it->valuestring, &pv) == 0)
+				r = store_note(txn, MFS_CHANGE_DOCS, pv.model_id, pv.id, NULL);
+		}
 		if (r < 0)
 			break;
 	}

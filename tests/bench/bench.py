@@ -42,6 +42,9 @@ PARAMS = {
     'promo_mib': (128, 4, 'MiB of the file the promotion readers stream'),
     'promo_iters': (200, 20, 'alias moves timed (promotion, multihost)'),
     'promo_readers': (4, 2, 'reader processes streaming during promotions'),
+    'promo_reg_mib': (1536, 8, 'MiB of the large file registered just before the '
+                      'promotions timed after a registration'),
+    'promo_reg_files': (2000, 50, 'small files registered with it'),
     'scale_versions': (100000, 200, 'versions in the large scale registry'),
     'scale_small': (1000, 20, 'versions in the small scale registry'),
     'scale_per_model': (100, 10, 'versions per model in the scale registries'),
@@ -59,8 +62,9 @@ EPILOG = '''scenarios (modelfs against the reference on the same disk, alternati
              and without passthrough when the daemon has -o nopassthrough
   metadata   ls -lR, find, os.stat of every file, modelctl find, over a registry
              of models x versions vs the same tree as plain directories (cached)
-  promotion  ln -sfn latency while readers stream production/, and when a fresh
-             open sees the new version
+  promotion  ln -sfn latency while readers stream production/, right after a
+             registration (1.5 GiB + 2,000 files), and when a fresh open sees
+             the new version
   scale      start-up time and daemon RSS on a 100,000-version registry vs a
              1,000-version one (both cached), modelctl list times
   dedup      store bytes on disk for versions sharing one large file

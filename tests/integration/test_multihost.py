@@ -603,3 +603,27 @@ def test_a_password_on_the_command_line_is_refused(tmp_path, db):
     assert b's3cret' not in res.stderr
     config = pjoin(str(tmp_path), 's', 'config')
     assert not os.path.exists(config) or b's3cret' not in util.read_file(config)
+
+
+def test_document_sizes_cached_on_one_host_follow_changes_on_the_other(hosts):
+    '''Host a's kernel keeps the documents' attributes; a promotion and a
+    tag on b reach it as notes, and a's next stat gives the new size.'''
+    a, b = hosts.hosts
+    for v in ('1.0.0', '1.1.0'):
+        a.version('churn', v, {'VERSION': v.encode()}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(a.models, 'churn', 'production'))
+    docs = [pjoin(a.models, 'churn', 'versions', v, 'metadata.json') for v in ('1.0.0', '1.1.0')]
+    docs += [pjoin(a.models, 'churn', 'history.jsonl'), pjoin(a.mnt, 'audit.jsonl')]
+
+    def fresh():
+        return all(os.stat(p).st_size == len(util.read_file(p)) for p in docs)
+
+    before = [os.stat(p).st_size for p in docs]
+    assert fresh()
+    subprocess.run(['ln', '-sfn', 'versions/1.1.0', pjoin(b.models, 'churn', 'production')],
+                   check=True)
+    until(lambda: [os.stat(p).st_size for p in docs] != before and fresh(), timeout=1.0)
+    after = [os.stat(p).st_size for p in docs]
+    assert all(x != y for x, y in zip(before, after))
+    b.modelctl('tag', 'churn', '1.0.0', 'stage=qa', mnt=b.mnt)
+    until(lambda: os.stat(docs[0]).st_size != after[0] and fresh(), timeout=1.0)

@@ -287,3 +287,57 @@ def test_user_metadata_big_integers_exact(mounted):
     assert {k: meta[k] for k in doc} == doc
     show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
     assert show['metadata'] == doc
+
+
+def test_document_attributes_are_cached_and_follow_every_change(mounted):
+    '''The kernel keeps the documents' attributes (a walk asks once), and
+    each commit that changes a document makes it forget them before the
+    call that committed returns: stat size == read size after every change,
+    without waiting.'''
+    m = mounted.models
+    mounted.version('churn', '1.0.0', {'a.bin': b'a'}, sealed=True)
+    v2 = mounted.version('churn', '2.0.0', {'b.bin': b'b'})
+    write_file(pjoin(v2, 'metadata.json'), json.dumps({'parents': ['churn@1.0.0']}))
+    docs = [pjoin(m, 'churn', 'versions', v, n) for v in ('1.0.0', '2.0.0')
+            for n in ('metadata.json', 'lineage.json')]
+    docs += [pjoin(m, 'churn', n) for n in ('metadata.json', 'history.jsonl', 'policy.json')]
+    docs += [pjoin(mounted.mnt, n) for n in ('audit.jsonl', 'index.json')]
+    sizes = {}
+
+    def check(what):
+        for p in docs:
+            if not os.path.exists(p):
+                continue
+            size = os.stat(p).st_size
+            assert size == len(read_file(p)), (what, p)
+            assert os.stat(p).st_size == size, (what, p)
+            sizes.setdefault(p, set()).add(size)
+
+    check('start')
+    seal(v2)                        # 1.0.0's lineage.json lists its child
+    check('seal')
+    os.symlink('versions/1.0.0', pjoin(m, 'churn', 'production'))
+    check('alias')
+    run(['ln', '-sfn', 'versions/2.0.0', 'production'], cwd=pjoin(m, 'churn'))
+    check('promotion')
+    mounted.modelctl('tag', 'churn', '1.0.0', 'stage=qa', mnt=mounted.mnt)
+    check('tag')
+    write_file(pjoin(m, 'churn', 'metadata.json'), json.dumps({'owner': 'team-churn'}))
+    check('model metadata')
+    write_file(pjoin(m, 'churn', 'policy.json'), json.dumps({'retention': {'keep_last': 5}}))
+    check('policy')
+    # Each of these documents changed size along the way: the checks
+    # above saw the kernel forget a cached size, not a size that never moved.
+    for rel in (('churn', 'versions', '1.0.0', 'metadata.json'),
+                ('churn', 'versions', '1.0.0', 'lineage.json'),
+                ('churn', 'versions', '2.0.0', 'metadata.json'),
+                ('churn', 'history.jsonl'), ('churn', 'metadata.json')):
+        assert len(sizes[pjoin(m, *rel)]) > 1, rel
+    assert len(sizes[pjoin(mounted.mnt, 'audit.jsonl')]) > 1
+    # A change whose commit names no document (chown of the model): every
+    # cached document's attributes are forgotten.
+    meta = pjoin(m, 'churn', 'metadata.json')
+    assert os.stat(meta).st_uid == 0
+    os.chown(pjoin(m, 'churn'), 4242, -1)
+    assert os.stat(meta).st_uid == 4242
+    assert os.stat(pjoin(m, 'churn', 'history.jsonl')).st_uid == 4242

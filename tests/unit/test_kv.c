@@ -1286,7 +1286,8 @@ static void note_s(struct kv_txn *txn, const char *s)
 
 /* kv.h: a commit's notes reach this process's watcher before
  * kv_txn_commit() returns, in the committing thread; an abort's and a
- * read transaction's never; too many become "anything". */
+ * read transaction's never; too many become "anything"; a write without
+ * notes is told with none. */
 static void test_kv_notes_reach_the_committer_at_once(void **state)
 {
 	struct fx *f = *state;
@@ -1323,6 +1324,14 @@ static void test_kv_notes_reach_the_committer_at_once(void **state)
 	assert_int_equal(kv_txn_note(txn, big, sizeof(big)), 0);
 	assert_int_equal(kv_txn_commit(txn), 0);
 	assert_int_equal(h.calls, 2);
+	assert_int_equal(h.anything, 1);
+	assert_int_equal(h.len, 8);
+
+	/* A write without notes is told too, without notes. */
+	txn = begin(f->kv, true);
+	put_s(txn, 0, "d", "4");
+	assert_int_equal(kv_txn_commit(txn), 0);
+	assert_int_equal(h.calls, 3);
 	assert_int_equal(h.anything, 1);
 	assert_int_equal(h.len, 8);
 	assert_int_equal(kv_watch(f->kv, NULL, NULL), 0);
@@ -1404,9 +1413,11 @@ static void test_kv_notes_reach_other_hosts(void **state)
 	assert_true(heard_wait(&theirs, 5));
 	assert_memory_equal(theirs.buf + theirs.len - 6, "after;", 6);
 	{
-		/* A commit without notes is not told, but counted: the
+		/* A commit without notes is told without notes (so the
+		 * watcher knows nothing was said of it), and counted: the
 		 * generation moves without asking the server. */
 		uint64_t g0 = kv_generation(other);
+		size_t len0 = theirs.len;
 		int64_t t0 = now_ms();
 
 		assert_true(g0 != 0);
@@ -1414,7 +1425,10 @@ static void test_kv_notes_reach_other_hosts(void **state)
 		while (kv_generation(other) == g0 && now_ms() - t0 < 5000)
 			usleep(1000);
 		assert_true(kv_generation(other) != g0);
-		assert_int_equal(theirs.calls, 5);
+		assert_true(heard_wait(&theirs, 6));
+		assert_int_equal(theirs.calls, 6);
+		assert_int_equal(theirs.anything, 1);
+		assert_int_equal(theirs.len, len0);
 	}
 	kv_close(other);
 	assert_int_equal(kv_watch(f->kv, NULL, NULL), 0);
