@@ -135,7 +135,18 @@ struct mfs_store {
 	void *change_ctx;
 	struct lease_state *lease;	/* lease.c; NULL: not publishing */
 	const struct store_rules *rules;	/* read-only after open */
+	/* When the last write transaction began, in CLOCK_MONOTONIC ns, not
+	 * counting the background threads' (store_background()); atomic. */
+	int64_t fg_write_ns;
 };
+
+/* Mark the calling thread as background work (the SHA-256 worker): its
+ * writes do not count as the registry's users' in fg_write_ns. */
+void store_background(void);
+/* Wait until no user has begun a write for quiet_ms, at most max_ms (or
+ * until stop(ctx) says so): background writers yield the writer's lock. */
+void store_yield_writer(struct mfs_store *st, int quiet_ms, int max_ms,
+			bool (*stop)(void *ctx), void *ctx);
 
 /* Begin a transaction of the store's kv (a write one also starts the
  * audit events it will hand to the sink). Returns 0 or -errno. */

@@ -8,6 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include <openssl/evp.h>
 
 #include "objects.h"
@@ -24,7 +27,7 @@
  * the debt and the digest in its own transaction, so the two agree).
  */
 
-#define BATCH 32
+#define BATCH 256
 #define CHUNK (1u << 20)
 
 struct sha_worker {
@@ -158,6 +161,16 @@ out:
 	return r;
 }
 
+#define YIELD_QUIET_MS 200
+#define YIELD_MAX_MS 5000
+
+static bool stop_asked(void *ctx)
+{
+	struct mfs_store *st = ctx;
+
+	return st->sha && __atomic_load_n(&st->sha->stop, __ATOMIC_ACQUIRE);
+}
+
 /* A digest to record: sha, or none when the blob is gone. */
 struct paid {
 	struct mfs_digest d;
@@ -176,6 +189,10 @@ static int record(struct mfs_store *st, const struct paid *p, size_t n)
 
 	if (!n)
 		return 0;
+	/* A promotion or a seal waits for no digest: the writer's lock (and
+	 * the commit's sync) is taken when users have left it alone for a
+	 * moment, or after a few seconds of their writes. */
+	store_yield_writer(st, YIELD_QUIET_MS, YIELD_MAX_MS, stop_asked, st);
 	r = store_txn_begin(st, true, &txn);
 	if (r < 0)
 		return r;
@@ -372,11 +389,32 @@ int mfs_sha256_fill(struct mfs_store *st, size_t *ret_done)
 
 /*============================================================ the worker */
 
+/* The worker's thread yields to everything else on the machine: the
+ * CPU only after others (nice 10), and the idle I/O class (it reads only when the disk
+ * has nothing else to do), so a promotion or a read never waits for a
+ * digest. Linux gives each thread its own nice value and I/O priority. */
+static void lower_priority(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	/* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IDLE, 0)) */
+	const int who_process = 1, class_idle = 3, class_shift = 13;
+
+	if (setpriority(PRIO_PROCESS, (id_t)tid, 10) < 0)
+		mfs_log(MFS_LOG_DEBUG, "SHA-256 worker: cannot lower its CPU priority: %s",
+			strerror(errno));
+	if (syscall(SYS_ioprio_set, who_process, tid, class_idle << class_shift) < 0)
+		mfs_log(MFS_LOG_DEBUG, "SHA-256 worker: cannot lower its I/O priority: %s",
+			strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
 	struct mfs_store *st = arg;
 	struct sha_worker *w = st->sha;
 	bool backfilled = false;
+
+	lower_priority();
+	store_background();
 
 	for (;;) {
 		int done = 0, owed = 0;

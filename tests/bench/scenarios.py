@@ -586,7 +586,7 @@ def run_promotion(ctx):
     seal(ctx, pj(mdir, 'versions', '2.0.0'))
     after_reg = swap_loop(dirs, vers, a.promo_iters)
     reg_label = ' (no readers, right after registering %s and %s files)' % (
-        human_size(a.promo_reg_mib * MIB), '{:,}'.format(a.promo_reg_files))
+        human_size(a.promo_reg_mib), '{:,}'.format(a.promo_reg_files))
     stop = pj(w, 'stop')
     readers = [subprocess.Popen([core.PYTHON, core.PROBE, 'stream',
                                  pj(mdir, 'production', 'data.bin'), stop],
