@@ -727,7 +727,10 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	}
 	close(fd);
 	e->ino = n->ino;
-	e->attr_timeout = 0;
+	/* A file made this instant: only this mount changes it (each write
+	 * makes the kernel drop its size and times), and no seal can finish
+	 * while it is open. cp's fstat of the new file needs no request. */
+	e->attr_timeout = 1.0;
 	e->entry_timeout = entry_timeout(n->ino);
 	*ret = handle_new(H_DRAFT, n->ino);
 	if (!*ret) {
