@@ -314,6 +314,9 @@ void dir_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi);
 void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* fsync of a directory: every change of the registry so far is durable
+ * when it returns (a new alias's commit may not be until then). */
+void dir_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void dir_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void dir_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void dir_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -1123,3 +1123,24 @@ void dir_statfs(fuse_req_t req, fuse_ino_t ino)
 	else
 		fuse_reply_statfs(req, &sv);
 }
+
+void dir_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct mfsd *d = daemon_of(req);
+	uint64_t vid;
+	int fd, r = mfs_store_sync(d->st);
+
+	(void)datasync;
+	(void)fi;
+	/* A draft's directory: its names on the drafts' filesystem too. */
+	if (r == 0 && draft_dirfd(d, ino, &vid, &fd) == 0) {
+		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 || fsync(dfd) < 0)
+			r = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		close(fd);
+	}
+	fuse_reply_err(req, -r);
+}

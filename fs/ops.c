@@ -65,6 +65,7 @@ const struct fuse_lowlevel_ops mfs_ops = {
 	.readdir = dir_readdir,
 	.readdirplus = dir_readdirplus,
 	.releasedir = dir_releasedir,
+	.fsyncdir = dir_fsyncdir,
 	.statfs = dir_statfs,
 	.setxattr = attr_setxattr,
 	.getxattr = attr_getxattr,

@@ -630,7 +630,9 @@ int mfs_audit_verify(struct mfs_store *st, const void *key, size_t keylen,
 	int r, rc;
 
 	strcpy(res.head, "");
-	r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
+	r = store_durable(st);	/* no record a crash could take back */
+	if (r == 0)
+		r = store_read_cursor(st, DB_AUDIT, &txn, &cur);
 	if (r < 0)
 		return r;
 	for (rc = kv_cursor_get(cur, &k, &v, KV_FIRST); rc == 0 && r == 0;
@@ -706,8 +708,10 @@ int mfs_audit_head(struct mfs_store *st, uint64_t *ret_seq, char ret_hash[65])
 	cJSON *last = NULL;
 	uint64_t seq;
 	char prev[65];
-	int r = read_last(st, &seq, prev, &last);
+	int r = store_durable(st);	/* a head no crash can take back */
 
+	if (r == 0)
+		r = read_last(st, &seq, prev, &last);
 	cJSON_Delete(last);
 	if (r < 0)
 		return r;

@@ -84,6 +84,21 @@ int kv_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 	return kv->ops->txn_begin(kv, write, ret);
 }
 
+void kv_txn_set_lazy(struct kv_txn *txn)
+{
+	txn->lazy = txn->write && txn->kv->ops->sync != NULL;
+}
+
+bool kv_txn_lazy(const struct kv_txn *txn)
+{
+	return txn->lazy;
+}
+
+int kv_sync(struct kv *kv)
+{
+	return kv->ops->sync ? kv->ops->sync(kv) : 0;
+}
+
 int kv_txn_commit(struct kv_txn *txn)
 {
 	struct kv *kv = txn->kv;

@@ -171,6 +171,21 @@ int kv_del(struct kv_txn *txn, int t, const struct kv_val *k);
 /* How many keys table t holds. */
 int kv_count(struct kv_txn *txn, int t, uint64_t *ret);
 
+/* ---- lazy commits ---- */
+
+/* Let write transaction txn's commit not wait for the disk: a crash of
+ * the machine (not of the process) may undo it until the next ordinary
+ * commit or kv_sync(), which make it durable; the database is never torn.
+ * LMDB: the commit syncs its pages but writes its meta page without
+ * waiting (one sync instead of two). An engine without the distinction
+ * (PostgreSQL) commits it as any other. Call any time before the commit. */
+void kv_txn_set_lazy(struct kv_txn *txn);
+/* Will txn's commit be lazy (kv_txn_set_lazy() on an engine that honours
+ * it)? */
+bool kv_txn_lazy(const struct kv_txn *txn);
+/* Make every committed transaction durable. Returns 0 or -errno. */
+int kv_sync(struct kv *kv);
+
 /* ---- change notes: what a commit changed, told to every watcher ---- */
 
 /* The most note bytes one transaction carries; beyond that its notes are

@@ -22,6 +22,9 @@ struct kv_ops {
 	 * else start (on) or stop hearing other processes' (off: returns
 	 * once the engine calls the watcher no more). */
 	int (*watch)(struct kv *kv, bool on);
+	/* NULL: every commit is durable when it returns (kv_txn_begin_lazy()
+	 * gives an ordinary one); else make every lazy commit durable. */
+	int (*sync)(struct kv *kv);
 	int (*txn_begin)(struct kv *kv, bool write, struct kv_txn **ret);
 	int (*txn_commit)(struct kv_txn *txn);
 	void (*txn_abort)(struct kv_txn *txn);
@@ -58,6 +61,8 @@ struct kv_txn {
 	char *notes;			/* kv_txn_note()s, back to back */
 	size_t nlen, ncap;
 	bool overflow;			/* more than KV_NOTES_MAX: "anything" */
+	bool lazy;			/* kv_txn_set_lazy(): the engine's
+					 * commit need not wait for the disk */
 };
 
 struct kv_cursor {

@@ -332,14 +332,30 @@ static int lmdb_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 static int lmdb_txn_commit(struct kv_txn *txn)
 {
 	MDB_env *env = L(txn->kv)->env;
-	int rc = mdb_txn_commit(T(txn));
+	bool lazy = txn->lazy;
+	int rc;
 
+	/* Lazy: the meta page through the ordinary descriptor, unsynced,
+	 * after the pages it points at were synced - whole after any crash,
+	 * durable at the next commit's sync. LMDB 0.9 reads this flag of the
+	 * environment at the commit (a transaction's own is ignored), and
+	 * this process has one writer at a time: set it for this commit. */
+	if (lazy)
+		mdb_env_set_flags(env, MDB_NOMETASYNC, 1);
+	rc = mdb_txn_commit(T(txn));
+	if (lazy)
+		mdb_env_set_flags(env, MDB_NOMETASYNC, 0);
 	free(txn);
 	/* LMDB reports a short write of its pages - a full filesystem - as
 	 * EIO; say what it is. */
 	if (rc == EIO && env_full(env))
 		return -ENOSPC;
 	return err(rc);
+}
+
+static int lmdb_sync(struct kv *kv)
+{
+	return err(mdb_env_sync(L(kv)->env, 1));
 }
 
 static void lmdb_txn_abort(struct kv_txn *txn)
@@ -469,6 +485,7 @@ static const struct kv_ops lmdb_ops = {
 	.generation = lmdb_generation,
 	.trim = lmdb_trim,
 	.copy = lmdb_copy,
+	.sync = lmdb_sync,
 	.txn_begin = lmdb_txn_begin,
 	.txn_commit = lmdb_txn_commit,
 	.txn_abort = lmdb_txn_abort,

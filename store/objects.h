@@ -138,7 +138,29 @@ struct mfs_store {
 	/* When the last write transaction began, in CLOCK_MONOTONIC ns, not
 	 * counting the background threads' (store_background()); atomic. */
 	int64_t fg_write_ns;
+	/* Lazy commits (store_txn_lazy()): one is not durable yet (atomic;
+	 * written under sink_lock), and the audit texts they hold back from
+	 * the sink until it is (sink_lock). */
+	bool lazy;
+	char **lazy_ev;
+	size_t nlazy;
+	struct flusher *flusher;	/* store.c; NULL: not started */
 };
+
+/* Let write transaction txn commit lazily: the call that commits returns
+ * before the commit is durable (one disk sync instead of two on LMDB), and
+ * it becomes durable at the next ordinary commit, or within
+ * STORE_LAZY_MS. Until then a crash of the machine may undo it, so no one
+ * is shown what it wrote that a crash could take back: its audit records
+ * reach the sink (hooks) only once durable, and readers of the logs call
+ * store_durable() first. For what a crash between two commits already
+ * leaves in an acceptable state (ln -sfn's temporary link). */
+void store_txn_lazy(struct kv_txn *txn);
+#define STORE_LAZY_MS 20
+/* Make every lazy commit of the registry durable before reading what it
+ * wrote: this process's by a commit now; another process's (a daemon
+ * beside modelctl) by waiting for it (at most a second). 0 or -errno. */
+int store_durable(struct mfs_store *st);
 
 /* Mark the calling thread as background work (the SHA-256 worker): its
  * writes do not count as the registry's users' in fg_write_ns. */

@@ -301,6 +301,15 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 		r = put_alias_txn(st, o.txn, model_id, name, &ra);
 	if (r == 0 && had)
 		r = on_replace(st, c, &o, name, old_vid, vid);
+	/* A new name no rule of the policy governs nor protects (production
+	 * always is) - ln -sfn's temporary link, renamed onto the alias at
+	 * once - need not wait for the disk:
+	 * the rename's commit makes it durable (one durable commit per
+	 * promotion), or the store does within STORE_LAZY_MS. A crash of the
+	 * machine in between loses a link nobody was shown the record of. */
+	if (r == 0 && !had && !store_policy_rule(&o.pol, name) &&
+	    !store_policy_protected(&o.pol, name))
+		store_txn_lazy(o.txn);
 out:
 	cJSON_Delete(approvals);
 	return end(st, c, &o, r);

@@ -214,29 +214,221 @@ int store_txn_begin(struct mfs_store *st, bool write, struct kv_txn **ret)
 	return r;
 }
 
-int store_txn_commit(struct kv_txn *txn)
-{
-	struct mfs_store *st = kv_userdata(kv_txn_kv(txn));
-	char **ev = NULL;
-	/* Taken while this txn still holds the writer's lock: the next
-	 * writer's records cannot mix in. */
-	size_t nev = st && kv_txn_writable(txn) ? sink_take(st, txn, &ev) : 0;
-	int rc;
+/* The marker a lazy commit leaves in DB_INFO until a durable one removes
+ * it: readers in other processes wait for it to go (store_durable()). */
+static const struct kv_val lazy_key = { 9, (void *)"lazy_tail" };
 
-	/* The sink lock from before the commit to the last hand-over: a
-	 * writer that commits after us hands its records on after ours. */
-	if (nev)
-		pthread_mutex_lock(&st->sink_lock);
-	rc = kv_txn_commit(txn);
-	for (size_t i = 0; i < nev; i++) {
-		if (rc == 0 && st->sink)
+struct flusher {
+	struct mfs_store *st;	/* read-only */
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;	/* with mu */
+	bool kicked, stop;	/* mu */
+};
+
+static void hand_over(struct mfs_store *st, char **ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (st->sink)
 			st->sink(st->sink_ctx, ev[i]);
 		free(ev[i]);
 	}
-	if (nev)
-		pthread_mutex_unlock(&st->sink_lock);
+}
+
+static void flusher_kick(struct mfs_store *st);
+
+void store_txn_lazy(struct kv_txn *txn)
+{
+	kv_txn_set_lazy(txn);
+}
+
+int store_txn_commit(struct kv_txn *txn)
+{
+	struct mfs_store *st = kv_userdata(kv_txn_kv(txn));
+	bool write = st && kv_txn_writable(txn), lazy = write && kv_txn_lazy(txn);
+	char **ev = NULL;
+	/* Taken while this txn still holds the writer's lock: the next
+	 * writer's records cannot mix in. */
+	size_t nev = write ? sink_take(st, txn, &ev) : 0;
+	int rc;
+
+	if (!write)
+		return kv_txn_commit(txn);
+	/* The sink lock from before the commit to the last hand-over: a
+	 * writer that commits after us hands its records on after ours, and
+	 * a lazy commit's records after the ones before it. */
+	pthread_mutex_lock(&st->sink_lock);
+	if (lazy) {
+		struct kv_val one = { 1, (void *)"1" };
+
+		rc = kv_put(txn, DB_INFO, &lazy_key, &one, 0);
+		if (rc) {
+			kv_txn_abort(txn);
+			for (size_t i = 0; i < nev; i++)
+				free(ev[i]);
+			goto out;
+		}
+	} else if (st->lazy) {
+		kv_del(txn, DB_INFO, &lazy_key);	/* made durable by this one */
+	}
+	rc = kv_txn_commit(txn);
+	if (rc == 0 && lazy) {
+		char **p = realloc(st->lazy_ev, (st->nlazy + nev + 1) * sizeof(*p));
+
+		if (p) {
+			st->lazy_ev = p;
+			memcpy(p + st->nlazy, ev, nev * sizeof(*ev));
+			st->nlazy += nev;
+			nev = 0;
+		}
+		__atomic_store_n(&st->lazy, true, __ATOMIC_RELEASE);
+		flusher_kick(st);
+	} else if (rc == 0 && st->lazy) {
+		hand_over(st, st->lazy_ev, st->nlazy);
+		st->nlazy = 0;
+		__atomic_store_n(&st->lazy, false, __ATOMIC_RELEASE);
+	}
+	if (rc == 0)
+		hand_over(st, ev, nev);
+	else
+		for (size_t i = 0; i < nev; i++)
+			free(ev[i]);
+out:
+	pthread_mutex_unlock(&st->sink_lock);
 	free(ev);
 	return rc;
+}
+
+/* A durable commit of nothing but the marker's removal: what the lazy
+ * commits before it wrote is durable after it. */
+static int make_durable(struct mfs_store *st)
+{
+	struct kv_txn *txn;
+	int r;
+
+	if (!__atomic_load_n(&st->lazy, __ATOMIC_ACQUIRE))
+		return 0;
+	r = store_txn_begin(st, true, &txn);
+	if (r < 0)
+		return r;
+	store_note(txn, MFS_CHANGE_NO_DOCS, 0, 0, NULL);
+	return store_txn_commit(txn);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *f = arg;
+	struct mfs_store *st = f->st;
+
+	store_background();
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		struct timespec ts;
+
+		while (!f->kicked && !f->stop)
+			pthread_cond_wait(&f->cond, &f->mu);
+		if (f->stop)
+			break;
+		f->kicked = false;
+		/* The commit that makes it durable usually comes by itself
+		 * (ln -sfn renames at once): give it the moment. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += STORE_LAZY_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!f->stop && pthread_cond_timedwait(&f->cond, &f->mu, &ts) == 0)
+			;
+		pthread_mutex_unlock(&f->mu);
+		if (make_durable(st) < 0) {
+			mfs_log(MFS_LOG_WARN, "could not make the last alias creation durable; the next commit will");
+			usleep(100000);
+		}
+		pthread_mutex_lock(&f->mu);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* Called with sink_lock held. */
+static void flusher_kick(struct mfs_store *st)
+{
+	struct flusher *f = st->flusher;
+
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return;		/* the next commit makes it durable */
+		pthread_mutex_init(&f->mu, NULL);
+		pthread_cond_init(&f->cond, NULL);
+		f->st = st;
+		st->flusher = f;
+		if (pthread_create(&f->th, NULL, flusher_main, f) != 0) {
+			st->flusher = NULL;
+			pthread_cond_destroy(&f->cond);
+			pthread_mutex_destroy(&f->mu);
+			free(f);
+			return;
+		}
+	}
+	pthread_mutex_lock(&f->mu);
+	f->kicked = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Stop the flusher and make what it would have made durable. */
+static void flusher_stop(struct mfs_store *st)
+{
+	struct flusher *f;
+
+	pthread_mutex_lock(&st->sink_lock);
+	f = st->flusher;
+	st->flusher = NULL;
+	pthread_mutex_unlock(&st->sink_lock);
+	if (f) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = true;
+		pthread_cond_signal(&f->cond);
+		pthread_mutex_unlock(&f->mu);
+		pthread_join(f->th, NULL);
+		pthread_cond_destroy(&f->cond);
+		pthread_mutex_destroy(&f->mu);
+		free(f);
+	}
+	if (make_durable(st) < 0)
+		mfs_log(MFS_LOG_WARN, "could not make the last alias creation durable before closing");
+}
+
+int mfs_store_sync(struct mfs_store *st)
+{
+	return store_durable(st);
+}
+
+int store_durable(struct mfs_store *st)
+{
+	struct kv_txn *txn;
+	struct kv_val v;
+	int r;
+
+	if (__atomic_load_n(&st->lazy, __ATOMIC_ACQUIRE))
+		return make_durable(st);
+	/* Another process's lazy commit (the daemon's, for modelctl
+	 * reading beside it): its flusher removes the marker soon. */
+	for (int i = 0; i < 200; i++) {
+		r = store_txn_begin(st, false, &txn);
+		if (r < 0)
+			return r;
+		r = kv_get(txn, DB_INFO, &lazy_key, &v);
+		kv_txn_abort(txn);
+		if (r == KV_NOTFOUND)
+			return 0;
+		if (r)
+			return r;
+		usleep(5000);
+	}
+	return 0;	/* its writer is gone: the kernel writes it back anyway */
 }
 
 int store_read_cursor(struct mfs_store *st, int db, struct kv_txn **ret_txn,
@@ -547,6 +739,9 @@ static int recover_journal(struct mfs_store *st)
 		goto kv_out;
 	kv_cursor_close(cur);
 	cur = NULL;
+	/* A lazy commit's marker that a killed daemon left: the kernel wrote
+	 * the commit back meanwhile (or the machine's crash undid it). */
+	kv_del(txn, DB_INFO, &lazy_key);
 	r = store_txn_commit(txn);
 	txn = NULL;
 	return r;
@@ -903,6 +1098,7 @@ void mfs_store_close(struct mfs_store *st)
 		return;
 	mfs_lease_stop(st);		/* (a no-op when not publishing) */
 	store_sha256_stop(st);
+	flusher_stop(st);
 	kv_close(st->kv);
 	if (st->blobs_fd >= 0)
 		close(st->blobs_fd);
@@ -919,6 +1115,9 @@ void mfs_store_close(struct mfs_store *st)
 	}
 	sink_begin(st, NULL);
 	free(st->pend);
+	for (size_t i = 0; i < st->nlazy; i++)
+		free(st->lazy_ev[i]);
+	free(st->lazy_ev);
 	if (st->audit_key) {
 		explicit_bzero(st->audit_key, st->audit_key_len);
 		free(st->audit_key);

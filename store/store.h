@@ -92,6 +92,11 @@ int mfs_store_open_at(const char *dir, const struct mfs_config *over, unsigned f
  * made at one generation holds until the next. 0: unknown. */
 uint64_t mfs_store_generation(struct mfs_store *st);
 
+/* Make every change of the registry committed so far durable (an alias
+ * creation need not be when its call returns: see objects.h
+ * store_txn_lazy()). Returns 0 or -errno. */
+int mfs_store_sync(struct mfs_store *st);
+
 /* Drop this process's mappings of database pages (they stay in the page
  * cache; the next access maps them again): after a walk of the whole
  * registry, so the daemon's resident size does not grow with it. */

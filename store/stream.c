@@ -173,6 +173,13 @@ int store_stream_open(struct mfs_store *st, int db, const void *prefix, size_t p
 	const char *t;
 	int r;
 
+	/* A log shows no record a crash could still take back. */
+	r = store_durable(st);
+	if (r < 0) {
+		free(ctx);
+		free(s);
+		return r;
+	}
 	if (!s || plen > sizeof(s->prefix)) {
 		r = s ? -EINVAL : -ENOMEM;
 		free(ctx);

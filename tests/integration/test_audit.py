@@ -458,3 +458,29 @@ def test_audit_jsonl_is_streamed_by_offset(mounted):
     assert again.startswith(whole) and b'"tag":"late"' in again[len(whole):]
     # stat without an open file answers the whole trail's size
     assert os.stat(path).st_size == len(again)
+
+
+def test_a_lazy_alias_creation_reaches_hook_and_log_once_durable(mounted, tmp_path):
+    '''A new alias no rule names (ln's temporary link; here `canary`) is
+    committed without waiting for the disk, and made durable within
+    moments by the daemon: its audit record reaches the hook then, in order
+    with what follows, and audit.jsonl, read at once, already holds it (a
+    reader makes the registry durable first).'''
+    out = pjoin(str(tmp_path), 'events.jsonl')
+    hook = make_hook(tmp_path, HOOK % (sys.executable, out))
+    mounted.remount(['hook=' + hook])
+    mounted.version('churn', '1.0.0', {'w': b'w'}, sealed=True)
+    os.symlink('versions/1.0.0', pjoin(mounted.models, 'churn', 'canary'))
+    got = wait_for(lambda: [r for r in read_hook(out) if r.get('alias') == 'canary'] or None,
+                   'the hook to see the lazy creation')
+    assert got[0]['event'] == 'alias.create'
+    os.symlink('versions/1.0.0', pjoin(mounted.models, 'churn', 'shadow'))
+    recs = audit(mounted)                  # read at once
+    assert (recs[-1]['event'], recs[-1]['alias']) == ('alias.create', 'shadow')
+    mounted.model('after')                 # a durable commit follows
+    hooked = wait_for(lambda: (lambda g: g if any(r.get('event') == 'model.create' and
+                                                   r.get('model') == 'after'
+                                                   for r in g) else None)(read_hook(out)),
+                      'the hook to see the commit after')
+    assert [r['seq'] for r in hooked] == sorted(r['seq'] for r in hooked)
+    assert [r['seq'] for r in hooked] == [r['seq'] for r in audit(mounted)]

@@ -26,6 +26,12 @@ CALL = re.compile(r'^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((\d+)<([^>]*)>(.*)$')
 
 
 def strace_seal(m, vdir):
+    return strace_during(m, lambda: util.seal(vdir))
+
+
+def strace_during(m, action):
+    """The daemon's sync and write calls while action() runs, as
+    (call, path, rest, fd) tuples in order."""
     log = pjoin(m.tmp, 'strace.log')
     tracer = subprocess.Popen(['strace', '-f', '-y', '-qq', '-o', log, '-e',
                                'trace=fsync,fdatasync,syncfs,linkat,pwrite64,pwritev,'
@@ -41,7 +47,7 @@ def strace_seal(m, vdir):
             if os.path.exists(log) and os.path.getsize(log) > 0:
                 break
             os.unlink(pjoin(m.models, 'probe', 'versions', '0.0.1', 'p'))
-        util.seal(vdir)
+        action()
         time.sleep(0.3)
     finally:
         tracer.terminate()
@@ -51,7 +57,7 @@ def strace_seal(m, vdir):
         for line in fh:
             mt = CALL.match(line.strip())
             if mt:
-                calls.append((mt.group(1), mt.group(3), mt.group(4)))
+                calls.append((mt.group(1), mt.group(3), mt.group(4), int(mt.group(2))))
     return calls
 
 
@@ -117,3 +123,62 @@ def test_a_seal_of_many_files_syncs_the_filesystem_once_in_the_same_order(mounte
     # and no fsync per file
     assert sum(1 for c in calls if c[0] == 'fsync' and c[1].startswith(store + '/drafts/')) == 0
     assert util.is_sealed(vdir)
+
+
+PWRITE = re.compile(r', (\d+), (\d+)\) += ')
+
+
+@pytest.mark.skipif(shutil.which('strace') is None, reason='strace is not installed')
+@pytest.mark.engines('lmdb')
+def test_a_promotion_by_ln_sfn_is_one_durable_commit(mounted):
+    """ln -sfn links under a temporary name, then renames it onto the alias.
+    A crash between the two calls leaves the temporary link, whatever the
+    disk kept, so the link's commit syncs LMDB's pages but writes its meta
+    page without waiting for the disk (through the descriptor the pages
+    go through); the rename's commit is the promotion's one durable commit
+    (its meta page through LMDB's O_DSYNC descriptor), and its sync makes
+    the link's commit durable too."""
+    mounted.version('probe', '0.0.1')
+    vdirs = [mounted.version('m', v, {'V': v.encode()}, sealed=True) for v in ('1.0.0', '1.1.0')]
+    for vdir in vdirs:
+        util.wait_digests(vdir)     # no digest commit of the worker in the trace
+    mdir = pjoin(mounted.models, 'm')
+    os.symlink('versions/1.0.0', pjoin(mdir, 'production'))
+    calls = strace_during(mounted, lambda: util.run(
+        ['ln', '-sfn', 'versions/1.1.0', pjoin(mdir, 'production')]))
+    meta = os.path.realpath(mounted.store) + '/meta/data.mdb'
+    writes = []
+    for i, c in enumerate(calls):
+        mt = PWRITE.search(c[2]) if c[0].startswith('pwrite') and c[1] == meta else None
+        if mt:
+            writes.append((i, c[3], int(mt.group(1)), int(mt.group(2))))
+    page_fds = {fd for _, fd, size, _ in writes if size >= 4096}
+    metas = [(i, fd) for i, fd, size, off in writes if size < 4096 and off < 8192]
+    durable = [i for i, fd in metas if fd not in page_fds]
+    lazy = [i for i, fd in metas if fd in page_fds]
+    assert len(durable) == 1 and len(lazy) == 1, calls
+    assert lazy[0] < durable[0]
+    syncs = [i for i, c in enumerate(calls) if c[0] == 'fdatasync' and c[1] == meta]
+    assert any(s < lazy[0] for s in syncs), 'the link\'s pages were not synced before its meta'
+    assert any(lazy[0] < s < durable[0] for s in syncs), \
+        'the rename\'s commit did not sync before its meta page'
+    assert os.readlink(pjoin(mdir, 'production')) == 'versions/1.1.0'
+    assert [n for n in os.listdir(mdir) if n.startswith('Cu')] == []
+
+
+def test_fsync_of_any_directory_of_the_registry_succeeds(mounted):
+    """fsync(2) of a directory makes every change so far durable (a new
+    alias's creation among them) and, for a draft's, its names on the
+    drafts' filesystem."""
+    mounted.version('m', '1.0.0', {'a': b'a'}, sealed=True)
+    draft = mounted.version('m', '2.0.0', {'sub/b': b'b'})
+    os.symlink('versions/1.0.0', pjoin(mounted.models, 'm', 'canary'))
+    for p in (mounted.mnt, mounted.models, pjoin(mounted.models, 'm'),
+              pjoin(mounted.models, 'm', 'versions'), pjoin(mounted.models, 'm', 'versions', '1.0.0'),
+              draft, pjoin(draft, 'sub')):
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    assert os.readlink(pjoin(mounted.models, 'm', 'canary')) == 'versions/1.0.0'
