@@ -414,6 +414,8 @@ int store_durable(struct mfs_store *st)
 
 	if (__atomic_load_n(&st->lazy, __ATOMIC_ACQUIRE))
 		return make_durable(st);
+	if (kv_shared(st->kv))
+		return 0;	/* PostgreSQL: every commit is durable */
 	/* Another process's lazy commit (the daemon's, for modelctl
 	 * reading beside it): its flusher removes the marker soon. */
 	for (int i = 0; i < 200; i++) {
