@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <openssl/evp.h>
@@ -104,6 +106,33 @@ static bool stopping(struct mfs_store *st)
 
 /*============================================================ hashing */
 
+/* Are most of fd's pages in the page cache already (someone reads the
+ * file: a server, a benchmark)? Then the hash leaves them there. */
+static bool mostly_cached(int fd)
+{
+	long psz = sysconf(_SC_PAGESIZE);
+	struct stat sb;
+	size_t pages, resident = 0;
+	unsigned char *vec;
+	void *p;
+
+	if (fstat(fd, &sb) < 0 || sb.st_size == 0 || psz <= 0)
+		return true;
+	pages = ((size_t)sb.st_size + (size_t)psz - 1) / (size_t)psz;
+	p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return true;
+	vec = malloc(pages);
+	if (vec && mincore(p, (size_t)sb.st_size, vec) == 0)
+		for (size_t i = 0; i < pages; i++)
+			resident += vec[i] & 1;
+	else
+		resident = pages;	/* cannot tell: leave them */
+	free(vec);
+	munmap(p, (size_t)sb.st_size);
+	return resident * 2 >= pages;
+}
+
 /* SHA-256 of blob d. Returns 0, -ECANCELED when the worker is stopped,
  * -ENOENT if the blob is gone, -errno. */
 static int hash_blob(struct mfs_store *st, const struct mfs_digest *d,
@@ -114,10 +143,12 @@ static int hash_blob(struct mfs_store *st, const struct mfs_digest *d,
 	unsigned int len = 0;
 	off_t off = 0;
 	int fd = -1, r;
+	bool cached;
 
 	r = mfs_blob_open(st, d, &fd);
 	if (r < 0)
 		goto out;
+	cached = mostly_cached(fd);
 	buf = malloc(CHUNK);
 	ctx = EVP_MD_CTX_new();
 	if (!buf || !ctx) {
@@ -151,8 +182,11 @@ static int hash_blob(struct mfs_store *st, const struct mfs_digest *d,
 	}
 	if (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != MFS_SHA256_LEN)
 		r = -EIO;
-	/* The blob was read once for this: its pages need not stay. */
-	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	/* The blob was read once for this: the pages this read brought in
+	 * need not stay, but pages others were using do (dropping them
+	 * would turn a server's warm reads cold). */
+	if (!cached)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 out:
 	if (fd >= 0)
 		close(fd);
