@@ -275,14 +275,23 @@ int store_txn_commit(struct kv_txn *txn)
 	if (rc == 0 && lazy) {
 		char **p = realloc(st->lazy_ev, (st->nlazy + nev + 1) * sizeof(*p));
 
+		__atomic_store_n(&st->lazy, true, __ATOMIC_RELEASE);
 		if (p) {
 			st->lazy_ev = p;
 			memcpy(p + st->nlazy, ev, nev * sizeof(*ev));
 			st->nlazy += nev;
 			nev = 0;
+			flusher_kick(st);
+		} else if (kv_sync(st->kv) == 0) {
+			/* No room to hold the records back: durable now (the
+			 * next commit still removes the marker). */
+			hand_over(st, st->lazy_ev, st->nlazy);
+			st->nlazy = 0;
+		} else {
+			for (size_t i = 0; i < nev; i++)
+				free(ev[i]);	/* never shown: lost with the hooks' view */
+			nev = 0;
 		}
-		__atomic_store_n(&st->lazy, true, __ATOMIC_RELEASE);
-		flusher_kick(st);
 	} else if (rc == 0 && st->lazy) {
 		hand_over(st, st->lazy_ev, st->nlazy);
 		st->nlazy = 0;
