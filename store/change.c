@@ -25,7 +25,8 @@ int store_note(struct kv_txn *txn, enum mfs_change_kind kind, uint64_t model_id,
 	put_be64(b + 1, model_id);
 	put_be64(b + 9, vid);
 	b[17] = (uint8_t)len;
-	memcpy(b + NOTE_HEAD, name, len);
+	if (len)
+		memcpy(b + NOTE_HEAD, name, len);
 	return kv_txn_note(txn, b, NOTE_HEAD + len);
 }
 

@@ -278,7 +278,8 @@ int store_txn_commit(struct kv_txn *txn)
 		__atomic_store_n(&st->lazy, true, __ATOMIC_RELEASE);
 		if (p) {
 			st->lazy_ev = p;
-			memcpy(p + st->nlazy, ev, nev * sizeof(*ev));
+			if (nev)
+				memcpy(p + st->nlazy, ev, nev * sizeof(*ev));
 			st->nlazy += nev;
 			nev = 0;
 			flusher_kick(st);
