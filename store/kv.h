@@ -211,7 +211,9 @@ typedef void (*kv_watch_fn)(void *ctx, const void *notes, size_t len);
 /* Watch the database (one watcher per kv; NULL stops). LMDB: the
  * database has one writer process, so only this process's commits are
  * told. PostgreSQL: a connection of its own LISTENs, and every commit
- * NOTIFYs, from any process. Returns 0 or -errno. */
+ * NOTIFYs, from any process; it listens before kv_watch() returns when
+ * the server answers, else the watcher is told "anything" once it does.
+ * Returns 0 or -errno. */
 int kv_watch(struct kv *kv, kv_watch_fn fn, void *ctx);
 
 /* ---- cursors ---- */

@@ -181,6 +181,8 @@ struct pg {
 	bool listening;			/* the thread runs; only the opener's
 					 * thread starts and stops it */
 	int lwake[2];			/* a pipe: a byte stops the thread */
+	struct conn *lfirst;		/* kv_watch()'s connection, already
+					 * listening, handed to the thread */
 	bool lup;			/* atomic: the listener is connected */
 	uint64_t lgen;			/* atomic: commits heard of (from 1) */
 	pthread_mutex_t lock;
@@ -999,22 +1001,31 @@ static bool listen_wait(struct pg *p, int fd, int ms, bool *ret_readable)
 	return r > 0 && (pfd[0].revents & POLLIN);
 }
 
+/* A new connection that LISTENs, or NULL (logged). */
+static struct conn *listen_conn(struct pg *p)
+{
+	struct conn *c = NULL;
+
+	if (conn_new(p, &c) == 0 && simple(p, c, "LISTEN " CHANNEL, 0, NULL, NULL) != 0) {
+		say(p, MFS_LOG_ERR, "listen: %s", c->why);
+		conn_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
 static void *listen_main(void *arg)
 {
 	struct pg *p = arg;
-	struct conn *c = NULL;
-	bool had = false, readable;
+	struct conn *c = p->lfirst;
+	bool had = c != NULL, readable;
 	int backoff = 100;
-	int64_t pinged = 0;
+	int64_t pinged = now_ms();
 
+	p->lfirst = NULL;
 	for (;;) {
 		if (!c) {
-			if (conn_new(p, &c) == 0 &&
-			    simple(p, c, "LISTEN " CHANNEL, 0, NULL, NULL) != 0) {
-				say(p, MFS_LOG_ERR, "listen: %s", c->why);
-				conn_free(c);
-				c = NULL;
-			}
+			c = listen_conn(p);
 			if (!c) {
 				if (listen_wait(p, -1, backoff, &readable))
 					break;
@@ -1025,8 +1036,8 @@ static void *listen_main(void *arg)
 			/* Commits meanwhile went unheard: count one more. */
 			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->lup, true, __ATOMIC_RELEASE);
-			/* Also the first time: the daemon may have served
-			 * while this thread was connecting. */
+			/* Also the first time, when kv_watch() could not
+			 * connect: the watcher may have served meanwhile. */
 			if (had)
 				mfs_log(MFS_LOG_INFO, "%s: listening again; anything may have changed meanwhile",
 					p->head.where);
@@ -1089,8 +1100,20 @@ static int pg_watch(struct kv *kv, bool on)
 		return 0;
 	if (pipe2(p->lwake, O_CLOEXEC) < 0)
 		return -errno;
+	/* LISTEN before returning: every commit after kv_watch() is heard,
+	 * so the watcher need not be told that anything may have changed
+	 * (it would forget what it cached, at a moment nobody can predict).
+	 * The server unreachable: the thread keeps trying, and says so. */
+	p->lfirst = listen_conn(p);
+	if (p->lfirst) {
+		__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&p->lup, true, __ATOMIC_RELEASE);
+	}
 	r = pthread_create(&p->lthread, NULL, listen_main, p);
 	if (r) {
+		conn_free(p->lfirst);
+		p->lfirst = NULL;
+		__atomic_store_n(&p->lup, false, __ATOMIC_RELEASE);
 		close(p->lwake[0]);
 		close(p->lwake[1]);
 		return -r;
