@@ -124,16 +124,26 @@ static bool docs_put(struct mfsd *d, uint64_t ino)
 	return true;
 }
 
+/* The slot holding ino (docs_lock held), or docs_cap when it is not in. */
+static size_t docs_find(struct mfsd *d, uint64_t ino)
+{
+	size_t i, cap = d->docs_cap;
+
+	if (!cap)
+		return 0;
+	for (i = docs_slot(ino, cap); d->docs[i] != ino; i = (i + 1) & (cap - 1))
+		if (!d->docs[i])
+			return cap;
+	return i;
+}
+
 /* Take ino out (docs_lock held); whether it was in. */
 static bool docs_take(struct mfsd *d, uint64_t ino)
 {
-	size_t i, j, cap = d->docs_cap;
+	size_t i = docs_find(d, ino), j, cap = d->docs_cap;
 
-	if (!cap)
+	if (i == cap)
 		return false;
-	for (i = docs_slot(ino, cap); d->docs[i] != ino; i = (i + 1) & (cap - 1))
-		if (!d->docs[i])
-			return false;
 	/* Backward-shift deletion: no tombstones. */
 	d->docs[i] = 0;
 	d->docs_n--;
@@ -157,6 +167,18 @@ static double docs_timeout(struct mfsd *d, uint64_t ino)
 	ok = docs_put(d, ino);
 	pthread_mutex_unlock(&d->docs_lock);
 	return ok ? DOCS_TIMEOUT : 0.0;
+}
+
+bool docs_held(struct mfsd *d, uint64_t ino)
+{
+	bool held;
+
+	if (!is_doc(ino))
+		return false;
+	pthread_mutex_lock(&d->docs_lock);
+	held = docs_find(d, ino) != d->docs_cap;
+	pthread_mutex_unlock(&d->docs_lock);
+	return held;
 }
 
 static void docs_inval(struct mfsd *d, uint64_t ino)

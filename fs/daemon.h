@@ -165,6 +165,11 @@ void attr_access(fuse_req_t req, fuse_ino_t ino, int mask);
  * documents of version vid (0: none), of model model_id (0: none) and the
  * registry's. Threads: any; takes docs_lock, never d->lock. */
 void docs_forget(struct mfsd *d, uint64_t model_id, uint64_t vid);
+/* Whether the kernel holds ino's attributes for long (a GETATTR reply):
+ * a listing then sends its name alone, which leaves them as they are,
+ * instead of attributes with no timeout, which would make the next stat
+ * ask again. Threads: any; takes docs_lock. */
+bool docs_held(struct mfsd *d, uint64_t ino);
 /* Forget every virtual document's attributes. */
 void docs_forget_all(struct mfsd *d);
 /* Free the set (at unmount). */

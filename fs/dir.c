@@ -855,8 +855,11 @@ static void reply_dir(fuse_req_t req, struct dirsnap *s, size_t size, off_t off,
 			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
 						 (off_t)(i + 1));
 		} else {
+			/* A document whose attributes the kernel holds for
+			 * long goes by name alone (nodeid 0), which leaves
+			 * them as they are. */
 			if (strcmp(name, ".") && strcmp(name, "..") && stateless(s->e[i].ino) &&
-			    make_entry(d, s->e[i].ino, &e) < 0) {
+			    !docs_held(d, s->e[i].ino) && make_entry(d, s->e[i].ino, &e) < 0) {
 				memset(&e, 0, sizeof(e));
 				e.attr.st_ino = s->e[i].ino;
 				e.attr.st_mode = s->e[i].type;

@@ -9,6 +9,8 @@
 import errno
 import json
 import os
+import re
+import subprocess
 from os.path import join as pjoin
 
 import pytest
@@ -287,6 +289,48 @@ def test_user_metadata_big_integers_exact(mounted):
     assert {k: meta[k] for k in doc} == doc
     show = mounted.modelctl('show', 'churn@1.0.0', as_json=True).json
     assert show['metadata'] == doc
+
+
+def test_second_walk_asks_nothing_about_documents(mounted, tmp_path):
+    '''README "Walks": with no change between, a second ls -lR asks the
+    daemon nothing about the documents. A listing (readdirplus) of a model
+    directory must not hand the kernel their attributes again with no
+    timeout, which would make the next stat ask: counted here in the
+    requests of a daemon run with -d.'''
+    m = mounted.models
+    mounted.version('walk', '1.0.0', {'a.bin': b'a'}, sealed=True)
+    mounted.version('walk', '1.1.0', {'b.bin': b'bb'}, sealed=True)
+    write_file(pjoin(m, 'walk', 'metadata.json'), json.dumps({'owner': 'w'}))
+    write_file(pjoin(m, 'walk', 'policy.json'), json.dumps({'retention': {'keep_last': 5}}))
+    mounted.stop()
+    log = str(tmp_path / 'debug.log')
+    cmd = mounted.cmdline()
+    with open(log, 'ab') as fh:
+        proc = subprocess.Popen(cmd[:1] + ['-d'] + cmd[1:], stdin=subprocess.DEVNULL,
+                                stdout=fh, stderr=fh)
+    try:
+        util.wait_for_mount(proc, mounted.mnt, log_path=log)
+        docs = [pjoin(m, 'walk', n) for n in ('metadata.json', 'history.jsonl', 'policy.json')]
+        docs += [pjoin(m, 'walk', 'versions', v, n) for v in ('1.0.0', '1.1.0')
+                 for n in ('metadata.json', 'lineage.json')]
+        inos = {os.stat(p).st_ino: p for p in docs}
+        run(['ls', '-lR', mounted.mnt])
+        mark = os.path.getsize(log)
+        run(['ls', '-lR', mounted.mnt])
+        with open(log, 'rb') as fh:
+            fh.seek(mark)
+            walk = fh.read().decode('utf-8', 'replace')
+        asked = [inos[int(n)] for n in re.findall(r'opcode: GETATTR \(\d+\), nodeid: (\d+)', walk)
+                 if int(n) in inos]
+        assert 'opcode: READDIRPLUS' in walk        # the model directory was listed again
+        assert asked == []
+        # ... and a change is still seen at once.
+        write_file(pjoin(m, 'walk', 'metadata.json'), json.dumps({'owner': 'team-walk'}))
+        for p in docs:
+            assert os.stat(p).st_size == len(read_file(p)), p
+    finally:
+        util.umount(proc, mounted.mnt)
+        util.cleanup(proc, mounted.mnt)
 
 
 def test_document_attributes_are_cached_and_follow_every_change(mounted):
