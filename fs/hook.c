@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hook.h"
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -59,14 +60,6 @@ void hook_event(void *ctx, const char *record)
 	pthread_mutex_unlock(&h->lock);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Feed the record to fd until done, the reader goes, or the deadline. */
 static void feed(int fd, const char *rec, int64_t deadline)
 {
@@ -88,7 +81,7 @@ static void feed(int fd, const char *rec, int64_t deadline)
 			continue;
 		if (w < 0 && errno != EAGAIN)
 			return;		/* EPIPE: it does not read stdin */
-		left = deadline - mono_ms();
+		left = deadline - mfs_mono_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return;
 	}
@@ -102,7 +95,7 @@ static void run(struct hook *h, const char *rec)
 	posix_spawnattr_t attr;
 	sigset_t none;
 	int p[2] = { -1, -1 }, ws = 0, r;
-	int64_t deadline = mono_ms() + (int64_t)h->timeout_s * 1000;
+	int64_t deadline = mfs_mono_ms() + (int64_t)h->timeout_s * 1000;
 	pid_t pid = -1;
 	bool killed = false;
 
@@ -147,7 +140,7 @@ static void run(struct hook *h, const char *rec)
 
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if (!killed && mono_ms() >= deadline) {
+		if (!killed && mfs_mono_ms() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			killed = true;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kv_engine.h"
+#include "clock.h"
 #include "log.h"
 
 /*
@@ -237,14 +238,6 @@ static struct ptxn *X(struct kv_txn *txn)
 	return (struct ptxn *)txn;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void put_be16(uint8_t *b, uint16_t x)
 {
 	b[0] = (uint8_t)(x >> 8);
@@ -299,7 +292,7 @@ static void keep_free(struct keep *k)
 static __attribute__((format(printf, 3, 4))) void say(struct pg *p, enum mfs_log_level level,
 							const char *fmt, ...)
 {
-	int64_t now = now_ms();
+	int64_t now = mfs_mono_ms();
 	unsigned quiet;
 	char line[512];
 	va_list ap;
@@ -399,7 +392,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	struct pollfd pfd = { .fd = fd, .events = events };
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mfs_mono_ms();
 		int r;
 
 		if (left <= 0)
@@ -425,7 +418,7 @@ static int flush(struct conn *c, int64_t deadline, int64_t start)
 			return lost(c);
 		ev = wait_fd(PQsocket(c->pg), POLLOUT | POLLIN, deadline);
 		if (ev < 0)
-			return timed_out(c, now_ms() - start);
+			return timed_out(c, mfs_mono_ms() - start);
 		if ((ev & POLLIN) && !PQconsumeInput(c->pg))
 			return lost(c);
 	}
@@ -436,7 +429,7 @@ static int await(struct conn *c, int64_t deadline, int64_t start)
 {
 	while (PQisBusy(c->pg)) {
 		if (wait_fd(PQsocket(c->pg), POLLIN, deadline) < 0)
-			return timed_out(c, now_ms() - start);
+			return timed_out(c, mfs_mono_ms() - start);
 		if (!PQconsumeInput(c->pg))
 			return lost(c);
 	}
@@ -517,7 +510,7 @@ static int send1(struct conn *c, const struct q *q)
  * have lock_wait_ms more; the server answers those before it at once. */
 static int run(struct pg *p, struct conn *c, struct q *qs, int n)
 {
-	int64_t start = now_ms(), deadline = start + p->timeout_ms;
+	int64_t start = mfs_mono_ms(), deadline = start + p->timeout_ms;
 	int r = 0, got = 0;
 	bool slow = false;
 
@@ -585,7 +578,7 @@ static int run(struct pg *p, struct conn *c, struct q *qs, int n)
 static void send_end(struct pg *p, struct conn *c, enum st st)
 {
 	struct q q = { .st = st };
-	int64_t start = now_ms();
+	int64_t start = mfs_mono_ms();
 
 	if (c->broken)
 		return;
@@ -604,7 +597,7 @@ static void conn_free(struct conn *c)
 		 * read them first (briefly), or the server logs the closed
 		 * connection as lost. */
 		if (c->pending > 0 && !c->broken) {
-			int64_t start = now_ms();
+			int64_t start = mfs_mono_ms();
 
 			drain(c, start + 200, start);
 		}
@@ -639,7 +632,7 @@ static int conn_setup(struct pg *p, struct conn *c)
 static int conn_new(struct pg *p, struct conn **ret)
 {
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	int64_t start = now_ms(), deadline = start + p->timeout_ms;
+	int64_t start = mfs_mono_ms(), deadline = start + p->timeout_ms;
 	struct conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
@@ -671,7 +664,7 @@ static int conn_new(struct pg *p, struct conn **ret)
 				 deadline);
 
 		if (ev == -ETIMEDOUT) {
-			timed_out(c, now_ms() - start);
+			timed_out(c, mfs_mono_ms() - start);
 			break;
 		}
 		st = ev < 0 ? PGRES_POLLING_FAILED : PQconnectPoll(c->pg);
@@ -730,14 +723,14 @@ static void conn_give(struct pg *p, struct conn *c)
 /* The server was found gone (down) or answering again. */
 static void set_down(struct pg *p, bool down)
 {
-	__atomic_store_n(&p->down_ms, down ? now_ms() : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->down_ms, down ? mfs_mono_ms() : 0, __ATOMIC_RELAXED);
 }
 
 static bool is_down(struct pg *p)
 {
 	int64_t t = __atomic_load_n(&p->down_ms, __ATOMIC_RELAXED);
 
-	return t && now_ms() - t < DOWN_MS;
+	return t && mfs_mono_ms() - t < DOWN_MS;
 }
 
 /* A connection: an idle one, else a new one (the pool never makes a
@@ -814,7 +807,7 @@ static int exec(struct pg *p, struct conn **cp, struct q *qs, int n, bool first,
 static int simple(struct pg *p, struct conn *c, const char *sql, int n, const char *const *v,
 		  PGresult **ret)
 {
-	int64_t start = now_ms(), deadline = start + p->timeout_ms + p->lock_wait_ms;
+	int64_t start = mfs_mono_ms(), deadline = start + p->timeout_ms + p->lock_wait_ms;
 	PGresult *last = NULL, *res;
 	int r = 0, bad = 0;
 
@@ -1020,7 +1013,7 @@ static void *listen_main(void *arg)
 	struct conn *c = p->lfirst;
 	bool had = c != NULL, readable;
 	int backoff = 100;
-	int64_t pinged = now_ms();
+	int64_t pinged = mfs_mono_ms();
 
 	p->lfirst = NULL;
 	for (;;) {
@@ -1044,7 +1037,7 @@ static void *listen_main(void *arg)
 			tell(p, NULL, 0);
 			had = true;
 			backoff = 100;
-			pinged = now_ms();
+			pinged = mfs_mono_ms();
 		}
 		if (listen_wait(p, PQsocket(c->pg), LISTEN_PING_MS, &readable))
 			break;
@@ -1058,7 +1051,7 @@ static void *listen_main(void *arg)
 		}
 		for (PGnotify *n; (n = PQnotifies(c->pg)); PQfreemem(n))
 			heard(p, n->extra);
-		if (now_ms() - pinged >= LISTEN_PING_MS) {
+		if (mfs_mono_ms() - pinged >= LISTEN_PING_MS) {
 			if (simple(p, c, "SELECT 1", 0, NULL, NULL) != 0) {
 				__atomic_store_n(&p->lup, false, __ATOMIC_RELEASE);
 				say(p, MFS_LOG_ERR, "listen: %s", c->why);
@@ -1066,7 +1059,7 @@ static void *listen_main(void *arg)
 				c = NULL;
 				continue;
 			}
-			pinged = now_ms();
+			pinged = mfs_mono_ms();
 			/* simple() may have read notifications too */
 			for (PGnotify *n; (n = PQnotifies(c->pg)); PQfreemem(n))
 				heard(p, n->extra);
@@ -1193,7 +1186,7 @@ int kv_pg_open(const char *conninfo, unsigned flags, const char *const *tables, 
 		uint64_t tok = 0;
 
 		if (getrandom(&tok, sizeof(tok), 0) != sizeof(tok))
-			tok = (uint64_t)now_ms() ^ (uint64_t)getpid() << 32;
+			tok = (uint64_t)mfs_mono_ms() ^ (uint64_t)getpid() << 32;
 		snprintf(p->token, sizeof(p->token), "%016" PRIx64, tok);
 	}
 	p->conninfo = strdup(conninfo);

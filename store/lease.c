@@ -45,14 +45,6 @@ static int64_t lease_ttl_ns(void)
 	return (ttl > 0 && ttl <= 3600 ? ttl : TTL_DEFAULT) * 1000000000LL;
 }
 
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void lease_key(struct key *k, uint64_t vid, uint64_t host)
 {
 	put_be64(k->b, vid);
@@ -124,7 +116,7 @@ bool store_host_alive(struct mfs_store *st, struct kv_txn *txn, uint64_t host)
 	j = cJSON_ParseWithLength(v.data, v.len);
 	until = cJSON_GetObjectItemCaseSensitive(j, "until_ns");
 	alive = cJSON_IsNumber(until) &&
-		until->valuedouble + (double)lease_ttl_ns() > (double)wall_ns();
+		until->valuedouble + (double)lease_ttl_ns() > (double)mfs_now_ns();
 	cJSON_Delete(j);
 	return alive;
 }
@@ -191,7 +183,7 @@ static int beat(struct mfs_store *st, struct lease_state *l)
 		kv_txn_abort(txn);
 		return -ENOMEM;
 	}
-	snprintf(row, sizeof(row), "%s,\"until_ns\":%" PRId64 "}", l->row, wall_ns() + l->ttl_ns);
+	snprintf(row, sizeof(row), "%s,\"until_ns\":%" PRId64 "}", l->row, mfs_now_ns() + l->ttl_ns);
 	key_id(&k, st->host);
 	v.data = row;
 	v.len = strlen(row);
@@ -300,7 +292,7 @@ int mfs_lease_start(struct mfs_store *st, const char *mount)
 	cJSON_AddStringToObject(j, "store", st->dir);
 	cJSON_AddStringToObject(j, "mount", mount ? mount : "");
 	cJSON_AddNumberToObject(j, "pid", (double)getpid());
-	cJSON_AddNumberToObject(j, "started_ns", (double)wall_ns());
+	cJSON_AddNumberToObject(j, "started_ns", (double)mfs_now_ns());
 	s = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	if (!s || strlen(s) > 900) {

@@ -17,6 +17,7 @@
 
 #include "objects.h"
 #include "blob.h"
+#include "clock.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -198,11 +199,10 @@ out:
 #define YIELD_QUIET_MS 200
 #define YIELD_MAX_MS 5000
 
+/* stopping(), as store_yield_writer() asks it. */
 static bool stop_asked(void *ctx)
 {
-	struct mfs_store *st = ctx;
-
-	return st->sha && __atomic_load_n(&st->sha->stop, __ATOMIC_ACQUIRE);
+	return stopping(ctx);
 }
 
 /* A digest to record: sha, or none when the blob is gone. */
@@ -276,14 +276,6 @@ static int take_batch(struct mfs_store *st, struct mfs_digest *out)
 /* How long hashed digests may wait to be recorded together. */
 #define RECORD_MS 500
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One batch. Returns how many digests were paid (0: none owed, or none
  * could be), *ret_owed how many were owed, or -ECANCELED. */
 static int work(struct mfs_store *st, int *ret_owed)
@@ -292,7 +284,7 @@ static int work(struct mfs_store *st, int *ret_owed)
 	struct paid paid[BATCH];
 	int n = take_batch(st, ds), done = 0;
 	size_t np = 0;
-	int64_t since = mono_ms();
+	int64_t since = mfs_mono_ms();
 
 	*ret_owed = n > 0 ? n : 0;
 	for (int i = 0; i < n; i++) {
@@ -313,11 +305,11 @@ static int work(struct mfs_store *st, int *ret_owed)
 		}
 		/* Recorded together; a big blob's hash does not hold back
 		 * the digests before it for long. */
-		if (np && (i == n - 1 || mono_ms() - since >= RECORD_MS)) {
+		if (np && (i == n - 1 || mfs_mono_ms() - since >= RECORD_MS)) {
 			if (record(st, paid, np) == 0)
 				done += (int)np;
 			np = 0;
-			since = mono_ms();
+			since = mfs_mono_ms();
 		}
 	}
 	return done;

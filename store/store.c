@@ -19,6 +19,7 @@
 
 #include "objects.h"
 #include "blob.h"
+#include "clock.h"
 #include "config.h"
 #include "lease.h"
 #include "log.h"
@@ -177,21 +178,13 @@ void store_background(void)
 	background = true;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void store_yield_writer(struct mfs_store *st, int quiet_ms, int max_ms,
 			bool (*stop)(void *ctx), void *ctx)
 {
-	int64_t t0 = mono_ns(), quiet = (int64_t)quiet_ms * 1000000;
+	int64_t t0 = mfs_mono_ns(), quiet = (int64_t)quiet_ms * 1000000;
 
 	for (;;) {
-		int64_t now = mono_ns(),
+		int64_t now = mfs_mono_ns(),
 			last = __atomic_load_n(&st->fg_write_ns, __ATOMIC_RELAXED);
 
 		if (now - last >= quiet || now - t0 >= (int64_t)max_ms * 1000000 ||
@@ -206,7 +199,7 @@ int store_txn_begin(struct mfs_store *st, bool write, struct kv_txn **ret)
 	int r;
 
 	if (write && !background)
-		__atomic_store_n(&st->fg_write_ns, mono_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&st->fg_write_ns, mfs_mono_ns(), __ATOMIC_RELAXED);
 	r = kv_txn_begin(st->kv, write, ret);
 
 	if (r == 0 && write)
