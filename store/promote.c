@@ -28,41 +28,42 @@
  * model's history.jsonl) and an audit record in the same transaction.
  */
 
-/* The versions an alias row leaves and reaches list it in their
- * metadata.json: note their documents (change.h), and the model's. */
-static int note_target(struct kv_txn *txn, uint64_t model_id, const struct key *k)
-{
-	struct kv_val v;
-	struct rec_alias old;
-
-	if (kv_get(txn, DB_ALIASES, &k->v, &v) != 0)
-		return 0;
-	rec_get(&old, sizeof(old), &v);
-	return store_note(txn, MFS_CHANGE_DOCS, model_id, old.vid, NULL);
-}
-
-static int put_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-			 const char *name, const struct rec_alias *ra)
+/* Write alias `name`'s row as it is. */
+static int write_alias(struct kv_txn *txn, uint64_t model_id, const char *name,
+		       const struct rec_alias *ra)
 {
 	struct key k;
 	struct kv_val v = { sizeof(*ra), (void *)ra };
-	int r;
 
 	key_id_name(&k, model_id, name);
-	r = note_target(txn, model_id, &k);
-	if (r == 0)
-		r = store_note(txn, MFS_CHANGE_DOCS, model_id, ra->vid, NULL);
-	return r < 0 ? r : kv_put(txn, DB_ALIASES, &k.v, &v, 0);
+	return kv_put(txn, DB_ALIASES, &k.v, &v, 0);
 }
 
-static int del_alias_txn(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,
-			 const char *name)
+/* Point alias `name` at ra->vid, from old_vid (0: a new name). The
+ * versions an alias leaves and reaches list it in their metadata.json:
+ * their documents and the model's are noted (change.h). The caller read
+ * the old row already: no second read (a round trip on PostgreSQL). */
+static int put_alias_txn(struct kv_txn *txn, uint64_t model_id, const char *name,
+			 uint64_t old_vid, const struct rec_alias *ra)
+{
+	int r = 0;
+
+	if (old_vid && old_vid != ra->vid)
+		r = store_note(txn, MFS_CHANGE_DOCS, model_id, old_vid, NULL);
+	if (r == 0)
+		r = store_note(txn, MFS_CHANGE_DOCS, model_id, ra->vid, NULL);
+	return r < 0 ? r : write_alias(txn, model_id, name, ra);
+}
+
+/* Remove alias `name`, which pointed at old_vid. */
+static int del_alias_txn(struct kv_txn *txn, uint64_t model_id, const char *name,
+			 uint64_t old_vid)
 {
 	struct key k;
 	int r;
 
 	key_id_name(&k, model_id, name);
-	r = note_target(txn, model_id, &k);
+	r = store_note(txn, MFS_CHANGE_DOCS, model_id, old_vid, NULL);
 	return r < 0 ? r : kv_del(txn, DB_ALIASES, &k.v);
 }
 
@@ -293,12 +294,12 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	ra.vid = vid;
 	ra.ctime_ns = mfs_now_ns();
 	ra.uid = c->uid;
-	r = put_alias_txn(st, o.txn, model_id, name, &ra);
+	r = put_alias_txn(o.txn, model_id, name, had ? old_vid : 0, &ra);
 	if (r == 0)
 		r = record_move(st, o.txn, c, model_id, o.model, name, had ? oldv : NULL,
 				vname, approvals, had ? NULL : &ra.hseq);
 	if (r == 0)
-		r = put_alias_txn(st, o.txn, model_id, name, &ra);
+		r = write_alias(o.txn, model_id, name, &ra);	/* its hseq */
 	if (r == 0 && had)
 		r = on_replace(st, c, &o, name, old_vid, vid);
 	/* A new name no rule of the policy governs nor protects (production
@@ -425,9 +426,9 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		b.vid = t.vid;
 		a.ctime_ns = b.ctime_ns = mfs_now_ns();
 		a.uid = b.uid = c->uid;
-		r = put_alias_txn(st, o.txn, model_id, from, &a);
+		r = put_alias_txn(o.txn, model_id, from, b.vid, &a);
 		if (r == 0)
-			r = put_alias_txn(st, o.txn, model_id, to, &b);
+			r = put_alias_txn(o.txn, model_id, to, a.vid, &b);
 		if (r == 0)
 			r = record_move(st, o.txn, c, model_id, o.model, from, fromv, tov,
 					appr_from, NULL);
@@ -439,7 +440,7 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	/* `to` now names what `from` named: one move of `to` (or its
 	 * creation); `from` disappears. When `from` is a temporary name
 	 * (ln -sfn) its creation record is dropped. */
-	r = del_alias_txn(st, o.txn, model_id, from);
+	r = del_alias_txn(o.txn, model_id, from, a.vid);
 	if (r < 0)
 		goto out;
 	r = forget_creation(st, o.txn, model_id, &a);
@@ -456,7 +457,7 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 		a.ctime_ns = mfs_now_ns();
 		a.uid = c->uid;
 		a.hseq = 0;
-		r = put_alias_txn(st, o.txn, model_id, to, &a);
+		r = put_alias_txn(o.txn, model_id, to, hb == 0 ? b.vid : 0, &a);
 		if (r == 0)
 			r = record_move(st, o.txn, c, model_id, o.model, to,
 					hb == 0 ? tov : NULL, fromv, appr_to, NULL);
@@ -489,7 +490,7 @@ int mfs_alias_remove(struct mfs_store *st, const struct mfs_caller *c,
 		r = may(st, c, &o, name, true);
 	}
 	if (r == 0)
-		r = del_alias_txn(st, o.txn, model_id, name);
+		r = del_alias_txn(o.txn, model_id, name, ra.vid);
 	if (r == 0)
 		r = record_move(st, o.txn, c, model_id, o.model, name, vname, NULL, NULL, NULL);
 	return end(st, c, &o, r);
