@@ -618,11 +618,8 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 			vstate_writer(d, n->vid, -1);
 			goto sealed;
 		}
-		if (to_set & FUSE_SET_ATTR_SIZE) {
-			pthread_mutex_lock(&n->hlock);
-			n->h_valid = false;
-			pthread_mutex_unlock(&n->hlock);
-		}
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			node_bytes_changed(n);
 		r = set_draft(d, &c, n->vid, n, n->fd, S_ISLNK(cur.st_mode), attr, to_set, fi);
 		if (gate)
 			vstate_writer(d, n->vid, -1);

@@ -77,6 +77,13 @@ struct node {
 	uint64_t h_off;			/* bytes hashed; protected by hlock */
 	bool h_valid;			/* protected by hlock */
 	bool h_never;			/* a passthrough writer opened it; hlock */
+	/* Hashed after its last writer closed it (prehash.c), for the
+	 * seal: valid while wgen stays and no writer opens it. */
+	uint32_t wopen;			/* open writers; hlock */
+	uint32_t wgen;			/* bumped when its bytes may change; hlock */
+	bool dg_valid;			/* hlock */
+	struct mfs_digest dg;		/* hlock */
+	uint64_t dg_size;		/* hlock */
 	/* Bumped each time its bytes may have stopped being a blob's (an
 	 * instant copy broken): readers of the blob reopen the file. */
 	uint32_t unrefs;		/* atomic */
@@ -145,6 +152,7 @@ struct mfsd {
 	pthread_mutex_t docs_lock;
 	uint64_t *docs;			/* docs_cap slots; docs_lock */
 	size_t docs_cap, docs_n;	/* docs_lock */
+	struct prehash *ph;		/* prehash.h; read-only after start */
 };
 
 #define VSIZE_SLOTS 65536
@@ -195,7 +203,12 @@ struct node *node_find(struct mfsd *d, uint64_t ino);
 void node_forget(struct mfsd *d, uint64_t ino, uint64_t n);
 void node_open_ref(struct mfsd *d, struct node *n, int delta);
 void node_table_free(struct mfsd *d);
-/* The digest hint of seal.h for draft files hashed while written. */
+/* Its bytes may change (a truncate, a copy into it, a writer): no digest
+ * taken before holds. Takes n->hlock; _locked: the caller holds it. */
+void node_bytes_changed(struct node *n);
+void node_bytes_changed_locked(struct node *n);
+/* The digest hint of seal.h for draft files hashed while written, or
+ * after their last writer closed them (prehash.h). */
 int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
 		   struct mfs_digest *ret);
 

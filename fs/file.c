@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "prehash.h"
 #include "audit.h"
 #include "stream.h"
 #include "doc.h"
@@ -128,11 +129,8 @@ int handle_truncate(uint64_t fh, off_t size)
 
 		if (r < 0)
 			return r;
-		if (h->node) {
-			pthread_mutex_lock(&h->node->hlock);
-			h->node->h_valid = false;
-			pthread_mutex_unlock(&h->node->hlock);
-		}
+		if (h->node)
+			node_bytes_changed(h->node);
 		return ftruncate(h->fd, size) < 0 ? -errno : 0;
 	}
 	case H_DOC:
@@ -231,6 +229,22 @@ void handles_free(struct mfsd *d)
 	kcount_free(d->rpids);
 }
 
+/* A writer of n closed: the last one queues n to be hashed (prehash.h)
+ * unless its bytes were hashed as they were written - before the seal
+ * can run (it waits for the version's writers, then for the queue). */
+static void writer_closed(struct mfsd *d, struct node *n)
+{
+	uint32_t wgen;
+	bool last;
+
+	pthread_mutex_lock(&n->hlock);
+	last = --n->wopen == 0 && !n->h_valid;
+	wgen = n->wgen;
+	pthread_mutex_unlock(&n->hlock);
+	if (last)
+		prehash_closed(d, n, wgen);
+}
+
 static void handle_put(struct mfsd *d, struct handle *h)
 {
 	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
@@ -249,6 +263,8 @@ static void handle_put(struct mfsd *d, struct handle *h)
 		close(h->fd);
 	if (h->old_fd > 0)
 		close(h->old_fd);
+	if (h->kind == H_DRAFT && h->writer && h->node)
+		writer_closed(d, h->node);
 	if (h->writer && h->vid)
 		vstate_writer(d, h->vid, -1);
 	if (h->node)
@@ -366,7 +382,7 @@ static int draft_passthrough(struct mfsd *d, const struct mfs_caller *c, struct 
 	if (r > 0 && h->writer) {
 		pthread_mutex_lock(&n->hlock);
 		n->h_never = true;
-		n->h_valid = false;
+		node_bytes_changed_locked(n);
 		pthread_mutex_unlock(&n->hlock);
 	}
 	return 0;
@@ -403,6 +419,13 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 			}
 		}
 	}
+	if (h->writer) {
+		/* Before the open: O_TRUNC changes its bytes already. */
+		pthread_mutex_lock(&n->hlock);
+		n->wopen++;
+		node_bytes_changed_locked(n);
+		pthread_mutex_unlock(&n->hlock);
+	}
 	fd_path(n->fd, path);
 	h->fd = -1;
 	r = as_caller(d, c, n->vid);
@@ -418,8 +441,12 @@ static int open_draft(struct mfsd *d, const struct mfs_caller *c, struct node *n
 	if (r < 0) {
 		if (h->fd >= 0)
 			close(h->fd);
-		if (h->writer)
+		if (h->writer) {
+			pthread_mutex_lock(&n->hlock);
+			n->wopen--;
+			pthread_mutex_unlock(&n->hlock);
 			vstate_writer(d, n->vid, -1);
+		}
 		free(h);
 		return r;
 	}
@@ -750,6 +777,11 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 		vstate_writer(d, vid, -1);
 		return r;
 	}
+	/* Any digest taken before goes (a file that existed, truncated). */
+	pthread_mutex_lock(&n->hlock);
+	n->wopen++;
+	node_bytes_changed_locked(n);
+	pthread_mutex_unlock(&n->hlock);
 	(*ret)->node = n;
 	(*ret)->st = d->st;
 	node_open_ref(d, n, 1);
@@ -909,7 +941,7 @@ static int write_draft(struct mfsd *d, struct handle *h, struct fuse_bufvec *in,
 				mfs_hash_update(n->h, in->buf[0].mem, (size_t)w);
 				n->h_off += (uint64_t)w;
 			} else {
-				n->h_valid = false;
+				node_bytes_changed_locked(n);
 			}
 			pthread_mutex_unlock(&n->hlock);
 		}
@@ -922,11 +954,8 @@ static int write_draft(struct mfsd *d, struct handle *h, struct fuse_bufvec *in,
 		w = fuse_buf_copy(&out, in, 0);
 		if (w < 0)
 			return (int)w;
-		if (n) {
-			pthread_mutex_lock(&n->hlock);
-			n->h_valid = false;
-			pthread_mutex_unlock(&n->hlock);
-		}
+		if (n)
+			node_bytes_changed(n);
 	}
 	vstate_touch(d, h->vid);
 	*ret = (size_t)w;
@@ -1004,11 +1033,8 @@ void file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
 	r = -unref(h, true);
 	if (!r)
 		r = fallocate(h->fd, mode, off, len) < 0 ? errno : 0;
-	if (h->node && !r && (mode & ~FALLOC_FL_KEEP_SIZE)) {
-		pthread_mutex_lock(&h->node->hlock);
-		h->node->h_valid = false;
-		pthread_mutex_unlock(&h->node->hlock);
-	}
+	if (h->node && !r && (mode & ~FALLOC_FL_KEEP_SIZE))
+		node_bytes_changed(h->node);
 	fuse_reply_err(req, r);
 }
 
@@ -1061,7 +1087,7 @@ static int instant_copy(struct mfsd *d, struct handle *in, off_t off_in,
 	pthread_mutex_lock(&out->node->hlock);
 	r = mfs_ref_make(d->st, out->fd, &in->dg, in->dg_size);
 	if (r == 0) {
-		out->node->h_valid = false;
+		node_bytes_changed_locked(out->node);
 		__atomic_store_n(&out->ref, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&out->node->hlock);
@@ -1121,11 +1147,8 @@ void file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if (out->node) {
-		pthread_mutex_lock(&out->node->hlock);
-		out->node->h_valid = false;
-		pthread_mutex_unlock(&out->node->hlock);
-	}
+	if (out->node)
+		node_bytes_changed(out->node);
 	vstate_touch(daemon_of(req), out->vid);
 	fuse_reply_write(req, (size_t)n);
 }

@@ -11,6 +11,7 @@
 
 #include "change.h"
 #include "daemon.h"
+#include "prehash.h"
 #include "log.h"
 #include "model.h"
 #include "seal.h"
@@ -241,6 +242,20 @@ void node_table_free(struct mfsd *d)
 	}
 }
 
+void node_bytes_changed_locked(struct node *n)
+{
+	n->h_valid = false;
+	n->dg_valid = false;
+	n->wgen++;
+}
+
+void node_bytes_changed(struct node *n)
+{
+	pthread_mutex_lock(&n->hlock);
+	node_bytes_changed_locked(n);
+	pthread_mutex_unlock(&n->hlock);
+}
+
 int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
 		   struct mfs_digest *ret)
 {
@@ -260,6 +275,11 @@ int node_seal_hint(void *ctx, ino_t bino, uint64_t size, int64_t mtime_ns,
 		pthread_mutex_lock(&n->hlock);
 		if (n->h && n->h_valid && n->h_off == size) {
 			mfs_hash_final(n->h, ret);
+			r = 0;
+		} else if (n->dg_valid && !n->wopen && n->dg_size == size) {
+			/* Its times may have changed since (rsync and tar set
+			 * them after the close); its bytes not: wgen. */
+			*ret = n->dg;
 			r = 0;
 		}
 		pthread_mutex_unlock(&n->hlock);
@@ -373,6 +393,9 @@ int fs_seal(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&d->lock);
+	/* The files its last writers closed are being hashed: take those
+	 * digests rather than read the files again. */
+	prehash_drain(d, vid);
 	r = mfs_seal_version(d->st, c, vid, node_seal_hint, d);
 	pthread_mutex_lock(&d->lock);
 	v->sealing = false;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "change.h"
 #include "daemon.h"
+#include "prehash.h"
 #include "hook.h"
 #include "lease.h"
 #include "log.h"
@@ -581,6 +582,8 @@ int main(int argc, char **argv)
 	/* SHA-256 digests owed by seals (sha256.h); stopped by
 	 * mfs_store_close(). Without it digests wait for the next start. */
 	mfs_sha256_start(d.st);
+	if (prehash_start(&d) < 0)
+		mfs_log(MFS_LOG_WARN, "cannot start hashing draft files as they are closed: seals read them");
 	if (idle_start(&d, &idle) < 0)
 		goto out_unmount;
 	idle_started = d.seal_idle > 0;
@@ -628,6 +631,7 @@ out_idle:
 		pthread_join(idle, NULL);
 	}
 out_unmount:
+	prehash_stop(&d);
 	mfs_store_watch(d.st, NULL, NULL);
 	fuse_session_unmount(d.se);
 out_signals:

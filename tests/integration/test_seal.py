@@ -445,6 +445,53 @@ def test_digest_after_rewrites_truncates_and_mmap(mounted, tmp_path):
         assert got[rel] == util.xxh_bytes(content, tmp_path), rel
 
 
+@pytest.mark.parametrize('served', ['passthrough', 'nopassthrough'])
+def test_files_are_hashed_as_their_last_writers_close_them(mounted, tmp_path, served):
+    '''The daemon hashes each draft file when its last writer closes it
+    (while cp writes the next), and the seal takes those digests - unless
+    the bytes may have changed since: then it reads the file itself. The
+    seal's log line counts the digests it was given. Without passthrough
+    the daemon hashes in-order writes as they pass instead.'''
+    mounted.remount(mounted.options + [served])
+    vdir = mounted.version('pre', '1.0.0')
+    final = {}
+    for i in range(5):
+        final['f%d.bin' % i] = payload('pre%d' % i, 100000 + i)
+        write_file(pjoin(vdir, 'f%d.bin' % i), final['f%d.bin' % i])
+    # Truncated by path after its writer closed it: no writer, no new
+    # digest; the seal must read it.
+    p = pjoin(vdir, 'by_path')
+    write_file(p, payload('bp', 5000))
+    os.truncate(p, 10)
+    final['by_path'] = payload('bp', 5000)[:10]
+    # Written through a mapping that outlived its descriptor: the release
+    # comes at munmap, after the last byte.
+    p = pjoin(vdir, 'mapped')
+    write_file(p, bytes(8192))
+    fd = os.open(p, os.O_RDWR)
+    mm = mmap.mmap(fd, 8192)
+    os.close(fd)
+    mm[0:4] = b'MMAP'
+    mm.flush()
+    mm.close()
+    final['mapped'] = b'MMAP' + bytes(8188)
+    # Two writers: the first close must not hash what the second changes.
+    p = pjoin(vdir, 'two')
+    with open(p, 'wb') as a:
+        a.write(b'first')
+        b = open(p, 'r+b')
+    b.seek(0, os.SEEK_END)
+    b.write(b'-second')
+    b.close()
+    final['two'] = b'first-second'
+    seal(vdir)
+    got = _digests(vdir)
+    assert set(got) == set(final)
+    for rel, content in final.items():
+        assert got[rel] == util.xxh_bytes(content, tmp_path), rel
+    assert "sealed 'pre@1.0.0': 8 files (7 hashed before the seal)" in mounted.log()
+
+
 def test_large_file_sequential(mounted, tmp_path):
     '''Big writes, inline hashing and reads of a file larger than the page
     cache would hide (32 MiB).'''
