@@ -18,6 +18,7 @@
 #include "objects.h"
 #include "blob.h"
 #include "clock.h"
+#include "ioprio.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -422,15 +423,15 @@ int mfs_sha256_fill(struct mfs_store *st, size_t *ret_done)
 static void lower_priority(void)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
-	/* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IDLE, 0)) */
-	const int who_process = 1, class_idle = 3, class_shift = 13;
+	int r;
 
 	if (setpriority(PRIO_PROCESS, (id_t)tid, 10) < 0)
 		mfs_log(MFS_LOG_DEBUG, "SHA-256 worker: cannot lower its CPU priority: %s",
 			strerror(errno));
-	if (syscall(SYS_ioprio_set, who_process, tid, class_idle << class_shift) < 0)
+	r = mfs_ioprio_set(mfs_ioprio(MFS_IO_IDLE, 0));
+	if (r < 0)
 		mfs_log(MFS_LOG_DEBUG, "SHA-256 worker: cannot lower its I/O priority: %s",
-			strerror(errno));
+			strerror(-r));
 }
 
 static void *worker_main(void *arg)

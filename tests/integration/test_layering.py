@@ -62,7 +62,7 @@ def test_only_the_storage_seam_names_an_engine():
 # the storage seam knows nothing of the registry, the objects nothing of
 # governance (they ask it through struct store_rules, objects.h).
 LAYERS = [
-    ('base', {'err', 'log', 'clock', 'hash', 'semver', 'meta', 'format', 'query', 'sys',
+    ('base', {'err', 'log', 'clock', 'ioprio', 'hash', 'semver', 'meta', 'format', 'query', 'sys',
               'config'}),
     ('seam', {'kv', 'kv_engine', 'kv_lmdb', 'kv_pg'}),
     ('objects', {'store', 'objects', 'model', 'version', 'alias', 'seal', 'blob', 'ref',
