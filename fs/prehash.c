@@ -175,18 +175,32 @@ void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen)
 void prehash_drain(struct mfsd *d, uint64_t vid)
 {
 	struct prehash *ph = d->ph;
-	bool pending;
+	struct job *mine = NULL, **pp, *j;
 
 	if (!ph)
 		return;
 	pthread_mutex_lock(&ph->lock);
-	for (;;) {
-		pending = ph->running == vid;
-		for (struct job *j = ph->head; j && !pending; j = j->next)
-			pending = j->vid == vid;
-		if (!pending || ph->stop)
-			break;
-		pthread_cond_wait(&ph->cond, &ph->lock);
+	/* Its files still queued: hashed here, beside the thread, rather
+	 * than behind other versions' files. */
+	ph->tail = NULL;
+	for (pp = &ph->head; (j = *pp);) {
+		if (j->vid == vid) {
+			*pp = j->next;
+			j->next = mine;
+			mine = j;
+		} else {
+			ph->tail = j;
+			pp = &j->next;
+		}
 	}
+	/* The one being hashed: wait for it. */
+	while (ph->running == vid && !ph->stop)
+		pthread_cond_wait(&ph->cond, &ph->lock);
 	pthread_mutex_unlock(&ph->lock);
+	while ((j = mine)) {
+		mine = j->next;
+		hash_one(j);
+		node_open_ref(d, j->n, -1);
+		free(j);
+	}
 }

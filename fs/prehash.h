@@ -11,8 +11,7 @@
  * the next one - and the seal takes that digest (node_seal_hint()) when
  * nothing can have changed the bytes since: no writer opened the file and
  * no truncate or copy reached it (struct node's wgen). The seal first
- * waits for the files of its version still queued or being hashed, which
- * it would otherwise read a second time.
+ * has its version's files still queued hashed (prehash_drain()).
  *
  * Threads: any. The queue's lock is taken alone (never with d->lock or
  * a node's hlock held).
@@ -34,7 +33,9 @@ void prehash_stop(struct mfsd *d);
  * fail: without memory the seal hashes the file itself. */
 void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen);
 
-/* Wait until no file of version vid is queued or being hashed. */
+/* Before a seal of version vid: wait for its file being hashed, if one
+ * is, and hash its files still queued in the calling thread (rather than
+ * wait behind other versions' files). */
 void prehash_drain(struct mfsd *d, uint64_t vid);
 
 #endif

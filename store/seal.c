@@ -58,7 +58,7 @@ struct seal {
 	void *hint_ctx;
 	uint64_t vid;
 	const char *label;	/* model@version for log lines */
-	size_t hinted;		/* files whose digest the hint gave */
+	size_t hashed;		/* files it read to hash (no hint) */
 };
 
 static int push(struct seal *s, const char *path, uint32_t parent,
@@ -155,8 +155,9 @@ static int hash_and_start(struct seal *s, struct item *it)
 	if (s->hint && s->hint(s->hint_ctx, it->sb.st_ino, (uint64_t)it->sb.st_size,
 			       (int64_t)it->sb.st_mtim.tv_sec * 1000000000 +
 				       it->sb.st_mtim.tv_nsec, &it->d) == 0) {
-		s->hinted++;
+		/* the daemon hashed it already */
 	} else {
+		s->hashed++;
 		r = mfs_hash_fd(fd, &it->d, &size);
 		if (r < 0) {
 			r = mfs_log_errno(r, "seal of '%s': read '%s': %s", s->label,
@@ -766,8 +767,8 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	if (store_rm_tree(st->drafts_fd, dname) < 0)
 		mfs_log(MFS_LOG_WARN, "sealed '%s' but could not remove its draft directory; the next start will",
 			label);
-	mfs_log(MFS_LOG_INFO, "sealed '%s': %zu files (%zu hashed before the seal)", label,
-		nfiles, s.hinted);
+	mfs_log(MFS_LOG_INFO, "sealed '%s': %zu files (%zu read again to hash)", label, nfiles,
+		s.hashed);
 out:
 	if (r < 0 && journalled) {
 		/* Unlink what this seal created and nothing references; the
