@@ -15,7 +15,6 @@
 
 struct job {
 	struct node *n;			/* a reference of the queue's */
-	uint64_t vid;
 	uint32_t wgen;			/* n->wgen when its writer closed it */
 	struct job *next;
 };
@@ -88,7 +87,7 @@ static void *prehash_main(void *arg)
 		ph->head = job->next;
 		if (!ph->head)
 			ph->tail = NULL;
-		ph->running = job->vid;
+		ph->running = job->n->vid;
 		pthread_mutex_unlock(&ph->lock);
 		hash_one(job);
 		node_open_ref(ph->d, job->n, -1);
@@ -154,7 +153,6 @@ void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen)
 		return;
 	node_open_ref(d, n, 1);
 	job->n = n;
-	job->vid = n->vid;
 	job->wgen = wgen;
 	pthread_mutex_lock(&ph->lock);
 	if (ph->stop) {
@@ -184,7 +182,7 @@ void prehash_drain(struct mfsd *d, uint64_t vid)
 	 * than behind other versions' files. */
 	ph->tail = NULL;
 	for (pp = &ph->head; (j = *pp);) {
-		if (j->vid == vid) {
+		if (j->n->vid == vid) {
 			*pp = j->next;
 			j->next = mine;
 			mine = j;

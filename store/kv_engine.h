@@ -22,8 +22,8 @@ struct kv_ops {
 	 * else start (on) or stop hearing other processes' (off: returns
 	 * once the engine calls the watcher no more). */
 	int (*watch)(struct kv *kv, bool on);
-	/* NULL: every commit is durable when it returns (kv_txn_begin_lazy()
-	 * gives an ordinary one); else make every lazy commit durable. */
+	/* NULL: every commit is durable when it returns (kv_txn_set_lazy()
+	 * leaves an ordinary one); else make every lazy commit durable. */
 	int (*sync)(struct kv *kv);
 	int (*txn_begin)(struct kv *kv, bool write, struct kv_txn **ret);
 	int (*txn_commit)(struct kv_txn *txn);

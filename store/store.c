@@ -219,13 +219,17 @@ struct flusher {
 	bool kicked, stop;	/* mu */
 };
 
+static void free_events(char **ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ev[i]);
+}
+
 static void hand_over(struct mfs_store *st, char **ev, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (st->sink)
-			st->sink(st->sink_ctx, ev[i]);
-		free(ev[i]);
-	}
+	for (size_t i = 0; i < n && st->sink; i++)
+		st->sink(st->sink_ctx, ev[i]);
+	free_events(ev, n);
 }
 
 static void flusher_kick(struct mfs_store *st);
@@ -257,8 +261,7 @@ int store_txn_commit(struct kv_txn *txn)
 		rc = kv_put(txn, DB_INFO, &lazy_key, &one, 0);
 		if (rc) {
 			kv_txn_abort(txn);
-			for (size_t i = 0; i < nev; i++)
-				free(ev[i]);
+			free_events(ev, nev);
 			goto out;
 		}
 	} else if (st->lazy) {
@@ -282,8 +285,7 @@ int store_txn_commit(struct kv_txn *txn)
 			hand_over(st, st->lazy_ev, st->nlazy);
 			st->nlazy = 0;
 		} else {
-			for (size_t i = 0; i < nev; i++)
-				free(ev[i]);	/* never shown: lost with the hooks' view */
+			free_events(ev, nev);	/* never shown: lost with the hooks' view */
 			nev = 0;
 		}
 	} else if (rc == 0 && st->lazy) {
@@ -294,8 +296,7 @@ int store_txn_commit(struct kv_txn *txn)
 	if (rc == 0)
 		hand_over(st, ev, nev);
 	else
-		for (size_t i = 0; i < nev; i++)
-			free(ev[i]);
+		free_events(ev, nev);
 out:
 	pthread_mutex_unlock(&st->sink_lock);
 	free(ev);
@@ -1120,8 +1121,7 @@ void mfs_store_close(struct mfs_store *st)
 	}
 	sink_begin(st, NULL);
 	free(st->pend);
-	for (size_t i = 0; i < st->nlazy; i++)
-		free(st->lazy_ev[i]);
+	free_events(st->lazy_ev, st->nlazy);
 	free(st->lazy_ev);
 	if (st->audit_key) {
 		explicit_bzero(st->audit_key, st->audit_key_len);
