@@ -269,6 +269,19 @@ double entry_timeout(uint64_t ino)
 	}
 }
 
+/*
+ * How long the kernel may trust that a name inside a draft does not exist.
+ * Names appear in a draft only through this mount (drafts belong to one
+ * host), so through the kernel's own dentry updates; a seal adds none but
+ * the version root's lineage.json and metadata.json, which are never
+ * answered this way. shutil.copy stats its destination before it creates
+ * it: the kernel then asks once, not twice.
+ */
+double absent_timeout(void)
+{
+	return SEALED_TIMEOUT;
+}
+
 static void ts_of(int64_t ns, struct timespec *ts)
 {
 	ts->tv_sec = (time_t)(ns / 1000000000);

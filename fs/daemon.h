@@ -280,6 +280,7 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *ret);
 /* Entry timeouts for an inode's kind. */
 double attr_timeout(struct mfsd *d, uint64_t ino);
 double entry_timeout(uint64_t ino);
+double absent_timeout(void);
 
 /* ---- tview.c: time-travel views, models/<m>/@<time>/ (read-only) ---- */
 /* Lookup of "@<time>" or "@h<N>" in a model directory (parent K_MODEL), or

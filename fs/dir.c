@@ -356,6 +356,8 @@ static int lookup_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t par
 			r = node_draft_get(d, c, vi.model_id, vid, fd, name, &e->attr, &n);
 	}
 	close(fd);
+	if (r == -ENOENT)
+		e->entry_timeout = absent_timeout();	/* dir_lookup() */
 	if (r < 0)
 		return r;
 	e->ino = n->ino;
@@ -535,11 +537,16 @@ void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		pr = dir_attr(d, &c, parent, X_OK, &pst, &r);
 	if (r == 0)
 		r = do_lookup(d, &c, parent, name, &e);
-	if (r == 0 && e.entry_timeout > 0) {
+	if ((r == 0 || r == -ENOENT) && e.entry_timeout > 0) {
 		if (pr > 0)
 			pr = attr_get(d, parent, &pst);
 		if (!shared(pr, &pst))
 			e.entry_timeout = 0;
+	}
+	/* A name absent from a draft: a negative entry the kernel keeps. */
+	if (r == -ENOENT && e.entry_timeout > 0) {
+		e.ino = 0;
+		r = 0;
 	}
 
 	if (r < 0)

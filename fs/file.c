@@ -16,6 +16,7 @@
 #include "log.h"
 #include "meta.h"
 #include "version.h"
+#include "seal.h"
 #include "perm.h"
 #include "passthrough.h"
 #include "ref.h"
@@ -232,7 +233,7 @@ void handles_free(struct mfsd *d)
 /* A writer of n closed: the last one queues n to be hashed (prehash.h)
  * unless its bytes were hashed as they were written - before the seal
  * can run (it waits for the version's writers, then for the queue). */
-static void writer_closed(struct mfsd *d, struct node *n)
+static void writer_closed(struct mfsd *d, struct node *n, int64_t size)
 {
 	uint32_t wgen;
 	bool last;
@@ -242,11 +243,13 @@ static void writer_closed(struct mfsd *d, struct node *n)
 	wgen = n->wgen;
 	pthread_mutex_unlock(&n->hlock);
 	if (last)
-		prehash_closed(d, n, wgen);
+		prehash_closed(d, n, wgen, size);
 }
 
 static void handle_put(struct mfsd *d, struct handle *h)
 {
+	struct stat sb = { .st_size = -1 };
+
 	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	if (h->kind == H_SEALED || h->kind == H_DRAFT)
@@ -255,16 +258,20 @@ static void handle_put(struct mfsd *d, struct handle *h)
 		reader_count(d, h->reader, -1);
 	if (h->svid)
 		vopen_count(d, h->svid, -1);
-	if (h->kind == H_DRAFT && h->writer && h->fd >= 0)
-		/* Its writer is done: the disk starts on its bytes now, while
-		 * cp writes the next file, so the seal's sync finds less. */
-		sync_file_range(h->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (h->kind == H_DRAFT && h->writer && h->fd >= 0) {
+		if (fstat(h->fd, &sb) < 0)
+			sb.st_size = -1;
+		/* Its writer is done: the disk starts on a big file's bytes
+		 * now, while cp writes the next file (seal.h). */
+		if (sb.st_size >= MFS_SEAL_EARLY_WRITEBACK)
+			sync_file_range(h->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->old_fd > 0)
 		close(h->old_fd);
 	if (h->kind == H_DRAFT && h->writer && h->node)
-		writer_closed(d, h->node);
+		writer_closed(d, h->node, h->fd >= 0 ? (int64_t)sb.st_size : -1);
 	if (h->writer && h->vid)
 		vstate_writer(d, h->vid, -1);
 	if (h->node)

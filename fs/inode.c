@@ -610,6 +610,10 @@ int idle_start(struct mfsd *d, pthread_t *ret)
 
 /*============================================================ credentials */
 
+/* Whether this thread acts as a caller now: as_daemon() then has
+ * something to undo (three system calls a request saved for root). */
+static __thread bool acting;
+
 int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 {
 	struct mfs_version_info vi;
@@ -635,13 +639,15 @@ int as_caller(struct mfsd *d, const struct mfs_caller *c, uint64_t vid)
 	syscall(SYS_setgroups, (size_t)c->ngroups, c->groups);
 	setfsgid(c->gid);
 	setfsuid(c->uid);
+	acting = true;
 	return 0;
 }
 
 void as_daemon(struct mfsd *d)
 {
-	if (!d->daemon_root)
+	if (!d->daemon_root || !acting)
 		return;
+	acting = false;
 	setfsuid(0);
 	setfsgid(0);
 	syscall(SYS_setgroups, (size_t)0, NULL);

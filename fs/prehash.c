@@ -144,12 +144,20 @@ void prehash_stop(struct mfsd *d)
 	d->ph = NULL;
 }
 
-void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen)
+void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen, int64_t size)
 {
 	struct prehash *ph = d->ph;
 	struct job *job;
 
-	if (!ph || !(job = calloc(1, sizeof(*job))))
+	if (!ph)
+		return;
+	if (size >= 0 && size <= PREHASH_INLINE) {
+		const struct job here = { .n = n, .wgen = wgen };
+
+		hash_one(&here);
+		return;
+	}
+	if (!(job = calloc(1, sizeof(*job))))
 		return;
 	node_open_ref(d, n, 1);
 	job->n = n;

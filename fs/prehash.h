@@ -29,9 +29,13 @@ void prehash_stop(struct mfsd *d);
 
 /* n's last writer has closed it: the caller counted n->wopen down to 0
  * and read n->wgen as wgen under n->hlock, released it, and still holds a
- * reference on n. Queued with a reference of the queue's own. Can't
- * fail: without memory the seal hashes the file itself. */
-void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen);
+ * reference on n; size is the file's (-1 unknown). A file of at most
+ * PREHASH_INLINE bytes is hashed in the calling thread (a RELEASE, which
+ * nobody waits for: handing it to the thread cost more than reading it);
+ * a bigger one is queued with a reference of the queue's own. Can't fail:
+ * without memory the seal hashes the file itself. */
+#define PREHASH_INLINE (256u << 10)
+void prehash_closed(struct mfsd *d, struct node *n, uint32_t wgen, int64_t size);
 
 /* Before a seal of version vid: wait for its file being hashed, if one
  * is, and hash its files still queued in the calling thread (rather than

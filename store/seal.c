@@ -171,7 +171,8 @@ static int hash_and_start(struct seal *s, struct item *it)
 		}
 	}
 	it->format = sniff(fd, (uint64_t)it->sb.st_size);
-	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (it->sb.st_size >= MFS_SEAL_EARLY_WRITEBACK)
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 out:
 	close(fd);
 	return r;

@@ -153,6 +153,7 @@ class Mount:
         self.proc = None
         self._logfh = None
         self.timed_out = False
+        self.debug = False		# serve with -d: every request logged
         checker.watch(self.log_path)
         os.mkdir(self.mnt)
 
@@ -160,7 +161,7 @@ class Mount:
     def cmdline(self):
         opts = ','.join(['store=' + self.store] + (['db=' + self.db] if self.db else []) +
                         self.options)
-        return [util.MODELFS, '-f', '-o', opts, self.mnt]
+        return [util.MODELFS, '-f'] + (['-d'] if self.debug else []) + ['-o', opts, self.mnt]
 
     def start(self):
         assert self.proc is None
@@ -215,6 +216,19 @@ class Mount:
         with open(self.log_path, 'rb') as fh:
             fh.seek(mark)
             return fh.read().decode('utf-8', 'replace')
+
+    def serve_debug(self):
+        '''Serve again with -d, so that requests_since() can count what the
+        kernel asks.'''
+        self.stop()
+        self.debug = True
+        self.start()
+
+    def requests_since(self, mark):
+        '''[(opcode, nodeid)] of the requests logged since *mark* (-d).'''
+        assert self.debug
+        return [(op, int(n)) for op, n in
+                re.findall(r'opcode: ([A-Z_]+) \(\d+\), nodeid: (\d+)', self.log_since(mark))]
 
     # -- tree helpers ----------------------------------------------------
     def path(self, *parts):

@@ -94,6 +94,23 @@ def test_mode_bits_honoured_in_draft(mounted):
     assert as_user(OTHER, vdir, lambda: util.read_file('secret')) == ('ok', b's')
 
 
+def test_absent_names_in_a_private_draft_dir_are_not_cached(mounted):
+    """The kernel keeps names found absent in a draft, but not in a
+    directory some users may not search: from the kernel's memory they
+    would get ENOENT without the registry checking them (no
+    default_permissions), where the registry answers EACCES."""
+    vdir = mounted.version('negpriv', '1.0.0', {'a.bin': b'a'})
+    os.mkdir(pjoin(vdir, 'priv'))
+    os.chmod(pjoin(vdir, 'priv'), 0o700)
+    os.mkdir(pjoin(vdir, 'open'))
+    os.chmod(pjoin(vdir, 'open'), 0o755)
+    for d in ('priv', 'open'):
+        for _ in range(2):
+            util.expect_errno(errno.ENOENT, os.stat, pjoin(vdir, d, 'none'))
+    assert as_user(OTHER, vdir, lambda: os.stat('priv/none')) == ('err', errno.EACCES)
+    assert as_user(OTHER, vdir, lambda: os.stat('open/none')) == ('err', errno.ENOENT)
+
+
 def test_sealed_is_erofs_for_the_owner_too(mounted):
     vdir = mounted.version('churn', '1.0.0', {'f': b'f'})
     os.chown(pjoin(vdir, 'f'), OTHER, OTHER)

@@ -360,6 +360,51 @@ def test_ordinary_dir_ops_in_draft(mounted):
         os.close(fd)
 
 
+def test_absent_names_in_a_draft_are_asked_once(mounted):
+    """A name absent from a draft stays known absent to the kernel, so a
+    tool that stats its destination before it creates it (shutil.copy,
+    torch.save, tar) costs one lookup, not two: counted in the requests of
+    a daemon run with -d. What the kernel keeps must never hide a name:
+    one made or removed through the mount is seen at once, and the names a
+    seal adds at the version root (metadata.json, lineage.json) appear."""
+    vdir = mounted.version('neg', '1.0.0', {'a.bin': b'a'})
+    os.mkdir(pjoin(vdir, 'sub'))
+    mounted.serve_debug()
+    root, sub = os.stat(vdir).st_ino, os.stat(pjoin(vdir, 'sub')).st_ino
+    dfds = [os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in (vdir, pjoin(vdir, 'sub'))]
+    try:
+        mark = mounted.log_mark()     # from here no path is walked: only names
+        for dfd in dfds:
+            for i in range(3):
+                name = 'new%d.bin' % i
+                expect_errno(errno.ENOENT, os.stat, name, dir_fd=dfd)
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dfd)
+                os.write(fd, b'n%d' % i)
+                os.close(fd)
+        asked = mounted.requests_since(mark)
+    finally:
+        for dfd in dfds:
+            os.close(dfd)
+    assert [op for op, n in asked if n == root and op == 'LOOKUP'] == ['LOOKUP'] * 3
+    assert [op for op, n in asked if n == sub and op == 'LOOKUP'] == ['LOOKUP'] * 3
+    assert [op for op, n in asked if n in (root, sub) and op == 'CREATE'] == ['CREATE'] * 6
+    for d in (vdir, pjoin(vdir, 'sub')):
+        assert read_file(pjoin(d, 'new1.bin')) == b'n1'
+        os.unlink(pjoin(d, 'new1.bin'))
+        expect_errno(errno.ENOENT, os.stat, pjoin(d, 'new1.bin'))
+        write_file(pjoin(d, 'new1.bin'), b'again')
+        assert read_file(pjoin(d, 'new1.bin')) == b'again'
+    for name in ('metadata.json', 'lineage.json'):
+        for _ in range(2):
+            expect_errno(errno.ENOENT, os.stat, pjoin(vdir, name))
+    util.seal(vdir)
+    assert json.loads(read_file(pjoin(vdir, 'lineage.json')))
+    assert os.stat(pjoin(vdir, 'metadata.json')).st_size > 0
+    expect_errno(errno.ENOENT, os.stat, pjoin(vdir, 'new2.bin.tmp'))
+    assert sorted(os.listdir(vdir)) == ['a.bin', 'lineage.json', 'metadata.json', 'new0.bin',
+                                        'new1.bin', 'new2.bin', 'sub']
+
+
 def test_draft_rename_to_free_semver(mounted):
     vers = pjoin(mounted.model('churn'), 'versions')
     v = mounted.version('churn', '1.0.0', {'a': b'a'})
