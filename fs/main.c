@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <systemd/sd-daemon.h>
 
 #include "audit.h"
 #include "config.h"
@@ -611,6 +612,10 @@ int main(int argc, char **argv)
 	}
 	ready(pipefd[1], 0);
 	pipefd[1] = -1;
+	/* Under systemd (Type=notify, modelfs@.service): the mount is live
+	 * and every thread that serves it runs. Nothing without
+	 * $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving '%s' at '%s'", store, mnt);
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		goto out_idle;
@@ -618,6 +623,7 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 8);
 	r = fuse_session_loop_mt(d.se, cfg);
+	sd_notify(0, "STOPPING=1");
 	mfs_store_watch(d.st, NULL, NULL);
 	forget_wait(&d);
 	/* A stop by SIGTERM/SIGINT/SIGHUP (systemd, ^C) is a clean exit. */

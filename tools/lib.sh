@@ -5,11 +5,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${MODELFS_BUILD:-$ROOT/build}
 
 RUNTIME_PKGS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev libcjson-dev libssl-dev meson
-	ninja-build pkg-config gcc attr libpq-dev postgresql)
+	ninja-build pkg-config gcc attr libpq-dev postgresql libsystemd-dev)
 TEST_PKGS=(libcmocka-dev python3-pytest python3-numpy python3-sklearn
 	python3-joblib python3-onnx python3-h5py python3-torch rsync xxhash tar strace
-	lmdb-utils valgrind passwd util-linux	# passwd, util-linux: useradd and setpriv for
-	clang libclang-rt-14-dev)		# the governance tests; the last two: libFuzzer
+	lmdb-utils valgrind
+	passwd util-linux		# useradd and setpriv for the governance tests
+	systemd man-db			# systemd-analyze verify, man -l: dist/
+	clang libclang-rt-14-dev)	# libFuzzer
 
 say() { printf '==> %s\n' "$*"; }
 
