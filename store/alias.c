@@ -11,6 +11,7 @@
 #include "objects.h"
 #include "alias.h"
 #include "meta.h"
+#include "semver.h"
 #include "log.h"
 #include "model.h"
 #include "semver.h"
@@ -25,6 +26,7 @@ int mfs_alias_name_check(const char *name)
 {
 	static const char *const reserved[] = { "versions", "latest",
 		"history.jsonl", "metadata.json", "policy.json" };
+	struct mfs_semver sv;
 	size_t n = strlen(name);
 
 	if (n == 0 || n > MFS_NAME_MAX || name[0] == '@' || strchr(name, '/') ||
@@ -33,6 +35,9 @@ int mfs_alias_name_check(const char *name)
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (!strcmp(name, reserved[i]))
 			return -EINVAL;
+	/* MODEL@NAME names a version or an alias: no alias spells one. */
+	if (mfs_semver_parse(name, &sv) == 0)
+		return -EINVAL;
 	return 0;
 }
 

@@ -24,7 +24,8 @@ struct mfs_alias_info {
 
 /* Is name usable as an alias in a model directory? Returns 0, or -EINVAL
  * for reserved names (versions, latest, history.jsonl, metadata.json,
- * policy.json, @...) and names with '/' or NUL. */
+ * policy.json, @...), names with '/' or NUL, and names shaped like a
+ * version (1.2.0: MODEL@1.2.0 must mean one thing). */
 int mfs_alias_name_check(const char *name);
 
 /* Normalise a symlink target text written in the directory of model: the

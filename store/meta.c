@@ -495,6 +495,19 @@ char *mfs_meta_print(const cJSON *j, int indent)
 		return NULL;
 	}
 	for (const char *p = raw; *p; p++) {
+		if (*p == '{' && p[1] == '\n') {
+			/* cJSON breaks an empty object over two lines: {} */
+			const char *q = p + 2;
+
+			while (*q == '\t')
+				q++;
+			if (*q == '}') {
+				out[n++] = '{';
+				out[n++] = '}';
+				p = q;
+				continue;
+			}
+		}
 		if (*p == '\t') {
 			bool after_colon = p > raw && p[-1] == ':';
 

@@ -253,7 +253,7 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	int r;
 
 	if (mfs_alias_name_check(name) < 0)
-		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", name),
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved or shaped like a version", name),
 				       -EINVAL, move ? "alias.move" : "alias.create", model_id, name);
 	r = begin(st, model_id, "alias.create", name, &o);
 	if (r < 0)
@@ -367,7 +367,7 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	int r, hb;
 
 	if (mfs_alias_name_check(to) < 0)
-		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to),
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved or shaped like a version", to),
 				       -EINVAL, "alias.move", model_id, to);
 	r = begin(st, model_id, "alias.move", to, &o);
 	if (r < 0)

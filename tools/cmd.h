@@ -26,11 +26,39 @@ struct ctl {
 	bool json;
 };
 
+/* Where a verb names versions, which may be given as MODEL@VERSION or
+ * MODEL@ALIAS (resolved before the verb runs, ctl_refs()). */
+enum ctl_refs {
+	REFS_NONE,
+	REFS_JOINED,	/* argv[1] is MODEL[@NAME] */
+	REFS_PAIR,	/* argv[1] MODEL, argv[2] NAME; or argv[1] MODEL@NAME */
+	REFS_DIFF,	/* MODEL A B; or MODEL@A MODEL@B */
+};
+
 struct cmd {
 	const char *name;
-	int (*fn)(struct ctl *c, int argc, char **argv);
-	const char *usage;
+	int (*fn)(struct ctl *c, int argc, char **argv);	/* returns an exit status */
+	enum ctl_refs refs;
+	const char *synopsis;	/* its forms, one per line, without "modelctl " */
+	const char *summary;	/* one line for the list of verbs */
+	const char *help;	/* what VERB --help adds ("" nothing) */
 };
+
+/* Exit statuses, the same for every verb (README "modelctl"). */
+enum {
+	CTL_OK = 0,
+	CTL_FAIL = 1,		/* not found, refused, failed; diff: they differ */
+	CTL_USAGE = 2,		/* bad verb, arguments or options */
+};
+
+/* Print verb's forms as a usage message on stderr; returns CTL_USAGE. */
+int ctl_usage(const char *verb);
+
+/* The version name of model that name names: name itself when the model
+ * has a version so named (a version wins over an alias), else the target
+ * of its alias name; through the mount when there is one, else the store.
+ * Returns 0 and writes ret (n bytes), or -ENOENT (nothing printed). */
+int ctl_version_of(struct ctl *c, const char *model, const char *name, char *ret, size_t n);
 
 int cmd_list(struct ctl *c, int argc, char **argv);
 int cmd_show(struct ctl *c, int argc, char **argv);

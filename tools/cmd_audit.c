@@ -17,9 +17,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: modelctl audit verify [--key FILE]\n"
-			"       modelctl audit head\n");
-	return EXIT_FAILURE;
+	return ctl_usage("audit");
 }
 
 static int verify(struct ctl *c, struct mfs_store *st, const char *keyfile)

@@ -39,10 +39,8 @@ int cmd_backup(struct ctl *c, int argc, char **argv)
 	struct mfs_store *st = NULL;
 	int r;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: modelctl backup DIR\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 2)
+		return ctl_usage(argv[0]);
 	/* The store's one line saying why matters here. */
 	mfs_log_init("modelctl", 0, MFS_LOG_INFO);
 	if (ctl_open_read(c, &st) < 0)
@@ -69,10 +67,8 @@ int cmd_restore(struct ctl *c, int argc, char **argv)
 	struct mfs_backup_stats s;
 	int r;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: modelctl restore DIR STORE\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 3)
+		return ctl_usage(argv[0]);
 	mfs_log_init("modelctl", 0, MFS_LOG_INFO);
 	r = mfs_restore(argv[1], argv[2], &me, &s);
 	if (r < 0) {
@@ -101,11 +97,8 @@ int cmd_migrate(struct ctl *c, int argc, char **argv)
 		else
 			to = NULL, i = argc;
 	}
-	if (!to) {
-		fprintf(stderr, "usage: modelctl migrate --to postgresql://... --blobs DIR\n"
-				"       modelctl migrate --to lmdb:DIR\n");
-		return EXIT_FAILURE;
-	}
+	if (!to)
+		return ctl_usage(argv[0]);
 	mfs_log_init("modelctl", 0, MFS_LOG_INFO);
 	pg = strncmp(to, "lmdb:", 5) != 0;
 	if (pg && mfs_store_db_has_password(to)) {

@@ -177,17 +177,38 @@ static void print_obj_diff(const char *title, const cJSON *d)
 	}
 }
 
+/* Does the diff out say anything changed? */
+static bool differs(const cJSON *out)
+{
+	static const char *const objs[] = { "metadata", "hyperparameters", "files" };
+	static const char *const kinds[] = { "added", "removed", "changed" };
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(out, "formats");
+	const cJSON *m;
+
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+				    cJSON_GetObjectItemCaseSensitive(out, objs[i]), kinds[k])) > 0)
+				return true;
+	/* Metrics are all listed, the same ones too. */
+	cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(out, "metrics"))
+		if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(m, "from"),
+				   cJSON_GetObjectItemCaseSensitive(m, "to"), true))
+			return true;
+	return !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(fmt, "from"),
+			      cJSON_GetObjectItemCaseSensitive(fmt, "to"), true);
+}
+
 int cmd_diff(struct ctl *c, int argc, char **argv)
 {
 	static const char *const skip[] = { "registry", "metrics", "hyperparameters", NULL };
 	struct mfs_store *st = NULL;
 	cJSON *a = NULL, *b = NULL, *out = NULL, *ra, *rb, *empty;
+	bool differ;
 	int r = EXIT_FAILURE;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: modelctl diff MODEL A B\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 4)
+		return ctl_usage(argv[0]);
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
 	a = metadata_of(c, st, argv[1], argv[2]);
@@ -222,6 +243,7 @@ int cmd_diff(struct ctl *c, int argc, char **argv)
 		cJSON_AddItemToObject(fmt, "to", fb ? cJSON_Duplicate(fb, 1) : cJSON_CreateArray());
 	}
 	cJSON_Delete(empty);
+	differ = differs(out);
 	if (c->json) {
 		ctl_print_json(out);
 		out = NULL;
@@ -250,7 +272,7 @@ int cmd_diff(struct ctl *c, int argc, char **argv)
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(out, "files"), "changed"))
 			printf("file ~ %s\n", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "path")));
 	}
-	r = EXIT_SUCCESS;
+	r = differ ? CTL_FAIL : CTL_OK;	/* as diff(1) */
 out:
 	cJSON_Delete(out);
 	cJSON_Delete(a);

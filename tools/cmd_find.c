@@ -307,15 +307,13 @@ int cmd_find(struct ctl *c, int argc, char **argv)
 		else
 			text = NULL, i = argc;
 	}
-	if (!text || limit < -1) {
-		fprintf(stderr, "usage: modelctl find EXPR [--sort [-]FIELD] [--limit N] [--json]\n");
-		return EXIT_FAILURE;
-	}
+	if (!text || limit < -1)
+		return ctl_usage(argv[0]);
 	r = mfs_query_parse(text, &q, &col, why, sizeof(why));
 	if (r < 0) {
 		fprintf(stderr, "modelctl: find: syntax error at column %d: %s\n  %s\n  %*s^\n", col,
 			why, text, col - 1, "");
-		return 2;
+		return CTL_USAGE;
 	}
 	if (ctl_open_read(c, &st) < 0) {
 		mfs_query_free(q);

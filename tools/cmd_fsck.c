@@ -40,8 +40,7 @@ int cmd_fsck(struct ctl *c, int argc, char **argv)
 		if (!strcmp(argv[i], "--quick")) {
 			flags |= MFS_FSCK_QUICK;
 		} else {
-			fprintf(stderr, "usage: modelctl fsck [--quick]\n");
-			return EXIT_FAILURE;
+			return ctl_usage(argv[0]);
 		}
 	}
 	if (ctl_open_read(c, &st) < 0)

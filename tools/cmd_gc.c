@@ -96,8 +96,7 @@ int cmd_gc(struct ctl *c, int argc, char **argv)
 		if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
 			dry = true;
 		} else {
-			fprintf(stderr, "usage: modelctl gc [--dry-run]\n");
-			return EXIT_FAILURE;
+			return ctl_usage(argv[0]);
 		}
 	}
 	served = c->store ? mfs_store_served(c->store, mount, sizeof(mount)) : 0;

@@ -60,10 +60,8 @@ int cmd_approve(struct ctl *c, int argc, char **argv)
 	struct val v;
 	int r;
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: modelctl approve MODEL VERSION ALIAS [COMMENT...]\n");
-		return EXIT_FAILURE;
-	}
+	if (argc < 4)
+		return ctl_usage(argv[0]);
 	n = (size_t)snprintf(value, sizeof(value), "%s", argv[3]);
 	for (int i = 4; i < argc && n < sizeof(value); i++)
 		n += (size_t)snprintf(value + n, sizeof(value) - n, " %s", argv[i]);
@@ -85,10 +83,8 @@ int cmd_lifecycle(struct ctl *c, int argc, char **argv)
 	struct val v = { state, strlen(state), NULL };
 	int r;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: modelctl %s MODEL VERSION\n", argv[0]);
-		return EXIT_FAILURE;
-	}
+	if (argc != 3)
+		return ctl_usage(argv[0]);
 	r = ctl_version_control(c, argv[1], argv[2], "user.modelfs.lifecycle", state,
 				strlen(state), false, lifecycle_direct, &v);
 	return done(c, r, "lifecycle", argv[1], argv[2], state);
@@ -103,11 +99,8 @@ int cmd_tag(struct ctl *c, int argc, char **argv)
 	struct val v;
 	int r;
 
-	if (argc != 4 && !remove) {
-		fprintf(stderr, "usage: modelctl tag MODEL VERSION NAME[=VALUE]\n"
-				"       modelctl tag MODEL VERSION -d NAME\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 4 && !remove)
+		return ctl_usage(argv[0]);
 	spec = remove ? argv[4] : argv[3];
 	if (!spec)
 		return EXIT_FAILURE;

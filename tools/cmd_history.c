@@ -55,10 +55,8 @@ int cmd_history(struct ctl *c, int argc, char **argv)
 	char *text = NULL, *p, *nl;
 	size_t len = 0;
 
-	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: modelctl history MODEL [ALIAS] [--json]\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 2 && argc != 3)
+		return ctl_usage(argv[0]);
 	if (ctl_history_text(c, NULL, argv[1], &text, &len) < 0)
 		return EXIT_FAILURE;
 	out = cJSON_CreateArray();

@@ -150,8 +150,7 @@ int cmd_lineage(struct ctl *c, int argc, char **argv)
 	}
 	if (!ref || !strchr(ref, '@') || (strcmp(format, "json") && strcmp(format, "dot") &&
 					   strcmp(format, "mermaid"))) {
-		fprintf(stderr, "usage: modelctl lineage MODEL@VERSION [--format json|dot|mermaid] [--descendants]\n");
-		return EXIT_FAILURE;
+		return ctl_usage(argv[0]);
 	}
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;

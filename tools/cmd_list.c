@@ -173,10 +173,8 @@ int cmd_list(struct ctl *c, int argc, char **argv)
 	struct mfs_store *st = NULL;
 	int r;
 
-	if (argc > 2) {
-		fprintf(stderr, "usage: modelctl list [MODEL]\n");
-		return EXIT_FAILURE;
-	}
+	if (argc > 2)
+		return ctl_usage(argv[0]);
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;
 	if (!st)

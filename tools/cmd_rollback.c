@@ -176,12 +176,13 @@ static int move_alias(struct ctl *c, const char *verb, const char *model, const 
 
 int cmd_rollback(struct ctl *c, int argc, char **argv)
 {
+	char to[MFS_NAME_MAX + 1];
+
 	if (argc == 5 && !strcmp(argv[3], "--to"))
-		return move_alias(c, "rollback", argv[1], argv[2], argv[4]);
-	if (argc != 3) {
-		fprintf(stderr, "usage: modelctl rollback MODEL ALIAS [--to VERSION]\n");
-		return EXIT_FAILURE;
-	}
+		return move_alias(c, "rollback", argv[1], argv[2],
+				  ctl_version_of(c, argv[1], argv[4], to, sizeof(to)) == 0 ? to : argv[4]);
+	if (argc != 3)
+		return ctl_usage(argv[0]);
 	return move_alias(c, "rollback", argv[1], argv[2], NULL);
 }
 
@@ -189,9 +190,7 @@ int cmd_rollback(struct ctl *c, int argc, char **argv)
  * with the same rules (gates, approvals, who). */
 int cmd_promote(struct ctl *c, int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: modelctl promote MODEL VERSION ALIAS\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 4)
+		return ctl_usage(argv[0]);
 	return move_alias(c, "promote", argv[1], argv[3], argv[2]);
 }

@@ -20,10 +20,8 @@ int cmd_seal(struct ctl *c, int argc, char **argv)
 {
 	int r;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: modelctl seal MODEL VERSION\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 3)
+		return ctl_usage(argv[0]);
 	r = ctl_version_control(c, argv[1], argv[2], "user.modelfs.seal", "1", 1, false,
 				seal_direct, NULL);
 	if (r < 0) {

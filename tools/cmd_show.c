@@ -134,10 +134,8 @@ int cmd_show(struct ctl *c, int argc, char **argv)
 	cJSON *out = NULL;
 	int r;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: modelctl show MODEL[@VERSION]\n");
-		return EXIT_FAILURE;
-	}
+	if (argc != 2)
+		return ctl_usage(argv[0]);
 	ctl_split_ref(argv[1], &model, &version);
 	if (ctl_open_read(c, &st) < 0)
 		return EXIT_FAILURE;

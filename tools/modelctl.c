@@ -5,51 +5,235 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include "version.h"
+#include "model.h"
+#include "alias.h"
 #include "lease.h"
 #include "log.h"
 #include "store.h"
 #include "meta.h"
 
+/* Each verb: its forms (one per line), a line for the list of verbs, and
+ * what `modelctl VERB --help` adds. */
 static const struct cmd cmds[] = {
-	{ "list", cmd_list, "list [MODEL]            models, or the versions of MODEL" },
-	{ "show", cmd_show, "show MODEL[@VERSION]    a model, or one version's files and metadata" },
-	{ "seal", cmd_seal, "seal MODEL VERSION      seal a draft (through the mount if served)" },
-	{ "fsck", cmd_fsck, "fsck [--quick]          check blobs, references and refcounts" },
-	{ "find", cmd_find, "find EXPR [--sort [-]FIELD] [--limit N]   filter versions (see README)" },
-	{ "diff", cmd_diff, "diff MODEL A B          metadata, metrics and file changes from A to B" },
-	{ "lineage", cmd_lineage, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]" },
-	{ "backup", cmd_backup, "backup DIR              a consistent copy of the store, also while served" },
-	{ "restore", cmd_restore, "restore DIR STORE       a new store from a backup" },
-	{ "migrate", cmd_migrate, "migrate --to postgresql://... --blobs DIR | --to lmdb:DIR\n"
-				  "                          move the registry into another database (stopped)" },
-	{ "approve", cmd_approve, "approve MODEL VERSION ALIAS [COMMENT]   approve a version for an alias" },
-	{ "deprecate", cmd_lifecycle, "deprecate MODEL VERSION mark a version deprecated" },
-	{ "archive", cmd_lifecycle, "archive MODEL VERSION   archive a version (it can no longer be aliased)" },
-	{ "activate", cmd_lifecycle, "activate MODEL VERSION  undo deprecate/archive" },
-	{ "tag", cmd_tag, "tag MODEL VERSION NAME[=VALUE] | -d NAME   tag a sealed version" },
-	{ "audit", cmd_audit, "audit verify [--key FILE] | audit head   check the audit chain; its head" },
-	{ "history", cmd_history, "history MODEL [ALIAS]   alias moves, oldest first" },
-	{ "promote", cmd_promote, "promote MODEL VERSION ALIAS   point ALIAS at VERSION (its policy applies)" },
-	{ "rollback", cmd_rollback, "rollback MODEL ALIAS [--to VERSION]   move ALIAS back to its previous target" },
-	{ "gc", cmd_gc, "gc [--dry-run]          apply retention, remove unreferenced blobs (admins)" },
+	{ "list", cmd_list, REFS_NONE, "list [MODEL]", "models, or the versions of MODEL",
+	  "Without MODEL: every model, with its number of versions and aliases.\n"
+	  "With MODEL: its versions (state, lifecycle, aliases pointing at them)." },
+	{ "show", cmd_show, REFS_JOINED, "show MODEL[@VERSION]", "a model, or one version's files and metadata",
+	  "MODEL@VERSION shows the version's metadata.json and its files with their\n"
+	  "digests; MODEL alone the model's metadata and aliases." },
+	{ "seal", cmd_seal, REFS_PAIR, "seal MODEL VERSION", "seal a draft (through the mount if served)",
+	  "The draft's files become immutable and content-addressed; a gate of the\n"
+	  "model's policy that refuses the seal says why." },
+	{ "fsck", cmd_fsck, REFS_NONE, "fsck [--quick]", "check blobs, references and refcounts",
+	  "Reads every blob again and compares it with its name, unless --quick;\n"
+	  "exits 1 when it finds a fault." },
+	{ "find", cmd_find, REFS_NONE, "find EXPR [--sort [-]FIELD] [--limit N]", "filter versions (see README)",
+	  "EXPR compares metadata paths, aliases, tags and lifecycles, for example\n"
+	  "'metrics.auc >= 0.9 and alias == \"production\"'; --sort -FIELD sorts\n"
+	  "in descending order." },
+	{ "diff", cmd_diff, REFS_DIFF, "diff MODEL A B", "metadata, metrics and file changes from A to B",
+	  "Exits 0 when A and B do not differ, 1 when they do (as diff(1))." },
+	{ "lineage", cmd_lineage, REFS_JOINED, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]",
+	  "the provenance graph of a version",
+	  "The versions V was made from (base_model, fine_tuned_from, depends_on),\n"
+	  "or with --descendants those made from V; dot output pipes into\n"
+	  "`dot -Tsvg`." },
+	{ "backup", cmd_backup, REFS_NONE, "backup DIR", "a consistent copy of the store, also while served",
+	  "DIR must not exist; blobs are hard-linked where DIR is on the store's\n"
+	  "filesystem." },
+	{ "restore", cmd_restore, REFS_NONE, "restore DIR STORE", "a new store from a backup",
+	  "STORE must not exist or be empty." },
+	{ "migrate", cmd_migrate, REFS_NONE, "migrate --to postgresql://... --blobs DIR\nmigrate --to lmdb:DIR",
+	  "move the registry into another database (stopped)",
+	  "Copies the blobs first, then every record from one snapshot; the audit\n"
+	  "chain verifies on both sides with the same head." },
+	{ "approve", cmd_approve, REFS_PAIR, "approve MODEL VERSION ALIAS [COMMENT]",
+	  "approve a version for an alias",
+	  "Counts towards the approvals the alias's policy asks for; the version's\n"
+	  "creator cannot approve it." },
+	{ "deprecate", cmd_lifecycle, REFS_PAIR, "deprecate MODEL VERSION", "mark a version deprecated", "" },
+	{ "archive", cmd_lifecycle, REFS_PAIR, "archive MODEL VERSION",
+	  "archive a version (it can no longer be aliased)", "" },
+	{ "activate", cmd_lifecycle, REFS_PAIR, "activate MODEL VERSION", "undo deprecate/archive", "" },
+	{ "tag", cmd_tag, REFS_PAIR, "tag MODEL VERSION NAME[=VALUE]\ntag MODEL VERSION -d NAME",
+	  "tag a sealed version, or remove a tag", "" },
+	{ "audit", cmd_audit, REFS_NONE, "audit verify [--key FILE]\naudit head",
+	  "check the audit chain; its head",
+	  "verify walks the chain and names the first broken link (exit 1); head\n"
+	  "prints the last record's seq and hash, to anchor elsewhere." },
+	{ "history", cmd_history, REFS_NONE, "history MODEL [ALIAS]", "alias moves, oldest first", "" },
+	{ "promote", cmd_promote, REFS_PAIR, "promote MODEL VERSION ALIAS",
+	  "point ALIAS at VERSION (its policy applies)",
+	  "What `ln -sfn versions/VERSION ALIAS` does in the model's directory,\n"
+	  "under the same rules (gates, approvals, who may move it)." },
+	{ "rollback", cmd_rollback, REFS_NONE, "rollback MODEL ALIAS [--to VERSION]",
+	  "move ALIAS back to its previous target", "" },
+	{ "gc", cmd_gc, REFS_NONE, "gc [--dry-run]", "apply retention, remove unreferenced blobs (admins)",
+	  "--dry-run reports what would go without removing anything." },
 };
+
+int ctl_version_of(struct ctl *c, const char *model, const char *name, char *ret, size_t n)
+{
+	struct mfs_store *st = NULL;
+	struct mfs_model_info mi;
+	struct mfs_version_info vi;
+	struct mfs_alias_info ai;
+	int r;
+
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -ENOENT;
+	if (c->mount) {
+		char path[PATH_MAX], target[PATH_MAX];
+		struct stat sb;
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "%s/models/%s/versions/%s", c->mount, model, name);
+		if (stat(path, &sb) == 0) {
+			snprintf(ret, n, "%s", name);
+			return 0;
+		}
+		snprintf(path, sizeof(path), "%s/models/%s/%s", c->mount, model, name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 9 || strncmp(target, "versions/", 9))
+			return -ENOENT;
+		target[len] = '\0';
+		snprintf(ret, n, "%s", target + 9);
+		return 0;
+	}
+	if (mfs_store_open_at(c->store, &c->where, MFS_STORE_READONLY, NULL, &st) < 0)
+		return -ENOENT;
+	r = mfs_model_lookup(st, model, &mi);
+	if (r == 0 && mfs_version_lookup(st, mi.id, name, false, &vi) == 0)
+		snprintf(ret, n, "%s", name);
+	else if (r == 0 && (r = mfs_alias_get(st, mi.id, name, &ai)) == 0 &&
+		 (r = mfs_version_get(st, ai.vid, &vi)) == 0)
+		snprintf(ret, n, "%s", vi.name);
+	mfs_store_close(st);
+	return r < 0 ? -ENOENT : 0;
+}
+
+/* Rewrite *argv (argc of them, the verb first) as verb k takes them:
+ * MODEL@NAME split where a verb takes MODEL NAME, and each NAME that is an
+ * alias replaced by its target's version name. What names nothing stays:
+ * the verb says it is not there. The strings made live until exit. */
+static void ctl_refs(struct ctl *c, const struct cmd *k, int *argc, char ***argv)
+{
+	static char names[3][MFS_NAME_MAX + 1], joined[MFS_NAME_MAX * 2 + 2];
+	static char *v[64];
+	char *at, *model;
+	int m = *argc, slot = 0;
+
+	if (k->refs == REFS_NONE || m < 2 || m + 1 > (int)(sizeof(v) / sizeof(v[0])) ||
+	    strlen((*argv)[1]) > MFS_NAME_MAX * 2 + 1)
+		return;
+	memcpy(v, *argv, (size_t)m * sizeof(*v));
+	if (k->refs == REFS_JOINED) {
+		at = strchr(v[1], '@');
+		if (!at)
+			return;
+		snprintf(joined, sizeof(joined), "%.*s", (int)(at - v[1]), v[1]);
+		if (ctl_version_of(c, joined, at + 1, names[0], sizeof(names[0])) == 0) {
+			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "@%s",
+				 names[0]);
+			v[1] = joined;
+		}
+		goto done;
+	}
+	/* MODEL@NAME [MODEL@NAME2] -> MODEL NAME [NAME2] */
+	at = strchr(v[1], '@');
+	if (at) {
+		*at = '\0';
+		memmove(&v[3], &v[2], (size_t)(m - 2) * sizeof(*v));
+		v[2] = at + 1;
+		m++;
+		if (k->refs == REFS_DIFF && m >= 4 && (at = strchr(v[3], '@')) &&
+		    !strncmp(v[3], v[1], (size_t)(at - v[3])) && (size_t)(at - v[3]) == strlen(v[1]))
+			v[3] = at + 1;
+	}
+	model = v[1];
+	for (int i = 2; i < m && i <= (k->refs == REFS_DIFF ? 3 : 2); i++)
+		if (ctl_version_of(c, model, v[i], names[slot], sizeof(names[slot])) == 0)
+			v[i] = names[slot++];
+done:
+	*argc = m;
+	*argv = v;
+}
+
+static const struct cmd *cmd_named(const char *name)
+{
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+		if (!strcmp(cmds[k].name, name))
+			return &cmds[k];
+	return NULL;
+}
+
+/* The forms of a verb, each after lead (the first) or as many spaces. */
+static void print_forms(FILE *f, const char *lead, const char *forms)
+{
+	const char *p = forms, *nl;
+	int pad = (int)strlen(lead);
+
+	for (bool first = true; *p; first = false, p = nl ? nl + 1 : p + strlen(p)) {
+		nl = strchr(p, '\n');
+		fprintf(f, "%*s%.*s\n", first ? 0 : pad, first ? lead : "",
+			(int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		if (!nl)
+			break;
+	}
+}
+
+int ctl_usage(const char *verb)
+{
+	const struct cmd *k = cmd_named(verb);
+
+	if (k)
+		print_forms(stderr, "usage: modelctl ", k->synopsis);
+	fprintf(stderr, "(modelctl %s --help says more)\n", verb);
+	return CTL_USAGE;
+}
+
+static void verb_help(const struct cmd *k)
+{
+	print_forms(stdout, "usage: modelctl ", k->synopsis);
+	printf("\n%s.\n", k->summary);
+	if (k->help[0])
+		printf("\n%s\n", k->help);
+	printf("\nExit status: 0 done, 1 not found, refused or failed%s, 2 a usage error.\n",
+	       !strcmp(k->name, "diff") ? " (or A and B differ)" : "");
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--db URI] [--blobs DIR] [--json] VERB [ARGS]\n\nverbs:\n");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %s\n", cmds[i].usage);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		const char *nl = strchr(cmds[i].synopsis, '\n');
+		int len = nl ? (int)(nl - cmds[i].synopsis) : (int)strlen(cmds[i].synopsis);
+
+		if (len <= 23 && !nl) {
+			fprintf(f, "  %-24s%s\n", cmds[i].synopsis, cmds[i].summary);
+		} else {
+			print_forms(f, "  ", cmds[i].synopsis);
+			fprintf(f, "  %-24s%s\n", "", cmds[i].summary);
+		}
+	}
 	fprintf(f, "\nSTORE defaults to $MODELFS_STORE, then the store of the mount given by -m or\n"
 		   "$MODELFS_MOUNT, then the daemon's default store. --db (or $MODELFS_DB) and\n"
 		   "--blobs (or $MODELFS_BLOBS) name a registry's database and blob directory\n"
 		   "in place of what STORE/config records; with --db alone, read verbs work on\n"
-		   "the database directly, beside running daemons.\n");
+		   "the database directly, beside running daemons.\n"
+		   "\nWherever a verb names a version, MODEL@VERSION and MODEL@ALIAS work too\n"
+		   "(`seal churn@1.3.0`, `promote churn@staging production`); a version wins\n"
+		   "over an alias of the same name.\n"
+		   "\n`modelctl VERB --help` describes a verb. Exit status: 0 done, 1 not found,\n"
+		   "refused or failed (diff: the versions differ), 2 a usage error.\n");
 }
 
 static char *default_store(void)
@@ -176,7 +360,7 @@ int main(int argc, char **argv)
 
 			if (strlen(argv[i + 1]) >= MFS_CONFIG_VALUE_MAX) {
 				fprintf(stderr, "modelctl: %s: too long\n", argv[i]);
-				return EXIT_FAILURE;
+				return CTL_USAGE;
 			}
 			strcpy(dst, argv[++i]);
 		}
@@ -193,7 +377,7 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc) {
 		usage(stderr);
-		return EXIT_FAILURE;
+		return CTL_USAGE;
 	}
 	if (!c.mount && getenv("MODELFS_MOUNT") && *getenv("MODELFS_MOUNT"))
 		c.mount = getenv("MODELFS_MOUNT");
@@ -257,15 +441,25 @@ int main(int argc, char **argv)
 			j--;
 		}
 	}
-	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
-		if (!strcmp(cmds[k].name, argv[i])) {
-			r = cmds[k].fn(&c, argc - i, argv + i);
-			free(owned);
-			return r;
+	{
+		const struct cmd *k = cmd_named(argv[i]);
+
+		if (!k) {
+			fprintf(stderr, "modelctl: unknown verb '%s'\n", argv[i]);
+			usage(stderr);
+			r = CTL_USAGE;
+		} else if (i + 1 < argc && (!strcmp(argv[i + 1], "--help") ||
+					    !strcmp(argv[i + 1], "-h"))) {
+			verb_help(k);
+			r = EXIT_SUCCESS;
+		} else {
+			int vc = argc - i;
+			char **vv = argv + i;
+
+			ctl_refs(&c, k, &vc, &vv);
+			r = k->fn(&c, vc, vv);
 		}
 	}
-	fprintf(stderr, "modelctl: unknown verb '%s'\n", argv[i]);
-	usage(stderr);
 	free(owned);
-	return EXIT_FAILURE;
+	return r;
 }

@@ -23,7 +23,9 @@ def test_diff_reports_metadata_metrics_and_files(mounted):
     make(mounted, '1.1.0', {'w.bin': b'new', 's.txt': b'same', 'n.json': b'{}'},
          {'metrics': {'auc': 0.75, 'f1': 0.5}, 'hyperparameters': {'C': 0.5, 'depth': 3},
           'description': 'second', 'parents': ['churn@1.0.0']})
-    d = mounted.modelctl('diff', 'churn', '1.0.0', '1.1.0', as_json=True).json
+    res = mounted.modelctl('diff', 'churn', '1.0.0', '1.1.0', as_json=True, check=False)
+    assert res.returncode == 1, res.stderr      # they differ: as diff(1)
+    d = json.loads(res.stdout)
     assert (d['model'], d['from'], d['to']) == ('churn', '1.0.0', '1.1.0')
     assert d['metadata'] == {'added': {'parents': ['churn@1.0.0']},
                              'removed': {'run_id': 'r1'},
@@ -37,9 +39,20 @@ def test_diff_reports_metadata_metrics_and_files(mounted):
     assert d['files']['removed'] == []
     assert [c['path'] for c in d['files']['changed']] == ['w.bin']
     assert d['formats'] == {'from': ['text'], 'to': ['json', 'text']}
-    text = mounted.modelctl('diff', 'churn', '1.0.0', '1.1.0').stdout.decode()
+    res = mounted.modelctl('diff', 'churn', '1.0.0', '1.1.0', check=False)
+    assert res.returncode == 1
+    text = res.stdout.decode()
     assert 'metric auc: 0.5 -> 0.75 (+0.25)' in text
     assert 'file ~ w.bin' in text
+    # A version against itself, and against a copy with the same files and
+    # metadata: no difference, exit 0.
+    make(mounted, '1.2.0', {'w.bin': b'new', 's.txt': b'same', 'n.json': b'{}'},
+         {'metrics': {'auc': 0.75, 'f1': 0.5}, 'hyperparameters': {'C': 0.5, 'depth': 3},
+          'description': 'second', 'parents': ['churn@1.0.0']})
+    for a, b in (('1.1.0', '1.1.0'), ('1.1.0', '1.2.0')):
+        res = mounted.modelctl('diff', 'churn', a, b, as_json=True)
+        assert res.returncode == 0
+        assert res.json['files'] == {'added': [], 'removed': [], 'changed': []}
 
 
 def test_lineage_graph_formats(mounted):

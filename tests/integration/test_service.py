@@ -88,6 +88,7 @@ def test_install_puts_each_piece_in_place(tmp_path):
     assert 'Type=notify' in unit
     for page in ('man8/modelfs.8', 'man1/modelctl.1'):
         assert os.path.exists(pjoin(pre, 'share', 'man', page)), page
+    assert os.path.exists(pjoin(pre, 'share', 'bash-completion', 'completions', 'modelctl'))
 
 
 @pytest.mark.parametrize('page', ['modelfs.8', 'modelctl.1'])

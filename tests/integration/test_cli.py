@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+# test_cli.py - modelctl's conventions, the same for every verb
+#
+# README "modelctl": `modelctl VERB --help` describes each verb; exit
+# status 0 when done, 1 when something is not found, refused or failed
+# (diff: the versions differ), 2 for a usage error, with the verb's usage
+# on stderr.
+
+import errno
+import os
+import re
+from os.path import join as pjoin
+
+import util
+from util import read_json
+
+# A call of each verb that is wrong in its arguments.
+BAD = {
+    'list': ['a', 'b'], 'show': [], 'seal': ['m'], 'fsck': ['--bogus'], 'find': [],
+    'diff': ['m', 'a'], 'lineage': ['no-version'], 'backup': [], 'restore': ['dir'],
+    'migrate': ['--bogus'], 'approve': ['m', '1.0.0'], 'deprecate': ['m'], 'archive': ['m'],
+    'activate': ['m'], 'tag': ['m', '1.0.0'], 'audit': ['bogus'], 'history': [],
+    'promote': ['m', '1.0.0'], 'rollback': ['m'], 'gc': ['--bogus'],
+}
+
+
+def verbs():
+    '''The verbs modelctl --help lists.'''
+    out = util.run([util.MODELCTL, '--help']).stdout.decode()
+    block = out.split('verbs:\n')[1].split('\n\n')[0]
+    return sorted({m.group(1) for m in re.finditer(r'^  ([a-z]+)\b', block, re.M)})
+
+
+def test_every_verb_is_covered_here():
+    assert verbs() == sorted(BAD)
+
+
+def test_every_verb_has_help(mounted):
+    for verb in verbs():
+        res = mounted.modelctl(verb, '--help')
+        out = res.stdout.decode()
+        assert out.startswith('usage: modelctl %s' % verb), (verb, out)
+        assert 'Exit status: 0 done' in out, verb
+        assert mounted.modelctl(verb, '-h').stdout.decode() == out
+
+
+def test_usage_errors_exit_2_with_the_verbs_usage(mounted):
+    for verb, args in sorted(BAD.items()):
+        res = mounted.modelctl(verb, *args, check=False)
+        err = res.stderr.decode()
+        assert res.returncode == 2, (verb, res.returncode, err)
+        assert err.startswith('usage: modelctl %s' % verb), (verb, err)
+    for args in ([], ['no-such-verb'], ['find', 'metrics.auc >=']):
+        res = mounted.modelctl(*args, check=False)
+        assert res.returncode == 2, (args, res.stderr)
+
+
+def test_not_found_and_refused_exit_1(mounted):
+    mounted.version('cli', '1.0.0', {'w': b'w'}, sealed=True)
+    for args in (['show', 'cli@9.9.9'], ['show', 'nosuch'], ['history', 'nosuch'],
+                 ['lineage', 'cli@9.9.9'], ['diff', 'cli', '1.0.0', '9.9.9'],
+                 ['promote', 'cli', '9.9.9', 'production']):
+        res = mounted.modelctl(*args, check=False, mnt=mounted.mnt)
+        assert res.returncode == 1, (args, res.returncode, res.stderr)
+        assert res.stderr.strip(), args       # and says why
+    assert mounted.modelctl('show', 'cli@1.0.0').returncode == 0
+
+
+def complete(mounted, *words):
+    '''What bash completes for modelctl -m MNT WORDS (the last being
+    completed), through dist/modelctl.bash.'''
+    script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _modelctl; '
+              'printf "%s\\n" "${COMPREPLY[@]}"')
+    env = dict(os.environ, PATH=os.path.dirname(util.MODELCTL) + ':' + os.environ['PATH'])
+    res = util.run(['bash', '-c', script, 'complete', pjoin(util.basename, 'dist', 'modelctl.bash'),
+                    'modelctl', '-m', mounted.mnt] + list(words), env=env)
+    return sorted(res.stdout.decode().split())
+
+
+def test_bash_completes_verbs_models_versions_and_aliases(mounted):
+    for v in ('1.0.0', '1.1.0'):
+        mounted.version('comp', v, {'w': v.encode()}, sealed=True)
+    mounted.version('other', '2.0.0', {'w': b'o'}, sealed=True)
+    os.symlink('versions/1.1.0', pjoin(mounted.models, 'comp', 'production'))
+    assert complete(mounted, 'pro') == ['promote']
+    assert complete(mounted, '') == verbs()
+    assert complete(mounted, 'list', '') == ['comp', 'other']
+    assert complete(mounted, 'show', 'comp@1.') == ['comp@1.0.0', 'comp@1.1.0']
+    assert complete(mounted, 'diff', 'comp', '1.0.0', '') == ['1.0.0', '1.1.0']
+    assert complete(mounted, 'rollback', 'comp', '') == ['production']
+    assert complete(mounted, 'promote', 'comp', '1.0.0', '') == ['production', 'staging']
+    assert complete(mounted, 'lineage', 'comp@1.0.0', '--format', '') == ['dot', 'json', 'mermaid']
+
+
+def test_model_at_version_or_alias_wherever_a_version_is_named(mounted):
+    m = pjoin(mounted.models, 'refs')
+    for v in ('1.0.0', '1.1.0'):
+        mounted.version('refs', v, {'w': v.encode()}, sealed=v == '1.0.0')
+    ctl = lambda *a, **kw: mounted.modelctl(*a, mnt=mounted.mnt, **kw)
+    ctl('seal', 'refs@1.1.0')                          # MODEL@VERSION
+    assert util.is_sealed(pjoin(m, 'versions', '1.1.0'))
+    os.symlink('versions/1.0.0', pjoin(m, 'staging'))
+    ctl('promote', 'refs@staging', 'production')       # MODEL@ALIAS
+    assert os.readlink(pjoin(m, 'production')) == 'versions/1.0.0'
+    ctl('promote', 'refs', '1.1.0', 'production')
+    assert ctl('show', 'refs@production', as_json=True).json['version'] == '1.1.0'
+    assert ctl('diff', 'refs@staging', 'refs@production', check=False).returncode == 1
+    assert ctl('diff', 'refs', 'production', '1.1.0').returncode == 0
+    ctl('deprecate', 'refs@staging')
+    assert read_json(pjoin(m, 'versions', '1.0.0', 'metadata.json'))['registry'][
+        'lifecycle'] == 'deprecated'
+    ctl('rollback', 'refs', 'production', '--to', 'staging')
+    assert os.readlink(pjoin(m, 'production')) == 'versions/1.0.0'
+    res = ctl('show', 'refs@nothing', check=False)
+    assert res.returncode == 1 and b'nothing' in res.stderr
+
+
+def test_alias_names_shaped_like_versions_are_refused(mounted):
+    '''MODEL@2.0.0 must mean one thing: no alias may be named like a
+    version.'''
+    mounted.version('shape', '1.0.0', {'w': b'w'}, sealed=True)
+    m = pjoin(mounted.models, 'shape')
+    for name in ('2.0.0', '1.0.0', '3.1.4-rc.1'):
+        util.expect_errno(errno.EINVAL, os.symlink, 'versions/1.0.0', pjoin(m, name))
+        assert not os.path.lexists(pjoin(m, name))
+    assert "refusing alias 'shape/2.0.0': the name is reserved or shaped like a version" in mounted.log()
+    os.symlink('versions/1.0.0', pjoin(m, 'v2'))        # not SemVer: an alias
+    assert os.readlink(pjoin(m, 'v2')) == 'versions/1.0.0'
