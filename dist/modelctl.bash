@@ -92,6 +92,18 @@ _modelctl() {
 			mapfile -t COMPREPLY < <(compgen -W "--to" -- "$cur")
 		fi
 		;;
+	register)
+		if [[ $prev == --metadata ]] || ((n == 1)); then
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		elif [[ $prev == --promote ]]; then
+			mapfile -t COMPREPLY < <(compgen -W "production staging" -- "$cur")
+		elif ((n == 2)); then
+			mapfile -t COMPREPLY < <(compgen -S @ -W "$(_modelctl_names)" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		else
+			mapfile -t COMPREPLY < <(compgen -W "--metadata --seal --promote" -- "$cur")
+		fi
+		;;
 	audit)
 		((n == 1)) && mapfile -t COMPREPLY < <(compgen -W "verify head" -- "$cur")
 		;;

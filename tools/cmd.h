@@ -24,6 +24,7 @@ struct ctl {
 					 * in place of what STORE/config says */
 	const char *mount;	/* -m, $MODELFS_MOUNT, or the daemon's lock file */
 	bool json;
+	bool quiet;		/* -q: nothing on stdout (main() closes it) */
 };
 
 /* Where a verb names versions, which may be given as MODEL@VERSION or
@@ -102,6 +103,7 @@ int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
 		     char **ret, size_t *ret_len);
 
 int cmd_gc(struct ctl *c, int argc, char **argv);
+int cmd_register(struct ctl *c, int argc, char **argv);
 
 /* What the messages call the registry: the store, or the database.
  * Borrowed. */

@@ -157,7 +157,9 @@ static int move_alias(struct ctl *c, const char *verb, const char *model, const 
 			strerror(-r));
 		return EXIT_FAILURE;
 	}
-	if (c->json) {
+	if (c->quiet) {
+		/* nothing to say */
+	} else if (c->json) {
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(o, "model", model);

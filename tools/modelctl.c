@@ -76,6 +76,15 @@ static const struct cmd cmds[] = {
 	  "under the same rules (gates, approvals, who may move it)." },
 	{ "rollback", cmd_rollback, REFS_NONE, "rollback MODEL ALIAS [--to VERSION]",
 	  "move ALIAS back to its previous target", "" },
+	{ "register", cmd_register, REFS_NONE,
+	  "register SRC MODEL@VERSION [--metadata FILE] [--seal] [--promote ALIAS]",
+	  "a new version from a directory or file, through the mount",
+	  "Makes the model if it is new and the version's draft, copies SRC (a\n"
+	  "directory's contents, or one file) into it, writes FILE as its\n"
+	  "metadata.json, seals it with --seal and points ALIAS at it with\n"
+	  "--promote (which seals it too), each under the registry's rules, as\n"
+	  "cp, setfattr and ln -sfn would. Progress goes to a terminal only. If a\n"
+	  "step fails the draft is removed: nothing is left half-registered." },
 	{ "gc", cmd_gc, REFS_NONE, "gc [--dry-run]", "apply retention, remove unreferenced blobs (admins)",
 	  "--dry-run reports what would go without removing anything." },
 };
@@ -212,7 +221,7 @@ static void verb_help(const struct cmd *k)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--db URI] [--blobs DIR] [--json] VERB [ARGS]\n\nverbs:\n");
+	fprintf(f, "usage: modelctl [-s STORE] [-m MOUNT] [--db URI] [--blobs DIR] [--json] [-q] VERB [ARGS]\n\nverbs:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *nl = strchr(cmds[i].synopsis, '\n');
 		int len = nl ? (int)(nl - cmds[i].synopsis) : (int)strlen(cmds[i].synopsis);
@@ -366,6 +375,8 @@ int main(int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			c.json = true;
+		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+			c.quiet = true;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return EXIT_SUCCESS;
@@ -457,6 +468,10 @@ int main(int argc, char **argv)
 			char **vv = argv + i;
 
 			ctl_refs(&c, k, &vc, &vv);
+			/* -q: what a verb prints on stdout goes nowhere; errors
+			 * still reach stderr. */
+			if (c.quiet && !freopen("/dev/null", "w", stdout))
+				c.quiet = false;
 			r = k->fn(&c, vc, vv);
 		}
 	}

@@ -7,7 +7,9 @@
 # on stderr.
 
 import errno
+import json
 import os
+import pty
 import re
 from os.path import join as pjoin
 
@@ -21,6 +23,7 @@ BAD = {
     'migrate': ['--bogus'], 'approve': ['m', '1.0.0'], 'deprecate': ['m'], 'archive': ['m'],
     'activate': ['m'], 'tag': ['m', '1.0.0'], 'audit': ['bogus'], 'history': [],
     'promote': ['m', '1.0.0'], 'rollback': ['m'], 'gc': ['--bogus'],
+    'register': ['src', 'no-version'],
 }
 
 
@@ -90,6 +93,9 @@ def test_bash_completes_verbs_models_versions_and_aliases(mounted):
     assert complete(mounted, 'rollback', 'comp', '') == ['production']
     assert complete(mounted, 'promote', 'comp', '1.0.0', '') == ['production', 'staging']
     assert complete(mounted, 'lineage', 'comp@1.0.0', '--format', '') == ['dot', 'json', 'mermaid']
+    assert complete(mounted, 'register', 'src', 'co') == ['comp@']
+    assert complete(mounted, 'register', 'src', 'comp@2.0.0', '--') == [
+        '--metadata', '--promote', '--seal']
 
 
 def test_model_at_version_or_alias_wherever_a_version_is_named(mounted):
@@ -126,3 +132,83 @@ def test_alias_names_shaped_like_versions_are_refused(mounted):
     assert "refusing alias 'shape/2.0.0': the name is reserved or shaped like a version" in mounted.log()
     os.symlink('versions/1.0.0', pjoin(m, 'v2'))        # not SemVer: an alias
     assert os.readlink(pjoin(m, 'v2')) == 'versions/1.0.0'
+
+
+def test_register_copies_seals_and_promotes_through_the_mount(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    meta = tmp_path / 'meta.json'
+    meta.write_text(json.dumps({'metrics': {'auc': 0.93}, 'owner': 'ml'}))
+    res = mounted.modelctl('register', src, 'reg@1.0.0', '--metadata', str(meta),
+                           '--promote', 'production', mnt=mounted.mnt)
+    assert res.stdout.decode().startswith('registered reg@1.0.0: 8 files,')
+    assert res.stderr == b''                  # no progress in a pipe
+    vdir = pjoin(mounted.models, 'reg', 'versions', '1.0.0')
+    assert util.is_sealed(vdir)
+    assert os.readlink(pjoin(mounted.models, 'reg', 'production')) == 'versions/1.0.0'
+    assert util.tree(vdir, skip_root_vfiles=True) == util.tree(src)
+    assert read_json(pjoin(vdir, 'metadata.json'))['metrics'] == {'auc': 0.93}
+    # One file, a draft, JSON; then -q says nothing.
+    one = mounted.modelctl('register', pjoin(src, 'config.yaml'), 'reg@1.1.0',
+                           mnt=mounted.mnt, as_json=True).json
+    assert one == {'model': 'reg', 'version': '1.1.0', 'files': 1, 'bytes': 20,
+                   'sealed': False, 'alias': None}
+    assert not util.is_sealed(pjoin(mounted.models, 'reg', 'versions', '1.1.0'))
+    assert mounted.modelctl('-q', 'register', src, 'reg@1.2.0', '--seal',
+                            mnt=mounted.mnt).stdout == b''
+
+
+def test_register_leaves_nothing_half_registered(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"metrics": ')
+    res = mounted.modelctl('register', src, 'half@1.0.0', '--metadata', str(bad),
+                           mnt=mounted.mnt, check=False)
+    assert res.returncode == 1
+    assert b"removed the draft 'half@1.0.0'" in res.stderr
+    assert os.listdir(pjoin(mounted.models, 'half', 'versions')) == []
+    # A seal the registry refuses (a draft without a file): the draft goes too.
+    os.mkdir(str(tmp_path / 'empty'))
+    res = mounted.modelctl('register', str(tmp_path / 'empty'), 'half@1.0.0', '--seal',
+                           mnt=mounted.mnt, check=False)
+    assert res.returncode == 1 and b"seal 'half@1.0.0'" in res.stderr
+    assert os.listdir(pjoin(mounted.models, 'half', 'versions')) == []
+    # A promotion a gate refuses: the version stays, sealed, and it says so.
+    util.write_file(pjoin(mounted.models, 'half', 'policy.json'), json.dumps(
+        {'aliases': {'production': {'gates': {'required_files': ['README.md']}}}}))
+    res = mounted.modelctl('register', src, 'half@0.9.0', '--promote', 'production',
+                           mnt=mounted.mnt, check=False)
+    assert res.returncode == 1 and b'production' in res.stderr
+    assert util.is_sealed(pjoin(mounted.models, 'half', 'versions', '0.9.0'))
+    assert not os.path.lexists(pjoin(mounted.models, 'half', 'production'))
+    mounted.modelctl('register', src, 'half@1.0.0', mnt=mounted.mnt)
+    res = mounted.modelctl('register', src, 'half@1.0.0', mnt=mounted.mnt, check=False)
+    assert res.returncode == 1 and b'exists already' in res.stderr
+    assert mounted.modelctl('register', src, 'half', check=False).returncode == 2
+    mounted.stop()
+    res = mounted.modelctl('register', src, 'half@2.0.0', check=False)
+    assert res.returncode == 1 and b'through the mount' in res.stderr
+
+
+def test_register_shows_progress_on_a_terminal_only(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    master, slave = pty.openpty()
+    try:
+        res = util.run([util.MODELCTL, '-m', mounted.mnt, 'register', src, 'tty@1.0.0'],
+                       stderr=slave)
+        os.close(slave)
+        slave = -1
+        shown = b''
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert b'registering tty@1.0.0: 8/8 files' in shown
+    assert res.stdout.decode().startswith('registered tty@1.0.0')
