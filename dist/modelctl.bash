@@ -104,6 +104,23 @@ _modelctl() {
 			mapfile -t COMPREPLY < <(compgen -W "--metadata --seal --promote" -- "$cur")
 		fi
 		;;
+	export)
+		if ((n == 1)); then
+			mapfile -t COMPREPLY < <(compgen -S @ -W "$(_modelctl_names)" -- "$cur")
+			compopt -o nospace 2>/dev/null
+		else
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		fi
+		;;
+	import)
+		if ((n == 1)); then
+			mapfile -t COMPREPLY < <(compgen -W "dir" -- "$cur")
+		elif ((n == 2)); then
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		else
+			mapfile -t COMPREPLY < <(compgen -W "--promote" -- "$cur")
+		fi
+		;;
 	audit)
 		((n == 1)) && mapfile -t COMPREPLY < <(compgen -W "verify head" -- "$cur")
 		;;

@@ -104,6 +104,8 @@ int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
 
 int cmd_gc(struct ctl *c, int argc, char **argv);
 int cmd_register(struct ctl *c, int argc, char **argv);
+int cmd_import(struct ctl *c, int argc, char **argv);
+int cmd_export(struct ctl *c, int argc, char **argv);
 
 /* What the messages call the registry: the store, or the database.
  * Borrowed. */
@@ -130,6 +132,10 @@ int ctl_open_write(struct ctl *c, struct mfs_store **ret);
 int ctl_served_mount(const struct ctl *c, char *mount, size_t n);
 
 /* ---- mount.c: the same facts through the mount ---- */
+/* A whole file's bytes, NUL-terminated (*ret_len without it; may be
+ * NULL). Returns NULL with errno set. Ownership: caller frees. */
+char *ctl_slurp(const char *path, size_t *ret_len);
+
 /* The file MOUNT/<fmt...> as text. Ownership: caller frees. NULL if absent. */
 char *mnt_text(const struct ctl *c, size_t *ret_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -1,7 +1,6 @@
-/* cmd_register.c - modelctl register SRC MODEL@VERSION [--metadata FILE] [--seal] [--promote ALIAS] */
+/* cmd_register.c - modelctl register, and import dir: new versions through the mount */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,12 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cmd.h"
-#include "clock.h"
-#include "objects.h"
+#include "copytree.h"
+#include "hash.h"
+#include "meta.h"
 #include "version.h"
 
 /*
@@ -24,196 +25,117 @@
  * removes the draft it made: nothing is left half-registered.
  */
 
-struct reg {
-	const char *src;	/* the source, as given */
+struct newver {
+	const char *model, *version;
 	char dst[PATH_MAX];	/* MNT/models/MODEL/versions/VERSION */
-	uint64_t files, bytes;	/* of the source, counted first */
-	uint64_t done_files, done_bytes;
-	bool progress;		/* stderr is a terminal */
-	int64_t shown_ms;	/* when the progress line was last drawn */
-	const char *label;	/* MODEL@VERSION */
+	char mount[PATH_MAX];
 };
 
-static struct reg *reg_of_walk;	/* nftw() takes no context */
-
-static void show_progress(struct reg *g, bool last)
+/* Find the mount, make the model if it is new and the version's draft. */
+static int make_draft(struct ctl *c, struct newver *v, const char *verb)
 {
-	int64_t now = mfs_mono_ms();
+	char mdir[PATH_MAX];
+	int r = ctl_served_mount(c, v->mount, sizeof(v->mount));
 
-	if (!g->progress || (!last && now - g->shown_ms < 100))
-		return;
-	g->shown_ms = now;
-	fprintf(stderr, "\rregistering %s: %llu/%llu files, %.1f/%.1f MiB%s", g->label,
-		(unsigned long long)g->done_files, (unsigned long long)g->files,
-		(double)g->done_bytes / (1 << 20), (double)g->bytes / (1 << 20), last ? "\n" : "");
-}
-
-static int count_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)path;
-	(void)ftw;
-	if (type == FTW_F && S_ISREG(sb->st_mode)) {
-		reg_of_walk->files++;
-		reg_of_walk->bytes += (uint64_t)sb->st_size;
+	if (r <= 0) {
+		if (r == 0)
+			fprintf(stderr, "modelctl: %s writes through the mount, where every rule applies: serve the store and give -m MOUNT\n",
+				verb);
+		return -1;
+	}
+	if ((size_t)snprintf(mdir, sizeof(mdir), "%s/models/%s", v->mount, v->model) >=
+		    sizeof(mdir) ||
+	    (size_t)snprintf(v->dst, sizeof(v->dst), "%s/versions/%s", mdir, v->version) >=
+		    sizeof(v->dst)) {
+		fprintf(stderr, "modelctl: %s: '%s@%s': path too long\n", verb, v->model, v->version);
+		return -1;
+	}
+	if (mkdir(mdir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "modelctl: %s: model '%s': %s\n", verb, v->model, strerror(errno));
+		return -1;
+	}
+	if (mkdir(v->dst, 0755) < 0) {
+		fprintf(stderr, "modelctl: %s: version '%s@%s': %s\n", verb, v->model, v->version,
+			errno == EEXIST ? "exists already" : strerror(errno));
+		return -1;
 	}
 	return 0;
 }
 
-/* The source's path p as a path below g->dst. */
-static int dst_of(const struct reg *g, const char *p, char *out, size_t n)
+/* Write text (len bytes) as the draft's metadata.json: the daemon checks
+ * the document at close, and its verdict comes back here. */
+static int put_metadata(const struct newver *v, const char *text, size_t len, const char *from)
 {
-	size_t base = strlen(g->src);
+	char to[PATH_MAX];
+	int fd, r = 0;
 
-	while (base > 1 && g->src[base - 1] == '/')
-		base--;
-	if ((size_t)snprintf(out, n, "%s%s", g->dst, p + base) >= n)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-static int copy_file(struct reg *g, const char *from, const char *to, mode_t mode)
-{
-	uint64_t copied = 0;
-	int sfd, dfd, r;
-
-	sfd = open(from, O_RDONLY | O_CLOEXEC);
-	if (sfd < 0)
-		return -errno;
-	dfd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
-	if (dfd < 0) {
+	if ((size_t)snprintf(to, sizeof(to), "%s/metadata.json", v->dst) >= sizeof(to))
+		return -1;
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
 		r = -errno;
-		close(sfd);
-		return r;
-	}
-	r = store_copy(sfd, dfd, UINT64_MAX, &copied);
-	close(sfd);
-	if (close(dfd) < 0 && r == 0)
-		r = -errno;	/* a draft file's close reports what its writes did */
-	g->done_files++;
-	g->done_bytes += copied;
-	show_progress(g, false);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		fprintf(stderr, "modelctl: metadata from '%s': %s%s\n", from, strerror(-r),
+			r == -EINVAL ? " (the daemon's log says why)" : "");
 	return r;
 }
 
-static int copy_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+/* Seal, then point alias at the version (NULL: none). On a failed seal
+ * the draft is removed; a refused promotion leaves the version sealed. */
+static int finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
 {
-	struct reg *g = reg_of_walk;
-	char to[PATH_MAX], target[PATH_MAX];
-	ssize_t len;
-	int r = 0;
+	if ((seal || alias) && setxattr(v->dst, "user.modelfs.seal", "1", 1, 0) < 0) {
+		fprintf(stderr, "modelctl: seal '%s@%s': %s\n", v->model, v->version,
+			strerror(errno));
+		return -1;
+	}
+	if (alias) {
+		char verb[] = "promote", m[MFS_NAME_MAX + 1], ver[MFS_NAME_MAX + 1];
+		char aname[MFS_NAME_MAX + 1];
+		char *pargv[] = { verb, m, ver, aname, NULL };
+		struct ctl pc = *c;
 
-	(void)ftw;
-	if (dst_of(g, path, to, sizeof(to)) < 0) {
-		fprintf(stderr, "modelctl: register: '%s': path too long\n", path);
-		return -1;
-	}
-	switch (type) {
-	case FTW_D:
-		/* Writable by its maker while filled, as cp -r makes it. */
-		if (strcmp(to, g->dst) && mkdir(to, (sb->st_mode & 0777) | 0700) < 0)
-			r = -errno;
-		break;
-	case FTW_F:
-		if (S_ISREG(sb->st_mode)) {
-			r = copy_file(g, path, to, sb->st_mode);
-		} else {
-			fprintf(stderr, "modelctl: register: '%s': not a file, directory or symlink\n",
-				path);
-			return -1;
-		}
-		break;
-	case FTW_SL:
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len < 0) {
-			r = -errno;
-			break;
-		}
-		target[len] = '\0';
-		if (symlink(target, to) < 0)
-			r = -errno;
-		break;
-	default:
-		fprintf(stderr, "modelctl: register: cannot read '%s'\n", path);
-		return -1;
-	}
-	if (r < 0) {
-		fprintf(stderr, "modelctl: register: '%s' -> '%s': %s\n", path, to, strerror(-r));
-		return -1;
+		snprintf(m, sizeof(m), "%s", v->model);
+		snprintf(ver, sizeof(ver), "%s", v->version);
+		snprintf(aname, sizeof(aname), "%s", alias);
+		pc.mount = v->mount;
+		pc.quiet = true;	/* one report: ours */
+		if (cmd_promote(&pc, 4, pargv) != CTL_OK)
+			return 1;	/* registered and sealed; it said why */
 	}
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+static void abandon(const struct newver *v)
 {
-	(void)sb;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
+	copytree_remove(v->dst);
+	fprintf(stderr, "modelctl: removed the draft '%s@%s'\n", v->model, v->version);
+}
+
+static void report(struct ctl *c, const char *what, const struct newver *v,
+		   const struct copytree *t, bool sealed, const char *alias)
+{
+	if (c->json)
+		printf("{\"model\": \"%s\", \"version\": \"%s\", \"files\": %llu, \"bytes\": %llu, "
+		       "\"sealed\": %s, \"alias\": %s%s%s}\n", v->model, v->version,
+		       (unsigned long long)t->files, (unsigned long long)t->bytes,
+		       sealed ? "true" : "false", alias ? "\"" : "", alias ? alias : "null",
+		       alias ? "\"" : "");
 	else
-		unlink(path);
-	return 0;
-}
-
-/* Copy g->src (a directory's contents, or one file) into g->dst. */
-static int copy_source(struct reg *g)
-{
-	struct stat sb;
-	char to[PATH_MAX];
-
-	if (stat(g->src, &sb) < 0) {
-		fprintf(stderr, "modelctl: register: '%s': %s\n", g->src, strerror(errno));
-		return -1;
-	}
-	reg_of_walk = g;
-	if (!S_ISDIR(sb.st_mode)) {
-		const char *base = strrchr(g->src, '/');
-		int r;
-
-		g->files = 1;
-		g->bytes = (uint64_t)sb.st_size;
-		if ((size_t)snprintf(to, sizeof(to), "%s/%s", g->dst, base ? base + 1 : g->src) >=
-		    sizeof(to))
-			r = -ENAMETOOLONG;
-		else
-			r = S_ISREG(sb.st_mode) ? copy_file(g, g->src, to, sb.st_mode) : -EINVAL;
-		if (r < 0)
-			fprintf(stderr, "modelctl: register: '%s': %s\n", g->src, strerror(-r));
-		return r < 0 ? -1 : 0;
-	}
-	nftw(g->src, count_one, 32, FTW_PHYS);
-	return nftw(g->src, copy_one, 32, FTW_PHYS) == 0 ? 0 : -1;
-}
-
-static int put_metadata(const char *file, const char *dst)
-{
-	char to[PATH_MAX];
-	int sfd, dfd, r;
-
-	if ((size_t)snprintf(to, sizeof(to), "%s/metadata.json", dst) >= sizeof(to))
-		return -1;	/* dst was made: it fits with room to spare */
-	sfd = open(file, O_RDONLY | O_CLOEXEC);
-	if (sfd < 0) {
-		fprintf(stderr, "modelctl: register: --metadata '%s': %s\n", file, strerror(errno));
-		return -1;
-	}
-	dfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	r = dfd < 0 ? -errno : store_copy(sfd, dfd, UINT64_MAX, NULL);
-	close(sfd);
-	/* The daemon checks the document at close: its verdict is here. */
-	if (dfd >= 0 && close(dfd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0)
-		fprintf(stderr, "modelctl: register: --metadata '%s': %s%s\n", file, strerror(-r),
-			r == -EINVAL ? " (the daemon's log says why)" : "");
-	return r < 0 ? -1 : 0;
+		printf("%s %s@%s: %llu files, %llu bytes%s%s%s\n", what, v->model, v->version,
+		       (unsigned long long)t->files, (unsigned long long)t->bytes,
+		       sealed ? ", sealed" : ", a draft", alias ? ", " : "", alias ? alias : "");
 }
 
 int cmd_register(struct ctl *c, int argc, char **argv)
 {
 	const char *metadata = NULL, *alias = NULL, *src = NULL, *ref = NULL;
-	char mount[PATH_MAX] = "", mdir[PATH_MAX], label[2 * MFS_NAME_MAX + 2], *model, *version;
-	struct reg g = { 0 };
-	bool seal = false, made = false;
+	char label[2 * MFS_NAME_MAX + 2], *model, *version;
+	struct copytree t = { .verb = "registering" };
+	struct newver v = { 0 };
+	bool seal = false;
 	int r;
 
 	for (int i = 1; i < argc; i++) {
@@ -238,69 +160,283 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 	ctl_split_ref(label, &model, &version);
 	if (!*model || !*version)
 		return ctl_usage(argv[0]);
+	v.model = model;
+	v.version = version;
+	if (make_draft(c, &v, "register") < 0)
+		return CTL_FAIL;
+	t.label = ref;
+	r = copytree(&t, src, v.dst);
+	if (r == 0 && metadata) {
+		size_t len = 0;
+		char *text = ctl_slurp(metadata, &len);
+
+		if (!text)
+			fprintf(stderr, "modelctl: --metadata '%s': %s\n", metadata, strerror(errno));
+		r = text ? put_metadata(&v, text, len, metadata) : -1;
+		free(text);
+	}
+	if (r == 0)
+		r = finish(c, &v, seal, alias);
+	if (r < 0) {
+		abandon(&v);
+		return CTL_FAIL;
+	}
+	if (r > 0)
+		return CTL_FAIL;
+	report(c, "registered", &v, &t, seal || alias, alias);
+	return CTL_OK;
+}
+
+/*============================================================ import dir */
+
+/* An exported version's own files, not its registry documents. */
+static bool registry_doc(const char *rel)
+{
+	return !strcmp(rel, "metadata.json") || !strcmp(rel, "lineage.json");
+}
+
+/* Check every file the export's registry section lists against its digest
+ * (a copy damaged on its way to an air-gapped host is refused before
+ * anything is written). Returns 0 or -1 (said). */
+static int check_files(const char *dir, const cJSON *files)
+{
+	const cJSON *f;
+	char path[PATH_MAX];
+
+	cJSON_ArrayForEach(f, files) {
+		const char *rel = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "path"));
+		const char *hex = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "digest"));
+		struct mfs_digest want, got;
+		uint64_t size;
+		int fd, r;
+
+		if (!rel || !hex || mfs_digest_parse(hex, &want) < 0) {
+			fprintf(stderr, "modelctl: import: '%s/metadata.json' lists a file without a path or digest\n",
+				dir);
+			return -1;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >= sizeof(path))
+			return -1;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		r = fd < 0 ? -errno : mfs_hash_fd(fd, &got, &size);
+		if (fd >= 0)
+			close(fd);
+		if (r < 0) {
+			fprintf(stderr, "modelctl: import: '%s': %s\n", path, strerror(-r));
+			return -1;
+		}
+		if (memcmp(&want, &got, sizeof(want))) {
+			fprintf(stderr, "modelctl: import: '%s' is not the file that was exported (its digest differs)\n",
+				path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Does the sealed version at vdir hold exactly files (path, digest)? */
+static bool same_files(const char *vdir, const cJSON *files)
+{
+	char path[PATH_MAX];
+	size_t len = 0;
+	char *text;
+	cJSON *doc, *have;
+	bool same = false;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/metadata.json", vdir) >= sizeof(path) ||
+	    !(text = ctl_slurp(path, &len)))
+		return false;
+	doc = cJSON_ParseWithLength(text, len);
+	have = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "registry"),
+						"files");
+	if (cJSON_GetArraySize(have) == cJSON_GetArraySize(files)) {
+		const cJSON *a, *b = have ? have->child : NULL;
+
+		same = true;
+		cJSON_ArrayForEach(a, files) {
+			static const char *const keys[] = { "path", "digest" };
+
+			for (size_t k = 0; k < 2 && same; k++)
+				same = cJSON_Compare(cJSON_GetObjectItemCaseSensitive(a, keys[k]),
+						     cJSON_GetObjectItemCaseSensitive(b, keys[k]), true);
+			b = b ? b->next : NULL;
+		}
+	}
+	cJSON_Delete(doc);
+	free(text);
+	return same;
+}
+
+/* modelctl import dir DIR [MODEL@VERSION] [--promote ALIAS] */
+static int import_dir(struct ctl *c, int argc, char **argv)
+{
+	const char *dir = NULL, *ref = NULL, *alias = NULL;
+	char path[PATH_MAX], label[2 * MFS_NAME_MAX + 2], *model = NULL, *version = NULL;
+	char *text = NULL, *doc = NULL, have[PATH_MAX];
+	struct copytree t = { .verb = "importing", .skip = registry_doc };
+	struct newver v = { 0 };
+	cJSON *meta = NULL, *reg;
+	size_t len = 0;
+	struct stat sb;
+	int r = CTL_FAIL;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--promote") && i + 1 < argc)
+			alias = argv[++i];
+		else if (argv[i][0] == '-')
+			return ctl_usage(argv[0]);
+		else if (!dir)
+			dir = argv[i];
+		else if (!ref && strchr(argv[i], '@'))
+			ref = argv[i];
+		else
+			return ctl_usage(argv[0]);
+	}
+	if (!dir)
+		return ctl_usage(argv[0]);
+	if ((size_t)snprintf(path, sizeof(path), "%s/metadata.json", dir) >= sizeof(path))
+		return CTL_FAIL;
+	text = ctl_slurp(path, &len);
+	meta = text ? cJSON_ParseWithLength(text, len) : NULL;
+	reg = cJSON_GetObjectItemCaseSensitive(meta, "registry");
+	if (!cJSON_IsObject(reg)) {
+		fprintf(stderr, "modelctl: import: '%s' is not the metadata.json of an exported version%s%s\n",
+			path, text ? "" : ": ", text ? "" : strerror(errno));
+		goto out;
+	}
+	if (ref) {
+		snprintf(label, sizeof(label), "%s", ref);
+		ctl_split_ref(label, &model, &version);
+	} else {
+		/* Copied: the registry section goes before the metadata is
+		 * written back. */
+		const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reg, "model"));
+		const char *ver = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(reg, "version"));
+
+		if (m && ver &&
+		    (size_t)snprintf(label, sizeof(label), "%s@%s", m, ver) < sizeof(label))
+			ctl_split_ref(label, &model, &version);
+	}
+	if (!model || !version || !*model || !*version) {
+		fprintf(stderr, "modelctl: import: '%s' names no model and version: give MODEL@VERSION\n",
+			path);
+		goto out;
+	}
+	if (check_files(dir, cJSON_GetObjectItemCaseSensitive(reg, "files")) < 0)
+		goto out;
+	v.model = model;
+	v.version = version;
+	/* Imported already: nothing to do when it holds the same files. */
+	if (ctl_served_mount(c, have, sizeof(have)) == 1 &&
+	    (size_t)snprintf(path, sizeof(path), "%s/models/%s/versions/%s", have, model, version) <
+		    sizeof(path) &&
+	    stat(path, &sb) == 0) {
+		r = same_files(path, cJSON_GetObjectItemCaseSensitive(reg, "files"));
+		if (r)
+			fprintf(stderr, "modelctl: import: '%s@%s' is there already: nothing imported\n",
+				model, version);
+		else
+			fprintf(stderr, "modelctl: import: '%s@%s' exists with other files\n",
+				model, version);
+		r = r ? CTL_OK : CTL_FAIL;
+		goto out;
+	}
+	if (make_draft(c, &v, "import") < 0)
+		goto out;
+	t.label = label;
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, "registry");
+	doc = mfs_meta_print(meta, 0);
+	if (!doc || copytree(&t, dir, v.dst) < 0 ||
+	    (cJSON_GetArraySize(meta) > 0 && put_metadata(&v, doc, strlen(doc), dir) < 0) ||
+	    (r = finish(c, &v, true, alias)) < 0) {
+		abandon(&v);
+		r = CTL_FAIL;
+		goto out;
+	}
+	r = r > 0 ? CTL_FAIL : CTL_OK;
+	if (r == CTL_OK)
+		report(c, "imported", &v, &t, true, alias);
+out:
+	free(doc);
+	cJSON_Delete(meta);
+	free(text);
+	return r;
+}
+
+int cmd_import(struct ctl *c, int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "dir"))
+		return import_dir(c, argc, argv);
+	return ctl_usage(argv[0]);
+}
+
+/*============================================================ export */
+
+/* modelctl export MODEL[@VERSION] DIR: the version's files with its
+ * metadata.json and lineage.json, read through the mount. */
+int cmd_export(struct ctl *c, int argc, char **argv)
+{
+	char mount[PATH_MAX] = "", src[PATH_MAX], link[PATH_MAX], buf[2 * MFS_NAME_MAX + 2];
+	char label[2 * MFS_NAME_MAX + 2];
+	char *model, *version;
+	struct copytree t = { .verb = "exporting" };
+	const char *dir;
+	struct stat sb;
+	ssize_t n;
+	int r;
+
+	if (argc != 3 || strlen(argv[1]) >= sizeof(buf))
+		return ctl_usage(argv[0]);
+	snprintf(buf, sizeof(buf), "%s", argv[1]);
+	ctl_split_ref(buf, &model, &version);
+	dir = argv[2];
 	r = ctl_served_mount(c, mount, sizeof(mount));
 	if (r <= 0) {
 		if (r == 0)
-			fprintf(stderr, "modelctl: register writes through the mount, where every rule applies: serve the store and give -m MOUNT\n");
+			fprintf(stderr, "modelctl: export reads through the mount: serve the store and give -m MOUNT\n");
 		return CTL_FAIL;
 	}
-	if ((size_t)snprintf(mdir, sizeof(mdir), "%s/models/%s", mount, model) >= sizeof(mdir) ||
-	    (size_t)snprintf(g.dst, sizeof(g.dst), "%s/versions/%s", mdir, version) >=
-		    sizeof(g.dst)) {
-		fprintf(stderr, "modelctl: register: '%s': path too long\n", ref);
+	if (!version) {
+		/* The model's latest version (a draft is not exported). */
+		if ((size_t)snprintf(src, sizeof(src), "%s/models/%s/latest", mount, model) >=
+			    sizeof(src) ||
+		    (n = readlink(src, link, sizeof(link) - 1)) <= 9) {
+			fprintf(stderr, "modelctl: export: model '%s' has no sealed version\n", model);
+			return CTL_FAIL;
+		}
+		link[n] = '\0';
+		version = link + 9;	/* "versions/" */
+	}
+	if ((size_t)snprintf(src, sizeof(src), "%s/models/%s/versions/%s", mount, model, version) >=
+	    sizeof(src))
+		return CTL_FAIL;
+	if (stat(src, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "modelctl: export: no version '%s@%s'\n", model, version);
 		return CTL_FAIL;
 	}
-	if (mkdir(mdir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "modelctl: register: model '%s': %s\n", model, strerror(errno));
+	if (mkdir(dir, 0755) < 0 && (errno != EEXIST || rmdir(dir) < 0 || mkdir(dir, 0755) < 0)) {
+		fprintf(stderr, "modelctl: export: '%s': %s\n", dir,
+			errno == ENOTEMPTY || errno == EEXIST ? "exists and is not empty" :
+								 strerror(errno));
 		return CTL_FAIL;
 	}
-	if (mkdir(g.dst, 0755) < 0) {
-		fprintf(stderr, "modelctl: register: version '%s@%s': %s\n", model, version,
-			errno == EEXIST ? "exists already" : strerror(errno));
+	snprintf(label, sizeof(label), "%s@%s", model, version);
+	t.label = label;
+	if (copytree(&t, src, dir) < 0) {
+		copytree_remove(dir);	/* made (or emptied) by us */
 		return CTL_FAIL;
 	}
-	made = true;
-	g.src = src;
-	g.label = ref;
-	g.progress = isatty(STDERR_FILENO);
-	r = copy_source(&g);
-	show_progress(&g, true);
-	if (r == 0 && metadata)
-		r = put_metadata(metadata, g.dst);
-	if (r == 0 && (seal || alias) && setxattr(g.dst, "user.modelfs.seal", "1", 1, 0) < 0) {
-		fprintf(stderr, "modelctl: register: seal '%s@%s': %s\n", model, version,
-			strerror(errno));
-		r = -1;
-	}
-	if (r < 0) {
-		/* Nothing half-registered: the draft goes (a sealed one
-		 * cannot, and a failed seal leaves a draft). */
-		if (made && nftw(g.dst, remove_one, 32, FTW_DEPTH | FTW_PHYS) == 0)
-			fprintf(stderr, "modelctl: register: removed the draft '%s@%s'\n", model,
-				version);
-		return CTL_FAIL;
-	}
-	if (alias) {
-		char verb[] = "promote", aname[MFS_NAME_MAX + 1];
-		char *pargv[] = { verb, model, version, aname, NULL };
-		struct ctl pc = *c;
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
 
-		snprintf(aname, sizeof(aname), "%s", alias);
-		pc.mount = mount;
-		pc.quiet = true;	/* one report: ours */
-		if (cmd_promote(&pc, 4, pargv) != CTL_OK)
-			return CTL_FAIL;	/* registered and sealed; it said why */
-	}
-	if (c->json)
-		printf("{\"model\": \"%s\", \"version\": \"%s\", \"files\": %llu, \"bytes\": %llu, "
-		       "\"sealed\": %s, \"alias\": %s%s%s}\n", model, version,
-		       (unsigned long long)g.done_files, (unsigned long long)g.done_bytes,
-		       seal || alias ? "true" : "false", alias ? "\"" : "", alias ? alias : "null",
-		       alias ? "\"" : "");
-	else
-		printf("registered %s@%s: %llu files, %llu bytes%s%s%s\n", model, version,
-		       (unsigned long long)g.done_files, (unsigned long long)g.done_bytes,
-		       seal || alias ? ", sealed" : ", a draft", alias ? ", " : "",
-		       alias ? alias : "");
+		cJSON_AddStringToObject(o, "model", model);
+		cJSON_AddStringToObject(o, "version", version);
+		cJSON_AddStringToObject(o, "dir", dir);
+		cJSON_AddNumberToObject(o, "files", (double)t.files);
+		cJSON_AddNumberToObject(o, "bytes", (double)t.bytes);
+		ctl_print_json(o);
+	} else
+		printf("exported %s@%s to %s: %llu files, %llu bytes\n", model, version, dir,
+		       (unsigned long long)t.files, (unsigned long long)t.bytes);
 	return CTL_OK;
 }

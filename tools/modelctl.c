@@ -85,6 +85,18 @@ static const struct cmd cmds[] = {
 	  "--promote (which seals it too), each under the registry's rules, as\n"
 	  "cp, setfattr and ln -sfn would. Progress goes to a terminal only. If a\n"
 	  "step fails the draft is removed: nothing is left half-registered." },
+	{ "export", cmd_export, REFS_JOINED, "export MODEL[@VERSION] DIR",
+	  "a version as a plain directory, for another registry or host",
+	  "Its files with its metadata.json and lineage.json, read through the\n"
+	  "mount; without @VERSION the model's latest version. DIR must be new or\n"
+	  "empty. `import dir DIR` takes it back." },
+	{ "import", cmd_import, REFS_NONE, "import dir DIR [MODEL@VERSION] [--promote ALIAS]",
+	  "a version exported by `export`, checked and sealed",
+	  "Every file is checked against the digest its metadata.json lists before\n"
+	  "anything is written; the metadata goes back as the version's own (the\n"
+	  "registry section is the registry's). A version of that name holding the\n"
+	  "same files is left as it is (nothing imported, exit 0); other files\n"
+	  "there are an error." },
 	{ "gc", cmd_gc, REFS_NONE, "gc [--dry-run]", "apply retention, remove unreferenced blobs (admins)",
 	  "--dry-run reports what would go without removing anything." },
 };

@@ -20,18 +20,12 @@
  * (the very renderings the direct path parses) and the version xattrs.
  */
 
-char *mnt_text(const struct ctl *c, size_t *ret_len, const char *fmt, ...)
+char *ctl_slurp(const char *path, size_t *ret_len)
 {
-	char rel[PATH_MAX], path[PATH_MAX * 2], *buf = NULL;
+	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	va_list ap;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s", c->mount, rel);
-	f = fopen(path, "re");
 	if (!f)
 		return NULL;
 	for (;;) {
@@ -57,6 +51,18 @@ char *mnt_text(const struct ctl *c, size_t *ret_len, const char *fmt, ...)
 	if (ret_len)
 		*ret_len = len;
 	return buf;
+}
+
+char *mnt_text(const struct ctl *c, size_t *ret_len, const char *fmt, ...)
+{
+	char rel[PATH_MAX], path[PATH_MAX * 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", c->mount, rel);
+	return ctl_slurp(path, ret_len);
 }
 
 cJSON *mnt_json(const struct ctl *c, const char *fmt, const char *model,

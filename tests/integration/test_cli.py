@@ -23,7 +23,7 @@ BAD = {
     'migrate': ['--bogus'], 'approve': ['m', '1.0.0'], 'deprecate': ['m'], 'archive': ['m'],
     'activate': ['m'], 'tag': ['m', '1.0.0'], 'audit': ['bogus'], 'history': [],
     'promote': ['m', '1.0.0'], 'rollback': ['m'], 'gc': ['--bogus'],
-    'register': ['src', 'no-version'],
+    'register': ['src', 'no-version'], 'export': ['m'], 'import': ['bogus', 'x'],
 }
 
 
@@ -212,3 +212,43 @@ def test_register_shows_progress_on_a_terminal_only(mounted, tmp_path):
         os.close(master)
     assert b'registering tty@1.0.0: 8/8 files' in shown
     assert res.stdout.decode().startswith('registered tty@1.0.0')
+
+
+def test_export_and_import_dir_round_trip(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    meta = tmp_path / 'meta.json'
+    meta.write_text(json.dumps({'metrics': {'auc': 0.9}, 'parents': []}))
+    ctl = lambda *a, **kw: mounted.modelctl(*a, mnt=mounted.mnt, **kw)
+    ctl('register', src, 'exp@1.0.0', '--metadata', str(meta), '--promote', 'production')
+    vdir = pjoin(mounted.models, 'exp', 'versions', '1.0.0')
+    out = str(tmp_path / 'out')
+    res = ctl('export', 'exp@production', out)
+    assert res.stdout.decode().startswith('exported exp@1.0.0 to %s: 10 files' % out)
+    assert util.tree(out) == util.tree(vdir)     # files, metadata.json, lineage.json
+    # Taken back under another name: the same files, the same metadata.
+    res = ctl('import', 'dir', out, 'copy@2.0.0', '--promote', 'staging')
+    assert res.stdout.decode().startswith('imported copy@2.0.0: 8 files')
+    cdir = pjoin(mounted.models, 'copy', 'versions', '2.0.0')
+    assert util.is_sealed(cdir)
+    assert os.readlink(pjoin(mounted.models, 'copy', 'staging')) == 'versions/2.0.0'
+    assert util.tree(cdir, skip_root_vfiles=True) == util.tree(src)
+    got = read_json(pjoin(cdir, 'metadata.json'))
+    assert got['metrics'] == {'auc': 0.9}
+    assert [(f['path'], f['digest']) for f in got['registry']['files']] == \
+        [(f['path'], f['digest']) for f in read_json(pjoin(vdir, 'metadata.json'))['registry']['files']]
+    # Again: nothing to do, and said; the name holding other files: an error.
+    res = ctl('import', 'dir', out, 'copy@2.0.0')
+    assert b'nothing imported' in res.stderr
+    ctl('register', pjoin(src, 'run.sh'), 'copy@3.0.0', '--seal')
+    res = ctl('import', 'dir', out, 'copy@3.0.0', check=False)
+    assert res.returncode == 1 and b'exists with other files' in res.stderr
+    # A file damaged on its way: refused before anything is written.
+    with open(pjoin(out, 'sub', 'weights.npy'), 'r+b') as f:
+        f.write(b'X')
+    res = ctl('import', 'dir', out, 'damaged@1.0.0', check=False)
+    assert res.returncode == 1 and b'is not the file that was exported' in res.stderr
+    assert not os.path.exists(pjoin(mounted.models, 'damaged'))
+    res = ctl('export', 'exp@1.0.0', out, check=False)
+    assert res.returncode == 1 and b'not empty' in res.stderr
+    res = ctl('export', 'exp@9.9.9', str(tmp_path / 'none'), check=False)
+    assert res.returncode == 1 and not os.path.exists(str(tmp_path / 'none'))
