@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "annot.h"
 #include "cmd.h"
 
@@ -44,10 +46,14 @@ static int done(struct ctl *c, int r, const char *verb, const char *model,
 		fprintf(stderr, "modelctl: %s '%s@%s': %s\n", verb, model, version, strerror(-r));
 		return EXIT_FAILURE;
 	}
-	if (c->json)
-		printf("{\"model\": \"%s\", \"version\": \"%s\", \"%s\": \"%s\"}\n", model,
-		       version, verb, what);
-	else
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "model", model);
+		cJSON_AddStringToObject(o, "version", version);
+		cJSON_AddStringToObject(o, verb, what);
+		ctl_print_json(o);
+	} else
 		printf("%s %s@%s: %s\n", verb, model, version, what);
 	return EXIT_SUCCESS;
 }

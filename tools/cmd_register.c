@@ -117,13 +117,20 @@ static void abandon(const struct newver *v)
 static void report(struct ctl *c, const char *what, const struct newver *v,
 		   const struct copytree *t, bool sealed, const char *alias)
 {
-	if (c->json)
-		printf("{\"model\": \"%s\", \"version\": \"%s\", \"files\": %llu, \"bytes\": %llu, "
-		       "\"sealed\": %s, \"alias\": %s%s%s}\n", v->model, v->version,
-		       (unsigned long long)t->files, (unsigned long long)t->bytes,
-		       sealed ? "true" : "false", alias ? "\"" : "", alias ? alias : "null",
-		       alias ? "\"" : "");
-	else
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "model", v->model);
+		cJSON_AddStringToObject(o, "version", v->version);
+		cJSON_AddNumberToObject(o, "files", (double)t->files);
+		cJSON_AddNumberToObject(o, "bytes", (double)t->bytes);
+		cJSON_AddBoolToObject(o, "sealed", sealed);
+		if (alias)
+			cJSON_AddStringToObject(o, "alias", alias);
+		else
+			cJSON_AddNullToObject(o, "alias");
+		ctl_print_json(o);
+	} else
 		printf("%s %s@%s: %llu files, %llu bytes%s%s%s\n", what, v->model, v->version,
 		       (unsigned long long)t->files, (unsigned long long)t->bytes,
 		       sealed ? ", sealed" : ", a draft", alias ? ", " : "", alias ? alias : "");

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cmd.h"
 #include "seal.h"
 
@@ -28,10 +30,15 @@ int cmd_seal(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "modelctl: seal '%s@%s': %s\n", argv[1], argv[2], strerror(-r));
 		return EXIT_FAILURE;
 	}
-	if (!c->json)
+	if (!c->json) {
 		printf("sealed %s@%s\n", argv[1], argv[2]);
-	else
-		printf("{\"model\": \"%s\", \"version\": \"%s\", \"state\": \"sealed\"}\n",
-		       argv[1], argv[2]);
+	} else {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "model", argv[1]);
+		cJSON_AddStringToObject(o, "version", argv[2]);
+		cJSON_AddStringToObject(o, "state", "sealed");
+		ctl_print_json(o);
+	}
 	return EXIT_SUCCESS;
 }
