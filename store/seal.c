@@ -759,7 +759,12 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 			char rel[40];
 
 			mfs_blob_relpath(&s.it[i].d, rel);
-			fchmodat(st->blobs_fd, rel, 0444, 0);
+			/* Committed already: a blob left writable (its
+			 * bytes are still checked by fsck) is a warning,
+			 * not a failed seal. */
+			if (fchmodat(st->blobs_fd, rel, 0444, 0) < 0)
+				mfs_log(MFS_LOG_WARN, "seal of '%s': chmod 0444 of blob '%s': %s",
+					s.label, rel, strerror(errno));
 		}
 	}
 	close(s.root);
