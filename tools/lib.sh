@@ -11,7 +11,7 @@ TEST_PKGS=(libcmocka-dev python3-pytest python3-numpy python3-sklearn
 	lmdb-utils valgrind
 	passwd util-linux		# useradd and setpriv for the governance tests
 	systemd man-db			# systemd-analyze verify, man -l: dist/
-	debhelper dpkg-dev		# dpkg-buildpackage of debian/
+	debhelper dpkg-dev build-essential	# dpkg-buildpackage of debian/
 	clang libclang-rt-14-dev)	# libFuzzer
 
 say() { printf '==> %s\n' "$*"; }
