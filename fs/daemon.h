@@ -146,6 +146,7 @@ struct mfsd {
 		struct gcrep *next;
 	} *gcreps;			/* protected by lock */
 	struct tview *tviews;		/* time-travel views; protected by lock */
+	struct dirsnap *snaps;		/* open directories' listings (dir.c); lock */
 	uint64_t tview_last;		/* last K_TIME id given; lock */
 	/* Virtual documents whose attributes the kernel may hold (attr.c):
 	 * an open-addressed set of inode numbers, 0 free. */
@@ -393,6 +394,9 @@ int handle_truncate(uint64_t fh, off_t size);
 int draft_unref(struct mfsd *d, const struct mfs_caller *c, struct node *n, bool keep);
 /* Free what open handles left in d (at exit). */
 void handles_free(struct mfsd *d);
+/* Free the listings of directories still open at unmount: the kernel drops
+ * a RELEASEDIR still queued when the connection ends. */
+void dirsnaps_free(struct mfsd *d);
 /* Count key in or out of table (KCOUNT_BUCKETS chains); an entry goes at
  * 0. Threads: takes d->lock. */
 int kcount_add(struct mfsd *d, struct kcount **table, uint64_t key, int delta);

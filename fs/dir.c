@@ -356,8 +356,16 @@ static int lookup_draft(struct mfsd *d, const struct mfs_caller *c, uint64_t par
 			r = node_draft_get(d, c, vi.model_id, vid, fd, name, &e->attr, &n);
 	}
 	close(fd);
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		uint64_t now;
+
+		/* A seal that committed meanwhile took the draft's names away:
+		 * the sealed entry answers (-EROFS sends do_lookup() there),
+		 * and nothing absent is remembered of a sealed directory. */
+		if (draft_of(d, parent, &now) == -EROFS)
+			return -EROFS;
 		e->entry_timeout = absent_timeout();	/* dir_lookup() */
+	}
 	if (r < 0)
 		return r;
 	e->ino = n->ino;
@@ -525,7 +533,7 @@ static bool shared(int r, const struct stat *st)
 void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mfsd *d = daemon_of(req);
-	struct fuse_entry_param e;
+	struct fuse_entry_param e = { 0 };
 	struct mfs_caller c = caller_of(req);
 	struct stat pst;
 	int pr = 1, r = 0;	/* pr: the parent not looked at yet */
@@ -590,6 +598,7 @@ struct dirsnap {
 	size_t n, cap;
 	bool sealed;	/* a sealed version's directory: never changes */
 	bool private;	/* not searchable by all: entries are not cached */
+	struct dirsnap *prev, *next;	/* d->snaps, under d->lock */
 };
 
 static int snap_add(struct dirsnap *s, const char *name, uint64_t ino, mode_t type)
@@ -618,6 +627,27 @@ static void snap_free(struct dirsnap *s)
 		free(s->e[i].name);
 	free(s->e);
 	free(s);
+}
+
+/* Link s into d's open listings (link) or out of them. */
+static void snap_track(struct mfsd *d, struct dirsnap *s, bool link)
+{
+	pthread_mutex_lock(&d->lock);
+	if (link) {
+		s->prev = NULL;
+		s->next = d->snaps;
+		if (d->snaps)
+			d->snaps->prev = s;
+		d->snaps = s;
+	} else {
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			d->snaps = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 static int snap_backing(struct dirsnap *s, int pathfd)
@@ -819,8 +849,12 @@ void dir_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * across opens (ls -lR, find of a registry ask for it again). */
 	fi->cache_readdir = s->sealed;
 	fi->keep_cache = s->sealed;
-	if (fuse_reply_open(req, fi) < 0)
+	/* Linked before the reply: its RELEASEDIR may come at once. */
+	snap_track(daemon_of(req), s, true);
+	if (fuse_reply_open(req, fi) < 0) {
+		snap_track(daemon_of(req), s, false);
 		snap_free(s);
+	}
 }
 
 /* Kinds whose inode is a store id alone (no node table entry): a
@@ -904,8 +938,21 @@ void dir_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void dir_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	snap_free((struct dirsnap *)(uintptr_t)fi->fh);
+	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
+
+	snap_track(daemon_of(req), s, false);
+	snap_free(s);
 	fuse_reply_err(req, 0);
+}
+
+void dirsnaps_free(struct mfsd *d)
+{
+	while (d->snaps) {
+		struct dirsnap *s = d->snaps;
+
+		d->snaps = s->next;
+		snap_free(s);
+	}
 }
 
 /*============================================================ mkdir etc */

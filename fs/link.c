@@ -44,7 +44,7 @@ static int symlink_alias(fuse_req_t req, uint64_t parent, const char *target,
 	r = mfs_model_get(d->st, model_id, &mi);
 	if (r < 0)
 		return r;
-	if (model_reserved(name) || mfs_alias_name_check(name) < 0)
+	if (model_reserved(name) || mfs_alias_name_new_check(name) < 0)
 		return mfs_log_errno(-EINVAL, "refusing alias '%s/%s': the name is reserved or shaped like a version",
 				     mi.name, name);
 	r = mfs_alias_resolve_target(d->st, model_id, target, d->mount, &vid);

@@ -655,6 +655,7 @@ out_store:
 out_dlock:
 	node_table_free(&d);
 	tview_free(&d);
+	dirsnaps_free(&d);
 	handles_free(&d);
 	fs_gc_free(&d);
 	free(d.vsize);

@@ -26,7 +26,6 @@ int mfs_alias_name_check(const char *name)
 {
 	static const char *const reserved[] = { "versions", "latest",
 		"history.jsonl", "metadata.json", "policy.json" };
-	struct mfs_semver sv;
 	size_t n = strlen(name);
 
 	if (n == 0 || n > MFS_NAME_MAX || name[0] == '@' || strchr(name, '/') ||
@@ -35,10 +34,17 @@ int mfs_alias_name_check(const char *name)
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (!strcmp(name, reserved[i]))
 			return -EINVAL;
-	/* MODEL@NAME names a version or an alias: no alias spells one. */
+	return 0;
+}
+
+int mfs_alias_name_new_check(const char *name)
+{
+	struct mfs_semver sv;
+
+	/* MODEL@NAME names a version or an alias: no new alias spells one. */
 	if (mfs_semver_parse(name, &sv) == 0)
 		return -EINVAL;
-	return 0;
+	return mfs_alias_name_check(name);
 }
 
 int store_get_alias(struct mfs_store *st, struct kv_txn *txn, uint64_t model_id,

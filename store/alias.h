@@ -24,9 +24,12 @@ struct mfs_alias_info {
 
 /* Is name usable as an alias in a model directory? Returns 0, or -EINVAL
  * for reserved names (versions, latest, history.jsonl, metadata.json,
- * policy.json, @...), names with '/' or NUL, and names shaped like a
- * version (1.2.0: MODEL@1.2.0 must mean one thing). */
+ * policy.json, @...) and names with '/' or NUL. */
 int mfs_alias_name_check(const char *name);
+/* May a new alias take name? mfs_alias_name_check(), and -EINVAL for a
+ * name shaped like a version (MODEL@1.2.0 must mean one thing). Aliases
+ * made before this rule keep working: moved, removed, approved for. */
+int mfs_alias_name_new_check(const char *name);
 
 /* Normalise a symlink target text written in the directory of model: the
  * pure half of mfs_alias_resolve_target(), with no store and no logging.

@@ -252,7 +252,7 @@ static int alias_point(struct mfs_store *st, const struct mfs_caller *c,
 	struct op o;
 	int r;
 
-	if (mfs_alias_name_check(name) < 0)
+	if ((move ? mfs_alias_name_check(name) : mfs_alias_name_new_check(name)) < 0)
 		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved or shaped like a version", name),
 				       -EINVAL, move ? "alias.move" : "alias.create", model_id, name);
 	r = begin(st, model_id, "alias.create", name, &o);
@@ -367,7 +367,7 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	int r, hb;
 
 	if (mfs_alias_name_check(to) < 0)
-		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved or shaped like a version", to),
+		return store_denied_id(st, c, mfs_log_errno(-EINVAL, "refusing alias name '%s': reserved", to),
 				       -EINVAL, "alias.move", model_id, to);
 	r = begin(st, model_id, "alias.move", to, &o);
 	if (r < 0)
@@ -378,6 +378,11 @@ int mfs_alias_rename(struct mfs_store *st, const struct mfs_caller *c,
 	hb = store_get_alias(st, o.txn, model_id, to, &b);
 	if (hb < 0 && hb != -ENOENT) {
 		r = hb;
+		goto out;
+	}
+	/* A rename onto a new name makes an alias: no version's spelling. */
+	if (hb == -ENOENT && mfs_alias_name_new_check(to) < 0) {
+		r = mfs_log_errno(-EINVAL, "refusing alias name '%s': shaped like a version", to);
 		goto out;
 	}
 	if (!strcmp(from, to)) {

@@ -1,4 +1,5 @@
 /* cmd_register.c - modelctl register, and import dir: new versions through the mount */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,8 @@
 #include "copytree.h"
 #include "hash.h"
 #include "meta.h"
+#include "model.h"
+#include "semver.h"
 #include "version.h"
 
 /*
@@ -34,6 +37,7 @@ struct newver {
 /* Find the mount, make the model if it is new and the version's draft. */
 static int make_draft(struct ctl *c, struct newver *v, const char *verb)
 {
+	struct mfs_semver sv;
 	char mdir[PATH_MAX];
 	int r = ctl_served_mount(c, v->mount, sizeof(v->mount));
 
@@ -41,6 +45,13 @@ static int make_draft(struct ctl *c, struct newver *v, const char *verb)
 		if (r == 0)
 			fprintf(stderr, "modelctl: %s writes through the mount, where every rule applies: serve the store and give -m MOUNT\n",
 				verb);
+		return -1;
+	}
+	/* Before any path is made of them: an imported bundle names its
+	 * own model and version, and "../.." must not leave the mount. */
+	if (mfs_model_name_check(v->model) < 0 || mfs_semver_parse(v->version, &sv) < 0) {
+		fprintf(stderr, "modelctl: %s: '%s@%s': not a model name and a SemVer version\n",
+			verb, v->model, v->version);
 		return -1;
 	}
 	if ((size_t)snprintf(mdir, sizeof(mdir), "%s/models/%s", v->mount, v->model) >=
@@ -82,11 +93,12 @@ static int put_metadata(const struct newver *v, const char *text, size_t len, co
 	return r;
 }
 
-/* Seal, then point alias at the version (NULL: none). On a failed seal
- * the draft is removed; a refused promotion leaves the version sealed. */
+/* With seal, seal; then point alias at the version (NULL: none). Returns
+ * 0, -1 when the seal failed (the caller removes the draft), 1 when the
+ * promotion was refused (the version stays, sealed; it said why). */
 static int finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
 {
-	if ((seal || alias) && setxattr(v->dst, "user.modelfs.seal", "1", 1, 0) < 0) {
+	if (seal && setxattr(v->dst, "user.modelfs.seal", "1", 1, 0) < 0) {
 		fprintf(stderr, "modelctl: seal '%s@%s': %s\n", v->model, v->version,
 			strerror(errno));
 		return -1;
@@ -110,7 +122,7 @@ static int finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
 
 static void abandon(const struct newver *v)
 {
-	copytree_remove(v->dst);
+	copytree_remove(v->dst, true);
 	fprintf(stderr, "modelctl: removed the draft '%s@%s'\n", v->model, v->version);
 }
 
@@ -161,7 +173,8 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 		else
 			return ctl_usage(argv[0]);
 	}
-	if (!src || !ref || !strchr(ref, '@') || strlen(ref) >= sizeof(label))
+	if (!src || !ref || !strchr(ref, '@') || strlen(ref) >= sizeof(label) ||
+	    (alias && strlen(alias) > MFS_NAME_MAX))
 		return ctl_usage(argv[0]);
 	snprintf(label, sizeof(label), "%s", ref);
 	ctl_split_ref(label, &model, &version);
@@ -183,7 +196,7 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 		free(text);
 	}
 	if (r == 0)
-		r = finish(c, &v, seal, alias);
+		r = finish(c, &v, seal || alias, alias);	/* an alias needs a seal */
 	if (r < 0) {
 		abandon(&v);
 		return CTL_FAIL;
@@ -196,10 +209,27 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 
 /*============================================================ import dir */
 
-/* An exported version's own files, not its registry documents. */
-static bool registry_doc(const char *rel)
+/* The files and symlinks the export's metadata.json lists: nothing else
+ * in DIR is imported (what was added to it on the way, and the registry
+ * documents themselves). */
+static const cJSON *listed_files, *listed_links;
+
+static bool listed(const cJSON *list, const char *rel)
 {
-	return !strcmp(rel, "metadata.json") || !strcmp(rel, "lineage.json");
+	const cJSON *f;
+
+	cJSON_ArrayForEach(f, list) {
+		const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "path"));
+
+		if (p && !strcmp(p, rel))
+			return true;
+	}
+	return false;
+}
+
+static bool not_listed(const char *rel, bool dir)
+{
+	return !dir && !listed(listed_files, rel) && !listed(listed_links, rel);
 }
 
 /* Check every file the export's registry section lists against its digest
@@ -280,9 +310,9 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 	const char *dir = NULL, *ref = NULL, *alias = NULL;
 	char path[PATH_MAX], label[2 * MFS_NAME_MAX + 2], *model = NULL, *version = NULL;
 	char *text = NULL, *doc = NULL, have[PATH_MAX];
-	struct copytree t = { .verb = "importing", .skip = registry_doc };
+	struct copytree t = { .verb = "importing", .skip = not_listed };
 	struct newver v = { 0 };
-	cJSON *meta = NULL, *reg;
+	cJSON *meta = NULL, *reg = NULL;
 	size_t len = 0;
 	struct stat sb;
 	int r = CTL_FAIL;
@@ -299,7 +329,7 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 		else
 			return ctl_usage(argv[0]);
 	}
-	if (!dir)
+	if (!dir || (ref && strlen(ref) >= sizeof(label)) || (alias && strlen(alias) > MFS_NAME_MAX))
 		return ctl_usage(argv[0]);
 	if ((size_t)snprintf(path, sizeof(path), "%s/metadata.json", dir) >= sizeof(path))
 		return CTL_FAIL;
@@ -329,7 +359,9 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 			path);
 		goto out;
 	}
-	if (check_files(dir, cJSON_GetObjectItemCaseSensitive(reg, "files")) < 0)
+	listed_files = cJSON_GetObjectItemCaseSensitive(reg, "files");
+	listed_links = cJSON_GetObjectItemCaseSensitive(reg, "symlinks");
+	if (check_files(dir, listed_files) < 0)
 		goto out;
 	v.model = model;
 	v.version = version;
@@ -338,20 +370,24 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 	    (size_t)snprintf(path, sizeof(path), "%s/models/%s/versions/%s", have, model, version) <
 		    sizeof(path) &&
 	    stat(path, &sb) == 0) {
-		r = same_files(path, cJSON_GetObjectItemCaseSensitive(reg, "files"));
-		if (r)
-			fprintf(stderr, "modelctl: import: '%s@%s' is there already: nothing imported\n",
-				model, version);
-		else
+		if (!same_files(path, listed_files)) {
 			fprintf(stderr, "modelctl: import: '%s@%s' exists with other files\n",
 				model, version);
-		r = r ? CTL_OK : CTL_FAIL;
+			goto out;
+		}
+		fprintf(stderr, "modelctl: import: '%s@%s' is there already: nothing imported\n",
+			model, version);
+		/* A promotion refused last time is tried again. */
+		snprintf(v.mount, sizeof(v.mount), "%s", have);
+		r = alias && finish(c, &v, false, alias) != 0 ? CTL_FAIL : CTL_OK;
 		goto out;
 	}
 	if (make_draft(c, &v, "import") < 0)
 		goto out;
 	t.label = label;
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "registry");
+	/* The metadata without its registry section, which stays alive
+	 * (listed_files points into it) until the end. */
+	reg = cJSON_DetachItemFromObjectCaseSensitive(meta, "registry");
 	doc = mfs_meta_print(meta, 0);
 	if (!doc || copytree(&t, dir, v.dst) < 0 ||
 	    (cJSON_GetArraySize(meta) > 0 && put_metadata(&v, doc, strlen(doc), dir) < 0) ||
@@ -360,12 +396,23 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 		r = CTL_FAIL;
 		goto out;
 	}
+	/* What was sealed is what was checked (a file changed between the
+	 * check and the copy would show here). */
+	if (!same_files(v.dst, listed_files)) {
+		fprintf(stderr, "modelctl: import: '%s@%s' was sealed with files other than those '%s' lists: they changed while it was imported; remove the version and import again\n",
+			model, version, dir);
+		r = CTL_FAIL;
+		goto out;
+	}
 	r = r > 0 ? CTL_FAIL : CTL_OK;
 	if (r == CTL_OK)
 		report(c, "imported", &v, &t, true, alias);
 out:
 	free(doc);
+	if (reg && !cJSON_GetObjectItemCaseSensitive(meta, "registry"))
+		cJSON_Delete(reg);	/* detached above */
 	cJSON_Delete(meta);
+	listed_files = listed_links = NULL;
 	free(text);
 	return r;
 }
@@ -379,6 +426,21 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 
 /*============================================================ export */
 
+static bool empty_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = d != NULL;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	errno = EEXIST;
+	return empty;
+}
+
 /* modelctl export MODEL[@VERSION] DIR: the version's files with its
  * metadata.json and lineage.json, read through the mount. */
 int cmd_export(struct ctl *c, int argc, char **argv)
@@ -389,6 +451,7 @@ int cmd_export(struct ctl *c, int argc, char **argv)
 	struct copytree t = { .verb = "exporting" };
 	const char *dir;
 	struct stat sb;
+	bool made;
 	ssize_t n;
 	int r;
 
@@ -421,16 +484,16 @@ int cmd_export(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "modelctl: export: no version '%s@%s'\n", model, version);
 		return CTL_FAIL;
 	}
-	if (mkdir(dir, 0755) < 0 && (errno != EEXIST || rmdir(dir) < 0 || mkdir(dir, 0755) < 0)) {
+	made = mkdir(dir, 0755) == 0;
+	if (!made && (errno != EEXIST || !empty_dir(dir))) {
 		fprintf(stderr, "modelctl: export: '%s': %s\n", dir,
-			errno == ENOTEMPTY || errno == EEXIST ? "exists and is not empty" :
-								 strerror(errno));
+			errno == EEXIST ? "exists and is not an empty directory" : strerror(errno));
 		return CTL_FAIL;
 	}
 	snprintf(label, sizeof(label), "%s@%s", model, version);
 	t.label = label;
 	if (copytree(&t, src, dir) < 0) {
-		copytree_remove(dir);	/* made (or emptied) by us */
+		copytree_remove(dir, made);	/* what we made, no more */
 		return CTL_FAIL;
 	}
 	if (c->json) {

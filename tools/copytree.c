@@ -36,19 +36,19 @@ static void show(struct walk *w, bool last)
 		(double)w->t->bytes / (1 << 20), (double)w->bytes / (1 << 20), last ? "\n" : "");
 }
 
-static bool skipped(const struct walk *w, const char *path)
+static bool skipped(const struct walk *w, const char *path, int type)
 {
 	const char *rel = path + w->base;
 
 	while (*rel == '/')
 		rel++;
-	return *rel && w->t->skip && w->t->skip(rel);
+	return *rel && w->t->skip && w->t->skip(rel, type == FTW_D);
 }
 
 static int count_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)ftw;
-	if (type == FTW_F && S_ISREG(sb->st_mode) && !skipped(walk_now, path)) {
+	if (type == FTW_F && S_ISREG(sb->st_mode) && !skipped(walk_now, path, type)) {
 		walk_now->files++;
 		walk_now->bytes += (uint64_t)sb->st_size;
 	}
@@ -86,7 +86,7 @@ static int copy_one(const char *path, const struct stat *sb, int type, struct FT
 	ssize_t len;
 	int r = 0;
 
-	if (skipped(w, path))
+	if (skipped(w, path, type))
 		return 0;
 	if ((size_t)snprintf(to, sizeof(to), "%s%s", w->dst, path + w->base) >= sizeof(to)) {
 		fprintf(stderr, "modelctl: '%s': path too long\n", path);
@@ -128,10 +128,20 @@ static int copy_one(const char *path, const struct stat *sb, int type, struct FT
 
 int copytree(struct copytree *t, const char *src, const char *dst)
 {
-	struct walk w = { .t = t, .src = src, .dst = dst, .base = strlen(src) };
+	char real[PATH_MAX];
+	const char *name = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	struct walk w = { .t = t, .dst = dst };
 	struct stat sb;
 	int r;
 
+	/* A symlink given as the source is followed, as cp -r follows one
+	 * named on its command line (the walk itself follows none). */
+	if (!realpath(src, real)) {
+		fprintf(stderr, "modelctl: '%s': %s\n", src, strerror(errno));
+		return -1;
+	}
+	src = w.src = real;
+	w.base = strlen(src);
 	while (w.base > 1 && src[w.base - 1] == '/')
 		w.base--;
 	w.progress = isatty(STDERR_FILENO);
@@ -142,12 +152,12 @@ int copytree(struct copytree *t, const char *src, const char *dst)
 	}
 	walk_now = &w;
 	if (!S_ISDIR(sb.st_mode)) {
-		const char *base = strrchr(src, '/');
 		char to[PATH_MAX];
 
+		/* A file is copied under the name it was given by. */
 		w.files = 1;
 		w.bytes = (uint64_t)sb.st_size;
-		if ((size_t)snprintf(to, sizeof(to), "%s/%s", dst, base ? base + 1 : src) >=
+		if ((size_t)snprintf(to, sizeof(to), "%s/%s", dst, name) >=
 		    sizeof(to))
 			r = -ENAMETOOLONG;
 		else
@@ -162,10 +172,13 @@ int copytree(struct copytree *t, const char *src, const char *dst)
 	return r == 0 ? 0 : -1;
 }
 
+static bool keep_top;	/* nftw() takes no context */
+
 static int remove_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;
-	(void)ftw;
+	if (ftw->level == 0 && keep_top)
+		return 0;
 	if (type == FTW_DP)
 		rmdir(path);
 	else
@@ -173,7 +186,8 @@ static int remove_one(const char *path, const struct stat *sb, int type, struct 
 	return 0;
 }
 
-void copytree_remove(const char *dst)
+void copytree_remove(const char *dst, bool top)
 {
+	keep_top = !top;
 	nftw(dst, remove_one, 32, FTW_DEPTH | FTW_PHYS);
 }

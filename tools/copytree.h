@@ -16,18 +16,19 @@
 struct copytree {
 	const char *label;	/* what the progress line names, e.g. MODEL@VERSION */
 	const char *verb;	/* "registering", "exporting", ... */
-	/* Skip paths relative to the source for which this returns true
-	 * (NULL: none). */
-	bool (*skip)(const char *rel);
+	/* Skip paths relative to the source (dir: a directory) for which
+	 * this returns true (NULL: none). */
+	bool (*skip)(const char *rel, bool dir);
 	uint64_t files, bytes;	/* out: what was copied */
 };
 
-/* Copy src (a directory's contents, or one file under its own name) into
- * the existing directory dst. Returns 0, or -1 after one line on stderr
- * naming what failed. */
+/* Copy src (a directory's contents, or one file under its own name; a
+ * symlink naming either is followed) into the existing directory dst.
+ * Returns 0, or -1 after one line on stderr naming what failed. */
 int copytree(struct copytree *t, const char *src, const char *dst);
 
-/* Remove dst and everything below it (best effort, for a failed copy). */
-void copytree_remove(const char *dst);
+/* Remove everything below dst, and with top dst itself (best effort, for
+ * a failed copy; symlinks are removed, never followed). */
+void copytree_remove(const char *dst, bool top);
 
 #endif

@@ -14,7 +14,7 @@ import re
 from os.path import join as pjoin
 
 import util
-from util import read_json
+from util import read_json, write_file
 
 # A call of each verb that is wrong in its arguments.
 BAD = {
@@ -249,7 +249,7 @@ def test_export_and_import_dir_round_trip(mounted, tmp_path):
     assert res.returncode == 1 and b'is not the file that was exported' in res.stderr
     assert not os.path.exists(pjoin(mounted.models, 'damaged'))
     res = ctl('export', 'exp@1.0.0', out, check=False)
-    assert res.returncode == 1 and b'not empty' in res.stderr
+    assert res.returncode == 1 and b'not an empty directory' in res.stderr
     res = ctl('export', 'exp@9.9.9', str(tmp_path / 'none'), check=False)
     assert res.returncode == 1 and not os.path.exists(str(tmp_path / 'none'))
 
@@ -301,3 +301,40 @@ def test_every_verb_answers_json(mounted, tmp_path):
     # another user).
     seen |= {'restore', 'migrate', 'approve'}
     assert seen == set(verbs())
+
+
+def test_import_takes_only_what_the_export_lists_and_stays_in_the_mount(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    ctl = lambda *a, **kw: mounted.modelctl(*a, mnt=mounted.mnt, **kw)
+    # A symlink to the source directory is followed, as cp -r does.
+    os.symlink(src, str(tmp_path / 'current'))
+    ctl('register', str(tmp_path / 'current'), 'imp@1.0.0', '--seal')
+    out = str(tmp_path / 'out')
+    os.mkdir(out)                        # an empty directory is used as it is
+    ctl('export', 'imp@1.0.0', out)
+    # Something added on the way is not imported.
+    write_file(pjoin(out, 'sub', 'added.bin'), b'not exported')
+    ctl('import', 'dir', out, 'imp2@1.0.0')
+    assert not os.path.exists(pjoin(mounted.models, 'imp2', 'versions', '1.0.0', 'sub',
+                                    'added.bin'))
+    # A bundle naming a path for its model or version: refused, nothing made.
+    meta = read_json(pjoin(out, 'metadata.json'))
+    for model, version in (('imp3', '../../../../../../../../tmp/mfs-escape'),
+                           ('../../../../../tmp', '1.0.0'), ('imp3', '1.0')):
+        meta['registry']['model'], meta['registry']['version'] = model, version
+        write_file(pjoin(out, 'metadata.json'), json.dumps(meta))
+        res = ctl('import', 'dir', out, check=False)
+        assert res.returncode == 1 and b'not a model name and a SemVer version' in res.stderr
+    assert not os.path.exists('/tmp/mfs-escape')
+    assert not os.path.exists(pjoin(mounted.models, 'imp3'))
+    # A promotion refused once is tried again by the next run.
+    meta['registry']['model'], meta['registry']['version'] = 'imp', '1.0.0'
+    write_file(pjoin(out, 'metadata.json'), json.dumps(meta))
+    util.write_file(pjoin(mounted.models, 'imp', 'policy.json'), json.dumps(
+        {'aliases': {'production': {'gates': {'required_files': ['README.md']}}}}))
+    res = ctl('import', 'dir', out, '--promote', 'production', check=False)
+    assert res.returncode == 1
+    util.write_file(pjoin(mounted.models, 'imp', 'policy.json'), '{}')
+    res = ctl('import', 'dir', out, '--promote', 'production')
+    assert b'nothing imported' in res.stderr
+    assert os.readlink(pjoin(mounted.models, 'imp', 'production')) == 'versions/1.0.0'

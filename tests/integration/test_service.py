@@ -39,7 +39,11 @@ def installed():
               (HELPER, '/sbin/mount.fuse3'),
               (pjoin(man, 'man8', 'modelfs.8'), pjoin(util.build_dir, 'dist', 'modelfs.8')),
               (pjoin(man, 'man1', 'modelctl.1'), pjoin(util.build_dir, 'dist', 'modelctl.1'))]
-    saved = []
+    saved, made = [], []
+    for path, _ in places:
+        # Left by a run that was killed: put back by hand, never lost.
+        assert not os.path.lexists(path + '.before-test'), \
+            '%s.before-test is left from an earlier run: move it back to %s' % (path, path)
     try:
         for path, target in places:
             if os.path.lexists(path):
@@ -47,13 +51,13 @@ def installed():
                 saved.append(path)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             os.symlink(target, path)
+            made.append(path)
         yield pjoin(prefix(), 'bin', 'modelfs')
     finally:
-        for path, _ in places:
-            if os.path.islink(path):
-                os.unlink(path)
-            if path in saved:
-                os.rename(path + '.before-test', path)
+        for path in made:
+            os.unlink(path)
+        for path in saved:
+            os.rename(path + '.before-test', path)
 
 
 def wait_gone(mnt):
