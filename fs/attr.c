@@ -399,7 +399,7 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 		if (vi.state == MFS_V_TOMBSTONE)
 			return -ENOENT;
 		if (vi.state == MFS_V_DRAFT) {
-			int fd;
+			int fd = -1;
 
 			r = mfs_version_draft_open(d->st, id, O_PATH, &fd);
 			if (r == 0) {

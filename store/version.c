@@ -648,11 +648,15 @@ int mfs_version_draft_open(struct mfs_store *st, uint64_t vid, int flags, int *r
 	fd = openat(st->drafts_fd, dname, flags | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		struct mfs_version_info vi;
+		int e = errno;
 
-		if (errno == ENOENT && mfs_version_get(st, vid, &vi) == 0 &&
+		/* errno taken first: the lookup below may change it (a
+		 * database call), and a 0 here once made callers close a
+		 * descriptor they never got - another owner's. */
+		if (e == ENOENT && mfs_version_get(st, vid, &vi) == 0 &&
 		    vi.state != MFS_V_DRAFT)
 			return -EROFS;
-		return -errno;
+		return -e;
 	}
 	*ret_fd = fd;
 	return 0;
