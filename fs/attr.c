@@ -337,6 +337,8 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 		} else if (ino == INO_AUDIT || ino == INO_INDEX) {
 			r = vfile_attr(d, ino, st, 0444);
 			ts_of(d->start_ns, &st->st_mtim);
+		} else if (ino == INO_SERVING) {
+			fixed_dir(d, st, 0555);
 		} else {
 			r = -ENOENT;
 		}
@@ -373,8 +375,8 @@ int attr_get(struct mfsd *d, uint64_t ino, struct stat *st)
 			st->st_gid = mi.gid;
 		}
 		break;
-	case K_TIME:
-		r = tview_attr(d, ino, st);
+	case K_VIEW:
+		r = view_attr(d, ino, st);
 		break;
 	case K_ALIAS: {
 		struct mfs_alias_info ai;
@@ -684,10 +686,10 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	case K_LATEST:
 		/* cp -a and tar set a link's owner and times: not recorded. */
 		return 0;
-	case K_TIME:
+	case K_VIEW:
 		if (harmless(&cur, attr, to_set))
 			return 0;
-		return tview_refuse(d, ino, NULL, "change of");
+		return view_refuse(d, ino, NULL, "change of");
 	default:
 		if (harmless(&cur, attr, to_set))
 			return 0;
@@ -737,6 +739,9 @@ int fs_may(struct mfsd *d, const struct mfs_caller *c, uint64_t ino, int mask)
 	if (r < 0)
 		return r;
 	if (mask & W_OK) {
+		/* Views are read-only for everyone, root too. */
+		if (k == K_VIEW || ino == INO_SERVING)
+			return -EROFS;
 		/* Sealed content refuses writes to everyone, root too. */
 		if (ino_vid(d, ino, &sealed) && sealed && k != K_ALIAS)
 			return -EROFS;
@@ -771,8 +776,8 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	uint64_t vid;
 	char label[512];
 
-	if (k == K_TIME)
-		return tview_refuse(d, ino, NULL, "extended attribute on");
+	if (k == K_VIEW)
+		return view_refuse(d, ino, NULL, "extended attribute on");
 	ino_label(d, ino, label, sizeof(label));
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))
 		return mfs_log_errno(-EOPNOTSUPP, "refusing extended attribute '%s' on '%s': a version keeps only its files' bytes and modes",

@@ -12,6 +12,7 @@
 
 #include "store.h"
 #include "hash.h"
+#include "version.h"
 
 /*
  * Inode numbers are stable ids from the store with a kind in the top four
@@ -36,13 +37,15 @@ enum ino_kind {
 	K_DISCARD,	/* a created lineage.json in a draft (version id) */
 	K_SENTRY,	/* a file or dir of a sealed version (entry id) */
 	K_DRAFT,	/* a file or dir inside a draft (backing st_ino) */
-	K_TIME,		/* models/<m>/@<time>/ and its links (tview.c table) */
+	K_VIEW,		/* models/<m>/@<time>/, serving/ and what is in them
+			 * (vtab.c table) */
 };
 
 #define INO_ROOT 1
 #define INO_MODELS 2
 #define INO_AUDIT 3
 #define INO_INDEX 4
+#define INO_SERVING 5	/* serving/: not listed, there when named (serve.c) */
 /* MNT/policy.json, the registry's default policy: K_POLICY of model id 0
  * (model ids start at 1). */
 #define INO_RPOLICY ino_make(K_POLICY, 0)
@@ -145,9 +148,10 @@ struct mfsd {
 		size_t len;
 		struct gcrep *next;
 	} *gcreps;			/* protected by lock */
-	struct tview *tviews;		/* time-travel views; protected by lock */
+	struct vnode *views;		/* view inodes (vtab.c); protected by lock */
 	struct dirsnap *snaps;		/* open directories' listings (dir.c); lock */
-	uint64_t tview_last;		/* last K_TIME id given; lock */
+	uint64_t view_last;		/* last K_VIEW id given; lock */
+	struct served *served;		/* versions listed as latest (serve.c); lock */
 	/* Virtual documents whose attributes the kernel may hold (attr.c):
 	 * an open-addressed set of inode numbers, 0 free. */
 	pthread_mutex_t docs_lock;
@@ -283,31 +287,101 @@ double attr_timeout(struct mfsd *d, uint64_t ino);
 double entry_timeout(uint64_t ino);
 double absent_timeout(void);
 
+/* ---- vtab.c: inodes of read-only views ---- */
+
+/* What a K_VIEW inode shows. */
+enum vt_kind {
+	VT_TIME = 1,	/* models/<m>/@<moment>/ */
+	VT_TIME_LINK,	/* an alias link in it */
+	VT_SERVE_ALIAS,	/* serving/<alias>/ */
+	VT_SERVE_MODEL,	/* serving/<alias>/<model>/ */
+	VT_SERVE_LINK,	/* serving/<alias>/<model>/<N> */
+};
+
+struct vkey {
+	enum vt_kind kind;
+	uint64_t model_id;		/* all but VT_SERVE_ALIAS */
+	int64_t at_ns;			/* VT_TIME*: the moment */
+	uint64_t seq;			/* VT_TIME*: its h<N> (0: by time); VT_SERVE_LINK: N */
+	uint64_t parent;		/* VT_TIME_LINK: its view's inode */
+	char name[MFS_NAME_MAX + 1];	/* the alias; "" for VT_TIME */
+};
+
+/* An entry of a view's listing. */
+struct view_dent {
+	char name[MFS_NAME_MAX + 1];
+	uint64_t ino;			/* a hint: ino_make(K_VIEW, 0) for view inodes */
+	mode_t type;
+};
+
+/* Find or make the K_VIEW inode of key k; takes one lookup reference.
+ * Returns 0, or -ENOMEM. Threads: takes d->lock. */
+int vtab_ref(struct mfsd *d, const struct vkey *k, uint64_t *ret_ino);
+/* The key of K_VIEW inode ino, copied (a FORGET may drop the inode once
+ * the lock is released). Returns 0, or -ENOENT. Threads: takes d->lock. */
+int vtab_get(struct mfsd *d, uint64_t ino, struct vkey *ret);
+/* vtab_ref() and make_entry(), the reference dropped if that fails. */
+int vtab_entry(struct mfsd *d, const struct vkey *k, struct fuse_entry_param *e);
+/* Drop n lookup references of a K_VIEW inode. */
+void vtab_forget(struct mfsd *d, uint64_t ino, uint64_t n);
+/* Free the table (at exit). */
+void vtab_free(struct mfsd *d);
+
+/* Requests on views, sent to tview.c or serve.c by the key's kind.
+ * Lookup in INO_SERVING or a K_VIEW directory (takes one lookup reference
+ * on success); stat; readlink; listing (ownership: caller owns *ret;
+ * free()). Each returns 0 or -errno (-ENOENT: not there, -ENOTDIR,
+ * -EINVAL: readlink of no link). */
+int view_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
+		const char *name, struct fuse_entry_param *e);
+int view_attr(struct mfsd *d, uint64_t ino, struct stat *st);
+int view_readlink(struct mfsd *d, uint64_t ino, char *buf, size_t n);
+int view_list(struct mfsd *d, uint64_t ino, struct view_dent **ret, size_t *ret_n);
+/* Append to a listing (a growing array). Returns 0 or -ENOMEM. */
+int view_dent_add(struct view_dent **a, size_t *n, size_t *cap, const char *name,
+		  uint64_t ino, mode_t type);
+/* st's times from nanoseconds since the epoch (negative ones too). */
+void view_time(int64_t ns, struct stat *st);
+/* For a change (what: "directory", "rename of", ...) of name in directory
+ * ino (or of ino itself, name NULL): -EROFS, logged, when it would change
+ * a view (serving/, a time-travel view) or name is a valid "@<moment>" in
+ * a model directory; else 0. */
+int view_refuse(struct mfsd *d, uint64_t ino, const char *name, const char *what);
+
 /* ---- tview.c: time-travel views, models/<m>/@<time>/ (read-only) ---- */
 /* Lookup of "@<time>" or "@h<N>" in a model directory (parent K_MODEL), or
- * of an alias name in a view (parent K_TIME). Takes one lookup reference on
- * success. Returns 0, or -ENOENT (a malformed moment, an alias the view
- * does not have), -ENOTDIR, -ENOMEM. Threads: takes d->lock. */
+ * of an alias name in a view (parent VT_TIME). Takes one lookup reference
+ * on success. Returns 0, or -ENOENT (a malformed moment, an alias the view
+ * does not have), -ENOTDIR, -ENOMEM. */
 int tview_lookup(struct mfsd *d, uint64_t parent, const char *name,
 		 struct fuse_entry_param *e);
-/* stat of a K_TIME inode: a view (dr-xr-xr-x, the model's owner, mtime the
- * moment) or a link in it (its size that of "../versions/<v>", the uid and
- * time of the move that set it). Returns 0, or -ENOENT. */
-int tview_attr(struct mfsd *d, uint64_t ino, struct stat *st);
+/* stat of a view (dr-xr-xr-x, the model's owner, mtime the moment) or a
+ * link in it (its size that of "../versions/<v>", the uid and time of
+ * the move that set it). Returns 0, or -ENOENT. */
+int tview_attr(struct mfsd *d, const struct vkey *k, struct stat *st);
 /* A view link's target, "../versions/<v>". Returns 0, -ENOENT, -EINVAL. */
-int tview_readlink(struct mfsd *d, uint64_t ino, char *buf, size_t n);
-/* The aliases a view shows. Ownership: caller owns *ret; free(). */
-struct mfs_alias_info;
-int tview_list(struct mfsd *d, uint64_t ino, struct mfs_alias_info **ret, size_t *ret_n);
-/* Drop n lookup references of a K_TIME inode. */
-void tview_forget(struct mfsd *d, uint64_t ino, uint64_t n);
-/* Free the table (at exit). */
-void tview_free(struct mfsd *d);
-/* For a change (what: "directory", "rename", ...) of name in directory ino
- * (or of ino itself, name NULL): -EROFS, logged, when ino is in a
- * time-travel view or name is a valid "@<moment>" in a model directory;
- * else 0. */
+int tview_readlink(struct mfsd *d, const struct vkey *k, char *buf, size_t n);
+/* The links a view shows. */
+int tview_list(struct mfsd *d, const struct vkey *k, struct view_dent **ret, size_t *ret_n);
+/* view_refuse() for time-travel views. */
 int tview_refuse(struct mfsd *d, uint64_t ino, const char *name, const char *what);
+
+/* ---- serve.c: the serving view, serving/<alias>/<model>/<N> ---- */
+/* Lookup in serving/ (k NULL) or in one of its directories (key k).
+ * Takes one lookup reference on success (config.pbtxt: the sealed file's
+ * own inode, never cached by name). Returns 0, or -ENOENT, -EACCES. */
+int serve_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
+		 const struct vkey *k, const char *name, struct fuse_entry_param *e);
+int serve_attr(struct mfsd *d, const struct vkey *k, struct stat *st);
+/* A link's target, "../../../models/<m>/versions/<v>". */
+int serve_readlink(struct mfsd *d, const struct vkey *k, char *buf, size_t n);
+/* The listing of serving/ (k NULL) or of one of its directories. */
+int serve_list(struct mfsd *d, const struct vkey *k, struct view_dent **ret, size_t *ret_n);
+/* view_refuse() for serving/: -EROFS for any change in it, or of
+ * "serving" at the top. */
+int serve_refuse(struct mfsd *d, uint64_t ino, const char *name, const char *what);
+/* Free what serve.c keeps (at exit). */
+void serve_free(struct mfsd *d);
 
 /* ---- gc.c: garbage collection run by the daemon ---- */
 /* Count an open handle of a file of sealed version vid in or out. */

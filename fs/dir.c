@@ -287,7 +287,7 @@ void reply_entry(struct mfsd *d, fuse_req_t req, const struct fuse_entry_param *
 
 	/* The kernel did not get it (the caller was interrupted): the lookup
 	 * reference we took for it must not leak the node and its fd. */
-	if (fuse_reply_entry(req, e) < 0 && (k == K_DRAFT || k == K_ALIAS || k == K_TIME))
+	if (fuse_reply_entry(req, e) < 0 && (k == K_DRAFT || k == K_ALIAS || k == K_VIEW))
 		forget_one(d, e->ino, 1);
 }
 
@@ -398,8 +398,12 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 				ino = INO_INDEX;
 			else if (!strcmp(name, "policy.json"))
 				ino = INO_RPOLICY;
+			else if (!strcmp(name, "serving"))
+				ino = INO_SERVING;
 			else
 				return -ENOENT;
+		} else if (parent == INO_SERVING) {
+			return view_lookup(d, c, parent, name, e);
 		} else if (parent == INO_MODELS) {
 			if (name[0] == '.')
 				return -ENOENT;
@@ -498,8 +502,8 @@ static int do_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent
 		ino = ino_make(K_SENTRY, ent.id);
 		break;
 	}
-	case K_TIME:
-		return tview_lookup(d, parent, name, e);
+	case K_VIEW:
+		return view_lookup(d, c, parent, name, e);
 	default:
 		return -ENOTDIR;
 	}
@@ -563,11 +567,11 @@ void dir_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_entry(daemon_of(req), req, &e);
 }
 
-/* K_TIME inodes live in tview.c's table, the others in the node table. */
+/* K_VIEW inodes live in vtab.c's table, the others in the node table. */
 static void forget_one(struct mfsd *d, uint64_t ino, uint64_t n)
 {
-	if (ino_kind(ino) == K_TIME)
-		tview_forget(d, ino, n);
+	if (ino_kind(ino) == K_VIEW)
+		vtab_forget(d, ino, n);
 	else
 		node_forget(d, ino, n);
 }
@@ -688,6 +692,22 @@ static int snap_entries(struct mfsd *d, struct dirsnap *s, uint64_t vid, uint64_
 	return r;
 }
 
+/* A view's listing changes with every move of an alias: its names are
+ * not cached (as in a private directory). */
+static int snap_view(struct mfsd *d, uint64_t ino, struct dirsnap *s)
+{
+	struct view_dent *v = NULL;
+	size_t n = 0;
+	int r;
+
+	s->private = true;
+	r = view_list(d, ino, &v, &n);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = snap_add(s, v[i].name, v[i].ino, v[i].type);
+	free(v);
+	return r;
+}
+
 static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 {
 	enum ino_kind k = ino_kind(ino);
@@ -704,6 +724,8 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 				r = snap_add(s, "index.json", INO_INDEX, S_IFREG);
 			if (!r)
 				r = snap_add(s, "policy.json", INO_RPOLICY, S_IFREG);
+		} else if (ino == INO_SERVING) {
+			r = snap_view(d, ino, s);
 		} else if (ino == INO_MODELS) {
 			struct mfs_model_info *m = NULL;
 			size_t n = 0;
@@ -806,18 +828,9 @@ static int build_snap(struct mfsd *d, uint64_t ino, struct dirsnap *s)
 		r = snap_backing(s, n->fd);
 		break;
 	}
-	case K_TIME: {
-		struct mfs_alias_info *a = NULL;
-		size_t n = 0;
-
-		/* Each link's inode is made at its lookup (readdirplus sends
-		 * none for K_TIME): the hint is the view's kind alone. */
-		r = tview_list(d, ino, &a, &n);
-		for (size_t i = 0; r == 0 && i < n; i++)
-			r = snap_add(s, a[i].name, ino_make(K_TIME, 0), S_IFLNK);
-		free(a);
+	case K_VIEW:
+		r = snap_view(d, ino, s);
 		break;
-	}
 	default:
 		r = -ENOTDIR;
 	}
@@ -866,7 +879,7 @@ static bool stateless(uint64_t ino)
 	case K_ALIAS:
 	case K_DRAFT:
 	case K_DISCARD:
-	case K_TIME:
+	case K_VIEW:
 		return false;
 	default:
 		return ino != FUSE_ROOT_ID;
@@ -964,7 +977,7 @@ static int refuse_here(struct mfsd *d, const struct mfs_caller *c, uint64_t pare
 	char label[512];
 
 	if (parent == FUSE_ROOT_ID)
-		return mfs_log_errno(-EINVAL, "refusing to create '%s' at the top of the registry: only models/, audit.jsonl, index.json and policy.json live there",
+		return mfs_log_errno(-EINVAL, "refusing to create '%s' at the top of the registry: only models/, serving/, audit.jsonl, index.json and policy.json live there",
 				     name);
 	if (parent == INO_MODELS)
 		return mfs_log_errno(-EINVAL, "refusing %s 'models/%s': models/ holds model directories only",
@@ -990,7 +1003,7 @@ static int do_mkdir(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	uint64_t vid;
 	int fd, r;
 
-	r = tview_refuse(d, parent, name, "directory");
+	r = view_refuse(d, parent, name, "directory");
 	if (r < 0)
 		return r;
 	if (parent == INO_MODELS) {
@@ -1049,7 +1062,7 @@ static int do_mknod(fuse_req_t req, uint64_t parent, const char *name, mode_t mo
 	uint64_t vid;
 	int fd, r;
 
-	r = tview_refuse(d, parent, name, "node");
+	r = view_refuse(d, parent, name, "node");
 	if (r < 0)
 		return r;
 	r = draft_dirfd_mut(d, parent, &vid, &fd);
@@ -1102,7 +1115,7 @@ static int do_remove(fuse_req_t req, uint64_t parent, const char *name, bool dir
 	uint64_t vid;
 	int fd, r;
 
-	r = tview_refuse(d, parent, name, "removal of");
+	r = view_refuse(d, parent, name, "removal of");
 	if (r < 0)
 		return r;
 	if (parent == INO_MODELS && dir)

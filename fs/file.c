@@ -681,7 +681,7 @@ static int do_create(fuse_req_t req, uint64_t parent, const char *name, mode_t m
 	uint64_t vid;
 	int fd, bfd, r;
 
-	r = tview_refuse(d, parent, name, "file");
+	r = view_refuse(d, parent, name, "file");
 	if (r < 0)
 		return r;
 	r = draft_dirfd(d, parent, &vid, &fd);

@@ -83,7 +83,7 @@ static int do_symlink(fuse_req_t req, const char *target, uint64_t parent,
 	uint64_t vid;
 	int fd, root = -1, r;
 
-	r = tview_refuse(d, parent, name, "symlink");
+	r = view_refuse(d, parent, name, "symlink");
 	if (r < 0)
 		return r;
 	if (ino_kind(parent) == K_MODEL)
@@ -170,8 +170,8 @@ static int do_readlink(struct mfsd *d, uint64_t ino, char *buf, size_t n)
 		return r;
 	case K_SENTRY:
 		return mfs_entry_readlink(d->st, ino_id(ino), buf, n);
-	case K_TIME:
-		return tview_readlink(d, ino, buf, n);
+	case K_VIEW:
+		return view_readlink(d, ino, buf, n);
 	case K_DRAFT:
 		nd = node_find(d, ino);
 		if (!nd)
@@ -267,9 +267,9 @@ static int do_rename(fuse_req_t req, uint64_t parent, const char *name,
 	ino_label(d, parent, label, sizeof(label));
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
-	r = tview_refuse(d, parent, name, "rename of");
+	r = view_refuse(d, parent, name, "rename of");
 	if (r == 0)
-		r = tview_refuse(d, newparent, newname, "rename onto");
+		r = view_refuse(d, newparent, newname, "rename onto");
 	if (r < 0)
 		return r;
 	if (parent == INO_MODELS || newparent == INO_MODELS ||
@@ -381,7 +381,7 @@ static int do_link(fuse_req_t req, uint64_t ino, uint64_t newparent,
 	uint64_t vid;
 	int fd, r;
 
-	r = tview_refuse(d, newparent, newname, "link");
+	r = view_refuse(d, newparent, newname, "link");
 	if (r < 0)
 		return r;
 	ino_label(d, newparent, label, sizeof(label));

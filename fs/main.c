@@ -654,7 +654,8 @@ out_store:
 	mfs_store_close(d.st);
 out_dlock:
 	node_table_free(&d);
-	tview_free(&d);
+	vtab_free(&d);
+	serve_free(&d);
 	dirsnaps_free(&d);
 	handles_free(&d);
 	fs_gc_free(&d);

@@ -20,6 +20,8 @@ struct mfs_alias_info {
 	char version[MFS_NAME_MAX + 1];
 	int64_t ctime_ns;
 	uid_t uid;
+	uint64_t seq;	/* the history record that set it: mfs_history_at()
+			 * and mfs_history_moves() only, 0 elsewhere */
 };
 
 /* Is name usable as an alias in a model directory? Returns 0, or -EINVAL

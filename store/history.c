@@ -328,54 +328,23 @@ out:
 
 /*============================================================ replay */
 
-struct state {
-	struct mfs_alias_info *a;
-	size_t n, cap;
+/* One record of a model's history, as the walk hands it over. */
+struct rec {
+	uint64_t seq;
+	const char *alias, *to;		/* to: NULL for a removal */
+	int64_t t_ns;
+	uid_t uid;
 };
 
-/* Apply one record: `to` set (create or move) or null (remove). */
-static int apply(struct state *s, const char *alias, const char *to, int64_t t_ns,
-		 uid_t uid)
+typedef int (*rec_fn)(const struct rec *r, void *ctx);
+
+/* Call fn for each record of model_id in sequence order, up to at_seq
+ * (0: all), stopping at fn's first nonzero answer (< 0: an error,
+ * returned; > 0: enough, 0 returned). -EIO for a record that is not
+ * JSON. A read transaction of its own. */
+static int walk(struct mfs_store *st, uint64_t model_id, uint64_t at_seq,
+		rec_fn fn, void *ctx)
 {
-	size_t i;
-
-	if (strlen(alias) > MFS_NAME_MAX || (to && strlen(to) > MFS_NAME_MAX))
-		return 0;	/* not a record this store writes: skip */
-	for (i = 0; i < s->n && strcmp(s->a[i].name, alias); i++)
-		;
-	if (!to) {
-		if (i < s->n)
-			s->a[i] = s->a[--s->n];
-		return 0;
-	}
-	if (i == s->n) {
-		if (s->n == s->cap) {
-			void *p = realloc(s->a, (s->cap = s->cap ? 2 * s->cap : 8) * sizeof(*s->a));
-
-			if (!p)
-				return -ENOMEM;
-			s->a = p;
-		}
-		memset(&s->a[i], 0, sizeof(s->a[i]));
-		snprintf(s->a[i].name, sizeof(s->a[i].name), "%s", alias);
-		s->n++;
-	}
-	snprintf(s->a[i].version, sizeof(s->a[i].version), "%s", to);
-	s->a[i].ctime_ns = t_ns;
-	s->a[i].uid = uid;
-	return 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(((const struct mfs_alias_info *)a)->name,
-		      ((const struct mfs_alias_info *)b)->name);
-}
-
-int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
-		   uint64_t at_seq, struct mfs_alias_info **ret, size_t *ret_n)
-{
-	struct state s = { 0 };
 	struct kv_txn *txn;
 	struct kv_cursor *cur = NULL;
 	struct rec_model rm;
@@ -398,56 +367,157 @@ int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
 	kv = k.v;
 	for (rc = kv_cursor_get(cur, &kv, &v, KV_SET_RANGE); rc == 0 && r == 0;
 	     rc = kv_cursor_get(cur, &kv, &v, KV_NEXT)) {
-		const char *alias, *to, *time;
+		struct rec x = { 0 };
+		const char *time;
 		cJSON *rec, *uid;
-		int64_t t_ns = 0;
 
 		if (kv.len != 16 || memcmp(kv.data, k.b, 8))
 			break;
-		if (at_seq && get_be64((const uint8_t *)kv.data + 8) > at_seq)
+		x.seq = get_be64((const uint8_t *)kv.data + 8);
+		if (at_seq && x.seq > at_seq)
 			break;
 		rec = cJSON_ParseWithLength(v.data, v.len);
 		if (!rec) {
 			r = -EIO;
 			break;
 		}
-		alias = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
-		to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
+		x.alias = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "alias"));
+		x.to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "to"));
 		time = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "time"));
 		uid = cJSON_GetObjectItemCaseSensitive(rec, "uid");
-		if (!alias || !time || mfs_history_parse_time(time, &t_ns) < 0)
+		x.uid = cJSON_IsNumber(uid) ? (uid_t)uid->valuedouble : 0;
+		if (!x.alias || !time || mfs_history_parse_time(time, &x.t_ns) < 0)
 			r = -EIO;
-		/* By time: every record at or before it, in sequence order (a
-		 * clock stepped back leaves later records earlier in time). */
-		else if (at_seq || t_ns <= at_ns)
-			r = apply(&s, alias, to, t_ns,
-				  cJSON_IsNumber(uid) ? (uid_t)uid->valuedouble : 0);
+		/* Not a record this store writes: skipped. */
+		else if (strlen(x.alias) <= MFS_NAME_MAX &&
+			 (!x.to || strlen(x.to) <= MFS_NAME_MAX))
+			r = fn(&x, ctx);
 		cJSON_Delete(rec);
 	}
+	if (r > 0)
+		r = 0;
 out:
 	if (cur)
 		kv_cursor_close(cur);
 	kv_txn_abort(txn);
-	/* Version ids after the walk: one read transaction per thread. */
-	for (size_t i = 0; r == 0 && i < s.n; i++) {
+	return r;
+}
+
+struct state {
+	struct mfs_alias_info *a;
+	size_t n, cap;
+	int64_t at_ns;		/* replay: records at or before it */
+	bool by_time;
+	const char *alias;	/* moves: this alias's */
+};
+
+/* Room for one more entry. */
+static struct mfs_alias_info *grow(struct state *s)
+{
+	if (s->n == s->cap) {
+		void *p = realloc(s->a, (s->cap = s->cap ? 2 * s->cap : 8) * sizeof(*s->a));
+
+		if (!p)
+			return NULL;
+		s->a = p;
+	}
+	memset(&s->a[s->n], 0, sizeof(s->a[s->n]));
+	return &s->a[s->n];
+}
+
+static void set_to(struct mfs_alias_info *a, const struct rec *x)
+{
+	snprintf(a->name, sizeof(a->name), "%s", x->alias);
+	snprintf(a->version, sizeof(a->version), "%s", x->to);
+	a->ctime_ns = x->t_ns;
+	a->uid = x->uid;
+	a->seq = x->seq;
+}
+
+/* Apply one record: `to` set (create or move) or null (remove). By time,
+ * every record at or before the moment, in sequence order (a clock
+ * stepped back leaves later records earlier in time). */
+static int apply(const struct rec *x, void *ctx)
+{
+	struct state *s = ctx;
+	size_t i;
+
+	if (s->by_time && x->t_ns > s->at_ns)
+		return 0;
+	for (i = 0; i < s->n && strcmp(s->a[i].name, x->alias); i++)
+		;
+	if (!x->to) {
+		if (i < s->n)
+			s->a[i] = s->a[--s->n];
+		return 0;
+	}
+	if (i == s->n) {
+		if (!grow(s))
+			return -ENOMEM;
+		s->n++;
+	}
+	set_to(&s->a[i], x);
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct mfs_alias_info *)a)->name,
+		      ((const struct mfs_alias_info *)b)->name);
+}
+
+/* Version ids of the entries, after the walk (one read transaction per
+ * thread), and the result handed over. */
+static int finish(struct mfs_store *st, uint64_t model_id, struct state *s, int r,
+		  struct mfs_alias_info **ret, size_t *ret_n)
+{
+	for (size_t i = 0; r == 0 && i < s->n; i++) {
 		struct mfs_version_info vi;
 
-		if (mfs_version_lookup(st, model_id, s.a[i].version, true, &vi) == 0)
-			s.a[i].vid = vi.id;
+		if (mfs_version_lookup(st, model_id, s->a[i].version, true, &vi) == 0)
+			s->a[i].vid = vi.id;
 	}
-	if (r < 0) {
-		free(s.a);
+	if (r < 0 || !s->n) {
+		free(s->a);
+		s->a = NULL;
+		s->n = 0;
+	}
+	if (r < 0)
 		return r;
-	}
-	if (s.n)
-		qsort(s.a, s.n, sizeof(*s.a), by_name);
-	else {
-		free(s.a);
-		s.a = NULL;
-	}
-	*ret = s.a;
-	*ret_n = s.n;
+	*ret = s->a;
+	*ret_n = s->n;
 	return 0;
+}
+
+int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
+		   uint64_t at_seq, struct mfs_alias_info **ret, size_t *ret_n)
+{
+	struct state s = { .at_ns = at_ns, .by_time = !at_seq };
+	int r = walk(st, model_id, at_seq, apply, &s);
+
+	if (r == 0 && s.n)
+		qsort(s.a, s.n, sizeof(*s.a), by_name);
+	return finish(st, model_id, &s, r, ret, ret_n);
+}
+
+static int add_move(const struct rec *x, void *ctx)
+{
+	struct state *s = ctx;
+
+	if (!x->to || strcmp(x->alias, s->alias))
+		return 0;
+	if (!grow(s))
+		return -ENOMEM;
+	set_to(&s->a[s->n++], x);
+	return 0;
+}
+
+int mfs_history_moves(struct mfs_store *st, uint64_t model_id, const char *alias,
+		      struct mfs_alias_info **ret, size_t *ret_n)
+{
+	struct state s = { .alias = alias };
+
+	return finish(st, model_id, &s, walk(st, model_id, 0, add_move, &s), ret, ret_n);
 }
 
 int mfs_history_previous(const char *text, size_t len, const char *alias,

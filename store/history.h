@@ -53,13 +53,24 @@ int mfs_history_parse_at(const char *name, int64_t *ret_ns, uint64_t *ret_seq);
  * entry has the name, the version name, its id (0 when the version no
  * longer exists at all; a tombstoned version keeps its id: callers show a
  * dangling link), the time of the record that set it (ctime_ns) and the
- * uid who made it. A moment before the first record gives none.
+ * uid who made it, and the seq of that record. A moment before the first
+ * record gives none.
  * Returns 0, or: -ENOENT if the model does not exist; -EIO for a record
  * that is not JSON; -ENOMEM.
  * Ownership: caller owns *ret (NULL when *ret_n is 0); free().
  * Threads: a read transaction of its own; safe from any thread. */
 int mfs_history_at(struct mfs_store *st, uint64_t model_id, int64_t at_ns,
 		   uint64_t at_seq, struct mfs_alias_info **ret, size_t *ret_n);
+
+/* Every record of the model that pointed alias at a version (creations
+ * and moves, not removals), in sequence order, each with the seq of its
+ * record (the serving view's version numbers), the version's name and id
+ * as mfs_history_at() gives them, its time and uid.
+ * Returns 0, or the errors of mfs_history_at().
+ * Ownership: caller owns *ret (NULL when *ret_n is 0); free().
+ * Threads: a read transaction of its own; safe from any thread. */
+int mfs_history_moves(struct mfs_store *st, uint64_t model_id, const char *alias,
+		      struct mfs_alias_info **ret, size_t *ret_n);
 
 /* The target an alias had before its last change, from history text (the
  * JSON lines of history.jsonl, len bytes): the "from" of the last record of

@@ -245,6 +245,43 @@ static void test_history_index_is_built_for_an_older_store(void **state)
 	free(text);
 }
 
+/* The serving view's numbers: each record that set an alias, its seq;
+ * removals and other aliases left out; the replay gives the same seq. */
+static void test_history_moves_are_the_records_that_set_an_alias(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t mid = fx_model(f, "m");
+	uint64_t v1 = fx_sealed(f, mid, "1.0.0", "a", "one");
+	uint64_t v2 = fx_sealed(f, mid, "1.1.0", "a", "two");
+	struct mfs_alias_info *mv = NULL, *now = NULL;
+	size_t n = 0, nn = 0;
+
+	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v1), 0);
+	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "staging", v2), 0);
+	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v2), 0);
+	assert_int_equal(mfs_alias_remove(f->st, &f->me, mid, "staging"), 0);
+	assert_int_equal(mfs_alias_set(f->st, &f->me, mid, "production", v1), 0);
+	assert_int_equal(mfs_history_moves(f->st, mid, "production", &mv, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(mv[0].seq, 1);
+	assert_int_equal(mv[1].seq, 3);
+	assert_int_equal(mv[2].seq, 5);
+	assert_int_equal(mv[0].vid, v1);
+	assert_int_equal(mv[1].vid, v2);
+	assert_string_equal(mv[2].version, "1.0.0");
+	assert_string_equal(mv[2].name, "production");
+	assert_int_equal(mfs_history_at(f->st, mid, INT64_MAX, 0, &now, &nn), 0);
+	assert_int_equal(nn, 1);
+	assert_int_equal(now[0].seq, 5);
+	free(mv);
+	free(now);
+	mv = NULL;
+	assert_int_equal(mfs_history_moves(f->st, mid, "shadow", &mv, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(mv);
+	assert_int_equal(mfs_history_moves(f->st, mid + 100, "production", &mv, &n), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +296,8 @@ int main(void)
 		cmocka_unit_test(test_history_rejects_bad_sequence_names),
 		cmocka_unit_test(test_history_previous_is_from_of_last_record),
 		cmocka_unit_test_setup_teardown(test_history_index_is_built_for_an_older_store,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_history_moves_are_the_records_that_set_an_alias,
 						fx_setup, fx_teardown),
 	};
 
