@@ -114,9 +114,11 @@ _modelctl() {
 		;;
 	import)
 		if ((n == 1)); then
-			mapfile -t COMPREPLY < <(compgen -W "dir" -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W "dir mlflow" -- "$cur")
 		elif ((n == 2)); then
 			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		elif [[ ${COMP_WORDS[COMP_CWORD - n + 1]} == mlflow ]]; then
+			mapfile -t COMPREPLY < <(compgen -W "--model --semver-tag --dry-run" -- "$cur")
 		else
 			mapfile -t COMPREPLY < <(compgen -W "--promote" -- "$cur")
 		fi

@@ -105,6 +105,7 @@ int ctl_history_text(struct ctl *c, struct mfs_store *st, const char *model,
 int cmd_gc(struct ctl *c, int argc, char **argv);
 int cmd_register(struct ctl *c, int argc, char **argv);
 int cmd_import(struct ctl *c, int argc, char **argv);
+int cmd_import_mlflow(struct ctl *c, int argc, char **argv);	/* cmd_mlflow.c */
 int cmd_export(struct ctl *c, int argc, char **argv);
 
 /* What the messages call the registry: the store, or the database.

@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "copytree.h"
+#include "newver.h"
 #include "hash.h"
 #include "meta.h"
 #include "model.h"
@@ -28,14 +29,7 @@
  * removes the draft it made: nothing is left half-registered.
  */
 
-struct newver {
-	const char *model, *version;
-	char dst[PATH_MAX];	/* MNT/models/MODEL/versions/VERSION */
-	char mount[PATH_MAX];
-};
-
-/* Find the mount, make the model if it is new and the version's draft. */
-static int make_draft(struct ctl *c, struct newver *v, const char *verb)
+int newver_draft(struct ctl *c, struct newver *v, const char *verb)
 {
 	struct mfs_semver sv;
 	char mdir[PATH_MAX];
@@ -73,9 +67,7 @@ static int make_draft(struct ctl *c, struct newver *v, const char *verb)
 	return 0;
 }
 
-/* Write text (len bytes) as the draft's metadata.json: the daemon checks
- * the document at close, and its verdict comes back here. */
-static int put_metadata(const struct newver *v, const char *text, size_t len, const char *from)
+int newver_metadata(const struct newver *v, const char *text, size_t len, const char *from)
 {
 	char to[PATH_MAX];
 	int fd, r = 0;
@@ -93,10 +85,7 @@ static int put_metadata(const struct newver *v, const char *text, size_t len, co
 	return r;
 }
 
-/* With seal, seal; then point alias at the version (NULL: none). Returns
- * 0, -1 when the seal failed (the caller removes the draft), 1 when the
- * promotion was refused (the version stays, sealed; it said why). */
-static int finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
+int newver_finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
 {
 	if (seal && setxattr(v->dst, "user.modelfs.seal", "1", 1, 0) < 0) {
 		fprintf(stderr, "modelctl: seal '%s@%s': %s\n", v->model, v->version,
@@ -120,7 +109,7 @@ static int finish(struct ctl *c, struct newver *v, bool seal, const char *alias)
 	return 0;
 }
 
-static void abandon(const struct newver *v)
+void newver_abandon(const struct newver *v)
 {
 	copytree_remove(v->dst, true);
 	fprintf(stderr, "modelctl: removed the draft '%s@%s'\n", v->model, v->version);
@@ -182,7 +171,7 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 		return ctl_usage(argv[0]);
 	v.model = model;
 	v.version = version;
-	if (make_draft(c, &v, "register") < 0)
+	if (newver_draft(c, &v, "register") < 0)
 		return CTL_FAIL;
 	t.label = ref;
 	r = copytree(&t, src, v.dst);
@@ -192,13 +181,13 @@ int cmd_register(struct ctl *c, int argc, char **argv)
 
 		if (!text)
 			fprintf(stderr, "modelctl: --metadata '%s': %s\n", metadata, strerror(errno));
-		r = text ? put_metadata(&v, text, len, metadata) : -1;
+		r = text ? newver_metadata(&v, text, len, metadata) : -1;
 		free(text);
 	}
 	if (r == 0)
-		r = finish(c, &v, seal || alias, alias);	/* an alias needs a seal */
+		r = newver_finish(c, &v, seal || alias, alias);	/* an alias needs a seal */
 	if (r < 0) {
-		abandon(&v);
+		newver_abandon(&v);
 		return CTL_FAIL;
 	}
 	if (r > 0)
@@ -271,8 +260,7 @@ static int check_files(const char *dir, const cJSON *files)
 	return 0;
 }
 
-/* Does the sealed version at vdir hold exactly files (path, digest)? */
-static bool same_files(const char *vdir, const cJSON *files)
+bool newver_same_files(const char *vdir, const cJSON *files)
 {
 	char path[PATH_MAX];
 	size_t len = 0;
@@ -370,7 +358,7 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 	    (size_t)snprintf(path, sizeof(path), "%s/models/%s/versions/%s", have, model, version) <
 		    sizeof(path) &&
 	    stat(path, &sb) == 0) {
-		if (!same_files(path, listed_files)) {
+		if (!newver_same_files(path, listed_files)) {
 			fprintf(stderr, "modelctl: import: '%s@%s' exists with other files\n",
 				model, version);
 			goto out;
@@ -379,10 +367,10 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 			model, version);
 		/* A promotion refused last time is tried again. */
 		snprintf(v.mount, sizeof(v.mount), "%s", have);
-		r = alias && finish(c, &v, false, alias) != 0 ? CTL_FAIL : CTL_OK;
+		r = alias && newver_finish(c, &v, false, alias) != 0 ? CTL_FAIL : CTL_OK;
 		goto out;
 	}
-	if (make_draft(c, &v, "import") < 0)
+	if (newver_draft(c, &v, "import") < 0)
 		goto out;
 	t.label = label;
 	/* The metadata without its registry section, which stays alive
@@ -390,15 +378,15 @@ static int import_dir(struct ctl *c, int argc, char **argv)
 	reg = cJSON_DetachItemFromObjectCaseSensitive(meta, "registry");
 	doc = mfs_meta_print(meta, 0);
 	if (!doc || copytree(&t, dir, v.dst) < 0 ||
-	    (cJSON_GetArraySize(meta) > 0 && put_metadata(&v, doc, strlen(doc), dir) < 0) ||
-	    (r = finish(c, &v, true, alias)) < 0) {
-		abandon(&v);
+	    (cJSON_GetArraySize(meta) > 0 && newver_metadata(&v, doc, strlen(doc), dir) < 0) ||
+	    (r = newver_finish(c, &v, true, alias)) < 0) {
+		newver_abandon(&v);
 		r = CTL_FAIL;
 		goto out;
 	}
 	/* What was sealed is what was checked (a file changed between the
 	 * check and the copy would show here). */
-	if (!same_files(v.dst, listed_files)) {
+	if (!newver_same_files(v.dst, listed_files)) {
 		fprintf(stderr, "modelctl: import: '%s@%s' was sealed with files other than those '%s' lists: they changed while it was imported; remove the version and import again\n",
 			model, version, dir);
 		r = CTL_FAIL;
@@ -421,6 +409,8 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "dir"))
 		return import_dir(c, argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "mlflow"))
+		return cmd_import_mlflow(c, argc, argv);
 	return ctl_usage(argv[0]);
 }
 

@@ -5,8 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${MODELFS_BUILD:-$ROOT/build}
 
 RUNTIME_PKGS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev libcjson-dev libssl-dev meson
-	ninja-build pkg-config gcc attr libpq-dev postgresql libsystemd-dev)
-TEST_PKGS=(libcmocka-dev python3-pytest python3-numpy python3-sklearn
+	ninja-build pkg-config gcc attr libpq-dev postgresql libsystemd-dev libyaml-dev)
+TEST_PKGS=(libcmocka-dev python3-pytest python3-numpy python3-sklearn python3-yaml
 	python3-joblib python3-onnx python3-h5py python3-torch rsync xxhash tar strace
 	lmdb-utils valgrind
 	passwd util-linux		# useradd and setpriv for the governance tests

@@ -90,13 +90,23 @@ static const struct cmd cmds[] = {
 	  "Its files with its metadata.json and lineage.json, read through the\n"
 	  "mount; without @VERSION the model's latest version. DIR must be new or\n"
 	  "empty. `import dir DIR` takes it back." },
-	{ "import", cmd_import, REFS_NONE, "import dir DIR [MODEL@VERSION] [--promote ALIAS]",
-	  "a version exported by `export`, checked and sealed",
-	  "Every file is checked against the digest its metadata.json lists before\n"
-	  "anything is written; the metadata goes back as the version's own (the\n"
-	  "registry section is the registry's). A version of that name holding the\n"
-	  "same files is left as it is (nothing imported, exit 0); other files\n"
-	  "there are an error." },
+	{ "import", cmd_import, REFS_NONE,
+	  "import dir DIR [MODEL@VERSION] [--promote ALIAS]\n"
+	  "import mlflow MLRUNS [--model NAME]... [--semver-tag TAG] [--dry-run]",
+	  "a version exported by `export`, or an MLflow file store's registry",
+	  "dir: every file is checked against the digest its metadata.json lists\n"
+	  "before anything is written; the metadata goes back as the version's own\n"
+	  "(the registry section is the registry's). A version of that name holding\n"
+	  "the same files is left as it is (nothing imported, exit 0); other files\n"
+	  "there are an error.\n"
+	  "mlflow: each registered model of MLRUNS (or each --model), version N as\n"
+	  "N.0.0 (or the SemVer in its version tag TAG), with its run's params,\n"
+	  "last metrics, run id, experiment, user, description and tags as\n"
+	  "metadata; aliases kept, stages Production/Staging as aliases\n"
+	  "production/staging, Archived versions archived. A model the registry's\n"
+	  "rules would refuse, or with artifacts missing, is reported and left\n"
+	  "alone. Versions there already with the same files are skipped, so a\n"
+	  "second run imports nothing. --dry-run shows the plan." },
 	{ "gc", cmd_gc, REFS_NONE, "gc [--dry-run]", "apply retention, remove unreferenced blobs (admins)",
 	  "--dry-run reports what would go without removing anything." },
 };
