@@ -12,6 +12,7 @@
 #include "objects.h"
 #include "backup.h"
 #include "blob.h"
+#include "progress.h"
 #include "log.h"
 #include "model.h"
 #include "version.h"
@@ -183,8 +184,10 @@ static int copy_blobs_of(struct mfs_store *db, int src_blobs, int dst_blobs, boo
 	int r;
 
 	r = referenced(db, &d, &sz, &n);
-	for (size_t i = 0; i < n && r == 0; i++)
+	for (size_t i = 0; i < n && r == 0; i++) {
 		r = copy_blob(src_blobs, dst_blobs, &d[i], sz[i], link, stats);
+		mfs_progress(link ? "linking blobs" : "copying blobs", i + 1, n);
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char rel[40];
 

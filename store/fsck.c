@@ -9,6 +9,7 @@
 #include "objects.h"
 #include "blob.h"
 #include "fsck.h"
+#include "progress.h"
 #include "log.h"
 #include "version.h"
 
@@ -138,6 +139,8 @@ static int check_blobs(struct ctx *c, unsigned flags)
 		memcpy(d.b, c->refs[i].d, 16);
 		mfs_blob_relpath(&d, rel);
 		c->res->blobs++;
+		mfs_progress(flags & MFS_FSCK_QUICK ? "checking blobs" : "checking blobs' contents",
+			     i + 1, c->n);
 		if (kv_get(c->txn, DB_BLOBS, &dk, &v) != 0) {
 			say(c, MFS_FSCK_ERROR, rel, "blob is referenced by %llu files but has no blob record",
 			    (unsigned long long)c->refs[i].refs);

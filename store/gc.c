@@ -14,6 +14,7 @@
 #include "alias.h"
 #include "audit.h"
 #include "blob.h"
+#include "progress.h"
 #include "gc.h"
 #include "log.h"
 #include "model.h"
@@ -392,6 +393,7 @@ static int release(struct gc *g)
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		bool any = false;
 
+		mfs_progress("releasing deleted versions", i + 1, n);
 		/* A file of a deleted version still open (rmdir while it
 		 * was read): its entry and blob stay until the next gc. */
 		if (in_use(g, ids[i]))
@@ -568,6 +570,8 @@ static int remove_blobs(struct gc *g, struct cands *cs, bool cruft)
 			break;
 		for (size_t j = i; r == 0 && j < cs->n && j < i + SWEEP_BATCH; j++) {
 			struct mfs_digest *d = &cs->c[j].d;
+
+			mfs_progress(cruft ? "removing cruft" : "removing blobs", j + 1, cs->n);
 			struct kv_val k = { 16, d->b }, v;
 			struct rec_blob rb = { 0, 0 };
 			bool has_rec = kv_get(txn, DB_BLOBS, &k, &v) == 0;

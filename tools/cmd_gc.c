@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include "progressbar.h"
 #include "gc.h"
 #include "sha256.h"
 
@@ -28,7 +29,12 @@ static char *through_mount(const char *mount, bool dry)
 	ssize_t n;
 	char *buf;
 
-	if (setxattr(mount, "user.modelfs.gc", v, strlen(v), 0) < 0) {
+	int r;
+
+	ctl_progress_wait(dry ? "gc (planning, in the daemon)" : "gc (in the daemon)");
+	r = setxattr(mount, "user.modelfs.gc", v, strlen(v), 0);
+	ctl_progress_waited();
+	if (r < 0) {
 		fprintf(stderr, "modelctl: gc through '%s': %s\n", mount, strerror(errno));
 		return NULL;
 	}

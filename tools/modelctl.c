@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmd.h"
+#include "progressbar.h"
 #include "version.h"
 #include "model.h"
 #include "alias.h"
@@ -494,7 +495,9 @@ int main(int argc, char **argv)
 			 * still reach stderr. */
 			if (c.quiet && !freopen("/dev/null", "w", stdout))
 				c.quiet = false;
+			ctl_progress_start();
 			r = k->fn(&c, vc, vv);
+			ctl_progress_end();
 		}
 	}
 	free(owned);

@@ -189,12 +189,12 @@ def test_register_leaves_nothing_half_registered(mounted, tmp_path):
     assert res.returncode == 1 and b'through the mount' in res.stderr
 
 
-def test_register_shows_progress_on_a_terminal_only(mounted, tmp_path):
-    src = util.make_source_tree(str(tmp_path / 'src'))
+def on_a_terminal(cmd):
+    '''Run cmd with stderr on a pseudo-terminal: (CompletedProcess, what the
+    terminal showed).'''
     master, slave = pty.openpty()
     try:
-        res = util.run([util.MODELCTL, '-m', mounted.mnt, 'register', src, 'tty@1.0.0'],
-                       stderr=slave)
+        res = util.run(cmd, check=False, stderr=slave)
         os.close(slave)
         slave = -1
         shown = b''
@@ -210,6 +210,12 @@ def test_register_shows_progress_on_a_terminal_only(mounted, tmp_path):
         if slave >= 0:
             os.close(slave)
         os.close(master)
+    return res, shown
+
+
+def test_register_shows_progress_on_a_terminal_only(mounted, tmp_path):
+    src = util.make_source_tree(str(tmp_path / 'src'))
+    res, shown = on_a_terminal([util.MODELCTL, '-m', mounted.mnt, 'register', src, 'tty@1.0.0'])
     assert b'registering tty@1.0.0: 8/8 files' in shown
     assert res.stdout.decode().startswith('registered tty@1.0.0')
 
@@ -338,3 +344,35 @@ def test_import_takes_only_what_the_export_lists_and_stays_in_the_mount(mounted,
     res = ctl('import', 'dir', out, '--promote', 'production')
     assert b'nothing imported' in res.stderr
     assert os.readlink(pjoin(mounted.models, 'imp', 'production')) == 'versions/1.0.0'
+
+
+def test_long_work_shows_progress_on_a_terminal_only(mounted, tmp_path):
+    for v in ('1.0.0', '1.1.0'):
+        mounted.version('prog', v, {'a.bin': v.encode() * 1000, 'b.bin': b'b' + v.encode(),
+                                    'c/d.bin': b'same'}, sealed=True)
+    ctl = [util.MODELCTL, '-s', mounted.store]
+    res, shown = on_a_terminal(ctl + ['fsck'])
+    assert res.returncode == 0, shown
+    assert b"checking blobs' contents: 5/5" in shown
+    res = util.run(ctl + ['fsck'])
+    assert b'checking' not in res.stderr
+    # gc through the mount: the daemon works, modelctl waits
+    os.rmdir(pjoin(mounted.models, 'prog', 'versions', '1.0.0'))
+    res = util.run(ctl + ['-m', mounted.mnt, 'gc'])
+    assert res.stderr == b''
+    backup = str(tmp_path / 'backup')
+    res, shown = on_a_terminal(ctl + ['backup', backup])
+    assert res.returncode == 0, shown
+    assert b'copying blobs: 3/3' in shown
+    assert b'copying' not in util.run(ctl + ['backup', str(tmp_path / 'b2')]).stderr
+    res, shown = on_a_terminal([util.MODELCTL, 'restore', backup, str(tmp_path / 'restored')])
+    assert res.returncode == 0, shown
+    assert b'copying blobs: 3/3' in shown
+    # gc of a store no daemon serves runs here: its steps are shown
+    os.rmdir(pjoin(mounted.models, 'prog', 'versions', '1.1.0'))
+    mounted.stop()
+    res, shown = on_a_terminal(ctl + ['gc'])
+    assert res.returncode == 0, shown
+    assert b'releasing deleted versions: 1/1' in shown
+    assert b'removing blobs: 3/3' in shown
+    mounted.start()

@@ -63,7 +63,7 @@ def test_only_the_storage_seam_names_an_engine():
 # governance (they ask it through struct store_rules, objects.h).
 LAYERS = [
     ('base', {'err', 'log', 'clock', 'ioprio', 'hash', 'semver', 'meta', 'format', 'query', 'sys',
-              'config'}),
+              'config', 'progress'}),
     ('seam', {'kv', 'kv_engine', 'kv_lmdb', 'kv_pg'}),
     ('objects', {'store', 'objects', 'model', 'version', 'alias', 'seal', 'blob', 'ref',
                  'change', 'lease', 'sha256', 'perm', 'backup', 'fsck'}),
