@@ -118,7 +118,7 @@ _modelctl() {
 		elif ((n == 2)); then
 			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 		elif [[ ${COMP_WORDS[COMP_CWORD - n + 1]} == mlflow ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "--model --semver-tag --dry-run" -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W "--model --semver-tag --artifacts --dry-run" -- "$cur")
 		else
 			mapfile -t COMPREPLY < <(compgen -W "--promote" -- "$cur")
 		fi

@@ -611,6 +611,8 @@ static int do_setattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	r = attr_get(d, ino, &cur);
 	if (r < 0)
 		return r;
+	if (ino == INO_SERVING)
+		k = K_VIEW;	/* serving/ itself: read-only like what is in it */
 	switch (k) {
 	case K_DRAFT: {
 		struct node *n = node_find(d, ino);
@@ -776,7 +778,7 @@ static int do_setxattr(struct mfsd *d, fuse_req_t req, uint64_t ino,
 	uint64_t vid;
 	char label[512];
 
-	if (k == K_VIEW)
+	if (k == K_VIEW || ino == INO_SERVING)
 		return view_refuse(d, ino, NULL, "extended attribute on");
 	ino_label(d, ino, label, sizeof(label));
 	if (strncmp(name, XA_PREFIX, strlen(XA_PREFIX)))

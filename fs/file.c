@@ -41,6 +41,7 @@ struct handle {
 	uint64_t ino;
 	bool writer;
 	bool dirty;		/* H_DOC: written since the last flush */
+	bool wrote;		/* H_DOC: bytes written through it (not just O_TRUNC) */
 	char *buf;		/* H_SNAP, H_DOC */
 	size_t len, cap;	/* H_STREAM: len is the stream's size */
 	struct mfs_stream *stream;	/* H_STREAM: a log (vfile_stream) */
@@ -148,6 +149,7 @@ int handle_truncate(uint64_t fh, off_t size)
 		}
 		h->len = (size_t)size;
 		h->dirty = true;
+		h->wrote = h->wrote || size > 0;
 		return 0;
 	case H_DISCARD:
 		return 0;
@@ -922,6 +924,7 @@ static int write_doc(struct handle *h, struct fuse_bufvec *in, off_t off, size_t
 	if (end > h->len)
 		h->len = end;
 	h->dirty = true;
+	h->wrote = true;
 	*ret = (size_t)n;
 	return 0;
 }
@@ -1002,8 +1005,12 @@ void file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mfs_caller c = caller_of(req);
 	int r = 0;
 
-	if (h->kind == H_DOC && h->dirty) {
-		/* close() reports a bad document: the previous one stays. */
+	/* close() reports a bad document: the previous one stays. Not at a
+	 * close that comes before any write: `echo '{...}' > metadata.json`
+	 * in a shell opens, dup2()s the file onto its stdout and closes the
+	 * first descriptor at once; the document is the one there at the
+	 * close after the writes (or, nothing written, at the last). */
+	if (h->kind == H_DOC && h->dirty && (h->wrote || h->len)) {
 		r = vfile_store(daemon_of(req), &c, h->ino, h->buf ? h->buf : "", h->len);
 		if (r == 0)
 			h->dirty = false;
@@ -1013,7 +1020,16 @@ void file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_free(daemon_of(req), fh_of(fi));
+	struct handle *h = fh_of(fi);
+
+	/* Emptied and never written (`: > policy.json`): refused here, in
+	 * the log, as no close() could report it. */
+	if (h->kind == H_DOC && h->dirty && !h->wrote && !h->len) {
+		struct mfs_caller c = caller_of(req);
+
+		vfile_store(daemon_of(req), &c, h->ino, "", 0);
+	}
+	handle_free(daemon_of(req), h);
 	fuse_reply_err(req, 0);
 }
 

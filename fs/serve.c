@@ -29,7 +29,9 @@
  * loader that listed it just before a promotion never meets a missing
  * file. `latest` has no history: its N is the version's id (ids grow with
  * each version made), and its earlier versions are remembered here while
- * they drain. Temporary names (ln's, dot names) are never served.
+ * they drain (below the current N only: latest may go back to a lower
+ * id, and servers load the highest N). Temporary names (ln's, dot names)
+ * are never served.
  *
  * serving/ is not in the root's listing (find, rsync and ls -lR of the
  * mount would walk every served version again); nothing in it is cached by
@@ -140,17 +142,6 @@ static int remember(struct mfsd *d, uint64_t model_id, uint64_t vid)
 	return 0;
 }
 
-static bool remembered(struct mfsd *d, uint64_t model_id, uint64_t vid)
-{
-	struct served *s;
-
-	pthread_mutex_lock(&d->lock);
-	for (s = d->served; s && !(s->model_id == model_id && s->vid == vid); s = s->next)
-		;
-	pthread_mutex_unlock(&d->lock);
-	return s != NULL;
-}
-
 void serve_free(struct mfsd *d)
 {
 	while (d->served) {
@@ -162,8 +153,8 @@ void serve_free(struct mfsd *d)
 }
 
 /* What N of alias in model_id is: the record that set it (for latest, the
- * version of that id, current or remembered). Returns 0, or -ENOENT (no
- * such N, or its version is gone). */
+ * sealed version of that id). Returns 0, or -ENOENT (no such N, or its
+ * version is gone). */
 static int link_of(struct mfsd *d, uint64_t model_id, const char *alias, uint64_t seq,
 		   struct mfs_alias_info *ret)
 {
@@ -175,11 +166,11 @@ static int link_of(struct mfsd *d, uint64_t model_id, const char *alias, uint64_
 	if (!served_alias(alias))
 		return -ENOENT;
 	if (is_latest(alias)) {
+		/* Any sealed version of the model, by its id: a server that
+		 * listed it finds it, whoever listed since. */
 		r = current(d, model_id, alias, ret);
 		if (r < 0 || ret->seq == seq)
 			return r;
-		if (!remembered(d, model_id, seq))
-			return -ENOENT;
 		r = mfs_version_get(d->st, seq, &vi);
 		if (r < 0 || vi.model_id != model_id || vi.state != MFS_V_SEALED)
 			return r < 0 ? r : -ENOENT;
@@ -447,7 +438,10 @@ static int add_n(struct view_dent **ret, size_t *ret_n, size_t *cap, uint64_t se
 }
 
 /* The earlier versions of latest that still have a file open, as their
- * N; those that have none are forgotten. */
+ * N; those that have none are forgotten. Only those below the current N:
+ * latest can go back to a version of a lower id (its successor archived
+ * or removed, a higher version sealed after a lower one was made), and a
+ * server loads the highest N it sees. */
 static int draining_latest(struct mfsd *d, uint64_t model_id, uint64_t cur,
 			   struct view_dent **ret, size_t *ret_n, size_t *cap)
 {
@@ -463,7 +457,8 @@ static int draining_latest(struct mfsd *d, uint64_t model_id, uint64_t cur,
 	pthread_mutex_unlock(&d->lock);
 	for (size_t i = 0; r == 0 && i < nv; i++) {
 		if (kcount_has(d, d->vopen, vids[i])) {
-			r = add_n(ret, ret_n, cap, vids[i]);
+			if (vids[i] < cur)
+				r = add_n(ret, ret_n, cap, vids[i]);
 			continue;
 		}
 		pthread_mutex_lock(&d->lock);

@@ -449,6 +449,14 @@ int mfs_meta_validate_version(const char *buf, size_t len, const char *model,
 	*ret = out;
 	r = 0;
 out:
+	/* "it breaks a rule: metric 'auc' must be a number", as the text of
+	 * a document that does not parse reads "it is not valid JSON". */
+	if (r == -EINVAL) {
+		char rule[512];
+
+		snprintf(rule, sizeof(rule), "%s", why);
+		snprintf(why, n, "breaks a rule: %s", rule);
+	}
 	cJSON_Delete(j);
 	return r;
 }

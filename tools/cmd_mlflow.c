@@ -28,6 +28,7 @@
 #include "model.h"
 #include "newver.h"
 #include "policy.h"
+#include "progressbar.h"
 #include "semver.h"
 #include "alias.h"
 #include "version.h"
@@ -56,6 +57,7 @@ struct pset {
 	char alias[MFS_NAME_MAX + 1];
 	size_t v;		/* index in plan.v */
 	bool there;		/* the alias names it already */
+	bool sha;		/* its rule has a sha256 gate */
 };
 
 struct plan {
@@ -90,7 +92,10 @@ static void iso_ms(double ms, char out[32])
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
+	if (ms < 0 || ms > 253402300799000.0 || !gmtime_r(&t, &tm)) {	/* past 9999 */
+		snprintf(out, 32, "?");
+		return;
+	}
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + strlen(out), 12, ".%03dZ", (int)((long long)ms % 1000));
 }
@@ -129,7 +134,8 @@ static cJSON *metadata_of(const char *mlruns, const struct mlf_model *m,
 		cJSON_AddStringToObject(ml, "user", user);
 	if (v->created_ms > 0) {
 		iso_ms(v->created_ms, when);
-		cJSON_AddStringToObject(ml, "created", when);
+		if (when[0] != '?')
+			cJSON_AddStringToObject(ml, "created", when);
 	}
 	if ((it = cJSON_GetObjectItemCaseSensitive(run, "run_name")))
 		cJSON_AddItemToObject(ml, "run_name", cJSON_Duplicate(it, true));
@@ -272,17 +278,21 @@ static cJSON *digests(const char *dir)
 	cJSON *arr = cJSON_CreateArray(), *sorted = cJSON_CreateArray(), *f;
 	cJSON **all;
 	size_t n = 0;
+	struct stat sb;
 
 	files_now = arr;
 	files_base = strlen(dir);
 	while (files_base > 1 && dir[files_base - 1] == '/')
 		files_base--;
-	if (nftw(dir, digest_one, 32, FTW_PHYS) != 0) {
+	/* A file alone is copied under its own name (copytree.h). */
+	if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		files_base = (size_t)(strrchr(dir, '/') - dir);
+	if (nftw(dir, digest_one, 32, FTW_PHYS) != 0 ||
+	    !(all = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*all)))) {
 		cJSON_Delete(arr);
 		cJSON_Delete(sorted);
 		return NULL;
 	}
-	all = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*all));
 	cJSON_ArrayForEach(f, arr)
 		all[n++] = f;
 	qsort(all, n, sizeof(*all), by_path);
@@ -592,6 +602,8 @@ static int rules_allow(const char *mount, struct plan *p, char *why, size_t n)
 		if (!rule)
 			rule = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reg, "aliases"),
 								p->set[i].alias);
+		p->set[i].sha = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(rule, "gates"), "sha256"));
 		if (!may_move(rule)) {
 			snprintf(why, n, "alias '%s': its rule does not let this user move it",
 				 p->set[i].alias);
@@ -637,14 +649,14 @@ static bool alias_is(const struct plan *p, const char *alias, const char *semver
 
 /* Everything about model name that can be known before writing: returns
  * 0, or -1 with why (the model is not imported). */
-static int plan_model(const char *mlruns, const char *mount, const char *name,
-		      const char *semver_tag, struct plan *p, char *why, size_t n)
+static int plan_model(const char *mlruns, const char *const *roots, const char *mount,
+		      const char *name, const char *semver_tag, struct plan *p, char *why, size_t n)
 {
 	struct stat sb;
 
 	memset(p, 0, sizeof(*p));
 	p->notes = cJSON_CreateArray();
-	if (mlf_model_read(mlruns, name, &p->m, why, n) < 0)
+	if (mlf_model_read(mlruns, roots, name, &p->m, why, n) < 0)
 		return -1;
 	if (mfs_model_name_check(p->m.name) < 0) {
 		snprintf(why, n, "'%s' is not a model name here (1-128 of [A-Za-z0-9._-], not starting with '.')",
@@ -690,6 +702,11 @@ static int plan_model(const char *mlruns, const char *mount, const char *name,
 				return -1;
 			}
 		}
+		if (mv->outside) {
+			snprintf(why, n, "version %ld: its artifacts (source '%s') are outside the MLflow store: give --artifacts DIR to take them from DIR",
+				 mv->n, mv->source);
+			return -1;
+		}
 		if (!mv->dir) {
 			snprintf(why, n, "version %ld: its artifacts are not here (source '%s')",
 				 mv->n, mv->source ? mv->source : "(none)");
@@ -722,32 +739,31 @@ static int plan_model(const char *mlruns, const char *mount, const char *name,
 
 /*============================================================ import */
 
-/* Wait for the daemon's SHA-256 of every file of a sealed version (a
- * sha256 gate), up to ten minutes. */
+/* Wait for the daemon's SHA-256 of every file of a sealed version, up
+ * to ten minutes: an alias whose rule has a sha256 gate asks for them,
+ * and the daemon computes them after the seal. */
+static int64_t digests_until;
+
+static int await_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	char v[80];
+
+	if (type != FTW_F || !S_ISREG(sb->st_mode) ||
+	    (ftw->level == 1 && (!strcmp(path + ftw->base, "metadata.json") ||
+				 !strcmp(path + ftw->base, "lineage.json"))))
+		return 0;
+	while (getxattr(path, "user.modelfs.sha256", v, sizeof(v)) < 0 && errno == ENODATA &&
+	       mfs_mono_ms() < digests_until)
+		usleep(20000);
+	return 0;
+}
+
 static void await_digests(const char *vdir)
 {
-	DIR *d;
-	struct dirent *de;
-	int64_t until = mfs_mono_ms() + 600000;
-
-	/* The top level is enough to know the worker reached the version;
-	 * it hashes versions whole, in order. */
-	d = opendir(vdir);
-	while (d && (de = readdir(d))) {
-		char path[PATH_MAX + MFS_NAME_MAX + 2], v[80];
-		struct stat sb;
-
-		snprintf(path, sizeof(path), "%s/%s", vdir, de->d_name);
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "metadata.json") ||
-		    !strcmp(de->d_name, "lineage.json") || lstat(path, &sb) < 0 ||
-		    !S_ISREG(sb.st_mode))
-			continue;
-		while (getxattr(path, "user.modelfs.sha256", v, sizeof(v)) < 0 &&
-		       errno == ENODATA && mfs_mono_ms() < until)
-			usleep(20000);
-	}
-	if (d)
-		closedir(d);
+	digests_until = mfs_mono_ms() + 600000;
+	ctl_progress_wait("waiting for the SHA-256 digests (the alias's sha256 gate)");
+	nftw(vdir, await_one, 32, FTW_PHYS);
+	ctl_progress_waited();
 }
 
 /* Import what p plans. Returns 0, or -1 (said; a version's draft is
@@ -755,7 +771,6 @@ static void await_digests(const char *vdir)
 static int run_plan(struct ctl *c, const char *mlruns, struct plan *p, size_t *ret_new)
 {
 	size_t fresh = 0;
-	bool sha = false;
 
 	(void)mlruns;
 	for (size_t i = 0; i < p->nv; i++) {
@@ -821,11 +836,8 @@ static int run_plan(struct ctl *c, const char *mlruns, struct plan *p, size_t *r
 		snprintf(v.mount, sizeof(v.mount), "%.*s", (int)(strlen(p->mdir) - strlen(p->m.name) - 8),
 			 p->mdir);
 		snprintf(v.dst, sizeof(v.dst), "%s/versions/%s", p->mdir, v.version);
-		if (!sha) {	/* a sha256 gate: the digests first */
-			for (size_t j = 0; j < p->nv; j++)
-				await_digests(v.dst), j = p->nv;
-			sha = true;
-		}
+		if (s->sha)
+			await_digests(v.dst);
 		if (newver_finish(c, &v, false, s->alias) != 0)
 			return -1;
 		if (!c->quiet && !c->json)
@@ -886,11 +898,15 @@ static cJSON *plan_json(const struct plan *p)
 	return o;
 }
 
-/* modelctl import mlflow MLRUNS [--model NAME]... [--semver-tag TAG] [--dry-run] */
+/* modelctl import mlflow MLRUNS [--model NAME]... [--semver-tag TAG]
+ *                      [--artifacts DIR]... [--dry-run] */
 int cmd_import_mlflow(struct ctl *c, int argc, char **argv)
 {
 	const char *mlruns = NULL, *semver_tag = NULL;
 	char **only = NULL, **names = NULL, mount[PATH_MAX], real[PATH_MAX];
+	char roots_buf[8][PATH_MAX];
+	const char *roots[9] = { NULL };
+	size_t nroots = 0;
 	size_t nonly = 0, nnames = 0, failed = 0, imported = 0, found = 0;
 	bool dry = false;
 	cJSON *out = cJSON_CreateArray();
@@ -906,6 +922,16 @@ int cmd_import_mlflow(struct ctl *c, int argc, char **argv)
 			only[nonly++] = argv[++i];
 		} else if (!strcmp(argv[i], "--semver-tag") && i + 1 < argc) {
 			semver_tag = argv[++i];
+		} else if (!strcmp(argv[i], "--artifacts") && i + 1 < argc && nroots < 8) {
+			if (!realpath(argv[++i], roots_buf[nroots])) {
+				fprintf(stderr, "modelctl: import mlflow: --artifacts '%s': %s\n",
+					argv[i], strerror(errno));
+				free(only);
+				cJSON_Delete(out);
+				return CTL_FAIL;
+			}
+			roots[nroots] = roots_buf[nroots];
+			nroots++;
 		} else if (!strcmp(argv[i], "--dry-run")) {
 			dry = true;
 		} else if (argv[i][0] == '-' || mlruns) {
@@ -951,7 +977,7 @@ int cmd_import_mlflow(struct ctl *c, int argc, char **argv)
 		if (!wanted(only, nonly, names[i]))
 			continue;
 		found++;
-		if (plan_model(real, mount, names[i], semver_tag, &p, why, sizeof(why)) < 0 ||
+		if (plan_model(real, roots, mount, names[i], semver_tag, &p, why, sizeof(why)) < 0 ||
 		    rules_allow(mount, &p, why, sizeof(why)) < 0) {
 			fprintf(stderr, "modelctl: import mlflow: model '%s' not imported: %s\n",
 				names[i], why);

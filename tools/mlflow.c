@@ -1,4 +1,5 @@
 /* mlflow.c - an MLflow FileStore (mlruns/) read as MLflow writes it */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -43,6 +44,18 @@ static bool inside(const char *rel)
 	return true;
 }
 
+/* Does path, followed to where it leads, lie below root (a realpath)?
+ * Names from MLflow's files and symlinks in MLRUNS must not take a read
+ * anywhere else. */
+static bool beneath(const char *root, const char *path)
+{
+	char real[PATH_MAX];
+	size_t l = strlen(root);
+
+	return realpath(path, real) && !strncmp(real, root, l) &&
+	       (real[l] == '/' || real[l] == '\0' || (l == 1 && root[0] == '/'));
+}
+
 static char *dup_str(const cJSON *o, const char *key)
 {
 	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
@@ -58,10 +71,11 @@ static double num_of(const cJSON *o, const char *key)
 	       cJSON_IsString(v) ? strtod(v->valuestring, NULL) : 0;
 }
 
-static cJSON *yaml_at(char *why, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static cJSON *yaml_at(const char *mlruns, char *why, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static cJSON *yaml_at(char *why, size_t n, const char *fmt, ...)
+/* A YAML file below MLRUNS (fmt...), as cJSON; NULL with why. */
+static cJSON *yaml_at(const char *mlruns, char *why, size_t n, const char *fmt, ...)
 {
 	char path[PATH_MAX], w[256];
 	cJSON *j;
@@ -73,6 +87,11 @@ static cJSON *yaml_at(char *why, size_t n, const char *fmt, ...)
 	va_end(ap);
 	if (l < 0 || (size_t)l >= sizeof(path)) {
 		snprintf(why, n, "path too long");
+		return NULL;
+	}
+	if (!beneath(mlruns, path)) {
+		snprintf(why, n, "'%s': %s", path, errno == ENOENT ? strerror(errno) :
+			 "leads out of the MLflow store");
 		return NULL;
 	}
 	j = yaml_read(path, w, sizeof(w));
@@ -129,12 +148,13 @@ static int kv_walk(cJSON *into, const char *dir, const char *prefix, bool number
 	return r;
 }
 
-static cJSON *kv_dir(const char *fmt1, const char *a, const char *b, bool numbers)
+/* kv_walk() of a directory below mlruns (its subdirectories are walked
+ * only when they are not symlinks). */
+static cJSON *kv_dir(const char *mlruns, const char *dir, bool numbers)
 {
-	char dir[PATH_MAX];
 	cJSON *o = cJSON_CreateObject();
 
-	if ((size_t)snprintf(dir, sizeof(dir), fmt1, a, b) < sizeof(dir))
+	if (beneath(mlruns, dir))
 		kv_walk(o, dir, "", numbers, 0);
 	return o;
 }
@@ -195,15 +215,15 @@ static int by_n(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int read_version(const char *mlruns, const char *name, long num,
-			struct mlf_version *v, char *why, size_t n)
+static int read_version(const char *mlruns, const char *const *roots, const char *name,
+			long num, struct mlf_version *v, char *why, size_t n)
 {
 	char dir[PATH_MAX], tmp[32];
 	const char *stage;
 	cJSON *meta;
 
 	snprintf(tmp, sizeof(tmp), "version-%ld", num);
-	meta = yaml_at(why, n, "%s/models/%s/%s/meta.yaml", mlruns, name, tmp);
+	meta = yaml_at(mlruns, why, n, "%s/models/%s/%s/meta.yaml", mlruns, name, tmp);
 	if (!meta)
 		return -1;
 	v->n = num;
@@ -217,16 +237,24 @@ static int read_version(const char *mlruns, const char *name, long num,
 	v->description = dup_str(meta, "description");
 	v->created_ms = num_of(meta, "creation_timestamp");
 	snprintf(dir, sizeof(dir), "%s/models/%s/%s/tags", mlruns, name, tmp);
-	v->tags = cJSON_CreateObject();
-	kv_walk(v->tags, dir, "", false, 0);
-	if (v->source && mlf_resolve(mlruns, v->source, dir, sizeof(dir)) == 0)
-		v->dir = strdup(dir);
+	v->tags = kv_dir(mlruns, dir, false);
+	if (v->source && mlf_resolve(mlruns, v->source, dir, sizeof(dir)) == 0) {
+		char real[PATH_MAX];
+		bool ok = realpath(dir, real) && beneath(mlruns, real);
+
+		for (size_t i = 0; !ok && roots && roots[i]; i++)
+			ok = realpath(dir, real) && beneath(roots[i], real);
+		if (ok)
+			v->dir = strdup(real);
+		else
+			v->outside = true;
+	}
 	cJSON_Delete(meta);
 	return 0;
 }
 
-int mlf_model_read(const char *mlruns, const char *name, struct mlf_model *ret,
-		   char *why, size_t n)
+int mlf_model_read(const char *mlruns, const char *const *roots, const char *name,
+		   struct mlf_model *ret, char *why, size_t n)
 {
 	char dir[PATH_MAX];
 	cJSON *meta, *a;
@@ -239,7 +267,7 @@ int mlf_model_read(const char *mlruns, const char *name, struct mlf_model *ret,
 		snprintf(why, n, "'%s' is not a model directory's name", name);
 		return -1;
 	}
-	meta = yaml_at(why, n, "%s/models/%s/meta.yaml", mlruns, name);
+	meta = yaml_at(mlruns, why, n, "%s/models/%s/meta.yaml", mlruns, name);
 	if (!meta)
 		return -1;
 	ret->name = dup_str(meta, "name");
@@ -248,11 +276,15 @@ int mlf_model_read(const char *mlruns, const char *name, struct mlf_model *ret,
 	ret->description = dup_str(meta, "description");
 	ret->created_ms = num_of(meta, "creation_timestamp");
 	cJSON_Delete(meta);
-	ret->tags = kv_dir("%s/models/%s/tags", mlruns, name, false);
-	ret->aliases = kv_dir("%s/models/%s/aliases", mlruns, name, true);
-	cJSON_ArrayForEach(a, ret->aliases)
-		if (cJSON_IsString(a))	/* "3\n" or such: the number it starts with */
-			cJSON_SetNumberValue(a, strtod(a->valuestring, NULL));
+	snprintf(dir, sizeof(dir), "%s/models/%s/tags", mlruns, name);
+	ret->tags = kv_dir(mlruns, dir, false);
+	snprintf(dir, sizeof(dir), "%s/models/%s/aliases", mlruns, name);
+	a = kv_dir(mlruns, dir, false);
+	/* Each names a version number ("3", maybe with a newline). */
+	ret->aliases = cJSON_CreateObject();
+	for (const cJSON *e = a->child; e; e = e->next)
+		cJSON_AddNumberToObject(ret->aliases, e->string, strtod(e->valuestring, NULL));
+	cJSON_Delete(a);
 	snprintf(dir, sizeof(dir), "%s/models/%s", mlruns, name);
 	d = opendir(dir);
 	if (!d) {
@@ -276,7 +308,7 @@ int mlf_model_read(const char *mlruns, const char *name, struct mlf_model *ret,
 		}
 		ret->v = p;
 		memset(&ret->v[ret->nv], 0, sizeof(*ret->v));
-		r = read_version(mlruns, name, num, &ret->v[ret->nv], why, n);
+		r = read_version(mlruns, roots, name, num, &ret->v[ret->nv], why, n);
 		ret->nv++;
 	}
 	closedir(d);
@@ -310,7 +342,7 @@ void mlf_model_free(struct mlf_model *m)
  * MLRUNS/0/<run>/artifacts/model), longest suffix first. */
 static int moved(const char *mlruns, const char *path, char *ret, size_t n)
 {
-	if (exists(path) && (size_t)snprintf(ret, n, "%s", path) < n)
+	if (beneath(mlruns, path) && (size_t)snprintf(ret, n, "%s", path) < n)
 		return 0;
 	for (const char *p = path; (p = strchr(p, '/')); p++) {
 		if (!inside(p + 1))
@@ -318,7 +350,8 @@ static int moved(const char *mlruns, const char *path, char *ret, size_t n)
 		if ((size_t)snprintf(ret, n, "%s%s", mlruns, p) < n && exists(ret))
 			return 0;
 	}
-	return -ENOENT;
+	/* Outside MLRUNS: the caller decides whether that is allowed. */
+	return exists(path) && (size_t)snprintf(ret, n, "%s", path) < n ? 0 : -ENOENT;
 }
 
 /* Decode %XX in place (file URIs). */
@@ -327,10 +360,11 @@ static void unescape(char *s)
 	char *w = s;
 
 	for (; *s; s++) {
-		unsigned x;
+		if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2]) &&
+		    (s[1] != '0' || s[2] != '0')) {
+			char hex[3] = { s[1], s[2], '\0' };
 
-		if (*s == '%' && sscanf(s + 1, "%2x", &x) == 1 && x) {
-			*w++ = (char)x;
+			*w++ = (char)strtol(hex, NULL, 16);
 			s += 2;
 		} else {
 			*w++ = *s;
@@ -418,7 +452,7 @@ static int resolve(const char *mlruns, const char *src, char *ret, size_t n, int
 		}
 		if (!component(m, (size_t)(slash - m)) || !component(slash + 1, strlen(slash + 1)))
 			return -ENOENT;
-		meta = yaml_at(why, sizeof(why), "%s/models/%.*s/version-%s/meta.yaml", mlruns,
+		meta = yaml_at(mlruns, why, sizeof(why), "%s/models/%.*s/version-%s/meta.yaml", mlruns,
 			       (int)(slash - m), m, slash + 1);
 		next = dup_str(meta, "storage_location");
 		if (!next)
@@ -512,7 +546,8 @@ cJSON *mlf_run(const char *mlruns, const char *run_id)
 	char *s;
 
 	if (!run_id || !component(run_id, strlen(run_id)) ||
-	    in_experiment(mlruns, run_id, "meta.yaml", path, sizeof(path)) < 0)
+	    in_experiment(mlruns, run_id, "meta.yaml", path, sizeof(path)) < 0 ||
+	    !beneath(mlruns, path))
 		return NULL;
 	meta = yaml_read(path, why, sizeof(why));
 	if (!meta)
@@ -522,7 +557,7 @@ cJSON *mlf_run(const char *mlruns, const char *run_id)
 	cJSON_AddStringToObject(out, "run_id", run_id);
 	/* The experiment is the run's directory's parent. */
 	snprintf(path, sizeof(path), "%.*s/meta.yaml", (int)(strrchr(dir, '/') - dir), dir);
-	exp = yaml_read(path, why, sizeof(why));
+	exp = beneath(mlruns, path) ? yaml_read(path, why, sizeof(why)) : NULL;
 	if ((s = dup_str(exp, "name"))) {
 		cJSON_AddStringToObject(out, "experiment", s);
 		free(s);
@@ -539,13 +574,12 @@ cJSON *mlf_run(const char *mlruns, const char *run_id)
 	if (num_of(meta, "start_time") > 0)
 		cJSON_AddNumberToObject(out, "start_ms", num_of(meta, "start_time"));
 	cJSON_Delete(meta);
-	o = cJSON_CreateObject();
 	snprintf(path, sizeof(path), "%s/params", dir);
-	kv_walk(o, path, "", true, 0);
-	cJSON_AddItemToObject(out, "params", o);
+	cJSON_AddItemToObject(out, "params", kv_dir(mlruns, path, true));
 	o = cJSON_CreateObject();
 	snprintf(path, sizeof(path), "%s/metrics", dir);
-	metrics_walk(o, path, "", 0);
+	if (beneath(mlruns, path))
+		metrics_walk(o, path, "", 0);
 	cJSON_AddItemToObject(out, "metrics", o);
 	return out;
 }
@@ -555,7 +589,10 @@ cJSON *mlf_flavors(const char *dir)
 	char path[PATH_MAX], why[256];
 	cJSON *mlmodel, *fl, *f, *out = NULL;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/MLmodel", dir) >= sizeof(path))
+	struct stat sb;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/MLmodel", dir) >= sizeof(path) ||
+	    lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return NULL;
 	mlmodel = yaml_read(path, why, sizeof(why));
 	fl = cJSON_GetObjectItemCaseSensitive(mlmodel, "flavors");

@@ -34,7 +34,8 @@ struct mlf_version {
 	long n;			/* MLflow's version number */
 	char stage[32];		/* None, Staging, Production, Archived, Deleted_Internal */
 	char *source;		/* storage_location when set, else source */
-	char *dir;		/* the artifacts found for it, NULL when none */
+	char *dir;		/* the artifacts found for it (a realpath), NULL when none */
+	bool outside;		/* found, but outside MLRUNS and the roots allowed */
 	char *run_id, *user, *description;	/* NULL when absent */
 	double created_ms;
 	cJSON *tags;		/* an object of strings */
@@ -54,17 +55,22 @@ struct mlf_model {
  * be read. Ownership: caller frees each name and *ret. */
 int mlf_model_names(const char *mlruns, char ***ret, size_t *ret_n);
 
-/* Read one registered model. Each version's artifacts are looked for
- * (mlf_resolve()). Returns 0, or -1 with why (n bytes): a meta.yaml
- * missing or not YAML. Ownership: caller mlf_model_free()s. */
-int mlf_model_read(const char *mlruns, const char *name, struct mlf_model *ret,
-		   char *why, size_t n);
+/* Read one registered model. mlruns must be a realpath. Each version's
+ * artifacts are looked for (mlf_resolve()) and taken where they lie below
+ * MLRUNS or below one of roots (realpaths, NULL-terminated; NULL: none):
+ * a store that names /etc or links to it gets nothing from there. Only
+ * files below MLRUNS are read for metadata, and no symlink is followed to
+ * read one. Returns 0, or -1 with why (n bytes): a meta.yaml missing or
+ * not YAML. Ownership: caller mlf_model_free()s. */
+int mlf_model_read(const char *mlruns, const char *const *roots, const char *name,
+		   struct mlf_model *ret, char *why, size_t n);
 void mlf_model_free(struct mlf_model *m);
 
 /* Where source's artifacts are: file:// URIs and paths (a path under an
  * mlruns that moved is found again below MLRUNS), runs:/<run>/<path>,
  * models:/<name>/<version>, models:/m-<id> (MLflow 3), mlflow-artifacts:/
- * (relative to MLRUNS). Returns 0 with the path (n bytes), or -ENOENT. */
+ * (relative to MLRUNS). Returns 0 with the path (n bytes; it may lie
+ * outside MLRUNS, for an absolute source), or -ENOENT. */
 int mlf_resolve(const char *mlruns, const char *source, char *ret, size_t n);
 
 /* What a run says of itself, as metadata: {"run_id", "experiment",

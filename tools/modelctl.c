@@ -26,7 +26,8 @@
 static const struct cmd cmds[] = {
 	{ "list", cmd_list, REFS_NONE, "list [MODEL]", "models, or the versions of MODEL",
 	  "Without MODEL: every model, with its number of versions and aliases.\n"
-	  "With MODEL: its versions (state, lifecycle, aliases pointing at them)." },
+	  "With MODEL: its versions (state, aliases pointing at them); a version's\n"
+	  "lifecycle is in `show MODEL@VERSION`." },
 	{ "show", cmd_show, REFS_JOINED, "show MODEL[@VERSION]", "a model, or one version's files and metadata",
 	  "MODEL@VERSION shows the version's metadata.json and its files with their\n"
 	  "digests; MODEL alone the model's metadata and aliases." },
@@ -44,9 +45,8 @@ static const struct cmd cmds[] = {
 	  "Exits 0 when A and B do not differ, 1 when they do (as diff(1))." },
 	{ "lineage", cmd_lineage, REFS_JOINED, "lineage MODEL@V [--format json|dot|mermaid] [--descendants]",
 	  "the provenance graph of a version",
-	  "The versions V was made from (base_model, fine_tuned_from, depends_on),\n"
-	  "or with --descendants those made from V; dot output pipes into\n"
-	  "`dot -Tsvg`." },
+	  "The versions V was made from (its metadata's parents), or with\n"
+	  "--descendants those made from V; dot output pipes into `dot -Tsvg`." },
 	{ "backup", cmd_backup, REFS_NONE, "backup DIR", "a consistent copy of the store, also while served",
 	  "DIR must not exist; blobs are hard-linked where DIR is on the store's\n"
 	  "filesystem." },
@@ -93,7 +93,7 @@ static const struct cmd cmds[] = {
 	  "empty. `import dir DIR` takes it back." },
 	{ "import", cmd_import, REFS_NONE,
 	  "import dir DIR [MODEL@VERSION] [--promote ALIAS]\n"
-	  "import mlflow MLRUNS [--model NAME]... [--semver-tag TAG] [--dry-run]",
+	  "import mlflow MLRUNS [--model NAME]... [--semver-tag TAG] [--artifacts DIR]... [--dry-run]",
 	  "a version exported by `export`, or an MLflow file store's registry",
 	  "dir: every file is checked against the digest its metadata.json lists\n"
 	  "before anything is written; the metadata goes back as the version's own\n"
@@ -107,7 +107,8 @@ static const struct cmd cmds[] = {
 	  "production/staging, Archived versions archived. A model the registry's\n"
 	  "rules would refuse, or with artifacts missing, is reported and left\n"
 	  "alone. Versions there already with the same files are skipped, so a\n"
-	  "second run imports nothing. --dry-run shows the plan." },
+	  "second run imports nothing. Artifacts are taken from below MLRUNS, or\n"
+	  "from below a DIR given with --artifacts. --dry-run shows the plan." },
 	{ "gc", cmd_gc, REFS_NONE, "gc [--dry-run]", "apply retention, remove unreferenced blobs (admins)",
 	  "--dry-run reports what would go without removing anything." },
 };

@@ -13,12 +13,23 @@
 
 #define MAX_ANCHORS 256
 #define MAX_DEPTH 64
+#define MAX_NODES 100000	/* aliases expand: "billion laughs" stop here */
 
 struct anchors {
 	char *name[MAX_ANCHORS];
-	cJSON *node[MAX_ANCHORS];	/* borrowed: owned by the tree */
+	cJSON *node[MAX_ANCHORS];	/* owned copies, as defined */
 	size_t n;
+	size_t nodes;			/* made so far, copies included */
 };
+
+static size_t count_nodes(const cJSON *j)
+{
+	size_t n = 1;
+
+	for (const cJSON *c = j ? j->child : NULL; c; c = c->next)
+		n += count_nodes(c);
+	return n;
+}
 
 static bool is_any(const char *s, const char *const *words)
 {
@@ -83,13 +94,20 @@ static cJSON *plain(const char *s)
 	return cJSON_CreateString(s);
 }
 
-static void remember(struct anchors *a, const yaml_char_t *anchor, cJSON *node)
+/* Keep a copy of an anchored node: the tree's own may be replaced (a key
+ * given twice) before an alias names it. */
+static void remember(struct anchors *a, const yaml_char_t *anchor, const cJSON *node)
 {
 	if (!anchor || a->n == MAX_ANCHORS)
 		return;
 	a->name[a->n] = strdup((const char *)anchor);
-	if (a->name[a->n])
-		a->node[a->n++] = node;
+	a->node[a->n] = cJSON_Duplicate(node, true);
+	if (a->name[a->n] && a->node[a->n]) {
+		a->n++;
+		return;
+	}
+	free(a->name[a->n]);
+	cJSON_Delete(a->node[a->n]);
 }
 
 static cJSON *node(yaml_parser_t *p, yaml_event_t *ev, struct anchors *a, int depth,
@@ -160,13 +178,27 @@ static cJSON *node(yaml_parser_t *p, yaml_event_t *ev, struct anchors *a, int de
 
 		j = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag ?
 			    plain(v) : cJSON_CreateString(v);
+		if (++a->nodes > MAX_NODES) {
+			cJSON_Delete(j);
+			snprintf(why, n, "more than %d nodes", MAX_NODES);
+			return NULL;
+		}
 		remember(a, ev->data.scalar.anchor, j);
 		return j;
 	}
 	case YAML_ALIAS_EVENT:
-		for (size_t i = 0; i < a->n; i++)
-			if (!strcmp(a->name[i], (const char *)ev->data.alias.anchor))
-				return cJSON_Duplicate(a->node[i], true);
+		/* The newest anchor of the name wins, as YAML says. */
+		for (size_t i = a->n; i-- > 0;) {
+			if (strcmp(a->name[i], (const char *)ev->data.alias.anchor))
+				continue;
+			a->nodes += count_nodes(a->node[i]);
+			if (a->nodes > MAX_NODES) {
+				snprintf(why, n, "line %zu: aliases expand beyond %d nodes",
+					 (size_t)ev->start_mark.line + 1, MAX_NODES);
+				return NULL;
+			}
+			return cJSON_Duplicate(a->node[i], true);
+		}
 		snprintf(why, n, "line %zu: an alias of no anchor",
 			 (size_t)ev->start_mark.line + 1);
 		return NULL;
@@ -223,8 +255,10 @@ cJSON *yaml_parse(const char *text, size_t len, char *why, size_t n)
 	else if (!j && p.problem)
 		snprintf(why, n, "line %zu: %s", (size_t)p.problem_mark.line + 1, p.problem);
 	yaml_parser_delete(&p);
-	for (size_t i = 0; i < a.n; i++)
+	for (size_t i = 0; i < a.n; i++) {
 		free(a.name[i]);
+		cJSON_Delete(a.node[i]);
+	}
 	return j;
 }
 

@@ -328,3 +328,78 @@ def test_a_moved_store_is_found_again(mounted, mlruns, tmp_path):
     mounted.modelctl('import', 'mlflow', moved, '--model', 'churn', mnt=mounted.mnt)
     assert util.read_file(pjoin(mounted.models, 'churn', 'versions', '2.0.0', 'model.pkl')) == \
         util.read_file(pjoin(moved, '1', 'r2' + '0' * 30, 'artifacts', 'model', 'model.pkl'))
+
+
+def test_a_hostile_store_reads_nothing_outside(mounted, mlruns, tmp_path):
+    secret = tmp_path / 'secret'
+    secret.mkdir()
+    (secret / 'id_rsa').write_text('PRIVATE KEY\n')
+    # an absolute source outside MLRUNS
+    mlruns.registered('abs')
+    mlruns.version('abs', 1, str(secret))
+    res = mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'abs', mnt=mounted.mnt,
+                           check=False)
+    assert res.returncode == 1
+    assert b'are outside the MLflow store: give --artifacts DIR' in res.stderr
+    assert not os.path.exists(pjoin(mounted.models, 'abs'))
+    # a symlink inside MLRUNS that leads out
+    os.symlink(str(secret), pjoin(mlruns.root, '1', 'link'))
+    mlruns.registered('viasym')
+    mlruns.version('viasym', 1, 'mlflow-artifacts:/1/link')
+    res = mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'viasym',
+                           mnt=mounted.mnt, check=False)
+    assert b'are outside the MLflow store' in res.stderr
+    assert not os.path.exists(pjoin(mounted.models, 'viasym'))
+    # tags that are a symlink to elsewhere: not read
+    mlruns.registered('tagsym')
+    mlruns.version('tagsym', 1, 'runs:/r1' + '0' * 30 + '/model')
+    os.symlink(str(secret), pjoin(mlruns.root, 'models', 'tagsym', 'version-1', 'tags'))
+    mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'tagsym', mnt=mounted.mnt)
+    assert 'tags' not in meta(mounted, 'tagsym', '1.0.0')
+    # --artifacts DIR allows a root outside MLRUNS
+    mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'abs',
+                     '--artifacts', str(tmp_path), mnt=mounted.mnt)
+    assert os.listdir(pjoin(mounted.models, 'abs', 'versions', '1.0.0')) != []
+
+
+def test_yaml_anchors_and_their_limits(mounted, mlruns):
+    # anchors, a redefined key, an anchored key: read as YAML says
+    write(pjoin(mlruns.root, 'models', 'anch', 'meta.yaml'),
+          'name: anch\ndescription: &d first\nx: &x [1, 2]\nx: 3\n&k key: 1\n'
+          'y: *x\nz: *k\n')
+    mlruns.version('anch', 1, 'runs:/r1' + '0' * 30 + '/model')
+    mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'anch', mnt=mounted.mnt)
+    assert util.read_json(pjoin(mounted.models, 'anch', 'metadata.json')) == {'description': 'first'}
+    assert os.listdir(pjoin(mounted.models, 'anch', 'versions')) == ['1.0.0']
+    # "billion laughs": refused, not expanded
+    lines = ['name: lol', 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]']
+    for i in range(1, 9):
+        lines.append('a%d: &a%d [%s]' % (i, i, ', '.join(['*a%d' % (i - 1)] * 10)))
+    write(pjoin(mlruns.root, 'models', 'lol', 'meta.yaml'), '\n'.join(lines) + '\n')
+    res = mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'lol', mnt=mounted.mnt,
+                           check=False)
+    assert res.returncode == 1
+    assert b'aliases expand beyond' in res.stderr
+    # a bad escape in a file URI
+    mlruns.registered('esc')
+    mlruns.version('esc', 1, 'file:///nonexistent%2')
+    res = mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'esc', mnt=mounted.mnt,
+                           check=False)
+    assert b'its artifacts are not here' in res.stderr
+
+
+def test_a_single_file_source_imports_once(mounted, mlruns):
+    mlruns.registered('single')
+    mlruns.version('single', 1, 'runs:/r1' + '0' * 30 + '/model/model.pkl')
+    mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'single', mnt=mounted.mnt)
+    assert sorted(os.listdir(pjoin(mounted.models, 'single', 'versions', '1.0.0'))) == \
+        ['lineage.json', 'metadata.json', 'model.pkl']
+    res = mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'single', mnt=mounted.mnt)
+    assert b"model 'single': nothing to import" in res.stderr
+
+
+def test_a_sha256_gate_waits_for_the_digests(mounted, mlruns):
+    util.write_file(mounted.path('policy.json'), json.dumps(
+        {'aliases': {'champion': {'gates': {'sha256': True}}}}).encode())
+    mounted.modelctl('import', 'mlflow', mlruns.root, '--model', 'churn', mnt=mounted.mnt)
+    assert os.readlink(pjoin(mounted.models, 'churn', 'champion')) == 'versions/3.0.0'

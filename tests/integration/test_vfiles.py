@@ -9,6 +9,7 @@
 import errno
 import json
 import os
+import time
 from os.path import join as pjoin
 
 import pytest
@@ -369,3 +370,24 @@ def test_document_attributes_are_cached_and_follow_every_change(mounted):
     os.chown(pjoin(m, 'churn'), 4242, -1)
     assert os.stat(meta).st_uid == 4242
     assert os.stat(pjoin(m, 'churn', 'history.jsonl')).st_uid == 4242
+
+
+def test_a_shells_echo_writes_a_document_without_a_refusal(mounted):
+    '''bash opens the file, dup2()s it onto stdout and closes the first
+    descriptor before echo writes: that close must not refuse the still
+    empty document (a log line and an audit denial for nothing).'''
+    vdir = mounted.version('sh', '1.0.0', {'a': b'a'})
+    p = pjoin(vdir, 'metadata.json')
+    mark = mounted.log_mark()
+    util.run(['bash', '-c', 'echo \'{"run_id": "c"}\' > "$1"', 'sh', p])
+    assert read_json(p) == {'run_id': 'c'}
+    assert 'refusing' not in mounted.log_since(mark)
+    audit = [json.loads(line) for line in open(mounted.path('audit.jsonl'))]
+    assert not [a for a in audit if a.get('result') == 'denied']
+    # Emptied and closed unwritten: refused at the last close, in the log.
+    util.run(['bash', '-c', ': > "$1"', 'sh', p])
+    end = time.monotonic() + 60
+    while 'not valid JSON' not in mounted.log_since(mark) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert 'not valid JSON' in mounted.log_since(mark)
+    assert read_json(p) == {'run_id': 'c'}
