@@ -75,7 +75,8 @@ static bool served_alias(const char *alias)
 static int current(struct mfsd *d, uint64_t model_id, const char *alias,
 		   struct mfs_alias_info *ret)
 {
-	struct mfs_alias_info *mv = NULL;
+	struct mfs_alias_info *all = NULL;
+	bool found = false;
 	size_t n = 0;
 	int r;
 
@@ -95,17 +96,24 @@ static int current(struct mfsd *d, uint64_t model_id, const char *alias,
 		ret->uid = vi.sealed_uid;
 		return 0;
 	}
-	r = mfs_alias_get(d->st, model_id, alias, ret);
-	if (r == 0)
-		r = mfs_history_moves(d->st, model_id, alias, &mv, &n);
-	/* An alias older than the history (none records it) is served as 0
-	 * until its next move. */
-	if (r == 0 && n && mv[n - 1].vid == ret->vid) {
-		ret->seq = mv[n - 1].seq;
-		ret->ctime_ns = mv[n - 1].ctime_ns;
+	/* One snapshot of the history says both what the alias names and
+	 * which record set it: the alias table and the history read apart
+	 * could straddle a promotion, and serve the new version as 0. */
+	r = mfs_history_at(d->st, model_id, INT64_MAX, 0, &all, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (strcmp(all[i].name, alias))
+			continue;
+		if (all[i].vid)
+			*ret = all[i];
+		found = all[i].vid != 0;
+		break;
 	}
-	free(mv);
-	return r;
+	free(all);
+	if (r < 0 || found)
+		return r;
+	/* An alias older than the history (no record sets it) is served as
+	 * 0 until its next move. */
+	return mfs_alias_get(d->st, model_id, alias, ret);
 }
 
 /* Does model_id have alias (served)? Cheaper than current(): no history. */

@@ -527,7 +527,8 @@ static void order_sets(struct plan *p, const cJSON *mod, const cJSON *reg)
 				sorted[k++] = p->set[i];
 		}
 	}
-	memcpy(p->set, sorted, p->nset * sizeof(*sorted));
+	if (p->nset)
+		memcpy(p->set, sorted, p->nset * sizeof(*sorted));
 	free(sorted);
 }
 
