@@ -239,15 +239,11 @@ static int alias_exists(struct mfsd *d, const char *alias)
 	return r;
 }
 
-/* The current version's config.pbtxt, a regular file at its root. */
-static int config_of(struct mfsd *d, uint64_t model_id, const char *alias,
-		     struct mfs_entry *ret)
+/* Version vid's config.pbtxt, a regular file at its root. */
+static int config_of(struct mfsd *d, uint64_t vid, struct mfs_entry *ret)
 {
-	struct mfs_alias_info ai;
-	int r = current(d, model_id, alias, &ai);
+	int r = mfs_entry_lookup(d->st, vid, 0, "config.pbtxt", ret);
 
-	if (r == 0)
-		r = mfs_entry_lookup(d->st, ai.vid, 0, "config.pbtxt", ret);
 	return r == 0 && !S_ISREG(ret->mode) ? -ENOENT : r;
 }
 
@@ -287,7 +283,9 @@ int serve_lookup(struct mfsd *d, const struct mfs_caller *c, uint64_t parent,
 		return vtab_entry(d, &nk, e);
 	case VT_SERVE_MODEL:
 		if (!strcmp(name, "config.pbtxt")) {
-			r = config_of(d, k->model_id, k->name, &ent);
+			r = current(d, k->model_id, k->name, &ai);
+			if (r == 0)
+				r = config_of(d, ai.vid, &ent);
 			if (r == 0)
 				r = make_entry(d, ino_make(K_SENTRY, ent.id), e);
 			/* The next promotion names another file. */
@@ -521,7 +519,8 @@ static int list_ns(struct mfsd *d, uint64_t model_id, const char *alias,
 		r = add_n(ret, ret_n, &cap, ai.seq);
 	if (r == 0)
 		qsort(*ret, *ret_n, sizeof(**ret), by_n);
-	if (r == 0 && config_of(d, model_id, alias, &ent) == 0)
+	/* The configuration of the version just listed as current. */
+	if (r == 0 && config_of(d, ai.vid, &ent) == 0)
 		r = view_dent_add(ret, ret_n, &cap, "config.pbtxt", ino_make(K_SENTRY, ent.id),
 				  S_IFREG);
 	return r;

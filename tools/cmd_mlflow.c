@@ -594,15 +594,11 @@ static int rules_allow(const char *mount, struct plan *p, char *why, size_t n)
 		}
 	}
 	for (size_t i = 0; r == 0 && i < p->nset; i++) {
-		const cJSON *rule = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(mod, "aliases"),
-								     p->set[i].alias);
+		const cJSON *rule = pol(mod, reg, "aliases", p->set[i].alias);
 		char w[512];
 
 		if (p->set[i].there)
 			continue;
-		if (!rule)
-			rule = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(reg, "aliases"),
-								p->set[i].alias);
 		p->set[i].sha = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
 			cJSON_GetObjectItemCaseSensitive(rule, "gates"), "sha256"));
 		if (!may_move(rule)) {
