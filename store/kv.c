@@ -108,10 +108,10 @@ int kv_txn_commit(struct kv_txn *txn)
 	int r;
 
 	r = kv->ops->txn_commit(txn);	/* txn is gone */
-	/* -EIO: it may have happened (the others hear of it if it did):
-	 * forgetting what did not change costs a lookup, the reverse a
-	 * stale name. */
-	if ((r == 0 || r == -EIO) && told) {
+	/* -EIO (perhaps failed before the commit was sent) or in doubt: it
+	 * may have happened (the others hear of it if it did): forgetting
+	 * what did not change costs a lookup, the reverse a stale name. */
+	if ((r == 0 || r == -EIO || r == KV_IN_DOUBT) && told) {
 		kv_watch_fn w = __atomic_load_n(&kv->watch, __ATOMIC_ACQUIRE);
 
 		if (w)

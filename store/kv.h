@@ -147,9 +147,14 @@ int kv_copy_to(struct kv *src, struct kv *dst);
  * bounded time). Ownership: end it with kv_txn_commit() or
  * kv_txn_abort(). Threads: one thread uses it. */
 int kv_txn_begin(struct kv *kv, bool write, struct kv_txn **ret);
-/* Commit (a read transaction: end). The txn is gone either way. Returns 0,
- * -ENOSPC, -EIO (then the change may or may not have happened: the
- * database could not say; the engine logs it), or -errno. */
+/* Commit (a read transaction: end). The txn is gone either way. Returns 0
+ * (committed, durable), KV_IN_DOUBT, or another -errno: -ENOSPC, -EIO...
+ * (not committed). An answer lost on its way back (a server that crashed
+ * or a network cut mid-commit) is asked for again until the server can
+ * say, for a bounded time (PostgreSQL: 30 s by default); KV_IN_DOUBT when
+ * it could not: the change may or may not have happened, so undo nothing
+ * outside the database that it would rely on. Logged by the engine. */
+#define KV_IN_DOUBT (-ETIMEDOUT)
 int kv_txn_commit(struct kv_txn *txn);
 /* End a transaction, discarding its writes. Can't fail. */
 void kv_txn_abort(struct kv_txn *txn);

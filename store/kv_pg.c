@@ -62,7 +62,9 @@
  * Errors: a statement that fails fails its transaction (every later call
  * returns the same error; the caller aborts). SQLSTATEs are translated in
  * err() only. Failures are logged at most about once a second, naming the
- * database (never a password), so an outage does not flood the log.
+ * database (never a password), so an outage does not flood the log. A
+ * commit whose answer is lost is not an error yet: in_doubt() asks the
+ * server what became of it.
  */
 
 #define TIMEOUT_MS 5000		/* default deadline of a call */
@@ -117,7 +119,9 @@ static const struct {
 	[S_LIMITS] = { "SELECT set_config('statement_timeout', $1, true),"
 		       " set_config('idle_in_transaction_session_timeout', $2, true)", 2,
 		       { TEXT, TEXT } },
-	[S_LOCK] = { "SELECT gen FROM mfs_state WHERE one = 1 FOR UPDATE", 0, { 0 } },
+	/* txid_current(): the transaction's id, for in_doubt() */
+	[S_LOCK] = { "SELECT gen, txid_current() FROM mfs_state WHERE one = 1 FOR UPDATE", 0,
+		     { 0 } },
 	[S_BUMP] = { "UPDATE mfs_state SET gen = gen + 1 WHERE one = 1", 0, { 0 } },
 	[S_ROLLBACK] = { "ROLLBACK", 0, { 0 } },
 	[S_COMMIT] = { "COMMIT", 0, { 0 } },
@@ -209,6 +213,7 @@ struct ptxn {
 	bool wrote;
 	int err;			/* a failed statement failed the txn */
 	uint64_t gen;			/* write txns: mfs_state.gen at the lock */
+	uint64_t xid;			/* write txns: the server's id of it */
 	uint32_t changed;		/* bit t: table t was written */
 	uint64_t wseq[KV_MAX_TABLES];	/* writes to each table: cursors refetch
 					 * when it moved under their batch */
@@ -1296,6 +1301,7 @@ static int pg_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 		t->begun = t->c && !t->c->broken;
 		if (r == 0) {
 			t->gen = PQntuples(q[2].res) == 1 ? get_be64(q[2].res, 0, 0) : 0;
+			t->xid = PQntuples(q[2].res) == 1 ? get_be64(q[2].res, 0, 1) : 0;
 			for (int i = 0; i < 4; i++)
 				PQclear(q[i].res);
 		}
@@ -1355,6 +1361,48 @@ static char *note_payload(struct pg *p, const struct kv_txn *txn)
 	return s;
 }
 
+/* A commit sent whose answer never came (the connection was lost, or the
+ * deadline passed): the server may have committed it or not. Ask it, on
+ * connections of our own, by the transaction's id, until it can say (a
+ * server restarting after a crash says once it is up; a backend still
+ * finishing the commit says 'in progress' until it has), for LOCK_WAITS
+ * deadlines at most. Returns 0 (it committed), -EIO (it did not), or
+ * KV_IN_DOUBT (nobody could say). Logs the answer. */
+static int in_doubt(struct pg *p, uint64_t xid)
+{
+	int64_t end = mfs_mono_ms() + (int64_t)p->timeout_ms * LOCK_WAITS;
+	char num[24];
+	const char *v[1] = { num };
+
+	snprintf(num, sizeof(num), "%" PRIu64, xid);
+	while (mfs_mono_ms() < end) {
+		struct conn *c = NULL;
+		PGresult *res = NULL;
+		const char *say_ = NULL;
+
+		if (conn_new(p, &c) == 0 &&
+		    simple(p, c, "SELECT txid_status($1)", 1, v, &res) == 0 &&
+		    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			say_ = PQgetvalue(res, 0, 0);
+		if (say_ && (!strcmp(say_, "committed") || !strcmp(say_, "aborted"))) {
+			bool done = say_[0] == 'c';
+
+			mfs_log(MFS_LOG_WARN, "%s: commit: the answer was lost; the server says transaction %s %s",
+				p->head.where, num, done ? "committed" : "was rolled back");
+			PQclear(res);
+			conn_free(c);
+			set_down(p, false);
+			return done ? 0 : -EIO;
+		}
+		PQclear(res);
+		conn_free(c);
+		usleep(say_ ? 20000 : 200000);	/* in progress, or not up yet */
+	}
+	mfs_log(MFS_LOG_ERR, "%s: commit: the answer was lost and the server could not say in %d s whether transaction %s committed",
+		p->head.where, p->timeout_ms * LOCK_WAITS / 1000, num);
+	return KV_IN_DOUBT;
+}
+
 static int pg_txn_commit(struct kv_txn *txn)
 {
 	struct ptxn *t = X(txn);
@@ -1386,9 +1434,16 @@ static int pg_txn_commit(struct kv_txn *txn)
 		}
 		for (int i = 0; i < n; i++)
 			PQclear(q[i].res);
-		if (r)
-			t->c->broken = true;	/* what happened is unknown */
-		else
+		if (r && t->c->broken && t->xid) {
+			/* Close ours first: a backend that never got the
+			 * COMMIT then rolls back instead of waiting. */
+			conn_give(p, t->c);
+			t->c = NULL;
+			r = in_doubt(p, t->xid);
+		}
+		if (r && t->c)
+			t->c->broken = true;
+		else if (r == 0)
 			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
 		t->begun = false;
 	}

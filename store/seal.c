@@ -746,6 +746,13 @@ int mfs_seal_version(struct mfs_store *st, const struct mfs_caller *c,
 	}
 	/* 5. */
 	r = commit(&s, c, vid, model);
+	if (r == KV_IN_DOUBT) {
+		/* abandon() unlinks only what no version references: the
+		 * database says which, once it answers */
+		mfs_log_errno(r, "seal of '%s' is in doubt: the database could not say whether it was recorded; the version reads as the database says once it is back",
+			      label);
+		goto out;
+	}
 	if (r < 0) {
 		mfs_log_errno(r, "seal of '%s' could not be recorded: %s; the draft is as it was",
 			      label, strerror(-r));

@@ -320,6 +320,23 @@ static int new_name_ok(struct mfs_store *st, struct kv_txn *txn, uint64_t model_
 	return r;
 }
 
+/* Make the directory of a new draft, dname (its fresh id). One that is
+ * there already is the leftover of a create whose commit was in doubt and
+ * did not happen (the id came back): nothing names it. */
+static int make_draft_dir(struct mfs_store *st, const char *dname, mode_t mode)
+{
+	if (mkdirat(st->drafts_fd, dname, mode) == 0)
+		return 0;
+	if (errno == EEXIST && store_rm_tree(st->drafts_fd, dname) == 0) {
+		mfs_log(MFS_LOG_INFO,
+			"removed draft directory '%s/%s' of no version, left by a create whose commit was in doubt",
+			st->drafts_dir, dname);
+		if (mkdirat(st->drafts_fd, dname, mode) == 0)
+			return 0;
+	}
+	return mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname, strerror(errno));
+}
+
 int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		       uint64_t model_id, const char *name, mode_t mode,
 		       struct mfs_version_info *ret)
@@ -358,11 +375,9 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	rv.mode = S_IFDIR | (mode & 07777);
 	rv.created_ns = rv.mtime_ns = mfs_now_ns();
 	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
-	if (mkdirat(st->drafts_fd, dname, mode & 07777) < 0) {
-		r = mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname,
-				  strerror(errno));
+	r = make_draft_dir(st, dname, mode & 07777);
+	if (r < 0)
 		goto out;
-	}
 	made_dir = true;
 	/* mkdir applied the daemon's umask; the recorded mode is the user's. */
 	if (fchmodat(st->drafts_fd, dname, mode & 07777, 0) < 0 ||
@@ -380,11 +395,12 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 		goto out;
 	r = store_txn_commit(txn);
 	txn = NULL;
-	if (r == 0) {
+	/* In doubt: the version may be there, and then its directory must
+	 * be; if it is not, the next start or create by this id removes it. */
+	if (r == 0 || r == KV_IN_DOUBT)
 		made_dir = false;
-		if (ret)
-			fill_vinfo(ret, &rv, name, strlen(name));
-	}
+	if (r == 0 && ret)
+		fill_vinfo(ret, &rv, name, strlen(name));
 out:
 	if (txn)
 		kv_txn_abort(txn);

@@ -399,6 +399,174 @@ def test_drafts_on_the_shared_filesystem_are_linked_not_copied(hosts):
     assert b'belongs to another host' in res.stdout + res.stderr
 
 
+class CutProxy:
+    '''Between a daemon and PostgreSQL, on a unix socket of its own: passes
+    the protocol's messages both ways, and cuts one transaction's COMMIT.
+    The transaction is the one that sends a parameter holding `marker`
+    (a version's name in its key); at its COMMIT the proxy either closes
+    both sockets before the COMMIT reaches the server (mode 'before': the
+    server rolls back), or lets it through and closes both sockets when
+    the server's answer says COMMIT, before the daemon reads it (mode
+    'after': committed, and the daemon does not know). Once.'''
+
+    def __init__(self, sockdir, target, port, marker, mode):
+        import socket
+        self.target, self.marker, self.mode = target, marker, mode
+        self.cut = threading.Event()
+        self.path = pjoin(sockdir, '.s.PGSQL.%d' % port)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(64)
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                cl, _ = self.srv.accept()
+            except OSError:
+                return
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            up.connect(self.target)
+            st = {'marked': False, 'armed': False, 'done': False}
+            self.conns += [cl, up]
+            threading.Thread(target=self._up, args=(cl, up, st), daemon=True).start()
+            threading.Thread(target=self._down, args=(up, cl, st), daemon=True).start()
+
+    @staticmethod
+    def _messages(sock, typed):
+        '''The messages read from sock, whole: (type, body, raw).'''
+        buf = b''
+        while True:
+            need = 5 if typed else 4
+            while len(buf) >= need:
+                n = int.from_bytes(buf[need - 4:need], 'big') + need - 4
+                if len(buf) < n:
+                    break
+                raw, buf = buf[:n], buf[n:]
+                yield (raw[:1] if typed else b''), raw[need:], raw
+                typed = True
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+
+    def _close(self, *socks):
+        import socket
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.cut.set()
+
+    def _up(self, cl, up, st):
+        # libpq asks for no SSL or GSS encryption on a unix socket: the
+        # first message is the startup packet, untyped
+        names = {}
+        for kind, body, raw in self._messages(cl, typed=False):
+            if self._pass(kind, body, raw, cl, up, st, names):
+                return
+        self._close(cl, up)
+
+    def _pass(self, kind, body, raw, cl, up, st, names):
+        '''Forward one message from the daemon; True once cut.'''
+        if kind == b'P':        # Parse: name, query
+            name, query = body.split(b'\0')[:2]
+            names[name] = query
+        elif kind == b'B':      # Bind: portal, statement, parameters
+            stmt = body.split(b'\0')[1]
+            if not self.cut.is_set() and self.marker in body:
+                st['marked'] = True
+            if st['marked'] and names.get(stmt) == b'COMMIT':
+                st['marked'] = False
+                if self.mode == 'before':
+                    self._close(cl, up)
+                    return True
+                st['armed'] = True
+        up.sendall(raw)
+        return False
+
+    def _down(self, up, cl, st):
+        for kind, body, raw in self._messages(up, typed=True):
+            if st['armed'] and kind == b'C' and body.startswith(b'COMMIT'):
+                self._close(cl, up)
+                return
+            try:
+                cl.sendall(raw)
+            except OSError:
+                return
+        self._close(cl, up)
+
+    def stop(self):
+        self.srv.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize('mode', ['after', 'before'])
+def test_a_commit_whose_answer_is_lost_is_asked_for_again(hosts, tmp_path, mode):
+    '''The connection breaks during a commit: 'after', the server has
+    committed and the answer is lost (a crash or a cut network at that
+    moment); 'before', the COMMIT never arrived. The daemon asks the
+    server which it was and answers the user so: the version made and
+    whole, or not made and nothing of it left. Before, both were EIO, and
+    'after' left a version listed whose directory the daemon had removed
+    (stat: ENOENT), as the kill test once found.'''
+    import re
+    a, _b = hosts.hosts
+    a.model('m')
+    sock, port = re.search(r'host=([^&]+)&port=(\d+)', hosts.db).groups()
+    pdir = pjoin(str(tmp_path), 'proxy')
+    os.mkdir(pdir)
+    version = '7.7.7-cut.%s' % mode
+    proxy = CutProxy(pdir, pjoin(sock, '.s.PGSQL.' + port), int(port),
+                     version.encode(), mode)
+    d = pjoin(str(tmp_path), 'c')
+    os.mkdir(d)
+    c = Mount(d, ['blobs=' + hosts.blobs], hosts.checker,
+              db=hosts.db.replace('host=' + sock, 'host=' + pdir), pg=hosts.pg)
+    try:
+        c.start()
+        vdir = pjoin(c.models, 'm', 'versions', version)
+        mark = c.log_mark()
+        if mode == 'after':
+            os.mkdir(vdir)
+            assert proxy.cut.is_set()
+            assert re.search(r'the answer was lost; the server says transaction \d+ committed',
+                             c.log_since(mark))
+        else:
+            util.expect_errno(errno.EIO, os.mkdir, vdir)
+            assert proxy.cut.is_set()
+            assert re.search(r'the answer was lost; the server says transaction \d+ was rolled back',
+                             c.log_since(mark))
+            assert version not in os.listdir(pjoin(c.models, 'm', 'versions'))
+            assert version not in os.listdir(pjoin(a.models, 'm', 'versions'))
+            os.mkdir(vdir)
+        # either way a draft that works: its files, its seal, read on both hosts
+        util.write_file(pjoin(vdir, 'w.bin'), b'whole')
+        util.seal(vdir)
+        for m in (c, a):
+            assert util.read_file(pjoin(m.models, 'm', 'versions', version, 'w.bin')) == b'whole'
+        assert os.listdir(pjoin(c.store, 'drafts')) == []
+        c.stop()
+        res = util.modelctl('fsck', store=c.store, check=False)
+        assert res.returncode == 0, res.stdout + res.stderr
+    finally:
+        if c.proc is not None:
+            print('---- daemon log (c) ----\n%s' % c.log()[-4000:])
+            util.cleanup(c.proc, c.mnt)
+            c.proc = None
+        proxy.stop()
+
+
 ROUNDS = 40 if os.environ.get('MODELFS_LONG') else 6
 SEED = int(os.environ.get('MODELFS_CRASH_SEED', '20261206'))
 
