@@ -80,6 +80,10 @@
 				 * several calls fails within one deadline */
 #define SCHEMA_LOCK "7309449425399627777"	/* pg_advisory_xact_lock key */
 #define CHANNEL "modelfs"		/* LISTEN/NOTIFY: the notes of commits */
+#define TOKENS "-1"			/* mfs_kv.t of no table: each commit's token,
+					 * keyed by the server's time (us) and 8
+					 * random bytes, kept TOKEN_KEEP_S s */
+#define TOKEN_KEEP_S "600"
 #define LISTEN_PING_MS 5000	/* the listener asks the server this often
 				 * whether it is still there */
 #define LISTEN_BACKOFF_MS 2000	/* longest wait between reconnections */
@@ -100,8 +104,8 @@ static const char *const migrations[] = {
 
 /* Prepared on each connection; all parameters and results are binary. */
 enum st {
-	S_BEGIN_R, S_BEGIN_W, S_LIMITS, S_LOCK, S_BUMP, S_ROLLBACK, S_COMMIT, S_GEN, S_SESSION,
-	S_GET, S_PUT, S_PUT_NEW, S_DEL, S_COUNT, S_GE, S_GT, S_LT, S_LAST, S_MAX
+	S_BEGIN_R, S_BEGIN_W, S_LIMITS, S_LOCK, S_BUMP, S_ROLLBACK, S_COMMIT, S_TOKEN, S_PRUNE,
+	S_GEN, S_SESSION, S_GET, S_PUT, S_PUT_NEW, S_DEL, S_COUNT, S_GE, S_GT, S_LT, S_LAST, S_MAX
 };
 
 #define BYTEA 17
@@ -119,12 +123,16 @@ static const struct {
 	[S_LIMITS] = { "SELECT set_config('statement_timeout', $1, true),"
 		       " set_config('idle_in_transaction_session_timeout', $2, true)", 2,
 		       { TEXT, TEXT } },
-	/* txid_current(): the transaction's id, for in_doubt() */
-	[S_LOCK] = { "SELECT gen, txid_current() FROM mfs_state WHERE one = 1 FOR UPDATE", 0,
-		     { 0 } },
+	/* the transaction's id and its backend's, for in_doubt() */
+	[S_LOCK] = { "SELECT gen, txid_current(), pg_backend_pid() FROM mfs_state"
+		     " WHERE one = 1 FOR UPDATE", 0, { 0 } },
 	[S_BUMP] = { "UPDATE mfs_state SET gen = gen + 1 WHERE one = 1", 0, { 0 } },
 	[S_ROLLBACK] = { "ROLLBACK", 0, { 0 } },
 	[S_COMMIT] = { "COMMIT", 0, { 0 } },
+	[S_TOKEN] = { "INSERT INTO mfs_kv (t, k, v) VALUES (" TOKENS ", int8send((extract(epoch"
+		      " FROM clock_timestamp()) * 1000000)::int8) || $1, '')", 1, { BYTEA } },
+	[S_PRUNE] = { "DELETE FROM mfs_kv WHERE t = " TOKENS " AND k < int8send(((extract(epoch"
+		      " FROM clock_timestamp()) - " TOKEN_KEEP_S ") * 1000000)::int8)", 0, { 0 } },
 	[S_GEN] = { "SELECT gen FROM mfs_state WHERE one = 1", 0, { 0 } },
 	[S_SESSION] = { "SELECT set_config('statement_timeout', $1, false)", 1, { TEXT } },
 	[S_GET] = { "SELECT v FROM mfs_kv WHERE t = $1 AND k = $2", 2, { INT2, BYTEA } },
@@ -213,7 +221,8 @@ struct ptxn {
 	bool wrote;
 	int err;			/* a failed statement failed the txn */
 	uint64_t gen;			/* write txns: mfs_state.gen at the lock */
-	uint64_t xid;			/* write txns: the server's id of it */
+	uint64_t xid;			/* write txns: the server's id of it, */
+	int pid;			/* its backend's */
 	uint32_t changed;		/* bit t: table t was written */
 	uint64_t wseq[KV_MAX_TABLES];	/* writes to each table: cursors refetch
 					 * when it moved under their batch */
@@ -809,10 +818,10 @@ static int exec(struct pg *p, struct conn **cp, struct q *qs, int n, bool first,
 /* One statement outside pipeline mode (with no parameters, several): the
  * opening's SQL, in text. *ret: the last result (the caller clears it).
  * Returns 0 or -errno with c->why. */
-static int simple(struct pg *p, struct conn *c, const char *sql, int n, const char *const *v,
-		  PGresult **ret)
+static int simple_until(struct pg *p, struct conn *c, const char *sql, int n,
+			const char *const *v, PGresult **ret, int64_t deadline)
 {
-	int64_t start = mfs_mono_ms(), deadline = start + p->timeout_ms + p->lock_wait_ms;
+	int64_t start = mfs_mono_ms();
 	PGresult *last = NULL, *res;
 	int r = 0, bad = 0;
 
@@ -835,6 +844,13 @@ static int simple(struct pg *p, struct conn *c, const char *sql, int n, const ch
 	else
 		*ret = last;
 	return r;
+}
+
+static int simple(struct pg *p, struct conn *c, const char *sql, int n, const char *const *v,
+		  PGresult **ret)
+{
+	return simple_until(p, c, sql, n, v, ret,
+			    mfs_mono_ms() + p->timeout_ms + p->lock_wait_ms);
 }
 
 /* Bring the schema up to this binary's (or refuse), and find or make each
@@ -1301,7 +1317,13 @@ static int pg_txn_begin(struct kv *kv, bool write, struct kv_txn **ret)
 		t->begun = t->c && !t->c->broken;
 		if (r == 0) {
 			t->gen = PQntuples(q[2].res) == 1 ? get_be64(q[2].res, 0, 0) : 0;
-			t->xid = PQntuples(q[2].res) == 1 ? get_be64(q[2].res, 0, 1) : 0;
+			if (PQntuples(q[2].res) == 1 && PQgetlength(q[2].res, 0, 2) == 4) {
+				const uint8_t *b = (const uint8_t *)PQgetvalue(q[2].res, 0, 2);
+
+				t->xid = get_be64(q[2].res, 0, 1);
+				t->pid = (int)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+					       (uint32_t)b[2] << 8 | b[3]);
+			}
 			for (int i = 0; i < 4; i++)
 				PQclear(q[i].res);
 		}
@@ -1362,45 +1384,87 @@ static char *note_payload(struct pg *p, const struct kv_txn *txn)
 }
 
 /* A commit sent whose answer never came (the connection was lost, or the
- * deadline passed): the server may have committed it or not. Ask it, on
- * connections of our own, by the transaction's id, until it can say (a
- * server restarting after a crash says once it is up; a backend still
- * finishing the commit says 'in progress' until it has), for LOCK_WAITS
- * deadlines at most. Returns 0 (it committed), -EIO (it did not), or
- * KV_IN_DOUBT (nobody could say). Logs the answer. */
-static int in_doubt(struct pg *p, uint64_t xid)
+ * deadline passed): the server may have committed it or not. Ask it, on a
+ * connection of our own, until it can say, for LOCK_WAITS deadlines at
+ * most: first whether the transaction (xid) is still running - its
+ * backend, pid, may not have seen our connection close (a cut network):
+ * it is terminated, which rolls back a transaction that never got its
+ * COMMIT and lets one already committing finish - then whether the
+ * commit's token is there. The token decides, not txid_status(): after a
+ * crash before any of the transaction's WAL reached the disk, the server
+ * hands its xid out again, and another writer's commit would answer for
+ * it. A server restarting after a crash answers once it is up.
+ * Returns 0 (it committed), -EIO (it did not), or KV_IN_DOUBT (nobody
+ * could say). Logs the answer. */
+static int in_doubt(struct pg *p, uint64_t xid, int pid, const uint8_t *token)
 {
+	/* txid_status() fails on an id not handed out yet (a crash took
+	 * it back); txid_current() is above every id handed out. */
+	static const char status[] =
+		"SELECT CASE WHEN $1::bigint >= txid_current() THEN 'future'"
+		" ELSE txid_status($1) END";
+	static const char kill[] =
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $2::int"
+		" AND backend_xid::text = ($1::bigint % 4294967296)::text";
+	static const char found[] =
+		"SELECT count(*) FROM mfs_kv WHERE t = " TOKENS " AND substring(k FROM 9) = $1";
 	int64_t end = mfs_mono_ms() + (int64_t)p->timeout_ms * LOCK_WAITS;
-	char num[24];
-	const char *v[1] = { num };
+	char num[24], pnum[16], hex[2 + 2 * 8 + 1];
+	const char *v[2] = { num, pnum }, *tv[1] = { hex };
+	struct conn *c = NULL;
+	int r = KV_IN_DOUBT;
 
 	snprintf(num, sizeof(num), "%" PRIu64, xid);
-	while (mfs_mono_ms() < end) {
-		struct conn *c = NULL;
+	snprintf(pnum, sizeof(pnum), "%d", pid);
+	strcpy(hex, "\\x");
+	for (int i = 0; i < 8; i++)
+		sprintf(hex + 2 + 2 * i, "%02x", token[i]);
+	while (r == KV_IN_DOUBT && mfs_mono_ms() < end) {
 		PGresult *res = NULL;
-		const char *say_ = NULL;
+		const char *st = NULL;
+		bool killed = false;
 
-		if (conn_new(p, &c) == 0 &&
-		    simple(p, c, "SELECT txid_status($1)", 1, v, &res) == 0 &&
-		    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-			say_ = PQgetvalue(res, 0, 0);
-		if (say_ && (!strcmp(say_, "committed") || !strcmp(say_, "aborted"))) {
-			bool done = say_[0] == 'c';
-
-			mfs_log(MFS_LOG_WARN, "%s: commit: the answer was lost; the server says transaction %s %s",
-				p->head.where, num, done ? "committed" : "was rolled back");
+		if (!c && conn_new(p, &c) < 0) {
+			c = NULL;
+			usleep(200000);		/* not up yet */
+			continue;
+		}
+		if (simple_until(p, c, status, 1, v, &res, end) == 0 && PQntuples(res) == 1)
+			st = PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
+		if (st && !strcmp(st, "in progress")) {
 			PQclear(res);
-			conn_free(c);
-			set_down(p, false);
-			return done ? 0 : -EIO;
+			res = NULL;
+			killed = simple_until(p, c, kill, 2, v, &res, end) == 0;
+			if (killed)
+				usleep(20000);	/* the backend ends */
+		} else if (st) {
+			/* final (committed, aborted, future, forgotten): the
+			 * token reads as it will stay */
+			PQclear(res);
+			res = NULL;
+			if (simple_until(p, c, found, 1, tv, &res, end) == 0 &&
+			    PQntuples(res) == 1)
+				r = atoi(PQgetvalue(res, 0, 0)) ? 0 : -EIO;
 		}
 		PQclear(res);
-		conn_free(c);
-		usleep(say_ ? 20000 : 200000);	/* in progress, or not up yet */
+		if (r != KV_IN_DOUBT || killed)
+			continue;
+		if (c->broken) {
+			conn_free(c);
+			c = NULL;
+		}
+		usleep(200000);		/* a failed statement: not up yet */
 	}
-	mfs_log(MFS_LOG_ERR, "%s: commit: the answer was lost and the server could not say in %d s whether transaction %s committed",
-		p->head.where, p->timeout_ms * LOCK_WAITS / 1000, num);
-	return KV_IN_DOUBT;
+	conn_free(c);
+	if (r == KV_IN_DOUBT) {
+		mfs_log(MFS_LOG_ERR, "%s: commit: the answer was lost and the server could not say in %d s whether transaction %s committed",
+			p->head.where, p->timeout_ms * LOCK_WAITS / 1000, num);
+		return r;
+	}
+	mfs_log(MFS_LOG_WARN, "%s: commit: the answer was lost; the server says transaction %s %s",
+		p->head.where, num, r == 0 ? "committed" : "was rolled back");
+	set_down(p, false);
+	return r;
 }
 
 static int pg_txn_commit(struct kv_txn *txn)
@@ -1411,7 +1475,8 @@ static int pg_txn_commit(struct kv_txn *txn)
 	int r = t->err;
 
 	if (r == 0 && txn->write && t->wrote) {
-		struct q q[3];
+		struct q q[5];
+		uint8_t token[8];
 		int n = 0;
 
 		memset(q, 0, sizeof(q));
@@ -1426,6 +1491,15 @@ static int pg_txn_commit(struct kv_txn *txn)
 		}
 		q[n] = (struct q){ .sql = "SELECT pg_notify('" CHANNEL "', $1)" };
 		arg(&q[n++], payload, strlen(payload));
+		/* The token says whether it committed if the answer is lost */
+		if (getrandom(token, sizeof(token), 0) != sizeof(token)) {
+			uint64_t x = (uint64_t)mfs_mono_ms() ^ ((uint64_t)getpid() << 32) ^ t->xid;
+
+			memcpy(token, &x, sizeof(token));
+		}
+		q[n].st = S_TOKEN;
+		arg(&q[n++], token, sizeof(token));
+		q[n++].st = S_PRUNE;
 		q[n++].st = S_COMMIT;
 		r = exec(p, &t->c, q, n, false, "commit");
 		if (r == 0 && strcmp(PQcmdStatus(q[n - 1].res), "COMMIT")) {
@@ -1439,11 +1513,12 @@ static int pg_txn_commit(struct kv_txn *txn)
 			 * COMMIT then rolls back instead of waiting. */
 			conn_give(p, t->c);
 			t->c = NULL;
-			r = in_doubt(p, t->xid);
+			r = in_doubt(p, t->xid, t->pid, token);
 		}
 		if (r && t->c)
 			t->c->broken = true;
-		else if (r == 0)
+		/* ours are not heard: count what may have happened */
+		if (r == 0 || r == KV_IN_DOUBT)
 			__atomic_add_fetch(&p->lgen, 1, __ATOMIC_RELAXED);
 		t->begun = false;
 	}

@@ -106,8 +106,10 @@ struct mfs_store {
 	int dirfd, blobs_fd, drafts_fd;	/* read-only after open */
 	int lock_fd;			/* read-only after open */
 	struct kv *kv;			/* read-only after open */
-	pthread_mutex_t lock;		/* protects sealing[] */
+	pthread_mutex_t lock;		/* protects sealing[], creating[] */
 	uint64_t sealing[64];		/* vids being sealed; protected by lock */
+	uint64_t creating[16];		/* vids whose create may still remove the
+					 * draft's directory; protected by lock */
 	gid_t admin_gid;		/* set before serving, then read-only */
 	bool has_admin_gid;
 	void *audit_key;		/* set before serving, then read-only */

@@ -28,7 +28,6 @@
  * parent entry id, name); their content is in blobs.
  */
 
-int store_rm_tree(int dirfd, const char *name);
 
 const char *mfs_vstate_name(enum mfs_vstate s)
 {
@@ -320,21 +319,53 @@ static int new_name_ok(struct mfs_store *st, struct kv_txn *txn, uint64_t model_
 	return r;
 }
 
-/* Make the directory of a new draft, dname (its fresh id). One that is
- * there already is the leftover of a create whose commit was in doubt and
- * did not happen (the id came back): nothing names it. */
-static int make_draft_dir(struct mfs_store *st, const char *dname, mode_t mode)
+/* A create marks its id from its mkdir to its end (op 1), unmarks it
+ * (op 0), or asks whether it is marked (op 2). A create whose commit fails
+ * gives its id back (the counter rolls back with it) and removes its
+ * directory at its end: the next create, by the same id, must not take a
+ * directory that is still to be removed. */
+static bool creating(struct mfs_store *st, uint64_t vid, int op)
 {
-	if (mkdirat(st->drafts_fd, dname, mode) == 0)
-		return 0;
-	if (errno == EEXIST && store_rm_tree(st->drafts_fd, dname) == 0) {
+	const size_t n = sizeof(st->creating) / sizeof(st->creating[0]);
+	bool found = false;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < n && !found; i++) {
+		if (st->creating[i] == (op == 1 ? 0 : vid)) {
+			found = true;
+			if (op != 2)
+				st->creating[i] = op == 1 ? vid : 0;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return found;
+}
+
+/* Make the directory of a new draft, dname (its fresh id vid). An empty
+ * one there already is the leftover of a create whose commit was in doubt
+ * and did not happen (the id came back): nothing names it. One with
+ * files in it is not ours to remove (a database that went back in time):
+ * -EEXIST. */
+static int make_draft_dir(struct mfs_store *st, uint64_t vid, const char *dname, mode_t mode)
+{
+	while (mkdirat(st->drafts_fd, dname, mode) < 0) {
+		if (errno != EEXIST)
+			return mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname,
+					     strerror(errno));
+		if (creating(st, vid, 2)) {
+			usleep(10000);	/* a create of this id still ends */
+			continue;
+		}
+		if (unlinkat(st->drafts_fd, dname, AT_REMOVEDIR) < 0)
+			return mfs_log_errno(-EEXIST,
+					     "refusing to make draft directory '%s/%s': it is there already, with files in it, and no version names it (%s)",
+					     st->drafts_dir, dname, strerror(errno));
 		mfs_log(MFS_LOG_INFO,
 			"removed draft directory '%s/%s' of no version, left by a create whose commit was in doubt",
 			st->drafts_dir, dname);
-		if (mkdirat(st->drafts_fd, dname, mode) == 0)
-			return 0;
 	}
-	return mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname, strerror(errno));
+	creating(st, vid, 1);
+	return 0;
 }
 
 int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
@@ -345,7 +376,7 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	struct rec_model rm;
 	struct rec_version rv = { 0 };
 	char model[MFS_MODEL_NAME_MAX + 1] = "", dname[24];
-	bool made_dir = false;
+	bool made_dir = false, marked = false;
 	cJSON *f;
 	int r;
 
@@ -375,10 +406,10 @@ int mfs_version_create(struct mfs_store *st, const struct mfs_caller *c,
 	rv.mode = S_IFDIR | (mode & 07777);
 	rv.created_ns = rv.mtime_ns = mfs_now_ns();
 	snprintf(dname, sizeof(dname), "%llu", (unsigned long long)rv.id);
-	r = make_draft_dir(st, dname, mode & 07777);
+	r = make_draft_dir(st, rv.id, dname, mode & 07777);
 	if (r < 0)
 		goto out;
-	made_dir = true;
+	made_dir = marked = true;
 	/* mkdir applied the daemon's umask; the recorded mode is the user's. */
 	if (fchmodat(st->drafts_fd, dname, mode & 07777, 0) < 0 ||
 	    fchownat(st->drafts_fd, dname, rv.uid, rv.gid, 0) < 0) {
@@ -406,6 +437,8 @@ out:
 		kv_txn_abort(txn);
 	if (made_dir)
 		unlinkat(st->drafts_fd, dname, AT_REMOVEDIR);
+	if (marked)
+		creating(st, rv.id, 0);
 	return st->rules->denied(st, c, r, -EINVAL, "version.create", model, name, NULL);
 }
 

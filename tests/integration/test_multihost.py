@@ -407,7 +407,10 @@ class CutProxy:
     both sockets before the COMMIT reaches the server (mode 'before': the
     server rolls back), or lets it through and closes both sockets when
     the server's answer says COMMIT, before the daemon reads it (mode
-    'after': committed, and the daemon does not know). Once.'''
+    'after': committed, and the daemon does not know), or closes the
+    daemon's socket only and holds the COMMIT (mode 'silent': a cut
+    network; the server's backend waits in its transaction, holding the
+    write lock). Once.'''
 
     def __init__(self, sockdir, target, port, marker, mode):
         import socket
@@ -428,7 +431,12 @@ class CutProxy:
             except OSError:
                 return
             up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            up.connect(self.target)
+            try:
+                up.connect(self.target)
+            except OSError:
+                cl.close()      # the daemon sees the server gone
+                up.close()
+                continue
             st = {'marked': False, 'armed': False, 'done': False}
             self.conns += [cl, up]
             threading.Thread(target=self._up, args=(cl, up, st), daemon=True).start()
@@ -479,13 +487,20 @@ class CutProxy:
             name, query = body.split(b'\0')[:2]
             names[name] = query
         elif kind == b'B':      # Bind: portal, statement, parameters
-            stmt = body.split(b'\0')[1]
-            if not self.cut.is_set() and self.marker in body:
+            query = names.get(body.split(b'\0')[1], b'')
+            if query.startswith((b'BEGIN', b'ROLLBACK')):
+                st['marked'] = False        # a transaction ends or starts
+            elif not self.cut.is_set() and self.marker in body:
                 st['marked'] = True
-            if st['marked'] and names.get(stmt) == b'COMMIT':
+            if st['marked'] and query == b'COMMIT':
                 st['marked'] = False
                 if self.mode == 'before':
                     self._close(cl, up)
+                    return True
+                if self.mode == 'silent':
+                    # a cut network: the daemon's side closes, the
+                    # server's stays open and hears nothing more
+                    self._close(cl)
                     return True
                 st['armed'] = True
         up.sendall(raw)
@@ -503,7 +518,13 @@ class CutProxy:
         self._close(cl, up)
 
     def stop(self):
+        import socket
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)     # wakes accept()
+        except OSError:
+            pass
         self.srv.close()
+        os.unlink(self.path)
         for s in self.conns:
             try:
                 s.close()
@@ -511,11 +532,13 @@ class CutProxy:
                 pass
 
 
-@pytest.mark.parametrize('mode', ['after', 'before'])
+@pytest.mark.parametrize('mode', ['after', 'before', 'silent'])
 def test_a_commit_whose_answer_is_lost_is_asked_for_again(hosts, tmp_path, mode):
     '''The connection breaks during a commit: 'after', the server has
     committed and the answer is lost (a crash or a cut network at that
-    moment); 'before', the COMMIT never arrived. The daemon asks the
+    moment); 'before', the COMMIT never arrived; 'silent', it never
+    arrived and the server did not see the connection go (its backend,
+    holding the write lock, is terminated). The daemon asks the
     server which it was and answers the user so: the version made and
     whole, or not made and nothing of it left. Before, both were EIO, and
     'after' left a version listed whose directory the daemon had removed
