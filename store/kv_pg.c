@@ -82,8 +82,9 @@
 #define CHANNEL "modelfs"		/* LISTEN/NOTIFY: the notes of commits */
 #define TOKENS "-1"			/* mfs_kv.t of no table: each commit's token,
 					 * keyed by the server's time (us) and 8
-					 * random bytes, kept TOKEN_KEEP_S s */
-#define TOKEN_KEEP_S "600"
+					 * random bytes, kept TOKEN_KEEP_S s: far
+					 * longer than any inquiry (in_doubt()) */
+#define TOKEN_KEEP_S "86400"
 #define LISTEN_PING_MS 5000	/* the listener asks the server this often
 				 * whether it is still there */
 #define LISTEN_BACKOFF_MS 2000	/* longest wait between reconnections */
@@ -129,10 +130,12 @@ static const struct {
 	[S_BUMP] = { "UPDATE mfs_state SET gen = gen + 1 WHERE one = 1", 0, { 0 } },
 	[S_ROLLBACK] = { "ROLLBACK", 0, { 0 } },
 	[S_COMMIT] = { "COMMIT", 0, { 0 } },
+	/* now(): stable, so the prune is a range of the index, of what
+	 * expired only */
 	[S_TOKEN] = { "INSERT INTO mfs_kv (t, k, v) VALUES (" TOKENS ", int8send((extract(epoch"
-		      " FROM clock_timestamp()) * 1000000)::int8) || $1, '')", 1, { BYTEA } },
+		      " FROM now()) * 1000000)::int8) || $1, '')", 1, { BYTEA } },
 	[S_PRUNE] = { "DELETE FROM mfs_kv WHERE t = " TOKENS " AND k < int8send(((extract(epoch"
-		      " FROM clock_timestamp()) - " TOKEN_KEEP_S ") * 1000000)::int8)", 0, { 0 } },
+		      " FROM now()) - " TOKEN_KEEP_S ") * 1000000)::int8)", 0, { 0 } },
 	[S_GEN] = { "SELECT gen FROM mfs_state WHERE one = 1", 0, { 0 } },
 	[S_SESSION] = { "SELECT set_config('statement_timeout', $1, false)", 1, { TEXT } },
 	[S_GET] = { "SELECT v FROM mfs_kv WHERE t = $1 AND k = $2", 2, { INT2, BYTEA } },
@@ -643,10 +646,10 @@ static int conn_setup(struct pg *p, struct conn *c)
 }
 
 /* A new connection, under the deadline. Logs a failure. */
-static int conn_new(struct pg *p, struct conn **ret)
+static int conn_new_until(struct pg *p, struct conn **ret, int64_t deadline)
 {
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	int64_t start = mfs_mono_ms(), deadline = start + p->timeout_ms;
+	int64_t start = mfs_mono_ms();
 	struct conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
@@ -694,6 +697,11 @@ static int conn_new(struct pg *p, struct conn **ret)
 	say(p, MFS_LOG_ERR, "connect: %s", c->why);
 	conn_free(c);
 	return -EIO;
+}
+
+static int conn_new(struct pg *p, struct conn **ret)
+{
+	return conn_new_until(p, ret, mfs_mono_ms() + p->timeout_ms);
 }
 
 /* Drop every idle connection: one was found closed, so the server went away
@@ -1385,33 +1393,29 @@ static char *note_payload(struct pg *p, const struct kv_txn *txn)
 
 /* A commit sent whose answer never came (the connection was lost, or the
  * deadline passed): the server may have committed it or not. Ask it, on a
- * connection of our own, until it can say, for LOCK_WAITS deadlines at
- * most: first whether the transaction (xid) is still running - its
- * backend, pid, may not have seen our connection close (a cut network):
- * it is terminated, which rolls back a transaction that never got its
- * COMMIT and lets one already committing finish - then whether the
- * commit's token is there. The token decides, not txid_status(): after a
- * crash before any of the transaction's WAL reached the disk, the server
- * hands its xid out again, and another writer's commit would answer for
- * it. A server restarting after a crash answers once it is up.
- * Returns 0 (it committed), -EIO (it did not), or KV_IN_DOUBT (nobody
- * could say). Logs the answer. */
+ * connection of our own, for LOCK_WAITS deadlines at most. While the
+ * transaction (xid) still runs in its backend (pid) - one that did not see
+ * our connection close (a cut network) waits in it, holding the write
+ * lock - terminate that backend: a transaction whose COMMIT never arrived
+ * rolls back, one already committing finishes. Once no backend runs it,
+ * it is over, and the commit's token says how: it is there if and only
+ * if it committed. (Not txid_status(): after a crash before any of the
+ * transaction's WAL reached the disk, the server hands its id out again,
+ * and another writer's commit would answer for it.) A server restarting
+ * after a crash answers once it is up. Returns 0 (it committed), -EIO (it
+ * did not), or KV_IN_DOUBT (nobody could say). Logs what it did. */
 static int in_doubt(struct pg *p, uint64_t xid, int pid, const uint8_t *token)
 {
-	/* txid_status() fails on an id not handed out yet (a crash took
-	 * it back); txid_current() is above every id handed out. */
-	static const char status[] =
-		"SELECT CASE WHEN $1::bigint >= txid_current() THEN 'future'"
-		" ELSE txid_status($1) END";
 	static const char kill[] =
 		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $2::int"
 		" AND backend_xid::text = ($1::bigint % 4294967296)::text";
 	static const char found[] =
 		"SELECT count(*) FROM mfs_kv WHERE t = " TOKENS " AND substring(k FROM 9) = $1";
 	int64_t end = mfs_mono_ms() + (int64_t)p->timeout_ms * LOCK_WAITS;
-	char num[24], pnum[16], hex[2 + 2 * 8 + 1];
+	char num[24], pnum[16], hex[2 + 2 * 8 + 1], why[256] = "no answer";
 	const char *v[2] = { num, pnum }, *tv[1] = { hex };
 	struct conn *c = NULL;
+	bool told = false;
 	int r = KV_IN_DOUBT;
 
 	snprintf(num, sizeof(num), "%" PRIu64, xid);
@@ -1421,34 +1425,35 @@ static int in_doubt(struct pg *p, uint64_t xid, int pid, const uint8_t *token)
 		sprintf(hex + 2 + 2 * i, "%02x", token[i]);
 	while (r == KV_IN_DOUBT && mfs_mono_ms() < end) {
 		PGresult *res = NULL;
-		const char *st = NULL;
-		bool killed = false;
+		int q;
 
-		if (!c && conn_new(p, &c) < 0) {
+		if (!c && conn_new_until(p, &c, end) < 0) {
 			c = NULL;
+			snprintf(why, sizeof(why), "cannot connect");
 			usleep(200000);		/* not up yet */
 			continue;
 		}
-		if (simple_until(p, c, status, 1, v, &res, end) == 0 && PQntuples(res) == 1)
-			st = PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
-		if (st && !strcmp(st, "in progress")) {
+		q = simple_until(p, c, kill, 2, v, &res, end);
+		if (q == 0 && PQntuples(res) > 0) {
+			/* still running: ended now (or as soon as its commit is) */
+			if (!told)
+				mfs_log(MFS_LOG_WARN, "%s: commit: the answer was lost; terminating backend %d, still in transaction %s",
+					p->head.where, pid, num);
+			told = true;
 			PQclear(res);
-			res = NULL;
-			killed = simple_until(p, c, kill, 2, v, &res, end) == 0;
-			if (killed)
-				usleep(20000);	/* the backend ends */
-		} else if (st) {
-			/* final (committed, aborted, future, forgotten): the
-			 * token reads as it will stay */
-			PQclear(res);
-			res = NULL;
-			if (simple_until(p, c, found, 1, tv, &res, end) == 0 &&
-			    PQntuples(res) == 1)
-				r = atoi(PQgetvalue(res, 0, 0)) ? 0 : -EIO;
+			usleep(20000);
+			continue;
 		}
 		PQclear(res);
-		if (r != KV_IN_DOUBT || killed)
-			continue;
+		res = NULL;
+		if (q == 0)
+			q = simple_until(p, c, found, 1, tv, &res, end);
+		if (q == 0 && PQntuples(res) == 1)
+			r = atoi(PQgetvalue(res, 0, 0)) ? 0 : -EIO;
+		PQclear(res);
+		if (r != KV_IN_DOUBT)
+			break;
+		snprintf(why, sizeof(why), "%s", c->why);
 		if (c->broken) {
 			conn_free(c);
 			c = NULL;
@@ -1457,8 +1462,8 @@ static int in_doubt(struct pg *p, uint64_t xid, int pid, const uint8_t *token)
 	}
 	conn_free(c);
 	if (r == KV_IN_DOUBT) {
-		mfs_log(MFS_LOG_ERR, "%s: commit: the answer was lost and the server could not say in %d s whether transaction %s committed",
-			p->head.where, p->timeout_ms * LOCK_WAITS / 1000, num);
+		mfs_log(MFS_LOG_ERR, "%s: commit: the answer was lost and the server could not say in %d s whether transaction %s committed (%s)",
+			p->head.where, p->timeout_ms * LOCK_WAITS / 1000, num, why);
 		return r;
 	}
 	mfs_log(MFS_LOG_WARN, "%s: commit: the answer was lost; the server says transaction %s %s",

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "objects.h"
+#include "clock.h"
 #include "blob.h"
 #include "log.h"
 #include "meta.h"
@@ -348,23 +349,37 @@ static bool creating(struct mfs_store *st, uint64_t vid, int op)
  * -EEXIST. */
 static int make_draft_dir(struct mfs_store *st, uint64_t vid, const char *dname, mode_t mode)
 {
+	int64_t until = mfs_mono_ms() + 60000;
+
 	while (mkdirat(st->drafts_fd, dname, mode) < 0) {
 		if (errno != EEXIST)
 			return mfs_log_errno(-errno, "mkdir '%s/%s': %s", st->drafts_dir, dname,
 					     strerror(errno));
 		if (creating(st, vid, 2)) {
-			usleep(10000);	/* a create of this id still ends */
+			/* a create of this id still ends (its commit's
+			 * inquiry is bounded well within this) */
+			if (mfs_mono_ms() > until)
+				return mfs_log_errno(-EAGAIN,
+						     "mkdir '%s/%s': an earlier create by this id has not ended in 60 s",
+						     st->drafts_dir, dname);
+			usleep(10000);
 			continue;
 		}
-		if (unlinkat(st->drafts_fd, dname, AT_REMOVEDIR) < 0)
+		if (unlinkat(st->drafts_fd, dname, AT_REMOVEDIR) == 0)
+			mfs_log(MFS_LOG_INFO,
+				"removed draft directory '%s/%s' of no version, left by a create whose commit was in doubt",
+				st->drafts_dir, dname);
+		else if (errno == ENOTEMPTY || errno == EEXIST)
 			return mfs_log_errno(-EEXIST,
-					     "refusing to make draft directory '%s/%s': it is there already, with files in it, and no version names it (%s)",
-					     st->drafts_dir, dname, strerror(errno));
-		mfs_log(MFS_LOG_INFO,
-			"removed draft directory '%s/%s' of no version, left by a create whose commit was in doubt",
-			st->drafts_dir, dname);
+					     "refusing to make draft directory '%s/%s': it is there already, with files in it, and no version names it",
+					     st->drafts_dir, dname);
+		else if (errno != ENOENT)
+			return mfs_log_errno(-errno, "rmdir '%s/%s': %s", st->drafts_dir, dname,
+					     strerror(errno));
 	}
-	creating(st, vid, 1);
+	if (!creating(st, vid, 1))
+		mfs_log(MFS_LOG_DEBUG, "create of '%s/%s': more creates at once than marks",
+			st->drafts_dir, dname);
 	return 0;
 }
 

@@ -465,12 +465,12 @@ class CutProxy:
 
     def _close(self, *socks):
         import socket
+        self.cut.set()
         for s in socks:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self.cut.set()
 
     def _up(self, cl, up, st):
         # libpq asks for no SSL or GSS encryption on a unix socket: the
@@ -503,7 +503,10 @@ class CutProxy:
                     self._close(cl)
                     return True
                 st['armed'] = True
-        up.sendall(raw)
+        try:
+            up.sendall(raw)
+        except OSError:
+            return True
         return False
 
     def _down(self, up, cl, st):
@@ -570,6 +573,8 @@ def test_a_commit_whose_answer_is_lost_is_asked_for_again(hosts, tmp_path, mode)
             assert proxy.cut.is_set()
             assert re.search(r'the answer was lost; the server says transaction \d+ was rolled back',
                              c.log_since(mark))
+            # a cut network: the backend that held the write lock is ended
+            assert ('terminating backend' in c.log_since(mark)) == (mode == 'silent')
             assert version not in os.listdir(pjoin(c.models, 'm', 'versions'))
             assert version not in os.listdir(pjoin(a.models, 'm', 'versions'))
             os.mkdir(vdir)
